@@ -1,0 +1,66 @@
+import type { EventLog } from '../events/event-log';
+import { durable } from '../events/event-types';
+import type { AgentFacts, ModelProvider } from '../llm/model-provider';
+import type { RunRecord, RunStore } from '../session/run-store';
+import { clarifierPrompt } from './prompts/clarifier.prompt';
+
+/**
+ * Answers a chat message at once, from the live run's stored plan and progress (or the
+ * latest report), on its own queue so that it never waits behind runs.
+ */
+export class Clarifier {
+  constructor(
+    private readonly log: EventLog,
+    private readonly runs: RunStore,
+    private readonly model: ModelProvider,
+    private readonly modelTimeoutMs: number,
+  ) {}
+
+  async answer(sessionKey: string, question: string, replyTo: string | undefined, signal: AbortSignal): Promise<void> {
+    const facts = await this.factsFor(sessionKey);
+    const stream = this.model.stream(
+      { agent: 'clarifier', messages: clarifierPrompt(facts, question), facts },
+      AbortSignal.any([signal, AbortSignal.timeout(this.modelTimeoutMs)]),
+    );
+    let text = '';
+    for await (const chunk of stream.chunks) text += chunk;
+    await this.log.append(sessionKey, [
+      durable('chat.response', { text: text.trim(), ...(replyTo ? { replyTo } : {}) }),
+    ]);
+  }
+
+  private async factsFor(sessionKey: string): Promise<AgentFacts> {
+    const view = await this.runs.sessionView(sessionKey);
+    if (view.state === 'EXECUTING' && view.runId) {
+      const run = await this.runs.get(sessionKey, view.runId);
+      return { query: run?.query ?? run?.input ?? '', progress: run ? describeProgress(run) : 'A run is queued.' };
+    }
+    if (view.lastRunId) {
+      const last = await this.runs.get(sessionKey, view.lastRunId);
+      const query = last?.query ?? last?.input ?? '';
+      return {
+        query,
+        previousReport: view.report,
+        progress: `No run is going. The report for "${query}" is ready; send an instruction to refine it, or start a new task.`,
+      };
+    }
+    return { query: '', progress: 'No task is running in this session. Send a question to start one.' };
+  }
+}
+
+/** "Step 3 of 5 is running: ..." from a run's checkpoint. */
+export function describeProgress(run: RunRecord): string {
+  const mode = run.mode === 'refinement' ? 'refinement' : 'task';
+  if (!run.started) return `Your ${mode} is queued and will start in a moment.`;
+  if (!run.plan) return `Your ${mode} has started: the planner is splitting it into subtasks.`;
+  const total = run.plan.length + 2;
+  const done = 1 + run.plan.filter((_, i) => run.outputs[`exec-${i + 1}`] !== undefined).length +
+    (run.outputs.aggregate !== undefined ? 1 : 0);
+  const subtasksDone = run.plan.filter((_, i) => run.outputs[`exec-${i + 1}`] !== undefined).length;
+  const current = run.current && run.outputs[run.current.stepId] === undefined
+    ? `Step ${Math.min(done + 1, total)} of ${total} is running: the ${run.current.agent} is working on "${run.current.title}".`
+    : `Step ${Math.min(done + 1, total)} of ${total} is about to start.`;
+  return `${current} ${subtasksDone} of ${run.plan.length} subtasks are done; the plan is: ${run.plan
+    .map((p, i) => `${i + 1}. ${p.title}`)
+    .join('; ')}.`;
+}

@@ -1,0 +1,22 @@
+import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
+
+export function aggregatorPrompt(facts: AgentFacts): ChatMessage[] {
+  const findings = (facts.findings ?? []).map((f) => `## ${f.title}\n${f.text}`).join('\n\n');
+  const system =
+    'You are the Aggregator of a research team. Write one clear Markdown report from the ' +
+    "team's findings: a title, a short summary, key findings as a list, then details. " +
+    'Use only what the findings support.';
+  const user = [
+    `Question: ${facts.query}`,
+    facts.refinement
+      ? `Rewrite the earlier report as the user asks: ${facts.refinement}\n\nEarlier report:\n${facts.previousReport ?? ''}`
+      : '',
+    `Findings:\n${findings}`,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+  return [
+    { role: 'system', content: system },
+    { role: 'user', content: user },
+  ];
+}

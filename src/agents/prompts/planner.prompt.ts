@@ -1,0 +1,18 @@
+import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
+
+export function plannerPrompt(facts: AgentFacts): ChatMessage[] {
+  const max = facts.maxSubtasks ?? 6;
+  const system = [
+    'You are the Planner of a research team. Split the user\'s question into 2 to',
+    `${max} subtasks that, done in order, answer it. Each subtask has a short "title"`,
+    'and a one-sentence "description". Later subtasks see earlier results.',
+    'Answer with JSON only, exactly of the form {"subtasks":[{"title":"...","description":"..."}]}.',
+  ].join(' ');
+  const user = facts.refinement
+    ? `The team already answered: "${facts.query}".\n\nEarlier report:\n${facts.previousReport ?? '(none)'}\n\nPlan how to refine it as the user asks: "${facts.refinement}"`
+    : facts.query;
+  return [
+    { role: 'system', content: system },
+    { role: 'user', content: user },
+  ];
+}

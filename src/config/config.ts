@@ -1,0 +1,108 @@
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+export const LLM_PROVIDERS = ['offline', 'openai', 'anthropic', 'openai-compatible'] as const;
+export type LlmProviderName = (typeof LLM_PROVIDERS)[number];
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(v)) return true;
+  if (['false', '0', 'no', ''].includes(v)) return false;
+  return value;
+};
+
+/** Every environment variable MAWS reads, with its default. Validated once at start-up. */
+export class AppConfig {
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT = 8000;
+  @IsString() @MinLength(1) HOST = '127.0.0.1';
+  @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @IsOptional() @IsString() @MinLength(16, { message: 'JWT_SECRET must be at least 16 characters' })
+  JWT_SECRET?: string;
+  @Transform(toBool) @IsBoolean() AUTH_DEV_TOKENS = false;
+
+  @IsIn(LLM_PROVIDERS) LLM_PROVIDER: LlmProviderName = 'offline';
+  @IsOptional() @IsString() LLM_MODEL?: string;
+  @IsOptional() @Matches(/^https?:\/\/.+/, { message: 'LLM_BASE_URL must be an http(s) URL' })
+  LLM_BASE_URL?: string;
+  @IsOptional() @IsString() LLM_API_KEY?: string;
+  @Transform(toInt) @IsInt() @Min(0) @Max(10_000) OFFLINE_TOKEN_DELAY_MS = 20;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000) WORKER_CONCURRENCY = 8;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000) CLARIFIER_CONCURRENCY = 32;
+  @Transform(toInt) @IsInt() @Min(2) @Max(50) MAX_SUBTASKS = 6;
+
+  @IsOptional() @IsString() @MinLength(1) ADMIN_USER?: string;
+  @IsOptional() @IsString() @MinLength(1) ADMIN_PASSWORD?: string;
+
+  @Transform(toInt) @IsInt() @Min(256) @Max(16 * 1024 * 1024) MAX_FRAME_BYTES = 64 * 1024;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) MAX_INPUT_CHARS = 8000;
+  @Transform(toInt) @IsInt() @Min(100) @Max(10_000_000) HISTORY_MAX_EVENTS = 10_000;
+  @Transform(toInt) @IsInt() @Min(60) HISTORY_TTL_SECONDS = 24 * 3600;
+  @Transform(toInt) @IsInt() @Min(0) @Max(1000) DELTA_FLUSH_MS = 10;
+  @Transform(toInt) @IsInt() @Min(1024) MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+  @Transform(toInt) @IsInt() @Min(1000) MODEL_TIMEOUT_MS = 120_000;
+
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) LOG_LEVEL = 'log';
+}
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const defaults = new AppConfig();
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(defaults).concat(optionalKeys)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  // Providers' own key variables are honoured where LLM_API_KEY is not given.
+  if (raw.LLM_API_KEY === undefined) {
+    if (raw.LLM_PROVIDER === 'openai' && env.OPENAI_API_KEY) raw.LLM_API_KEY = env.OPENAI_API_KEY;
+    if (raw.LLM_PROVIDER === 'anthropic' && env.ANTHROPIC_API_KEY)
+      raw.LLM_API_KEY = env.ANTHROPIC_API_KEY;
+  }
+  const config = plainToInstance(AppConfig, raw);
+  const errors = validateSync(config, { forbidUnknownValues: false });
+  const problems = errors.map((e) => {
+    const shown = e.property === 'JWT_SECRET' || e.property.includes('PASSWORD') || e.property.includes('KEY')
+      ? '(hidden)'
+      : JSON.stringify(e.value);
+    return `${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
+  });
+  if (!config.JWT_SECRET && !config.AUTH_DEV_TOKENS) {
+    problems.push('JWT_SECRET is required unless AUTH_DEV_TOKENS=true');
+  }
+  if (Boolean(config.ADMIN_USER) !== Boolean(config.ADMIN_PASSWORD)) {
+    problems.push('ADMIN_USER and ADMIN_PASSWORD must be set together');
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return config;
+}
+
+const optionalKeys = [
+  'JWT_SECRET',
+  'LLM_MODEL',
+  'LLM_BASE_URL',
+  'LLM_API_KEY',
+  'ADMIN_USER',
+  'ADMIN_PASSWORD',
+];

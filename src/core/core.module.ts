@@ -1,0 +1,38 @@
+import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { AppConfig } from '../config/config';
+import { EventLog } from '../events/event-log';
+import { openRedis } from '../jobs/redis-connection';
+import { createModelProvider } from '../llm/create-model-provider';
+import { RunStore } from '../session/run-store';
+import { MODEL_PROVIDER, REDIS } from './tokens';
+
+/** What every role shares: the config, one Redis command connection, the event log. */
+@Global()
+@Module({})
+export class CoreModule implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  static forConfig(config: AppConfig): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: AppConfig, useValue: config },
+        { provide: REDIS, useFactory: () => openRedis(config.REDIS_URL, 'commands') },
+        {
+          provide: EventLog,
+          useFactory: (redis: Redis) =>
+            new EventLog(redis, { maxEvents: config.HISTORY_MAX_EVENTS, ttlSeconds: config.HISTORY_TTL_SECONDS }),
+          inject: [REDIS],
+        },
+        { provide: RunStore, useFactory: (redis: Redis) => new RunStore(redis), inject: [REDIS] },
+        { provide: MODEL_PROVIDER, useFactory: () => createModelProvider(config) },
+      ],
+      exports: [AppConfig, REDIS, EventLog, RunStore, MODEL_PROVIDER],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

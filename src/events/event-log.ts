@@ -1,0 +1,184 @@
+import type Redis from 'ioredis';
+import { SessionKeys } from '../session/session-key';
+import type { RunMode, RunOutcome, SessionState } from './event-types';
+import { PendingEvent, frameTail } from './event-types';
+import { APPEND_EVENTS, BEGIN_RUN, FINISH_RUN, SNAPSHOT } from './lua-scripts';
+
+export interface EventLogOptions {
+  /** Stream entries kept per session (trimmed approximately, never below this). */
+  maxEvents: number;
+  /** Seconds an idle session's keys live after its last event. */
+  ttlSeconds: number;
+}
+
+export interface SessionSnapshot {
+  state: SessionState;
+  runId?: string;
+  report?: string;
+  lastSeq: number;
+}
+
+export type BeginRunResult = { started: true; seq: number } | { started: false; state: SessionState };
+
+export interface ReadResult {
+  frames: string[];
+  /** False when events after `afterSeq` were already trimmed away. */
+  complete: boolean;
+}
+
+const STATS_KEY = 'maws:stats';
+export const RUN_DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * The session event log: every durable event is appended here, numbered, stored in the
+ * session's stream and published on its channel in one atomic script.
+ */
+export class EventLog {
+  private readonly scripts: Record<'append' | 'begin' | 'finish' | 'snapshot', ScriptFn>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: EventLogOptions,
+  ) {
+    const define = (name: string, lua: string, keys: number): ScriptFn => {
+      const command = `maws_${name}`;
+      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: keys, lua });
+      const fn = (redis as unknown as Record<string, ScriptFn>)[command];
+      return fn.bind(redis);
+    };
+    this.scripts = {
+      append: define('append', APPEND_EVENTS, 5),
+      begin: define('begin', BEGIN_RUN, 5),
+      finish: define('finish', FINISH_RUN, 6),
+      snapshot: define('snapshot', SNAPSHOT, 2),
+    };
+  }
+
+  private sessionKeys(k: SessionKeys): string[] {
+    return [k.state, k.seq, k.log, k.channel];
+  }
+
+  /**
+   * Appends events in order. With `guardRunId`, only while that run is still the running
+   * one; `checkpoint` fields are stored on the run in the same step. Returns the last seq,
+   * or null when the guard refused.
+   */
+  async append(
+    sessionKey: string,
+    events: PendingEvent[],
+    opts: { guardRunId?: string; checkpoint?: Record<string, string> } = {},
+  ): Promise<number | null> {
+    const k = new SessionKeys(sessionKey);
+    const runKey = opts.guardRunId ? k.run(opts.guardRunId) : k.state;
+    const fields = Object.entries(opts.checkpoint ?? {}).flat();
+    const now = new Date();
+    const seq = (await this.scripts.append(
+      ...this.sessionKeys(k),
+      runKey,
+      this.options.maxEvents,
+      this.options.ttlSeconds,
+      opts.guardRunId ?? '',
+      events.length,
+      ...events.map((e) => frameTail(e, now)),
+      ...fields,
+    )) as number;
+    return seq < 0 ? null : seq;
+  }
+
+  /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
+  async beginRun(
+    sessionKey: string,
+    run: { runId: string; mode: RunMode; input: string },
+    allowed: SessionState[],
+    announce: { userMessage: PendingEvent; queued: PendingEvent },
+  ): Promise<BeginRunResult> {
+    const k = new SessionKeys(sessionKey);
+    const now = new Date();
+    const [ok, value] = (await this.scripts.begin(
+      ...this.sessionKeys(k),
+      k.run(run.runId),
+      this.options.maxEvents,
+      this.options.ttlSeconds,
+      allowed.join(','),
+      run.runId,
+      run.mode,
+      run.input,
+      now.getTime(),
+      now.toISOString(),
+      frameTail(announce.userMessage, now),
+      frameTail(announce.queued, now),
+    )) as [number, string | number];
+    return ok === 1
+      ? { started: true, seq: Number(value) }
+      : { started: false, state: value as SessionState };
+  }
+
+  /** Ends the running run with its terminal event, exactly once; false if it had ended. */
+  async finishRun(
+    sessionKey: string,
+    runId: string,
+    outcome: RunOutcome,
+    terminal: PendingEvent,
+    report = '',
+  ): Promise<boolean> {
+    const k = new SessionKeys(sessionKey);
+    const now = new Date();
+    const seq = (await this.scripts.finish(
+      ...this.sessionKeys(k),
+      k.run(runId),
+      STATS_KEY,
+      this.options.maxEvents,
+      this.options.ttlSeconds,
+      runId,
+      outcome,
+      now.getTime(),
+      now.toISOString(),
+      frameTail(terminal, now),
+      report,
+      RUN_DURATION_BUCKETS.join(','),
+    )) as number;
+    return seq >= 0;
+  }
+
+  async snapshot(sessionKey: string): Promise<SessionSnapshot> {
+    const k = new SessionKeys(sessionKey);
+    const [state, runId, report, seq] = (await this.scripts.snapshot(k.state, k.seq)) as string[];
+    return {
+      state: state as SessionState,
+      lastSeq: Number(seq),
+      ...(runId ? { runId } : {}),
+      ...(report ? { report } : {}),
+    };
+  }
+
+  /** Stored frames with seq > afterSeq, oldest first, up to `limit`. */
+  async readAfter(sessionKey: string, afterSeq: number, limit = 1000): Promise<ReadResult> {
+    const k = new SessionKeys(sessionKey);
+    const entries = (await this.redis.xrange(
+      k.log,
+      `${afterSeq + 1}-0`,
+      '+',
+      'COUNT',
+      limit,
+    )) as [string, string[]][];
+    const frames = entries.map(([, fields]) => fields[1]);
+    let complete = true;
+    if (entries.length > 0) {
+      complete = Number(entries[0][0].split('-')[0]) === afterSeq + 1;
+    } else {
+      const last = Number((await this.redis.get(k.seq)) ?? 0);
+      complete = last <= afterSeq;
+    }
+    return { frames, complete };
+  }
+
+  channel(sessionKey: string): string {
+    return new SessionKeys(sessionKey).channel;
+  }
+
+  static statsKey(): string {
+    return STATS_KEY;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Redis scripts of the event path. Each runs atomically, so the seq counter, the stored
+ * log and the live channel never disagree on order, and a state change and the events
+ * that announce it are one step.
+ *
+ * Session keys, in this order, for every script:
+ *   KEYS[1] state hash, KEYS[2] seq counter, KEYS[3] log stream, KEYS[4] live channel
+ * Frames are stored in the stream under field `f` with the id `<seq>-0`, so a resume reads
+ * by seq directly, and published joined by "\n" (JSON never holds a raw newline).
+ */
+const PRELUDE = `
+local function append(tails, maxlen, ttl)
+  local frames = {}
+  local seq = 0
+  for i, tail in ipairs(tails) do
+    seq = redis.call('INCR', KEYS[2])
+    local frame = '{"seq":' .. seq .. ',' .. tail
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, seq .. '-0', 'f', frame)
+    frames[i] = frame
+  end
+  if #frames > 0 then
+    redis.call('PUBLISH', KEYS[4], table.concat(frames, '\\n'))
+  end
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+  return seq
+end
+local function stateTail(state, runId, ts)
+  local data = '{"state":"' .. state .. '"'
+  if runId and runId ~= '' then data = data .. ',"runId":"' .. runId .. '"' end
+  return '"event":"session.state","data":' .. data .. '},"ts":"' .. ts .. '"}'
+end
+local function currentState()
+  return redis.call('HGET', KEYS[1], 'state') or 'IDLE'
+end
+`;
+
+/**
+ * Appends events. With a guard run id, appends only while that run is the session's
+ * running one, so nothing of a finished or cancelled run can follow its terminal event.
+ * KEYS[5] run hash (checkpoint). ARGV: maxlen, ttl, guardRunId, nTails, tails..., then
+ * field/value pairs to HSET on the run hash in the same step.
+ * Returns the last seq, or -1 when the guard refused.
+ */
+export const APPEND_EVENTS = `${PRELUDE}
+local maxlen, ttl, guard, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if guard ~= '' then
+  if currentState() ~= 'EXECUTING' or redis.call('HGET', KEYS[1], 'runId') ~= guard then
+    return -1
+  end
+end
+local tails = {}
+for i = 1, n do tails[i] = ARGV[4 + i] end
+local fields = {}
+for i = 5 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
+if #fields > 0 then
+  redis.call('HSET', KEYS[5], unpack(fields))
+  redis.call('EXPIRE', KEYS[5], ttl)
+end
+return append(tails, maxlen, ttl)
+`;
+
+/**
+ * Starts a run when the session's state allows it. KEYS[5] run hash.
+ * ARGV: maxlen, ttl, allowedStates (comma separated), runId, mode, input, nowMs, ts,
+ *       userMessageTail, runQueuedTail
+ * Returns {1, seq} when started, {0, currentState} when refused.
+ */
+export const BEGIN_RUN = `${PRELUDE}
+local maxlen, ttl, allowed, runId, mode, input, now, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local state = currentState()
+if not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then
+  return {0, state}
+end
+local parent = ''
+if mode == 'refinement' then parent = redis.call('HGET', KEYS[1], 'lastRunId') or '' end
+redis.call('HSET', KEYS[5], 'mode', mode, 'input', input, 'parentRunId', parent, 'queuedAt', now, 'status', 'queued')
+redis.call('EXPIRE', KEYS[5], ttl)
+redis.call('HSET', KEYS[1], 'state', 'EXECUTING', 'runId', runId, 'runQueuedAt', now)
+local seq = append({ARGV[9], stateTail('EXECUTING', runId, ts), ARGV[10]}, maxlen, ttl)
+return {1, seq}
+`;
+
+/**
+ * Ends the session's running run exactly once. KEYS[5] run hash, KEYS[6] stats hash.
+ * ARGV: maxlen, ttl, runId, outcome, nowMs, ts, terminalTail, report, durationBuckets (csv)
+ * Returns the last seq, or -1 when that run is not the running one (already ended).
+ */
+export const FINISH_RUN = `${PRELUDE}
+local maxlen, ttl, runId, outcome, now, ts, tail, report, buckets = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+if currentState() ~= 'EXECUTING' or redis.call('HGET', KEYS[1], 'runId') ~= runId then
+  return -1
+end
+if outcome == 'completed' then
+  redis.call('HSET', KEYS[1], 'report', report, 'lastRunId', runId)
+  redis.call('HSET', KEYS[5], 'report', report)
+end
+local nextState = 'IDLE'
+if redis.call('HEXISTS', KEYS[1], 'report') == 1 then nextState = 'REFINEMENT_READY' end
+local queuedAt = tonumber(redis.call('HGET', KEYS[1], 'runQueuedAt') or now)
+redis.call('HSET', KEYS[1], 'state', nextState)
+redis.call('HDEL', KEYS[1], 'runId', 'runQueuedAt')
+redis.call('HSET', KEYS[5], 'status', outcome, 'finishedAt', now)
+local seconds = (tonumber(now) - queuedAt) / 1000
+redis.call('HINCRBY', KEYS[6], 'runs:' .. outcome, 1)
+redis.call('HINCRBYFLOAT', KEYS[6], 'duration:sum', seconds)
+redis.call('HINCRBY', KEYS[6], 'duration:count', 1)
+for le in string.gmatch(buckets, '[^,]+') do
+  if seconds <= tonumber(le) then redis.call('HINCRBY', KEYS[6], 'duration:le:' .. le, 1) end
+end
+return append({tail, stateTail(nextState, '', ts)}, maxlen, ttl)
+`;
+
+/** The session as one consistent read. Returns {state, runId, report, lastSeq}. */
+export const SNAPSHOT = `
+local v = redis.call('HMGET', KEYS[1], 'state', 'runId', 'report')
+local seq = redis.call('GET', KEYS[2]) or '0'
+return {v[1] or 'IDLE', v[2] or '', v[3] or '', seq}
+`;

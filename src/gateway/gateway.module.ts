@@ -1,0 +1,53 @@
+import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { TokenService } from '../auth/token-service';
+import { AppConfig } from '../config/config';
+import { REDIS, REDIS_SUBSCRIBER } from '../core/tokens';
+import { EventLog } from '../events/event-log';
+import { JobProducer } from '../jobs/job-producer';
+import { openRedis } from '../jobs/redis-connection';
+import { GatewayMetrics } from '../ops/gateway-metrics';
+import { HealthController } from '../ops/health.controller';
+import { MetricsController } from '../ops/metrics.controller';
+import { SessionCommands } from '../session/session-commands';
+import { MawsGateway } from './maws.gateway';
+import { SessionHub } from './session-hub';
+
+/** The HTTP + WebSocket side: upgrade auth, frames, relay. It never runs an agent. */
+@Module({
+  controllers: [HealthController, MetricsController],
+  providers: [
+    GatewayMetrics,
+    MawsGateway,
+    {
+      provide: TokenService,
+      useFactory: (config: AppConfig) => new TokenService(config.JWT_SECRET ?? ''),
+      inject: [AppConfig],
+    },
+    { provide: REDIS_SUBSCRIBER, useFactory: (config: AppConfig) => openRedis(config.REDIS_URL, 'relay'), inject: [AppConfig] },
+    { provide: JobProducer, useFactory: (config: AppConfig) => new JobProducer(config.REDIS_URL), inject: [AppConfig] },
+    {
+      provide: SessionHub,
+      useFactory: (log: EventLog, sub: Redis, metrics: GatewayMetrics, config: AppConfig) =>
+        new SessionHub(log, sub, metrics, config.MAX_BUFFERED_BYTES),
+      inject: [EventLog, REDIS_SUBSCRIBER, GatewayMetrics, AppConfig],
+    },
+    {
+      provide: SessionCommands,
+      useFactory: (log: EventLog, jobs: JobProducer, redis: Redis) => new SessionCommands(log, jobs, redis),
+      inject: [EventLog, JobProducer, REDIS],
+    },
+  ],
+  exports: [SessionHub, TokenService, JobProducer, GatewayMetrics],
+})
+export class GatewayModule implements OnApplicationShutdown {
+  constructor(
+    @Inject(JobProducer) private readonly jobs: JobProducer,
+    @Inject(REDIS_SUBSCRIBER) private readonly subscriber: Redis,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.jobs.close().catch(() => undefined);
+    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+  }
+}

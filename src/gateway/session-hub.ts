@@ -1,0 +1,284 @@
+import type Redis from 'ioredis';
+import { WebSocket } from 'ws';
+import type { EventLog, SessionSnapshot } from '../events/event-log';
+import { ClientErrorCode, ReplyEventMap, ReplyEventName, replyFrame } from '../events/event-types';
+import type { GatewayMetrics } from '../ops/gateway-metrics';
+
+/** One socket's place in its session's stream. */
+interface Connection {
+  ws: WebSocket;
+  sessionKey: string;
+  /** Highest seq this socket has been sent. */
+  lastSeq: number;
+  /** Non-null while the socket is being filled from the log: live frames wait here. */
+  held: { seq: number; frame: Buffer }[] | null;
+  /** Serialises fills of this socket. */
+  work: Promise<void>;
+}
+
+const NEWLINE = 10;
+const READ_BATCH = 500;
+
+/**
+ * Relays a session's events to its sockets. Live frames come from Redis pub/sub as the
+ * exact bytes to send; the stored log fills any gap (a resume, a dropped subscriber, a
+ * frame out of order), so every socket sees every seq once, in order.
+ */
+export class SessionHub {
+  private readonly connections = new Map<WebSocket, Connection>();
+  private readonly sessions = new Map<string, Set<Connection>>();
+  private readonly channelToSession = new Map<string, string>();
+  private readonly subscriptions = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly subscriber: Redis,
+    private readonly metrics: GatewayMetrics,
+    private readonly maxBufferedBytes: number,
+  ) {
+    subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onPublished(channel, payload));
+    // After a reconnect ioredis resubscribes by itself, but frames published meanwhile are
+    // gone from pub/sub: fill every socket from the log.
+    let connectedOnce = false;
+    subscriber.on('ready', () => {
+      if (connectedOnce) for (const conn of this.connections.values()) this.schedule(conn, () => this.fill(conn));
+      connectedOnce = true;
+    });
+  }
+
+  get socketCount(): number {
+    return this.connections.size;
+  }
+
+  /** Registers a socket: snapshot first, then history after `resumeAfter` if asked, then live. */
+  async attach(ws: WebSocket, sessionKey: string, resumeAfter?: number): Promise<void> {
+    const conn: Connection = { ws, sessionKey, lastSeq: 0, held: [], work: Promise.resolve() };
+    this.connections.set(ws, conn);
+    let set = this.sessions.get(sessionKey);
+    if (!set) this.sessions.set(sessionKey, (set = new Set()));
+    set.add(conn);
+    this.metrics.socketsConnected.inc();
+    await this.schedule(conn, async () => {
+      await this.ensureSubscribed(sessionKey);
+      const snap = await this.log.snapshot(sessionKey);
+      this.replyNow(ws, 'session.snapshot', snapshotData(snap));
+      if (resumeAfter === undefined) {
+        conn.lastSeq = snap.lastSeq;
+        await this.drainHeld(conn);
+      } else {
+        await this.resumeFrom(conn, resumeAfter, snap);
+      }
+    });
+  }
+
+  detach(ws: WebSocket): void {
+    const conn = this.connections.get(ws);
+    if (!conn) return;
+    this.connections.delete(ws);
+    this.metrics.socketsConnected.dec();
+    const set = this.sessions.get(conn.sessionKey);
+    set?.delete(conn);
+    if (set && set.size === 0) {
+      this.sessions.delete(conn.sessionKey);
+      const channel = this.log.channel(conn.sessionKey);
+      this.channelToSession.delete(channel);
+      this.subscriptions.delete(channel);
+      this.subscriber.unsubscribe(channel).catch(() => undefined);
+    }
+  }
+
+  sessionKeyOf(ws: WebSocket): string | undefined {
+    return this.connections.get(ws)?.sessionKey;
+  }
+
+  /** The `resume` command: replay after `afterSeq`, then live. */
+  async resume(ws: WebSocket, afterSeq: number): Promise<void> {
+    const conn = this.connections.get(ws);
+    if (!conn) return;
+    await this.schedule(conn, async () => {
+      conn.held ??= [];
+      const snap = await this.log.snapshot(conn.sessionKey);
+      await this.resumeFrom(conn, afterSeq, snap);
+    });
+  }
+
+  /** Sends a reply after whatever this socket is being sent now (its snapshot, a replay). */
+  reply<E extends ReplyEventName>(ws: WebSocket, event: E, data: ReplyEventMap[E]): void {
+    const conn = this.connections.get(ws);
+    const frame = replyFrame(event, data);
+    if (conn?.held) void this.schedule(conn, () => Promise.resolve(void this.send(ws, frame)));
+    else this.send(ws, frame);
+  }
+
+  error(ws: WebSocket, code: ClientErrorCode, message: string, replyTo?: string): void {
+    this.metrics.framesRejected.inc({ code });
+    this.reply(ws, 'error', errorData(code, message, replyTo));
+  }
+
+  private replyNow<E extends ReplyEventName>(ws: WebSocket, event: E, data: ReplyEventMap[E]): void {
+    this.send(ws, replyFrame(event, data));
+  }
+
+  /** Closes every socket (graceful shutdown: 1001, going away). */
+  closeAll(code: number, reason: string): void {
+    for (const ws of this.connections.keys()) {
+      try {
+        ws.close(code, reason);
+      } catch {
+        ws.terminate();
+      }
+    }
+  }
+
+  private async resumeFrom(conn: Connection, afterSeq: number, snap: SessionSnapshot): Promise<void> {
+    if (afterSeq > snap.lastSeq) {
+      this.unavailable(conn, snap, `lastSeq ${afterSeq} is ahead of this session's history (${snap.lastSeq})`);
+    } else {
+      conn.lastSeq = afterSeq;
+    }
+    await this.fill(conn);
+  }
+
+  private unavailable(conn: Connection, snap: SessionSnapshot, message: string): void {
+    this.replyNow(conn.ws, 'error', errorData('RESUME_UNAVAILABLE', message));
+    this.replyNow(conn.ws, 'session.snapshot', snapshotData(snap));
+    conn.lastSeq = snap.lastSeq;
+  }
+
+  /** Sends stored frames after the socket's lastSeq, then what was held meanwhile. */
+  private async fill(conn: Connection): Promise<void> {
+    conn.held ??= [];
+    for (let round = 0; round < 100; round++) {
+      for (;;) {
+        const { frames, complete } = await this.log.readAfter(conn.sessionKey, conn.lastSeq, READ_BATCH);
+        if (!complete) {
+          const snap = await this.log.snapshot(conn.sessionKey);
+          this.unavailable(conn, snap, `events after seq ${conn.lastSeq} are no longer kept`);
+          continue;
+        }
+        for (const frame of frames) this.sendSeq(conn, Buffer.from(frame), seqOfString(frame));
+        if (frames.length < READ_BATCH) break;
+      }
+      if (await this.drainHeld(conn)) return;
+    }
+  }
+
+  /** Sends held frames in order; returns false (still holding) when a gap remains. */
+  private async drainHeld(conn: Connection): Promise<boolean> {
+    const held = (conn.held ?? []).sort((a, b) => a.seq - b.seq);
+    conn.held = null;
+    for (let i = 0; i < held.length; i++) {
+      const { seq, frame } = held[i];
+      if (seq <= conn.lastSeq) continue;
+      if (seq !== conn.lastSeq + 1) {
+        conn.held = held.slice(i);
+        return Promise.resolve(false);
+      }
+      this.sendSeq(conn, frame, seq);
+    }
+    return Promise.resolve(true);
+  }
+
+  private onPublished(channel: Buffer, payload: Buffer): void {
+    const sessionKey = this.channelToSession.get(channel.toString());
+    if (!sessionKey) return;
+    const set = this.sessions.get(sessionKey);
+    if (!set || set.size === 0) return;
+    let start = 0;
+    while (start < payload.length) {
+      let end = payload.indexOf(NEWLINE, start);
+      if (end < 0) end = payload.length;
+      const frame = payload.subarray(start, end);
+      const seq = seqOfBuffer(frame);
+      for (const conn of set) this.deliver(conn, frame, seq);
+      start = end + 1;
+    }
+  }
+
+  private deliver(conn: Connection, frame: Buffer, seq: number): void {
+    if (conn.held) {
+      conn.held.push({ seq, frame });
+    } else if (seq === conn.lastSeq + 1) {
+      this.sendSeq(conn, frame, seq);
+    } else if (seq > conn.lastSeq) {
+      // A gap: something published was missed. Hold live frames and fill from the log.
+      conn.held = [{ seq, frame }];
+      void this.schedule(conn, () => this.fill(conn));
+    }
+  }
+
+  private sendSeq(conn: Connection, frame: Buffer, seq: number): void {
+    if (seq <= conn.lastSeq) return;
+    conn.lastSeq = seq;
+    if (this.send(conn.ws, frame)) this.metrics.eventsRelayed.inc();
+  }
+
+  /** Never throws: a closing socket just misses the frame (it resumes by seq). */
+  private send(ws: WebSocket, frame: Buffer | string): boolean {
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount > this.maxBufferedBytes) {
+      // A slow consumer is cut off rather than grow this process's memory; it resumes by seq.
+      ws.close(1013, 'slow consumer: reconnect with lastSeq');
+      return false;
+    }
+    try {
+      ws.send(frame, { binary: false });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private schedule(conn: Connection, task: () => Promise<void>): Promise<void> {
+    const next = conn.work.then(task).catch((err: unknown) => {
+      this.replyNow(conn.ws, 'error', errorData('INTERNAL', `could not read the session's events: ${String(err)}`));
+    });
+    conn.work = next;
+    return next;
+  }
+
+  private ensureSubscribed(sessionKey: string): Promise<unknown> {
+    const channel = this.log.channel(sessionKey);
+    let pending = this.subscriptions.get(channel);
+    if (!pending) {
+      this.channelToSession.set(channel, sessionKey);
+      pending = this.subscriber.subscribe(channel);
+      this.subscriptions.set(channel, pending);
+    }
+    return pending;
+  }
+}
+
+function errorData(code: ClientErrorCode, message: string, replyTo?: string): ReplyEventMap['error'] {
+  return { code, message, ...(replyTo !== undefined ? { replyTo } : {}) };
+}
+
+function snapshotData(snap: SessionSnapshot): ReplyEventMap['session.snapshot'] {
+  return {
+    state: snap.state,
+    lastSeq: snap.lastSeq,
+    ...(snap.runId ? { runId: snap.runId } : {}),
+    ...(snap.report ? { report: snap.report } : {}),
+  };
+}
+
+/** Frames start with {"seq":N, (the append script writes them so): read N without parsing. */
+function seqOfBuffer(frame: Buffer): number {
+  let n = 0;
+  for (let i = 7; i < frame.length; i++) {
+    const c = frame[i];
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
+function seqOfString(frame: string): number {
+  let n = 0;
+  for (let i = 7; i < frame.length; i++) {
+    const c = frame.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}

@@ -1,0 +1,53 @@
+import type { IncomingMessage } from 'node:http';
+import { TokenError, TokenService } from '../auth/token-service';
+import { isValidSessionId, sessionKeyOf } from '../session/session-key';
+
+export interface ConnectionContext {
+  sub: string;
+  sessionId: string;
+  sessionKey: string;
+  /** `?lastSeq=N`: resume after N. */
+  resumeAfter?: number;
+}
+
+export type UpgradeDecision =
+  | { ok: true; context: ConnectionContext }
+  | { ok: false; status: 400 | 401 | 404; message: string };
+
+const WS_PATH = /^\/ws\/([^/]*)$/;
+
+/**
+ * Decides an upgrade before any socket exists: wrong path 404, bad sessionId 400, no or
+ * bad or expired token 401. Nothing is accepted and then closed.
+ */
+export async function authorizeUpgrade(req: IncomingMessage, tokens: TokenService): Promise<UpgradeDecision> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const match = WS_PATH.exec(url.pathname);
+  if (!match) return { ok: false, status: 404, message: 'WebSocket path is /ws/{sessionId}' };
+  let sessionId: string;
+  try {
+    sessionId = decodeURIComponent(match[1]);
+  } catch {
+    return { ok: false, status: 400, message: 'bad sessionId' };
+  }
+  if (!isValidSessionId(sessionId)) {
+    return { ok: false, status: 400, message: 'sessionId must be 1 to 64 of A-Z a-z 0-9 _ -' };
+  }
+  let resumeAfter: number | undefined;
+  const lastSeq = url.searchParams.get('lastSeq');
+  if (lastSeq !== null) {
+    if (!/^\d{1,15}$/.test(lastSeq)) return { ok: false, status: 400, message: 'lastSeq must be a whole number' };
+    resumeAfter = Number(lastSeq);
+  }
+  const header = req.headers.authorization;
+  const bearer = header && /^Bearer\s+(.+)$/i.exec(header)?.[1];
+  const token = url.searchParams.get('token') || bearer;
+  if (!token) return { ok: false, status: 401, message: 'a token is required' };
+  try {
+    const { sub } = await tokens.verify(token);
+    return { ok: true, context: { sub, sessionId, sessionKey: sessionKeyOf(sub, sessionId), resumeAfter } };
+  } catch (err) {
+    const reason = err instanceof TokenError ? err.message : 'invalid token';
+    return { ok: false, status: 401, message: `invalid token: ${reason}` };
+  }
+}

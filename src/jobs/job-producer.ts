@@ -1,0 +1,53 @@
+import { Queue } from 'bullmq';
+import { JobName, JobPayloads, QUEUE_OF, QUEUE_PREFIX, QueueName } from './job-types';
+import { bullConnection } from './redis-connection';
+
+/** Enqueues jobs; the gateway's only way of asking workers for anything. */
+export class JobProducer {
+  readonly queues: Record<QueueName, Queue>;
+
+  constructor(redisUrl: string) {
+    const connection = bullConnection(redisUrl);
+    const make = (name: QueueName): Queue => {
+      const q = new Queue(name, { connection, prefix: QUEUE_PREFIX });
+      q.on('error', () => undefined);
+      return q;
+    };
+    this.queues = {
+      [QueueName.Resolver]: make(QueueName.Resolver),
+      [QueueName.Clarifier]: make(QueueName.Clarifier),
+    };
+  }
+
+  /** A run is one job whose id is the run id; retries resume from the run's checkpoint. */
+  async enqueueRun(data: JobPayloads[JobName.ResolveRun]): Promise<void> {
+    await this.queues[QUEUE_OF[JobName.ResolveRun]].add(JobName.ResolveRun, data, {
+      jobId: data.runId,
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 3600, count: 1000 },
+      removeOnFail: { age: 24 * 3600 },
+    });
+  }
+
+  async enqueueChat(data: JobPayloads[JobName.AnswerChat]): Promise<void> {
+    await this.queues[QUEUE_OF[JobName.AnswerChat]].add(JobName.AnswerChat, data, {
+      attempts: 2,
+      backoff: { type: 'fixed', delay: 200 },
+      removeOnComplete: { age: 600, count: 1000 },
+      removeOnFail: { age: 24 * 3600 },
+    });
+  }
+
+  /** Removes a run's job if no worker has taken it yet. */
+  async removeQueuedRun(runId: string): Promise<void> {
+    const job = await this.queues[QueueName.Resolver].getJob(runId);
+    if (job && (await job.isWaiting() || await job.isDelayed())) {
+      await job.remove().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.queues).map((q) => q.close()));
+  }
+}

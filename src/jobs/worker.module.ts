@@ -1,0 +1,56 @@
+import { Inject, Module, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
+import { Clarifier } from '../agents/clarifier';
+import { RunResolver } from '../agents/run-resolver';
+import { AppConfig } from '../config/config';
+import { MODEL_PROVIDER } from '../core/tokens';
+import { EventLog } from '../events/event-log';
+import type { ModelProvider } from '../llm/model-provider';
+import { RunStore } from '../session/run-store';
+import { ClarifierProcessor } from './processors/clarifier.processor';
+import { ResolverProcessor } from './processors/resolver.processor';
+import { openRedis } from './redis-connection';
+
+/** The worker side: resolver and clarifier queues. It never holds a socket. */
+@Module({
+  providers: [
+    {
+      provide: ResolverProcessor,
+      useFactory: (config: AppConfig, log: EventLog, runs: RunStore, model: ModelProvider) =>
+        new ResolverProcessor(
+          new RunResolver(log, runs, model, {
+            maxSubtasks: config.MAX_SUBTASKS,
+            deltaFlushMs: config.DELTA_FLUSH_MS,
+            modelTimeoutMs: config.MODEL_TIMEOUT_MS,
+          }),
+          log,
+          openRedis(config.REDIS_URL, 'control'),
+          { redisUrl: config.REDIS_URL, concurrency: config.WORKER_CONCURRENCY },
+        ),
+      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER],
+    },
+    {
+      provide: ClarifierProcessor,
+      useFactory: (config: AppConfig, log: EventLog, runs: RunStore, model: ModelProvider) =>
+        new ClarifierProcessor(new Clarifier(log, runs, model, config.MODEL_TIMEOUT_MS), {
+          redisUrl: config.REDIS_URL,
+          concurrency: config.CLARIFIER_CONCURRENCY,
+        }),
+      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER],
+    },
+  ],
+})
+export class WorkerModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(
+    @Inject(ResolverProcessor) private readonly resolver: ResolverProcessor,
+    @Inject(ClarifierProcessor) private readonly clarifier: ClarifierProcessor,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await Promise.all([this.resolver.start(), this.clarifier.start()]);
+  }
+
+  /** Stop taking jobs and let running ones finish before Redis connections close. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all([this.resolver.stop(), this.clarifier.stop()]);
+  }
+}

@@ -1,0 +1,65 @@
+import type { AgentName, PlanItem } from '../events/event-types';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/**
+ * What an agent asks of a model. `messages` is the prompt every real provider sends;
+ * `facts` carries the same inputs in structured form, which the built-in offline model
+ * reads instead of parsing its own prompt.
+ */
+export interface ModelRequest {
+  agent: AgentName;
+  messages: ChatMessage[];
+  /** The output must be one JSON value (the planner's plan). */
+  json?: boolean;
+  facts: AgentFacts;
+}
+
+export interface PriorFinding {
+  title: string;
+  text: string;
+}
+
+export interface AgentFacts {
+  query: string;
+  /** For a refinement: the instruction; `query` then holds the original query. */
+  refinement?: string;
+  subtask?: PlanItem;
+  plan?: PlanItem[];
+  findings?: PriorFinding[];
+  previousReport?: string;
+  maxSubtasks?: number;
+  /** The Clarifier's view of the live run. */
+  progress?: string;
+}
+
+export interface ModelUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface ModelStream {
+  /** Text chunks in order, as the model produces them. */
+  chunks: AsyncIterable<string>;
+  /** Resolves after the last chunk. */
+  usage(): Promise<ModelUsage>;
+}
+
+/** The one interface every agent calls a model through. */
+export interface ModelProvider {
+  readonly name: string;
+  stream(request: ModelRequest, signal: AbortSignal): ModelStream;
+}
+
+/** A model call that cannot succeed by retrying (bad key, bad request). */
+export class PermanentModelError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,48 @@
+import { sleep } from '../../common/abort';
+import type { ModelProvider, ModelRequest, ModelStream, ModelUsage } from '../model-provider';
+import { writeChatAnswer, writeFinding, writePlan, writeReport } from './offline-writer';
+
+/**
+ * The built-in model: deterministic, no network. It streams its text word by word with a
+ * fixed pause, like a real model's tokens, and honours abort between tokens.
+ */
+export class OfflineProvider implements ModelProvider {
+  readonly name = 'offline';
+
+  constructor(private readonly tokenDelayMs: number) {}
+
+  stream(request: ModelRequest, signal: AbortSignal): ModelStream {
+    const text = this.write(request);
+    const tokens = text.match(/\s*\S+\s*/g) ?? [text];
+    // The Clarifier answers at once: its delay would only slow chat, not make runs watchable.
+    const delay = request.agent === 'clarifier' ? 0 : this.tokenDelayMs;
+    const usage: ModelUsage = {
+      inputTokens: Math.ceil(request.messages.reduce((n, m) => n + m.content.length, 0) / 4),
+      outputTokens: tokens.length,
+    };
+    async function* chunks(): AsyncGenerator<string> {
+      for (const token of tokens) {
+        if (delay > 0) await sleep(delay, signal);
+        else if (signal.aborted) throw new Error('aborted');
+        yield token;
+      }
+    }
+    return { chunks: chunks(), usage: () => Promise.resolve(usage) };
+  }
+
+  private write(request: ModelRequest): string {
+    const { facts } = request;
+    switch (request.agent) {
+      case 'planner':
+        return writePlan(facts);
+      case 'executor':
+        return writeFinding(facts);
+      case 'aggregator':
+        return writeReport(facts);
+      case 'clarifier': {
+        const question = request.messages.filter((m) => m.role === 'user').pop()?.content ?? '';
+        return writeChatAnswer(facts, question);
+      }
+    }
+  }
+}

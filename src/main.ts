@@ -1,0 +1,102 @@
+import 'reflect-metadata';
+import { Logger, LogLevel, ValidationPipe, INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { AppModule, Role, ROLES } from './app.module';
+import { TokenService } from './auth/token-service';
+import { AppConfig, ConfigError, loadConfig } from './config/config';
+import { MawsWsAdapter } from './gateway/maws-ws-adapter';
+import { SessionHub } from './gateway/session-hub';
+import { JobProducer } from './jobs/job-producer';
+import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+async function main(): Promise<void> {
+  const role = (process.argv[2] ?? 'all') as Role;
+  if (!ROLES.includes(role)) {
+    console.error(`Unknown role "${role}": use one of ${ROLES.join(', ')} (node dist/main.js all|gateway|worker)`);
+    process.exit(2);
+  }
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  if (!config.JWT_SECRET) {
+    // Dev tokens without a secret: one made up for this process (other gateways won't share it).
+    config.JWT_SECRET = randomBytes(32).toString('base64url');
+    console.warn('JWT_SECRET is not set: tokens are signed with a random secret valid for this process only');
+  }
+  const logger = LEVELS.slice(0, LEVELS.indexOf(config.LOG_LEVEL as LogLevel) + 1);
+
+  const app = role === 'worker' ? await startWorker(config, logger) : await startGateway(role, config, logger);
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    Logger.log(`${signal}: shutting down`, 'MAWS');
+    void app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function startWorker(config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(AppModule.forRole('worker', config), { logger });
+  await app.init();
+  console.log(`MAWS ready role=worker concurrency=${config.WORKER_CONCURRENCY}`);
+  return app;
+}
+
+async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(role, config), { logger });
+  app.useWebSocketAdapter(
+    new MawsWsAdapter(app, {
+      tokens: app.get(TokenService),
+      hub: app.get(SessionHub),
+      maxFrameBytes: config.MAX_FRAME_BYTES,
+      maxInputChars: config.MAX_INPUT_CHARS,
+    }),
+  );
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidUnknownValues: true }));
+  app.disable('x-powered-by');
+  const publicDir = join(__dirname, '..', 'public');
+  app.useStaticAssets(publicDir, { index: 'index.html' });
+  app.useStaticAssets(join(__dirname, '..', 'node_modules', 'marked', 'lib'), { prefix: '/vendor/' });
+  app.useStaticAssets(join(__dirname, '..', 'node_modules', 'dompurify', 'dist'), { prefix: '/vendor/' });
+  if (config.ADMIN_USER && config.ADMIN_PASSWORD) {
+    const queues = Object.values(app.get(JobProducer).queues);
+    app.use(BULL_BOARD_PATH, ...bullBoardRouter(queues, config.ADMIN_USER, config.ADMIN_PASSWORD));
+  }
+  // Sockets are told 1001 (going away) before the HTTP server stops.
+  const hub = app.get(SessionHub);
+  const close = app.close.bind(app);
+  app.close = async () => {
+    hub.closeAll(1001, 'server shutting down');
+    await close();
+  };
+  await app.listen(config.PORT, config.HOST);
+  const url = `http://${config.HOST}:${config.PORT}`;
+  console.log(`MAWS ready role=${role} url=${url}`);
+  return app;
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** This process's own metrics; cluster-wide run figures are read from Redis on scrape. */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly socketsConnected = new Gauge({
+    name: 'maws_connected_sockets',
+    help: 'WebSocket connections open on this gateway',
+    registers: [this.registry],
+  });
+  readonly eventsRelayed = new Counter({
+    name: 'maws_events_relayed_total',
+    help: 'Durable event frames sent to sockets by this gateway',
+    registers: [this.registry],
+  });
+  readonly framesRejected = new Counter({
+    name: 'maws_client_errors_total',
+    help: 'Error replies sent to clients, by code',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'maws_' });
+  }
+}

@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+
+/** A sessionId as the contract allows it: 1 to 64 of A-Z a-z 0-9 _ -. */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const RUN_ID_PATTERN = /^r_[A-Za-z0-9_-]{8,40}$/;
+
+export function isValidSessionId(id: string): boolean {
+  return SESSION_ID_PATTERN.test(id);
+}
+
+/**
+ * The Redis identity of a session, (user, sessionId). The user is hashed so that no
+ * character of a token's `sub` ever reaches a key name, and two users with one sessionId
+ * never share a key.
+ */
+export function sessionKeyOf(sub: string, sessionId: string): string {
+  if (!isValidSessionId(sessionId)) throw new Error('invalid sessionId');
+  const user = createHash('sha256').update(sub).digest('base64url').slice(0, 22);
+  return `${user}.${sessionId}`;
+}
+
+/** Every Redis key of one session shares a hash tag, so a session lives on one cluster slot. */
+export class SessionKeys {
+  constructor(readonly sessionKey: string) {}
+  private get base(): string {
+    return `maws:{${this.sessionKey}}`;
+  }
+  get state(): string {
+    return `${this.base}:state`;
+  }
+  get seq(): string {
+    return `${this.base}:seq`;
+  }
+  get log(): string {
+    return `${this.base}:log`;
+  }
+  get channel(): string {
+    return `${this.base}:live`;
+  }
+  run(runId: string): string {
+    return `${this.base}:run:${runId}`;
+  }
+}

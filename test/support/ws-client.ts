@@ -1,0 +1,358 @@
+/**
+ * Test support: a recording WebSocket client for the MAWS wire protocol (see
+ * /work/shared/protocol.md). Imports only `ws` and node built-ins.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** A received frame: parsed JSON (unparseable text is recorded as `{__raw, __parseError: true}`). */
+export type Frame = any;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+export interface ConnectOptions {
+  /** Adds `&lastSeq=N` to the URL. */
+  lastSeq?: number;
+  /** Send the token as `Authorization: Bearer` instead of `?token=`. */
+  headerToken?: boolean;
+  /** Extra query parameters. */
+  query?: Record<string, string>;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** Do not URI-encode sessionId (to send a deliberately odd path). */
+  rawSessionId?: boolean;
+  /** Handshake timeout (default 10 s). */
+  timeoutMs?: number;
+}
+
+/** Error for a refused upgrade: carries the HTTP status (and body) the server answered with. */
+export class UpgradeRejectedError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly body: string,
+    readonly headers: IncomingMessage['headers'],
+  ) {
+    super(
+      `WebSocket upgrade rejected with HTTP ${statusCode}${body ? `: ${body.slice(0, 500)}` : ''}`,
+    );
+    this.name = 'UpgradeRejectedError';
+  }
+}
+
+const clients = new Set<TestClient>();
+
+interface Waiter {
+  predicate: (f: Frame) => boolean;
+  resolve: (f: Frame) => void;
+  reject: (e: Error) => void;
+  since: number;
+}
+
+function describeFrames(frames: Frame[], n = 20): string {
+  const tail = frames.slice(-n);
+  if (tail.length === 0) return '  (no frames received)';
+  const offset = frames.length - tail.length;
+  return tail
+    .map((f, i) => {
+      let s: string;
+      try {
+        s = JSON.stringify(f);
+      } catch {
+        s = String(f);
+      }
+      if (s.length > 400) s = `${s.slice(0, 400)}…`;
+      return `  [${offset + i}] ${s}`;
+    })
+    .join('\n');
+}
+
+export function buildWsUrl(
+  wsUrl: string,
+  sessionId: string,
+  token: string | null | undefined,
+  opts: ConnectOptions = {},
+): string {
+  const base = wsUrl.replace(/\/+$/, '');
+  const sid = opts.rawSessionId ? sessionId : encodeURIComponent(sessionId);
+  const params = new URLSearchParams();
+  if (token && !opts.headerToken) params.set('token', token);
+  if (opts.lastSeq !== undefined) params.set('lastSeq', String(opts.lastSeq));
+  for (const [k, v] of Object.entries(opts.query ?? {})) params.set(k, v);
+  const qs = params.toString();
+  return `${base}/ws/${sid}${qs ? `?${qs}` : ''}`;
+}
+
+export class TestClient {
+  /** Every received frame, parsed, in arrival order. */
+  readonly frames: Frame[] = [];
+  /** Every received frame as raw text, in arrival order (same indices as `frames`). */
+  readonly raw: string[] = [];
+  /** Resolves when the socket has closed (never rejects). */
+  readonly closed: Promise<CloseInfo>;
+  private closeInfo: CloseInfo | undefined;
+  private waiters: Waiter[] = [];
+  private idCounter = 0;
+
+  private constructor(
+    readonly ws: WebSocket,
+    readonly url: string,
+  ) {
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) =>
+      this.onMessage(data, isBinary),
+    );
+    this.closed = new Promise<CloseInfo>((resolve) => {
+      ws.once('close', (code: number, reason: Buffer) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        clients.delete(this);
+        resolve(this.closeInfo);
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters) {
+          w.reject(
+            new Error(
+              `socket closed (code ${code}, reason ${JSON.stringify(this.closeInfo.reason)}) ` +
+                `before a matching frame arrived. Last frames:\n${describeFrames(this.frames)}`,
+            ),
+          );
+        }
+      });
+    });
+    // Errors after open surface as a close; keep them from becoming uncaught exceptions.
+    ws.on('error', () => undefined);
+  }
+
+  /**
+   * Connects to `${wsUrl}/ws/${sessionId}` with the token in the query (default) or in an
+   * Authorization header. Resolves on open. A refused upgrade rejects with
+   * UpgradeRejectedError (`statusCode`). `token` null/'' sends no token at all.
+   */
+  static connect(
+    wsUrl: string,
+    sessionId: string,
+    token: string | null | undefined,
+    opts: ConnectOptions = {},
+  ): Promise<TestClient> {
+    const url = buildWsUrl(wsUrl, sessionId, token, opts);
+    const headers: Record<string, string> = { ...opts.headers };
+    if (token && opts.headerToken) headers.Authorization = `Bearer ${token}`;
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    return new Promise<TestClient>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
+      // Construct before open so no early frame (the snapshot) can be missed.
+      const client = new TestClient(ws, url);
+      clients.add(client);
+      let settled = false;
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        clients.delete(client);
+        reject(err);
+      };
+      ws.once('open', () => {
+        if (settled) return;
+        settled = true;
+        resolve(client);
+      });
+      ws.once('unexpected-response', (_req, res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let finished = false;
+        const finish = (): void => {
+          if (finished) return;
+          finished = true;
+          fail(
+            new UpgradeRejectedError(
+              res.statusCode ?? 0,
+              Buffer.concat(chunks).toString(),
+              res.headers,
+            ),
+          );
+          try {
+            ws.terminate(); // aborts the handshake request; 'close' follows
+          } catch {
+            res.destroy();
+          }
+        };
+        const cap = setTimeout(finish, 2_000); // do not hang on a body that never ends
+        res.once('close', () => clearTimeout(cap));
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('end', finish);
+        res.once('error', finish);
+        res.once('close', finish);
+      });
+      ws.once('error', (err: Error) => fail(err));
+      ws.once('close', (code: number, reason: Buffer) =>
+        fail(new Error(`socket closed before open (code ${code}, reason ${reason.toString()})`)),
+      );
+    });
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const text = buf.toString('utf8');
+    let frame: Frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      frame = { __raw: text, __parseError: true, __binary: isBinary };
+    }
+    this.raw.push(text);
+    this.frames.push(frame);
+    const index = this.frames.length - 1;
+    for (const w of [...this.waiters]) {
+      if (index < w.since) continue;
+      let match = false;
+      try {
+        match = w.predicate(frame);
+      } catch {
+        match = false;
+      }
+      if (match) {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(frame);
+      }
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** The close code/reason once closed, else undefined. */
+  get closeResult(): CloseInfo | undefined {
+    return this.closeInfo;
+  }
+
+  /** Sends `{event, data, id?}` as a text frame. */
+  send(event: string, data: unknown = {}, id?: string): void {
+    const frame: Record<string, unknown> = { event, data };
+    if (id !== undefined) frame.id = id;
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Sends anything as-is; `binary` forces a binary frame (default: text for strings). */
+  sendRaw(data: string | Buffer, binary?: boolean): void {
+    this.ws.send(data, { binary: binary ?? Buffer.isBuffer(data) });
+  }
+
+  /**
+   * First frame (already received at index >= `since`, or future) matching `predicate`.
+   * Rejects on timeout or when the socket closes first, listing the last 20 frames.
+   */
+  waitFor(predicate: (f: Frame) => boolean, timeoutMs = 15_000, since = 0): Promise<Frame> {
+    for (let i = since; i < this.frames.length; i++) {
+      try {
+        if (predicate(this.frames[i])) return Promise.resolve(this.frames[i]);
+      } catch {
+        /* treat a throwing predicate as no match */
+      }
+    }
+    if (this.closeInfo) {
+      return Promise.reject(
+        new Error(
+          `socket already closed (code ${this.closeInfo.code}) and no matching frame was received. ` +
+            `Last frames:\n${describeFrames(this.frames)}`,
+        ),
+      );
+    }
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== waiter);
+        reject(
+          new Error(
+            `no matching frame within ${timeoutMs} ms (${this.frames.length} received). ` +
+              `Last frames:\n${describeFrames(this.frames)}`,
+          ),
+        );
+      }, timeoutMs);
+      const waiter: Waiter = {
+        predicate,
+        since,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** First frame with `event === event` (and matching `pred`, if given). */
+  waitForEvent(
+    event: string,
+    pred?: (f: Frame) => boolean,
+    timeoutMs = 15_000,
+    since = 0,
+  ): Promise<Frame> {
+    return this.waitFor((f) => f?.event === event && (pred ? pred(f) : true), timeoutMs, since);
+  }
+
+  /** Frames with a numeric `seq` (the session's durable history as seen by this socket). */
+  durable(): Frame[] {
+    return this.frames.filter((f) => typeof f?.seq === 'number');
+  }
+
+  /** Received frames with the given event name. */
+  events(event: string): Frame[] {
+    return this.frames.filter((f) => f?.event === event);
+  }
+
+  /** Highest durable seq received so far (0 when none). */
+  lastSeq(): number {
+    return this.durable().reduce((m: number, f: Frame) => Math.max(m, f.seq as number), 0);
+  }
+
+  /** A fresh frame id for `send`. */
+  nextId(): string {
+    this.idCounter += 1;
+    return `t${this.idCounter}-${randomBytes(4).toString('hex')}`;
+  }
+
+  /** Sends with a fresh id and resolves with the `ack` or `error` whose data.replyTo is that id. */
+  request(event: string, data: unknown = {}, timeoutMs = 15_000): Promise<Frame> {
+    const id = this.nextId();
+    const since = this.frames.length;
+    const reply = this.waitFor(
+      (f) => (f?.event === 'ack' || f?.event === 'error') && f?.data?.replyTo === id,
+      timeoutMs,
+      since,
+    );
+    this.send(event, data, id);
+    return reply;
+  }
+
+  /** Starts a normal close (default 1000) and resolves once closed; terminates after 3 s. */
+  close(code = 1000, reason = ''): Promise<CloseInfo> {
+    if (this.closeInfo) return Promise.resolve(this.closeInfo);
+    try {
+      if (this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
+      else this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+    const t = setTimeout(() => this.ws.terminate(), 3_000);
+    return this.closed.finally(() => clearTimeout(t));
+  }
+
+  /** Drops the TCP connection without a close handshake. */
+  terminate(): Promise<CloseInfo> {
+    this.ws.terminate();
+    return this.closed;
+  }
+}
+
+/** Closes every TestClient still open and waits for them. Never throws. */
+export async function closeAllClients(): Promise<void> {
+  const all = [...clients];
+  clients.clear();
+  await Promise.all(all.map((c) => c.close().catch(() => undefined)));
+}
