@@ -39,10 +39,8 @@ export class SessionHub {
     subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onPublished(channel, payload));
     // After a reconnect ioredis resubscribes by itself, but frames published meanwhile are
     // gone from pub/sub: fill every socket from the log.
-    let connectedOnce = false;
     subscriber.on('ready', () => {
-      if (connectedOnce) for (const conn of this.connections.values()) this.schedule(conn, () => this.fill(conn));
-      connectedOnce = true;
+      for (const conn of this.connections.values()) void this.schedule(conn, () => this.fill(conn));
     });
   }
 

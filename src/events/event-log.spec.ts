@@ -1,0 +1,84 @@
+import Redis from 'ioredis';
+import { RedisServer, startRedis, stopAllRedis } from '../../test/support/redis-server';
+import { SessionKeys, sessionKeyOf } from '../session/session-key';
+import { EventLog } from './event-log';
+import { durable } from './event-types';
+
+describe('EventLog on a real Redis', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let log: EventLog;
+  const session = sessionKeyOf('alice', 'S1');
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+    log = new EventLog(redis, { maxEvents: 100, ttlSeconds: 3600 });
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await stopAllRedis();
+  });
+
+  it('numbers events from 1, stores and publishes the same bytes in order', async () => {
+    const sub = new Redis(server.url);
+    const published: string[] = [];
+    sub.on('message', (_c: string, m: string) => published.push(...m.split('\n')));
+    await sub.subscribe(log.channel(session));
+    await log.append(session, [durable('chat.response', { text: 'a' }), durable('chat.response', { text: 'b\nc' })]);
+    await log.append(session, [durable('chat.response', { text: 'd' })]);
+    const { frames, complete } = await log.readAfter(session, 0);
+    expect(complete).toBe(true);
+    expect(frames.map((f) => (JSON.parse(f) as { seq: number }).seq)).toEqual([1, 2, 3]);
+    expect((JSON.parse(frames[1]) as { data: { text: string } }).data.text).toBe('b\nc');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(published).toEqual(frames);
+    sub.disconnect();
+  });
+
+  it('gives one run to two simultaneous starts, and ends it exactly once', async () => {
+    const key = sessionKeyOf('bob', 'S2');
+    const start = (runId: string) =>
+      log.beginRun(key, { runId, mode: 'task', input: 'q' }, ['IDLE', 'REFINEMENT_READY'], {
+        userMessage: durable('user.message', { text: 'q', kind: 'task' }),
+        queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+      });
+    const results = await Promise.all([start('r_aaaaaaaaaa'), start('r_bbbbbbbbbb')]);
+    expect(results.filter((r) => r.started)).toHaveLength(1);
+    expect(results.find((r) => !r.started)).toEqual({ started: false, state: 'EXECUTING' });
+    const { runId } = await log.snapshot(key);
+    expect(runId).toBeDefined();
+
+    const ends = await Promise.all([
+      log.finishRun(key, runId!, 'cancelled', durable('run.cancelled', { runId: runId! })),
+      log.finishRun(key, runId!, 'completed', durable('run.completed', { runId: runId!, report: 'r' }), 'r'),
+    ]);
+    expect(ends.filter(Boolean)).toHaveLength(1);
+    // Nothing of an ended run is appended any more.
+    expect(
+      await log.append(key, [durable('agent.delta', { runId: runId!, agent: 'executor', stepId: 'x', text: 't' })], {
+        guardRunId: runId,
+      }),
+    ).toBeNull();
+    const snap = await log.snapshot(key);
+    expect(snap.state).toBe(ends[0] ? 'IDLE' : 'REFINEMENT_READY');
+    expect(snap.lastSeq).toBe(5);
+  });
+
+  it('reports a resume point that was trimmed away as incomplete', async () => {
+    const key = sessionKeyOf('carol', 'S3');
+    for (let i = 0; i < 30; i++) {
+      await log.append(
+        key,
+        Array.from({ length: 10 }, () => durable('chat.response', { text: 'x' })),
+      );
+    }
+    const length = await redis.xlen(new SessionKeys(key).log);
+    expect(length).toBeGreaterThanOrEqual(100);
+    expect(length).toBeLessThan(300);
+    expect((await log.readAfter(key, 0)).complete).toBe(false);
+    const recent = await log.readAfter(key, 290);
+    expect(recent.complete).toBe(true);
+    expect(recent.frames).toHaveLength(10);
+  });
+});

@@ -1,0 +1,72 @@
+import { writeFinding, writePlan, writeReport } from './offline-writer';
+import { OfflineProvider } from './offline-provider';
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+
+describe('offline model', () => {
+  it('plans one subtask per subject named in the query, plus a comparison', () => {
+    const plan = JSON.parse(writePlan({ query: QUERY, maxSubtasks: 6 })) as { subtasks: { title: string }[] };
+    expect(plan.subtasks.map((s) => s.title)).toEqual([
+      'Examine stock performance of Apple',
+      'Examine stock performance of Google',
+      'Examine stock performance of Tesla',
+      'Compare Apple, Google and Tesla',
+    ]);
+  });
+
+  it('keeps plans within MAX_SUBTASKS and at least two steps for a question with no names', () => {
+    const capped = JSON.parse(writePlan({ query: 'Compare A1, B2, C3, D4, E5 and F6 sales', maxSubtasks: 3 }));
+    expect(capped.subtasks).toHaveLength(3);
+    const generic = JSON.parse(writePlan({ query: 'how do solar panels work at night?', maxSubtasks: 6 }));
+    expect(generic.subtasks.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('is deterministic and writes findings about the subtask subject', () => {
+    const facts = { query: QUERY, subtask: { title: 'Examine stock performance of Tesla', description: '' } };
+    expect(writeFinding(facts)).toBe(writeFinding(facts));
+    expect(writeFinding(facts)).toMatch(/^Tesla's stock performance over the last month/);
+  });
+
+  it('writes a report that draws on every finding', () => {
+    const findings = [
+      { title: 'Apple', text: 'Apple rose 3%. More.' },
+      { title: 'Tesla', text: 'Tesla fell 2%. More.' },
+    ];
+    const report = writeReport({ query: QUERY, plan: [], findings });
+    expect(report).toMatch(/^# Report: Analyze the stock performance/);
+    expect(report).toContain('Apple rose 3%.');
+    expect(report).toContain('Tesla fell 2%.');
+  });
+
+  it('plans a refinement around the subject and focus it names', () => {
+    const plan = JSON.parse(
+      writePlan({ query: QUERY, refinement: "Rewrite the summary to focus only on Tesla's stock volatility." }),
+    );
+    expect(plan.subtasks[0].title).toBe('Revisit Tesla with a focus on stock volatility');
+  });
+
+  it('streams the same text token by token and stops when aborted', async () => {
+    const provider = new OfflineProvider(0);
+    const request = {
+      agent: 'aggregator' as const,
+      messages: [],
+      facts: { query: QUERY, findings: [{ title: 'A', text: 'B.' }] },
+    };
+    let text = '';
+    let chunks = 0;
+    for await (const chunk of provider.stream(request, new AbortController().signal).chunks) {
+      text += chunk;
+      chunks++;
+    }
+    expect(text).toBe(writeReport(request.facts));
+    expect(chunks).toBeGreaterThan(10);
+
+    const controller = new AbortController();
+    const slow = new OfflineProvider(50).stream(request, controller.signal);
+    const iterator = slow.chunks[Symbol.asyncIterator]();
+    await iterator.next();
+    controller.abort(new Error('cancelled'));
+    await expect(iterator.next()).rejects.toThrow('cancelled');
+  });
+});

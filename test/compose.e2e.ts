@@ -1,0 +1,113 @@
+/**
+ * docker-compose.yml stays valid: there is no Docker engine in CI, so the file is checked with
+ * `docker-compose config` (Debian's `docker-compose` package, installed by scripts/test.sh).
+ * Only node built-ins are imported.
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+const COMPOSE_BIN = 'docker-compose';
+
+/**
+ * A clean environment: no JWT_SECRET, ADMIN_*, COMPOSE_* or anything else the file could
+ * interpolate, so the defaults in docker-compose.yml are what gets validated.
+ */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
+  if (process.env.HOME) env.HOME = process.env.HOME;
+  return env;
+}
+
+function compose(args: string[]): SpawnSyncReturns<string> {
+  const result = spawnSync(COMPOSE_BIN, ['-f', 'docker-compose.yml', ...args], {
+    cwd: ROOT,
+    env: cleanEnv(),
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (result.error) {
+    const code = (result.error as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === 'ENOENT'
+        ? `${COMPOSE_BIN} was not found on PATH: install it (Debian: apt-get install -y docker-compose; ` +
+            `scripts/test.sh does this) to validate docker-compose.yml`
+        : `${COMPOSE_BIN} ${args.join(' ')} could not run: ${result.error.message}`,
+    );
+  }
+  return result;
+}
+
+/** stderr lines that mean something is wrong (warnings included: e.g. "variable is not set"). */
+function problems(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => /error|warn|invalid|unsupported|not set/i.test(line));
+}
+
+/**
+ * The lines nested under a chain of block-style mapping keys, e.g. ['services', 'worker'].
+ * `config` prints normalised block YAML, so indentation is enough to find a section.
+ */
+function section(yaml: string, keys: string[]): string[] {
+  let lines = yaml.split('\n').filter((l) => l.trim() !== '');
+  for (const key of keys) {
+    // Only direct children: keys at the block's own (smallest) indentation.
+    const indent = Math.min(...lines.map((l) => l.search(/\S/)));
+    const start = lines.findIndex(
+      (l) => l.search(/\S/) === indent && (l.trim() === `${key}:` || l.trim().startsWith(`${key}: `)),
+    );
+    if (start < 0) return [];
+    const body: string[] = [];
+    for (const line of lines.slice(start + 1)) {
+      const at = line.search(/\S/);
+      // A list may sit at its key's indentation (PyYAML does this); anything else there ends it.
+      if (at < indent || (at === indent && !line.trimStart().startsWith('- '))) break;
+      body.push(line);
+    }
+    lines = body;
+  }
+  return lines;
+}
+
+describe('docker-compose.yml', () => {
+  it('validates with `docker-compose config -q` and no JWT_SECRET in the environment', () => {
+    const result = compose(['config', '-q']);
+    expect({ status: result.status, problems: problems(result.stderr) }).toEqual({ status: 0, problems: [] });
+    expect(result.stdout.trim()).toBe('');
+  });
+
+  it('defines redis (AOF, noeviction), a gateway and 3 worker replicas', () => {
+    const services = compose(['config', '--services']);
+    expect(services.status).toBe(0);
+    expect(services.stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort()).toEqual([
+      'gateway',
+      'redis',
+      'worker',
+    ]);
+
+    const result = compose(['config']);
+    expect({ status: result.status, problems: problems(result.stderr) }).toEqual({ status: 0, problems: [] });
+    const yaml = result.stdout;
+
+    for (const name of ['redis', 'gateway', 'worker']) {
+      expect(section(yaml, ['services', name]).length).toBeGreaterThan(0);
+    }
+    const redisCommand = section(yaml, ['services', 'redis', 'command']).join('\n');
+    expect(redisCommand).toMatch(/appendonly/);
+    expect(redisCommand).toMatch(/noeviction/);
+
+    const workerDeploy = section(yaml, ['services', 'worker', 'deploy']).map((l) => l.trim());
+    expect(workerDeploy).toContain('replicas: 3');
+
+    const gateway = section(yaml, ['services', 'gateway']).join('\n');
+    expect(gateway).toMatch(/- gateway/);
+    expect(gateway).toMatch(/8000/);
+    expect(section(yaml, ['services', 'worker', 'ports'])).toEqual([]);
+
+    // Without the environment, the documented placeholder secret (>= 16 chars) is used.
+    const env = section(yaml, ['services', 'gateway', 'environment']).map((l) => l.trim());
+    const secret = env.find((l) => l.startsWith('JWT_SECRET:'));
+    expect(secret).toBeDefined();
+    expect(secret!.replace(/^JWT_SECRET:\s*/, '').replace(/^['"]|['"]$/g, '').length).toBeGreaterThanOrEqual(16);
+    expect(env).toContain('REDIS_URL: redis://redis:6379');
+  });
+});
