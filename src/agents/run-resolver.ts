@@ -18,6 +18,13 @@ export interface ResolverOptions {
 
 export class RunNotFoundError extends Error {}
 
+/** The worker is shutting down: the run goes back to the queue for another worker. */
+export class HandBackError extends Error {
+  constructor() {
+    super('handed back to the queue');
+  }
+}
+
 const MAX_KNOWLEDGE = 40;
 
 /**
@@ -37,10 +44,17 @@ export class RunResolver {
     this.steps = new StepRunner(model, options.modelTimeoutMs);
   }
 
-  async resolve(sessionKey: string, runId: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Runs (or resumes) a run to its end. `handBack` asks it to stop between steps; `signal`
+   * aborts the step in progress (a cancel, or a shutdown whose grace ran out).
+   */
+  async resolve(sessionKey: string, runId: string, signal: AbortSignal, handBack?: AbortSignal): Promise<void> {
     const run = await this.runs.get(sessionKey, runId);
     if (!run) throw new RunNotFoundError(`run ${runId} has no stored record`);
     const writer = new RunEventWriter(this.log, sessionKey, runId, this.options.deltaFlushMs);
+    const checkHandBack = (): void => {
+      if (handBack?.aborted) throw new HandBackError();
+    };
     try {
       const context = await this.contextOf(sessionKey, run);
       if (!run.started) {
@@ -49,14 +63,17 @@ export class RunResolver {
           query: context.query,
         });
       }
+      checkHandBack();
       const plan = run.plan ?? (await this.plan(run, writer, context, signal));
       const findings: PriorFinding[] = [];
       for (const [i, subtask] of plan.entries()) {
+        checkHandBack();
         const stepId = `exec-${i + 1}`;
         const stored = run.outputs[stepId] as { text: string } | undefined;
         const text = stored?.text ?? (await this.execute(run, writer, context, plan, subtask, stepId, findings, signal));
         findings.push({ title: subtask.title, text });
       }
+      checkHandBack();
       const stored = run.outputs.aggregate as { report: string } | undefined;
       const report = stored?.report ?? (await this.aggregate(run, writer, context, plan, findings, signal));
       await writer.drain();

@@ -57,6 +57,11 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(60) HISTORY_TTL_SECONDS = 24 * 3600;
   @Transform(toInt) @IsInt() @Min(0) @Max(1000) DELTA_FLUSH_MS = 10;
   @Transform(toInt) @IsInt() @Min(1024) MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+  @Transform(toInt) @IsInt() @Min(100) HEARTBEAT_INTERVAL_MS = 25_000;
+  @Transform(toInt) @IsInt() @Min(100) HEARTBEAT_TIMEOUT_MS = 10_000;
+  @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS = 10_000;
+  @Transform(toInt) @IsInt() @Min(1000) WORKER_LOCK_MS = 10_000;
+  @Transform(toInt) @IsInt() @Min(500) WORKER_STALLED_INTERVAL_MS = 5_000;
   @Transform(toInt) @IsInt() @Min(1000) MODEL_TIMEOUT_MS = 120_000;
 
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) LOG_LEVEL = 'log';

@@ -168,8 +168,10 @@ export class EventLog {
     if (entries.length > 0) {
       complete = Number(entries[0][0].split('-')[0]) === afterSeq + 1;
     } else {
+      // Nothing after afterSeq: complete only if the session really ends at afterSeq. A
+      // session whose seq is behind it lost its history (a Redis without persistence).
       const last = Number((await this.redis.get(k.seq)) ?? 0);
-      complete = last <= afterSeq;
+      complete = last === afterSeq;
     }
     return { frames, complete };
   }

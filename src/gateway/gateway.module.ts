@@ -28,8 +28,11 @@ import { SessionHub } from './session-hub';
     { provide: JobProducer, useFactory: (config: AppConfig) => new JobProducer(config.REDIS_URL), inject: [AppConfig] },
     {
       provide: SessionHub,
-      useFactory: (log: EventLog, sub: Redis, metrics: GatewayMetrics, config: AppConfig) =>
-        new SessionHub(log, sub, metrics, config.MAX_BUFFERED_BYTES),
+      useFactory: (log: EventLog, sub: Redis, metrics: GatewayMetrics, config: AppConfig) => {
+        const hub = new SessionHub(log, sub, metrics, config.MAX_BUFFERED_BYTES);
+        hub.startHeartbeat(config.HEARTBEAT_INTERVAL_MS, config.HEARTBEAT_TIMEOUT_MS);
+        return hub;
+      },
       inject: [EventLog, REDIS_SUBSCRIBER, GatewayMetrics, AppConfig],
     },
     {
@@ -44,9 +47,11 @@ export class GatewayModule implements OnApplicationShutdown {
   constructor(
     @Inject(JobProducer) private readonly jobs: JobProducer,
     @Inject(REDIS_SUBSCRIBER) private readonly subscriber: Redis,
+    @Inject(SessionHub) private readonly hub: SessionHub,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    this.hub.stopHeartbeat();
     await this.jobs.close().catch(() => undefined);
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }

@@ -14,6 +14,9 @@ interface Connection {
   held: { seq: number; frame: Buffer }[] | null;
   /** Serialises fills of this socket. */
   work: Promise<void>;
+  /** Heartbeat: when the last ping went out, and whether its pong is still owed. */
+  pingSentAt: number;
+  awaitingPong: boolean;
 }
 
 const NEWLINE = 10;
@@ -29,6 +32,7 @@ export class SessionHub {
   private readonly sessions = new Map<string, Set<Connection>>();
   private readonly channelToSession = new Map<string, string>();
   private readonly subscriptions = new Map<string, Promise<unknown>>();
+  private heartbeat?: NodeJS.Timeout;
 
   constructor(
     private readonly log: EventLog,
@@ -44,13 +48,51 @@ export class SessionHub {
     });
   }
 
+  /**
+   * One shared timer pings every socket each `intervalMs` and terminates one whose pong is
+   * `timeoutMs` late (a half-open TCP connection would otherwise hold its slot forever).
+   */
+  startHeartbeat(intervalMs: number, timeoutMs: number): void {
+    const tick = Math.max(50, Math.floor(Math.min(intervalMs, timeoutMs) / 2));
+    this.heartbeat = setInterval(() => {
+      const now = Date.now();
+      for (const conn of this.connections.values()) {
+        if (conn.awaitingPong) {
+          if (now - conn.pingSentAt >= timeoutMs) conn.ws.terminate();
+        } else if (now - conn.pingSentAt >= intervalMs && conn.ws.readyState === WebSocket.OPEN) {
+          conn.awaitingPong = true;
+          conn.pingSentAt = now;
+          try {
+            conn.ws.ping();
+          } catch {
+            conn.ws.terminate();
+          }
+        }
+      }
+    }, tick);
+    this.heartbeat.unref();
+  }
+
+  stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+  }
+
   get socketCount(): number {
     return this.connections.size;
   }
 
   /** Registers a socket: snapshot first, then history after `resumeAfter` if asked, then live. */
   async attach(ws: WebSocket, sessionKey: string, resumeAfter?: number): Promise<void> {
-    const conn: Connection = { ws, sessionKey, lastSeq: 0, held: [], work: Promise.resolve() };
+    const conn: Connection = {
+      ws,
+      sessionKey,
+      lastSeq: 0,
+      held: [],
+      work: Promise.resolve(),
+      pingSentAt: Date.now(),
+      awaitingPong: false,
+    };
+    ws.on('pong', () => (conn.awaitingPong = false));
     this.connections.set(ws, conn);
     let set = this.sessions.get(sessionKey);
     if (!set) this.sessions.set(sessionKey, (set = new Set()));
@@ -147,7 +189,7 @@ export class SessionHub {
   private async fill(conn: Connection): Promise<void> {
     conn.held ??= [];
     for (let round = 0; round < 100; round++) {
-      for (;;) {
+      for (let reads = 0; reads < 10_000; reads++) {
         const { frames, complete } = await this.log.readAfter(conn.sessionKey, conn.lastSeq, READ_BATCH);
         if (!complete) {
           const snap = await this.log.snapshot(conn.sessionKey);

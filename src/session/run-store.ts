@@ -56,7 +56,7 @@ export class RunStore {
   /** The session's state hash fields a Clarifier needs. */
   async sessionView(
     sessionKey: string,
-  ): Promise<{ state: string; runId?: string; lastRunId?: string; report?: string }> {
+  ): Promise<{ exists: boolean; state: string; runId?: string; lastRunId?: string; report?: string }> {
     const [state, runId, lastRunId, report] = await this.redis.hmget(
       new SessionKeys(sessionKey).state,
       'state',
@@ -65,6 +65,7 @@ export class RunStore {
       'report',
     );
     return {
+      exists: state !== null,
       state: state ?? 'IDLE',
       runId: runId ?? undefined,
       lastRunId: lastRunId ?? undefined,

@@ -1,17 +1,28 @@
-import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { PlanInvalidError } from '../../agents/plan-parser';
-import { RunNotFoundError, RunResolver } from '../../agents/run-resolver';
+import { HandBackError, RunNotFoundError, RunResolver } from '../../agents/run-resolver';
 import type { EventLog } from '../../events/event-log';
 import { durable, RunError } from '../../events/event-types';
 import { RunNotCurrentError } from '../../events/run-event-writer';
 import { PermanentModelError } from '../../llm/model-provider';
+import type { RunStore } from '../../session/run-store';
 import { CONTROL_CHANNEL, ControlMessage, JobName, QUEUE_PREFIX, QueueName, assertPayload } from '../job-types';
 import { bullConnection } from '../redis-connection';
 
 export interface ResolverWorkerOptions {
   redisUrl: string;
   concurrency: number;
+  /** How long a run held by a worker may go without its lock being renewed. */
+  lockMs: number;
+  stalledIntervalMs: number;
+  /** On SIGTERM: how long running steps may take to finish before they are handed back. */
+  shutdownGraceMs: number;
+}
+
+interface ActiveRun {
+  cancel: AbortController;
+  handBack: AbortController;
 }
 
 /**
@@ -20,11 +31,12 @@ export interface ResolverWorkerOptions {
  */
 export class ResolverProcessor {
   private worker?: Worker;
-  private readonly active = new Map<string, AbortController>();
+  private readonly active = new Map<string, ActiveRun>();
 
   constructor(
     private readonly resolver: RunResolver,
     private readonly log: EventLog,
+    private readonly runs: RunStore,
     private readonly control: Redis,
     private readonly options: ResolverWorkerOptions,
   ) {}
@@ -34,19 +46,35 @@ export class ResolverProcessor {
       if (channel === CONTROL_CHANNEL) this.onControl(message);
     });
     await this.control.subscribe(CONTROL_CHANNEL);
-    this.worker = new Worker(QueueName.Resolver, (job, _token, signal) => this.process(job, signal), {
+    this.worker = new Worker(QueueName.Resolver, (job, token, signal) => this.process(job, token, signal), {
       connection: bullConnection(this.options.redisUrl),
       prefix: QUEUE_PREFIX,
       concurrency: this.options.concurrency,
+      lockDuration: this.options.lockMs,
+      stalledInterval: this.options.stalledIntervalMs,
       maxStalledCount: 5,
     });
     this.worker.on('error', () => undefined);
     await this.worker.waitUntilReady();
   }
 
+  /**
+   * Graceful stop: take no new runs; runs in progress stop after their current step (or
+   * when the grace period ends, mid-step) and go back to the queue for another worker.
+   */
   async stop(): Promise<void> {
-    await this.worker?.close();
-    await this.control.unsubscribe(CONTROL_CHANNEL).catch(() => undefined);
+    const closing = this.worker?.close();
+    for (const run of this.active.values()) run.handBack.abort();
+    const grace = setTimeout(() => {
+      for (const run of this.active.values()) run.cancel.abort(new HandBackError());
+    }, this.options.shutdownGraceMs);
+    try {
+      await closing;
+    } finally {
+      clearTimeout(grace);
+      await this.control.unsubscribe(CONTROL_CHANNEL).catch(() => undefined);
+      this.control.disconnect();
+    }
   }
 
   private onControl(message: string): void {
@@ -56,36 +84,60 @@ export class ResolverProcessor {
     } catch {
       return;
     }
-    if (parsed.type === 'cancel') this.active.get(parsed.runId)?.abort(new Error('cancelled'));
+    if (parsed.type === 'cancel') this.active.get(parsed.runId)?.cancel.abort(new Error('cancelled'));
   }
 
-  private async process(job: Job, bullSignal?: AbortSignal): Promise<void> {
+  private async process(job: Job, token?: string, bullSignal?: AbortSignal): Promise<void> {
     const { sessionKey, runId } = assertPayload(JobName.ResolveRun, job.data);
-    const controller = new AbortController();
-    this.active.set(runId, controller);
-    const signal = bullSignal ? AbortSignal.any([controller.signal, bullSignal]) : controller.signal;
+    const run: ActiveRun = { cancel: new AbortController(), handBack: new AbortController() };
+    this.active.set(runId, run);
+    const signal = bullSignal ? AbortSignal.any([run.cancel.signal, bullSignal]) : run.cancel.signal;
     try {
-      await this.resolver.resolve(sessionKey, runId, signal);
+      await this.resolver.resolve(sessionKey, runId, signal, run.handBack.signal);
     } catch (err) {
-      // Cancelled, or ended elsewhere: the terminal event is already written.
-      if (err instanceof RunNotCurrentError || controller.signal.aborted) return;
-      const permanent =
-        err instanceof PlanInvalidError || err instanceof RunNotFoundError || err instanceof PermanentModelError;
-      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (permanent || lastAttempt) {
-        const error = runErrorOf(err);
-        await this.log.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }));
-        throw new UnrecoverableError(`${error.code}: ${error.message}`);
+      if (err instanceof HandBackError || run.cancel.signal.reason instanceof HandBackError) {
+        // Not a failure: the job waits for another worker, which resumes at the checkpoint.
+        await job.moveToWait(token);
+        throw new WaitingError();
       }
+      if (err instanceof RunNotCurrentError) return this.endedElsewhere(sessionKey, runId);
+      if (run.cancel.signal.aborted) return; // Cancelled: run.cancelled is already written.
+      await this.failIfFinal(job, sessionKey, runId, err);
       throw err;
     } finally {
       this.active.delete(runId);
     }
   }
+
+  /** Cancelled or ended elsewhere; or Redis lost the session (restarted without persistence). */
+  private async endedElsewhere(sessionKey: string, runId: string): Promise<void> {
+    const view = await this.runs.sessionView(sessionKey);
+    if (view.exists) return;
+    const error = {
+      code: 'STATE_LOST',
+      message: "Redis lost this session's state (restarted without persistence?): start the task again.",
+    };
+    await this.log.append(sessionKey, [
+      durable('run.failed', { runId, error }),
+      durable('session.state', { state: 'IDLE' }),
+    ]);
+  }
+
+  private async failIfFinal(job: Job, sessionKey: string, runId: string, err: unknown): Promise<void> {
+    const permanent =
+      err instanceof PlanInvalidError || err instanceof RunNotFoundError || err instanceof PermanentModelError;
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (!permanent && !lastAttempt) return;
+    const error = runErrorOf(err);
+    await this.log.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }));
+    throw new UnrecoverableError(`${error.code}: ${error.message}`);
+  }
 }
 
 function runErrorOf(err: unknown): RunError {
-  if (err instanceof PlanInvalidError) return { code: err.code, message: `The planner's plan was invalid: ${err.message}` };
+  if (err instanceof PlanInvalidError) {
+    return { code: err.code, message: `The planner's plan was invalid: ${err.message}` };
+  }
   if (err instanceof RunNotFoundError) return { code: 'RUN_NOT_FOUND', message: err.message };
   if (err instanceof PermanentModelError) return { code: err.code, message: err.message };
   if (err instanceof Error && err.name === 'TimeoutError') {
