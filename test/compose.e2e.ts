@@ -78,11 +78,13 @@ describe('docker-compose.yml', () => {
   it('defines redis (AOF, noeviction), a gateway and 3 worker replicas', () => {
     const services = compose(['config', '--services']);
     expect(services.status).toBe(0);
-    expect(services.stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort()).toEqual([
-      'gateway',
-      'redis',
-      'worker',
-    ]);
+    expect(
+      services.stdout
+        .split('\n')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .sort(),
+    ).toEqual(['gateway', 'redis', 'worker']);
 
     const result = compose(['config']);
     expect({ status: result.status, problems: problems(result.stderr) }).toEqual({ status: 0, problems: [] });

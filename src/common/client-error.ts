@@ -5,6 +5,8 @@ export class ClientError extends Error {
   constructor(
     readonly code: ClientErrorCode,
     message: string,
+    /** The id of the frame this answers, when it is known where the error is raised. */
+    readonly replyTo?: string,
   ) {
     super(message);
   }

@@ -56,14 +56,15 @@ export function parseEnvelope(raw: Buffer | ArrayBuffer | Buffer[], isBinary: bo
     throw new ClientError('BAD_FRAME', 'a frame is a JSON object {event, data, id?}');
   }
   const { event, data, id } = value as Record<string, unknown>;
-  if (typeof event !== 'string' || event.length === 0 || event.length > 64) {
-    throw new ClientError('BAD_FRAME', 'the frame needs an "event" string');
-  }
   if (id !== undefined && (typeof id !== 'string' || id.length > 64)) {
     throw new ClientError('BAD_FRAME', '"id" must be a string of at most 64 characters');
   }
+  const replyTo = id as string | undefined;
+  if (typeof event !== 'string' || event.length === 0 || event.length > 64) {
+    throw new ClientError('BAD_FRAME', 'the frame needs an "event" string', replyTo);
+  }
   if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) {
-    throw new ClientError('BAD_FRAME', '"data" must be a JSON object');
+    throw new ClientError('BAD_FRAME', '"data" must be a JSON object', replyTo);
   }
   return { event, data: data ?? {}, id };
 }

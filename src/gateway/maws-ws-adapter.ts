@@ -106,7 +106,7 @@ export class MawsWsAdapter extends WsAdapter {
         client,
         known ? err.code : 'INTERNAL',
         known ? err.message : 'something went wrong on the server; the command was not carried out',
-        replyTo,
+        replyTo ?? (known ? err.replyTo : undefined),
       );
     }
   }

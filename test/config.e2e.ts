@@ -1,0 +1,188 @@
+/**
+ * End-to-end: start-up configuration and process lifecycle (/work/shared/protocol.md,
+ * "Processes"). A bad value stops the process with a message naming the variable; an unknown
+ * role exits 2; SIGTERM closes sockets with 1001 and exits 0.
+ */
+import { cleanupAll } from './support/cleanup';
+import { runMawsOnce, startMaws, type MawsEnv, type RunOnceResult } from './support/maws-process';
+import { getFreePort, startRedis, type RedisServer } from './support/redis-server';
+import { signToken } from './support/tokens';
+import { TestClient } from './support/ws-client';
+
+jest.setTimeout(30_000);
+
+let redis: RedisServer;
+/** A port nothing listens on: a process that wrongly started would not find Redis there. */
+let deadRedisUrl: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  deadRedisUrl = `redis://127.0.0.1:${await getFreePort()}`;
+});
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+/** Runs `node dist/main.js ...args` and returns the result plus stdout+stderr together. */
+async function runOnce(args: string[], env: MawsEnv): Promise<RunOnceResult & { output: string }> {
+  const result = await runMawsOnce(args, { REDIS_URL: deadRedisUrl, ...env }, 10_000);
+  return { ...result, output: `${result.stdout}\n${result.stderr}` };
+}
+
+/** Expects a start-up refusal: a non-zero exit (not a crash by signal) naming every variable. */
+async function expectRefused(env: MawsEnv, names: string[], args = ['all']): Promise<string> {
+  const result = await runOnce(args, env);
+  expect(result.signal).toBeNull();
+  expect(result.code).not.toBe(0);
+  expect(result.code).not.toBeNull();
+  for (const name of names) expect(result.output).toContain(name);
+  // A message, not a stack trace.
+  expect(result.output).not.toMatch(/^\s+at .+\(.+:\d+:\d+\)$/m);
+  return result.output;
+}
+
+describe('configuration is validated at start-up', () => {
+  it('PORT=abc → exits non-zero, naming PORT', async () => {
+    await expectRefused({ PORT: 'abc' }, ['PORT']);
+  });
+
+  it('PORT=70000 → exits non-zero, naming PORT', async () => {
+    await expectRefused({ PORT: '70000' }, ['PORT']);
+  });
+
+  it('REDIS_URL=http://x → exits non-zero, naming REDIS_URL', async () => {
+    await expectRefused({ REDIS_URL: 'http://x' }, ['REDIS_URL']);
+  });
+
+  it('LLM_PROVIDER=banana → exits non-zero, naming LLM_PROVIDER', async () => {
+    await expectRefused({ LLM_PROVIDER: 'banana' }, ['LLM_PROVIDER']);
+  });
+
+  it.each(['openai', 'anthropic', 'openai-compatible'])(
+    'LLM_PROVIDER=%s (not available in this build) → exits non-zero, naming LLM_PROVIDER',
+    async (provider) => {
+      await expectRefused(
+        { LLM_PROVIDER: provider, LLM_API_KEY: 'sk-test-not-a-real-key', REDIS_URL: redis.url },
+        ['LLM_PROVIDER'],
+      );
+    },
+  );
+
+  it('JWT_SECRET unset and AUTH_DEV_TOKENS unset → exits non-zero, naming JWT_SECRET', async () => {
+    await expectRefused({ JWT_SECRET: undefined, AUTH_DEV_TOKENS: undefined }, ['JWT_SECRET']);
+  });
+
+  it('JWT_SECRET too short → exits non-zero, naming JWT_SECRET without printing its value', async () => {
+    const secret = 'Sh0rtS3cr3tXq';
+    expect(secret.length).toBeLessThan(16);
+    const output = await expectRefused({ JWT_SECRET: secret }, ['JWT_SECRET']);
+    expect(output).not.toContain(secret);
+  });
+
+  it('OFFLINE_TOKEN_DELAY_MS=-1 → exits non-zero, naming OFFLINE_TOKEN_DELAY_MS', async () => {
+    await expectRefused({ OFFLINE_TOKEN_DELAY_MS: '-1' }, ['OFFLINE_TOKEN_DELAY_MS']);
+  });
+
+  it('OFFLINE_TOKEN_DELAY_MS=fast → exits non-zero, naming OFFLINE_TOKEN_DELAY_MS', async () => {
+    await expectRefused({ OFFLINE_TOKEN_DELAY_MS: 'fast' }, ['OFFLINE_TOKEN_DELAY_MS']);
+  });
+
+  it('ADMIN_USER without ADMIN_PASSWORD → exits non-zero, naming both', async () => {
+    await expectRefused({ ADMIN_USER: 'ops', ADMIN_PASSWORD: undefined }, ['ADMIN_USER', 'ADMIN_PASSWORD']);
+  });
+
+  it('ADMIN_PASSWORD without ADMIN_USER → exits non-zero, naming both, without printing the password', async () => {
+    const password = 'Pa55-w0rd-never-printed';
+    const output = await expectRefused({ ADMIN_USER: undefined, ADMIN_PASSWORD: password }, [
+      'ADMIN_USER',
+      'ADMIN_PASSWORD',
+    ]);
+    expect(output).not.toContain(password);
+  });
+
+  it.each([
+    ['WORKER_CONCURRENCY', 'many'],
+    ['MAX_FRAME_BYTES', '-5'],
+    ['MAX_INPUT_CHARS', '0'],
+    ['AUTH_DEV_TOKENS', 'maybe'],
+  ])('%s=%s → exits non-zero, naming it', async (name, value) => {
+    await expectRefused({ [name]: value }, [name]);
+  });
+
+  it('the gateway and worker roles validate too', async () => {
+    await expectRefused({ PORT: 'abc' }, ['PORT'], ['gateway']);
+    await expectRefused({ LLM_PROVIDER: 'banana' }, ['LLM_PROVIDER'], ['worker']);
+  });
+
+  it('several bad values → every one is named', async () => {
+    await expectRefused({ PORT: 'abc', LLM_PROVIDER: 'banana', OFFLINE_TOKEN_DELAY_MS: '-1' }, [
+      'PORT',
+      'LLM_PROVIDER',
+      'OFFLINE_TOKEN_DELAY_MS',
+    ]);
+  });
+});
+
+describe('roles', () => {
+  it('an unknown role (`node dist/main.js banana`) exits with code 2, listing all, gateway, worker', async () => {
+    const result = await runOnce(['banana'], {});
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(2);
+    expect(result.output).toContain('banana');
+    for (const role of ['all', 'gateway', 'worker']) expect(result.output).toMatch(new RegExp(`\\b${role}\\b`));
+  });
+});
+
+describe('SIGTERM', () => {
+  it('on a running `all` process: open sockets are closed with 1001 first, then it exits 0', async () => {
+    const maws = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '0' });
+    const clients = await Promise.all(
+      ['term-1', 'term-2'].map(async (sid) => {
+        const c = await TestClient.connect(maws.wsUrl!, sid, signToken(`user-${sid}`));
+        await c.waitForEvent('session.snapshot');
+        return c;
+      }),
+    );
+    // Work has been done on one of them, so the process is not idle.
+    const ack = await clients[0].request('task.start', { text: 'Explain photosynthesis briefly' });
+    expect(ack.event).toBe('ack');
+    await clients[0].waitForEvent('run.completed', undefined, 20_000);
+
+    const order: string[] = [];
+    const closes = clients.map((c, i) =>
+      c.closed.then((info) => {
+        order.push(`socket${i}`);
+        return info;
+      }),
+    );
+    const exited = maws.exited.then((info) => {
+      order.push('exit');
+      return info;
+    });
+
+    const info = await maws.stop('SIGTERM', 15_000);
+    expect(info.signal).toBeNull();
+    expect(info.code).toBe(0);
+    await exited;
+    const closeInfos = await Promise.all(closes);
+    for (const c of closeInfos) expect(c.code).toBe(1001);
+    expect(order[order.length - 1]).toBe('exit');
+  });
+
+  it('on a running `worker` process: exits 0', async () => {
+    const worker = await startMaws('worker', { REDIS_URL: redis.url });
+    const info = await worker.stop('SIGTERM', 15_000);
+    expect(info.signal).toBeNull();
+    expect(info.code).toBe(0);
+  });
+
+  it('on a running `gateway` process with a socket open: 1001, then exit 0', async () => {
+    const gw = await startMaws('gateway', { REDIS_URL: redis.url });
+    const c = await TestClient.connect(gw.wsUrl!, 'term-gw', signToken('gw-user'));
+    await c.waitForEvent('session.snapshot');
+    const info = await gw.stop('SIGTERM', 15_000);
+    expect(info.code).toBe(0);
+    expect((await c.closed).code).toBe(1001);
+  });
+});

@@ -1,0 +1,572 @@
+/**
+ * End-to-end: the seed's scenarios on one `all` process, over the real WebSocket, held to
+ * /work/shared/protocol.md (task flow and its event order, chat while running, refinement,
+ * several sockets on one session, user isolation, resuming by seq).
+ */
+import { randomBytes } from 'node:crypto';
+import { cleanupAll } from './support/cleanup';
+import { startMaws, type MawsProcess } from './support/maws-process';
+import { startRedis, type RedisServer } from './support/redis-server';
+import { signToken } from './support/tokens';
+import { TestClient, type ConnectOptions, type Frame } from './support/ws-client';
+
+jest.setTimeout(60_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+const CHAT = 'What is the current status?';
+const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
+const COMPANIES = ['Apple', 'Google', 'Tesla'];
+const RUN_TIMEOUT_MS = 30_000;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+let redis: RedisServer;
+let maws: MawsProcess;
+
+beforeAll(async () => {
+  try {
+    redis = await startRedis();
+    maws = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '5' });
+  } catch (err) {
+    await cleanupAll();
+    throw err;
+  }
+});
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function newSessionId(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+function newUser(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Connects and waits for the snapshot (which must be the first frame). */
+async function connect(
+  sessionId: string,
+  token: string,
+  opts: ConnectOptions = {},
+): Promise<{ client: TestClient; snapshot: Frame }> {
+  const client = await TestClient.connect(maws.wsUrl!, sessionId, token, opts);
+  const snapshot = await client.waitFor(() => true, 10_000);
+  expect(snapshot.event).toBe('session.snapshot');
+  expect(snapshot.seq).toBeUndefined();
+  return { client, snapshot };
+}
+
+/** Waits for the run's terminal event and the session.state that follows it. */
+async function waitForRunEnd(client: TestClient, runId: string): Promise<{ terminal: Frame; state: Frame }> {
+  const terminal = await client.waitFor(
+    (f) =>
+      ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
+    RUN_TIMEOUT_MS,
+  );
+  const state = await client.waitForEvent(
+    'session.state',
+    undefined,
+    10_000,
+    client.frames.indexOf(terminal) + 1,
+  );
+  return { terminal, state };
+}
+
+/** The durable frames' seqs are exactly first, first+1, ... */
+function expectConsecutiveSeqs(durable: Frame[], first: number): void {
+  const seqs = durable.map((f) => f.seq);
+  expect(seqs).toEqual(seqs.map((_, i) => first + i));
+  for (const f of durable) {
+    expect(typeof f.ts).toBe('string');
+    expect(f.ts).toMatch(ISO_8601);
+    expect(Number.isNaN(Date.parse(f.ts))).toBe(false);
+  }
+}
+
+/** One line per frame; a run of deltas of one step collapses into one `agent.delta+` line. */
+function shapeOf(frames: Frame[]): string[] {
+  const out: string[] = [];
+  for (const f of frames) {
+    let s: string = f.event;
+    if (f.event === 'agent.delta') s = `agent.delta+ ${f.data.agent}/${f.data.stepId}`;
+    else if (String(f.event).startsWith('agent.')) s += ` ${f.data.agent}/${f.data.stepId}`;
+    else if (f.event === 'session.state') s += ` ${f.data.state}`;
+    else if (f.event === 'user.message') s += ` ${f.data.kind}`;
+    else if (f.event === 'run.queued' || f.event === 'run.started') s += ` ${f.data.mode}`;
+    if (f.event === 'agent.delta' && out[out.length - 1] === s) continue;
+    out.push(s);
+  }
+  return out;
+}
+
+interface CheckedRun {
+  plan: { title: string; description: string }[];
+  report: string;
+  /** stepId → concatenated delta text */
+  deltas: Map<string, string>;
+  /** stepId → agent.finished output */
+  outputs: Map<string, Record<string, unknown>>;
+}
+
+/**
+ * Checks one run's durable frames (from its user.message to the session.state after its
+ * terminal event, nothing else) against the contract's order, and returns its plan and report.
+ */
+function checkCompletedRun(
+  frames: Frame[],
+  run: { runId: string; mode: 'task' | 'refinement'; input: string },
+): CheckedRun {
+  const { runId, mode, input } = run;
+  const planFrame = frames.find((f) => f.event === 'agent.finished' && f.data?.stepId === 'plan');
+  expect(planFrame).toBeDefined();
+  const plan = planFrame.data.output.plan as { title: string; description: string }[];
+  expect(Array.isArray(plan)).toBe(true);
+  expect(plan.length).toBeGreaterThan(0);
+  for (const item of plan) {
+    expect(typeof item.title).toBe('string');
+    expect(item.title.length).toBeGreaterThan(0);
+    expect(typeof item.description).toBe('string');
+  }
+
+  const step = (agent: string, stepId: string): string[] => [
+    `agent.started ${agent}/${stepId}`,
+    `agent.delta+ ${agent}/${stepId}`,
+    `agent.finished ${agent}/${stepId}`,
+  ];
+  const expected = [
+    `user.message ${mode}`,
+    'session.state EXECUTING',
+    `run.queued ${mode}`,
+    `run.started ${mode}`,
+    ...step('planner', 'plan'),
+    ...plan.flatMap((_, i) => step('executor', `exec-${i + 1}`)),
+    ...step('aggregator', 'aggregate'),
+    'run.completed',
+    'session.state REFINEMENT_READY',
+  ];
+  expect(shapeOf(frames)).toEqual(expected);
+
+  expect(frames[0].data).toEqual({ text: input, kind: mode });
+  expect(frames[1].data).toEqual({ state: 'EXECUTING', runId });
+  expect(frames[2].data).toEqual({ runId, mode, input });
+  expect(frames[3].data).toEqual({ runId, mode });
+
+  const deltas = new Map<string, string>();
+  const outputs = new Map<string, Record<string, unknown>>();
+  for (const f of frames.slice(3, -1)) {
+    expect(f.data.runId).toBe(runId);
+    if (f.event === 'agent.started') {
+      expect(f.data.attempt).toBe(1);
+      deltas.set(f.data.stepId, '');
+    } else if (f.event === 'agent.delta') {
+      expect(typeof f.data.text).toBe('string');
+      deltas.set(f.data.stepId, (deltas.get(f.data.stepId) ?? '') + f.data.text);
+    } else if (f.event === 'agent.finished') {
+      outputs.set(f.data.stepId, f.data.output);
+    }
+  }
+
+  const completed = frames[frames.length - 2];
+  expect(completed.event).toBe('run.completed');
+  const report = completed.data.report as string;
+  expect(typeof report).toBe('string');
+
+  // Each executor's deltas are its output text; the aggregator's are the report.
+  plan.forEach((_, i) => {
+    const stepId = `exec-${i + 1}`;
+    const output = outputs.get(stepId) as { text: string };
+    expect(typeof output.text).toBe('string');
+    expect(output.text.length).toBeGreaterThan(0);
+    expect(deltas.get(stepId)).toBe(output.text);
+  });
+  const aggregate = outputs.get('aggregate') as { report: string };
+  expect(typeof aggregate.report).toBe('string');
+  expect((deltas.get('aggregate') ?? '').trim()).toBe(aggregate.report.trim());
+  expect(report.trim()).toBe(aggregate.report.trim());
+  expect((deltas.get('plan') ?? '').length).toBeGreaterThan(0);
+
+  const last = frames[frames.length - 1];
+  expect(last.data.state).toBe('REFINEMENT_READY');
+  return { plan, report, deltas, outputs };
+}
+
+/** Runs QUERY (via `message`) on a connected client and waits until the run has ended. */
+async function runTask(client: TestClient): Promise<{ ack: Frame; runId: string }> {
+  const ack = await client.request('message', { text: QUERY });
+  expect(ack.event).toBe('ack');
+  const runId = ack.data.runId as string;
+  const { terminal, state } = await waitForRunEnd(client, runId);
+  expect(terminal.event).toBe('run.completed');
+  expect(state.data.state).toBe('REFINEMENT_READY');
+  return { ack, runId };
+}
+
+/** Sends a ping and waits for its pong: everything this socket was sent before is in. */
+async function flush(client: TestClient): Promise<void> {
+  const since = client.frames.length;
+  client.send('ping', {}, client.nextId());
+  await client.waitForEvent('pong', undefined, 10_000, since);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A task run watched by two sockets of its session and by another user with the same sessionId.
+// Built once, on first use; the tests below only read it.
+
+interface FlowFixture {
+  sessionId: string;
+  token: string;
+  first: TestClient;
+  second: TestClient;
+  stranger: TestClient;
+  firstSnapshot: Frame;
+  secondSnapshot: Frame;
+  strangerSnapshot: Frame;
+  ack: Frame;
+  requestId: string;
+  runId: string;
+}
+
+let flowPromise: Promise<FlowFixture> | undefined;
+
+function flowFixture(): Promise<FlowFixture> {
+  flowPromise ??= (async () => {
+    const sessionId = newSessionId('flow');
+    const token = signToken(newUser('alice'));
+    const strangerToken = signToken(newUser('mallory'));
+    const { client: first, snapshot: firstSnapshot } = await connect(sessionId, token);
+    const { client: second, snapshot: secondSnapshot } = await connect(sessionId, token);
+    const { client: stranger, snapshot: strangerSnapshot } = await connect(sessionId, strangerToken);
+
+    const requestId = first.nextId();
+    const ackPromise = first.waitFor(
+      (f) => (f.event === 'ack' || f.event === 'error') && f.data?.replyTo === requestId,
+    );
+    first.send('message', { text: QUERY }, requestId);
+    const ack = await ackPromise;
+    expect(ack.event).toBe('ack');
+    const runId = ack.data.runId as string;
+    expect(typeof runId).toBe('string');
+    const end = await waitForRunEnd(first, runId);
+    expect(end.terminal.event).toBe('run.completed');
+    await waitForRunEnd(second, runId);
+    await flush(first);
+    await flush(second);
+    await flush(stranger);
+    return {
+      sessionId,
+      token,
+      first,
+      second,
+      stranger,
+      firstSnapshot,
+      secondSnapshot,
+      strangerSnapshot,
+      ack,
+      requestId,
+      runId,
+    };
+  })();
+  return flowPromise;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('connecting', () => {
+  it('sends session.snapshot first, with state IDLE and lastSeq 0 on a new session', async () => {
+    const client = await TestClient.connect(maws.wsUrl!, newSessionId('fresh'), signToken(newUser('u')));
+    const first = await client.waitFor(() => true, 10_000);
+    expect(first.event).toBe('session.snapshot');
+    expect(first.seq).toBeUndefined();
+    expect(first.data).toEqual({ state: 'IDLE', lastSeq: 0 });
+    await flush(client);
+    expect(client.durable()).toEqual([]);
+    await client.close();
+  });
+});
+
+describe('a task, end to end', () => {
+  it('acks the message with its runId and streams the run in the contract order, seqs 1..N', async () => {
+    const fx = await flowFixture();
+    expect(fx.firstSnapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
+
+    expect(fx.ack.data.replyTo).toBe(fx.requestId);
+    expect(fx.ack.data.runId).toEqual(expect.any(String));
+    expect(fx.ack.data.runId.length).toBeGreaterThan(0);
+    expect(fx.ack.seq).toBeUndefined();
+
+    const durable = fx.first.durable();
+    expectConsecutiveSeqs(durable, 1);
+    const run = checkCompletedRun(durable, { runId: fx.runId, mode: 'task', input: QUERY });
+
+    // The plan: one subtask per company plus a comparison.
+    expect(run.plan).toHaveLength(4);
+    for (const company of COMPANIES) {
+      expect(run.plan.some((p) => p.title.includes(company))).toBe(true);
+    }
+    COMPANIES.forEach((company, i) => {
+      expect(`${run.plan[i].title} ${run.plan[i].description}`).toContain(company);
+    });
+    expect(`${run.plan[3].title} ${run.plan[3].description}`).toMatch(/compar/i);
+
+    // The report.
+    expect(run.report.startsWith('# Report:')).toBe(true);
+    for (const company of COMPANIES) expect(run.report).toContain(company);
+
+    // Replies carry no seq; nothing but the snapshot, the ack and pongs is non-durable here.
+    const replies = fx.first.frames.filter((f) => typeof f.seq !== 'number');
+    expect(replies.map((f) => f.event).sort()).toEqual(['ack', 'pong', 'session.snapshot']);
+  });
+
+  it('a reconnect after the run shows REFINEMENT_READY with the report and the last seq', async () => {
+    const fx = await flowFixture();
+    const last = fx.first.lastSeq();
+    const report = fx.first.events('run.completed')[0].data.report;
+    const { client, snapshot } = await connect(fx.sessionId, fx.token);
+    expect(snapshot.data).toEqual({ state: 'REFINEMENT_READY', lastSeq: last, report });
+    await flush(client);
+    expect(client.durable()).toEqual([]);
+    await client.close();
+  });
+});
+
+describe('chat while the run executes', () => {
+  it('routes `message` to the Clarifier, answers with the real progress, and the run completes', async () => {
+    const { client } = await connect(newSessionId('chat'), signToken(newUser('carol')));
+    const ack = await client.request('message', { text: QUERY });
+    expect(ack.event).toBe('ack');
+    const runId = ack.data.runId as string;
+
+    await client.waitFor(
+      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === 'exec-2',
+      RUN_TIMEOUT_MS,
+    );
+    const chatId = client.nextId();
+    const since = client.frames.length;
+    const chatAck = client.waitFor(
+      (f) => (f.event === 'ack' || f.event === 'error') && f.data?.replyTo === chatId,
+      15_000,
+      since,
+    );
+    client.send('message', { text: CHAT }, chatId);
+    expect((await chatAck).event).toBe('ack');
+    const response = await client.waitFor(
+      (f) => f.event === 'chat.response' && f.data?.replyTo === chatId,
+      15_000,
+      since,
+    );
+    const { terminal, state } = await waitForRunEnd(client, runId);
+    expect(terminal.event).toBe('run.completed');
+    expect(state.data.state).toBe('REFINEMENT_READY');
+
+    const durable = client.durable();
+    expectConsecutiveSeqs(durable, 1);
+    const isChat = (f: Frame): boolean =>
+      f.event === 'chat.response' || (f.event === 'user.message' && f.data.kind === 'chat');
+    const chatFrames = durable.filter(isChat);
+    expect(chatFrames.map((f) => f.event)).toEqual(['user.message', 'chat.response']);
+    expect(chatFrames[0].data).toEqual({ text: CHAT, kind: 'chat' });
+    expect(chatFrames[1]).toBe(response);
+
+    // Chat is not a run: the run's own frames are complete and in order around it.
+    checkCompletedRun(durable.filter((f) => !isChat(f)), { runId, mode: 'task', input: QUERY });
+
+    const askedAt = durable.indexOf(chatFrames[0]);
+    const answeredAt = durable.indexOf(response);
+    const completedAt = durable.indexOf(terminal);
+    const exec2StartedAt = durable.findIndex(
+      (f) => f.event === 'agent.started' && f.data.stepId === 'exec-2',
+    );
+    expect(askedAt).toBeGreaterThan(exec2StartedAt);
+    expect(answeredAt).toBeGreaterThan(askedAt);
+    expect(answeredAt).toBeLessThan(completedAt);
+
+    // The answer states the progress the run really had while the Clarifier looked at it
+    // (somewhere between the question's user.message and the answer).
+    const text = response.data.text as string;
+    const stepMatch = /Step (\d+) of (\d+) is (running|about to start)/.exec(text);
+    const doneMatch = /(\d+) of (\d+) subtasks are done/.exec(text);
+    expect(stepMatch).not.toBeNull();
+    expect(doneMatch).not.toBeNull();
+    const said = {
+      step: Number(stepMatch![1]),
+      steps: Number(stepMatch![2]),
+      running: stepMatch![3] === 'running',
+      subtasksDone: Number(doneMatch![1]),
+      subtasks: Number(doneMatch![2]),
+    };
+    expect(progressStates(durable, runId, askedAt, answeredAt)).toContainEqual(said);
+  });
+});
+
+/**
+ * The progress a run had after each durable frame in [from, to): the step (1-based over
+ * planner, executors, aggregator) that is running, or the next one while between steps.
+ */
+function progressStates(
+  durable: Frame[],
+  runId: string,
+  from: number,
+  to: number,
+): { step: number; steps: number; running: boolean; subtasksDone: number; subtasks: number }[] {
+  let plan: unknown[] | undefined;
+  let current: string | undefined;
+  const finished = new Set<string>();
+  const states = [];
+  for (let i = 0; i < to; i++) {
+    const f = durable[i];
+    if (f.data?.runId === runId) {
+      if (f.event === 'agent.started') current = f.data.stepId;
+      if (f.event === 'agent.finished') {
+        finished.add(f.data.stepId);
+        if (f.data.stepId === 'plan') plan = f.data.output.plan;
+      }
+    }
+    if (i >= from && plan) {
+      const steps = ['plan', ...plan.map((_, k) => `exec-${k + 1}`), 'aggregate'];
+      const running = current !== undefined && !finished.has(current);
+      states.push({
+        step: running ? steps.indexOf(current!) + 1 : finished.size + 1,
+        steps: steps.length,
+        running,
+        subtasksDone: steps.filter((s) => s.startsWith('exec-') && finished.has(s)).length,
+        subtasks: plan.length,
+      });
+    }
+  }
+  return states;
+}
+
+describe('refinement', () => {
+  it('in REFINEMENT_READY, `message` starts a refinement run that completes with a refined report', async () => {
+    const sessionId = newSessionId('refine');
+    const token = signToken(newUser('dave'));
+    const { client } = await connect(sessionId, token);
+    const task = await runTask(client);
+    const taskReport = client.events('run.completed')[0].data.report as string;
+    const before = client.lastSeq();
+
+    const ack = await client.request('message', { text: REFINE });
+    expect(ack.event).toBe('ack');
+    const runId = ack.data.runId as string;
+    expect(typeof runId).toBe('string');
+    expect(runId).not.toBe(task.runId);
+    const { terminal } = await waitForRunEnd(client, runId);
+    expect(terminal.event).toBe('run.completed');
+
+    const durable = client.durable();
+    expectConsecutiveSeqs(durable, 1);
+    const refinementFrames = durable.filter((f) => f.seq > before);
+    expect(refinementFrames[0].seq).toBe(before + 1);
+    const run = checkCompletedRun(refinementFrames, { runId, mode: 'refinement', input: REFINE });
+
+    expect(run.report.startsWith('# Refined report')).toBe(true);
+    expect(run.report).toContain('Tesla');
+    expect(run.report).toMatch(/volatility/i);
+    expect(run.report).not.toBe(taskReport);
+    expect(run.plan.some((p) => `${p.title} ${p.description}`.includes('Tesla'))).toBe(true);
+
+    // The session now holds the refined report.
+    const { client: again, snapshot } = await connect(sessionId, token);
+    expect(snapshot.data).toEqual({
+      state: 'REFINEMENT_READY',
+      lastSeq: client.lastSeq(),
+      report: run.report,
+    });
+    await again.close();
+    await client.close();
+  });
+});
+
+describe('several sockets and users', () => {
+  it('a second socket on the same session receives the same durable frames with the same seqs', async () => {
+    const fx = await flowFixture();
+    expect(fx.secondSnapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
+    const firstRaw = fx.first.raw.filter((_, i) => typeof fx.first.frames[i].seq === 'number');
+    const secondRaw = fx.second.raw.filter((_, i) => typeof fx.second.frames[i].seq === 'number');
+    expect(firstRaw.length).toBeGreaterThan(0);
+    expect(secondRaw).toEqual(firstRaw);
+    // The second socket sent nothing but pings: it got no ack.
+    expect(fx.second.events('ack')).toEqual([]);
+  });
+
+  it('another user with the same sessionId sees none of it', async () => {
+    const fx = await flowFixture();
+    expect(fx.strangerSnapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
+    expect(fx.stranger.durable()).toEqual([]);
+    expect(fx.stranger.frames.map((f) => f.event)).toEqual(['session.snapshot', 'pong']);
+
+    // Its own session is still empty.
+    const strangerToken = signToken(newUser('mallory'));
+    const { client, snapshot } = await connect(fx.sessionId, strangerToken);
+    expect(snapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
+    await flush(client);
+    expect(client.durable()).toEqual([]);
+    await client.close();
+  });
+});
+
+describe('resuming', () => {
+  it('?lastSeq=N replays exactly the events after N, in order, after the snapshot', async () => {
+    const fx = await flowFixture();
+    const history = fx.first.durable();
+    const historyRaw = fx.first.raw.filter((_, i) => typeof fx.first.frames[i].seq === 'number');
+    const last = history[history.length - 1].seq as number;
+    const n = Math.floor(last / 2);
+    expect(n).toBeGreaterThan(0);
+
+    const { client, snapshot } = await connect(fx.sessionId, fx.token, { lastSeq: n });
+    expect(snapshot.data.state).toBe('REFINEMENT_READY');
+    expect(snapshot.data.lastSeq).toBe(last);
+    await client.waitFor((f) => f.seq === last, 15_000);
+    await flush(client);
+
+    const replay = client.durable();
+    expect(replay.map((f) => f.seq)).toEqual(
+      history.filter((f) => f.seq > n).map((f) => f.seq),
+    );
+    const replayRaw = client.raw.filter((_, i) => typeof client.frames[i].seq === 'number');
+    expect(replayRaw).toEqual(historyRaw.filter((_, i) => history[i].seq > n));
+    expect(client.frames[0].event).toBe('session.snapshot');
+    expect(client.frames.filter((f) => f.event === 'error')).toEqual([]);
+    await client.close();
+  });
+
+  it('the resume command {afterSeq: N} acks, then replays exactly the events after N', async () => {
+    const fx = await flowFixture();
+    const history = fx.first.durable();
+    const historyRaw = fx.first.raw.filter((_, i) => typeof fx.first.frames[i].seq === 'number');
+    const last = history[history.length - 1].seq as number;
+    const n = Math.floor(last / 3);
+    expect(n).toBeGreaterThan(0);
+
+    const { client } = await connect(fx.sessionId, fx.token);
+    await flush(client);
+    expect(client.durable()).toEqual([]);
+
+    const since = client.frames.length;
+    const ack = await client.request('resume', { afterSeq: n });
+    expect(ack.event).toBe('ack');
+    await client.waitFor((f) => f.seq === last, 15_000);
+    await flush(client);
+
+    const after = client.frames.slice(since);
+    const ackAt = after.indexOf(ack);
+    const firstReplayAt = after.findIndex((f) => typeof f.seq === 'number');
+    expect(ackAt).toBeGreaterThanOrEqual(0);
+    expect(firstReplayAt).toBeGreaterThan(ackAt);
+
+    const replay = client.durable();
+    expect(replay.map((f) => f.seq)).toEqual(
+      history.filter((f) => f.seq > n).map((f) => f.seq),
+    );
+    const replayRaw = client.raw.filter((_, i) => typeof client.frames[i].seq === 'number');
+    expect(replayRaw).toEqual(historyRaw.filter((_, i) => history[i].seq > n));
+    expect(client.frames.filter((f) => f.event === 'error')).toEqual([]);
+    await client.close();
+  });
+});
