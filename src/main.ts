@@ -37,23 +37,30 @@ async function main(): Promise<void> {
   }
   const logger = LEVELS.slice(0, LEVELS.indexOf(config.LOG_LEVEL as LogLevel) + 1);
 
-  const app = role === 'worker' ? await startWorker(config, logger) : await startGateway(role, config, logger);
-
-  let stopping = false;
+  // Signal handlers go in before anything starts, so a SIGTERM at any moment is graceful.
+  const running: { app?: INestApplicationContext; stopping?: string } = {};
   const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    Logger.log(`${signal}: shutting down`, 'MAWS');
-    void app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
+    if (running.stopping) return;
+    running.stopping = signal;
+    // A signal during start-up is acted on as soon as start-up ends.
+    if (running.app) stop(running.app, signal);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  running.app = role === 'worker' ? await startWorker(config, logger) : await startGateway(role, config, logger);
+  if (running.stopping) stop(running.app, running.stopping);
+}
+
+function stop(app: INestApplicationContext, signal: string): void {
+  Logger.log(`${signal}: shutting down`, 'MAWS');
+  app.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }
 
 async function startWorker(config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {
@@ -83,13 +90,6 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
     const queues = Object.values(app.get(JobProducer).queues);
     app.use(BULL_BOARD_PATH, ...bullBoardRouter(queues, config.ADMIN_USER, config.ADMIN_PASSWORD));
   }
-  // Sockets are told 1001 (going away) before the HTTP server stops.
-  const hub = app.get(SessionHub);
-  const close = app.close.bind(app);
-  app.close = async () => {
-    hub.closeAll(1001, 'server shutting down');
-    await close();
-  };
   await app.listen(config.PORT, config.HOST);
   const url = `http://${config.HOST}:${config.PORT}`;
   console.log(`MAWS ready role=${role} url=${url}`);

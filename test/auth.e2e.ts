@@ -27,7 +27,11 @@ afterAll(async () => {
 });
 
 /** An HS256 JWT with exactly the given claims (no sub added), signed like tokens.ts does. */
-function signClaims(claims: Record<string, unknown>, secret = TEST_JWT_SECRET, header: object = { alg: 'HS256', typ: 'JWT' }): string {
+function signClaims(
+  claims: Record<string, unknown>,
+  secret = TEST_JWT_SECRET,
+  header: object = { alg: 'HS256', typ: 'JWT' },
+): string {
   const h = base64url(JSON.stringify(header));
   const p = base64url(JSON.stringify(claims));
   const s = createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url');
@@ -45,10 +49,7 @@ async function expectRejected(
   try {
     const client = await TestClient.connect(maws.wsUrl!, sessionId, token, opts);
     // An accepted socket is already a failure of the contract, whatever follows.
-    const closed = await Promise.race([
-      client.closed,
-      new Promise<null>((r) => setTimeout(() => r(null), 500)),
-    ]);
+    const closed = await Promise.race([client.closed, new Promise<null>((r) => setTimeout(() => r(null), 500))]);
     await client.close();
     throw new Error(
       `upgrade was accepted (101) for sessionId ${JSON.stringify(sessionId)}; expected HTTP ${status}` +
@@ -157,11 +158,14 @@ describe('tokens: HTTP 401 before any socket exists', () => {
     ['garbage', 'not-a-jwt'],
     ['three garbage parts', 'abc.def.ghi'],
     ['a truncated token', signToken('alice').slice(0, 40)],
-    ['a token with a tampered payload', (() => {
-      const [h, , s] = signToken('alice').split('.');
-      const now = Math.floor(Date.now() / 1000);
-      return `${h}.${base64url(JSON.stringify({ sub: 'admin', iat: now, exp: now + 3600 }))}.${s}`;
-    })()],
+    [
+      'a token with a tampered payload',
+      (() => {
+        const [h, , s] = signToken('alice').split('.');
+        const now = Math.floor(Date.now() / 1000);
+        return `${h}.${base64url(JSON.stringify({ sub: 'admin', iat: now, exp: now + 3600 }))}.${s}`;
+      })(),
+    ],
   ])('a malformed token (%s) → 401', async (_what, token) => {
     await expectRejected('auth-malformed', token, 401);
   });

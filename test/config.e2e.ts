@@ -62,10 +62,9 @@ describe('configuration is validated at start-up', () => {
   it.each(['openai', 'anthropic', 'openai-compatible'])(
     'LLM_PROVIDER=%s (not available in this build) → exits non-zero, naming LLM_PROVIDER',
     async (provider) => {
-      await expectRefused(
-        { LLM_PROVIDER: provider, LLM_API_KEY: 'sk-test-not-a-real-key', REDIS_URL: redis.url },
-        ['LLM_PROVIDER'],
-      );
+      await expectRefused({ LLM_PROVIDER: provider, LLM_API_KEY: 'sk-test-not-a-real-key', REDIS_URL: redis.url }, [
+        'LLM_PROVIDER',
+      ]);
     },
   );
 

@@ -59,7 +59,7 @@ export function parseEnvelope(raw: Buffer | ArrayBuffer | Buffer[], isBinary: bo
   if (id !== undefined && (typeof id !== 'string' || id.length > 64)) {
     throw new ClientError('BAD_FRAME', '"id" must be a string of at most 64 characters');
   }
-  const replyTo = id as string | undefined;
+  const replyTo = id;
   if (typeof event !== 'string' || event.length === 0 || event.length > 64) {
     throw new ClientError('BAD_FRAME', 'the frame needs an "event" string', replyTo);
   }

@@ -1,4 +1,4 @@
-import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { TokenService } from '../auth/token-service';
 import { AppConfig } from '../config/config';
@@ -43,15 +43,20 @@ import { SessionHub } from './session-hub';
   ],
   exports: [SessionHub, TokenService, JobProducer, GatewayMetrics],
 })
-export class GatewayModule implements OnApplicationShutdown {
+export class GatewayModule implements BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
     @Inject(JobProducer) private readonly jobs: JobProducer,
     @Inject(REDIS_SUBSCRIBER) private readonly subscriber: Redis,
     @Inject(SessionHub) private readonly hub: SessionHub,
   ) {}
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Sockets are told 1001 (going away) before Nest stops the HTTP server. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.hub.stopHeartbeat();
+    await this.hub.closeAll(1001, 'server shutting down');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
     await this.jobs.close().catch(() => undefined);
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }

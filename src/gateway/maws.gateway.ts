@@ -69,8 +69,7 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect {
 
   @SubscribeMessage('resume')
   async onResume(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<ResumeData>): Promise<void> {
-    this.ack(ws, frame);
-    await this.hub.resume(ws, frame.data.afterSeq);
+    await this.hub.resume(ws, frame.data.afterSeq, frame.id);
   }
 
   @SubscribeMessage('ping')

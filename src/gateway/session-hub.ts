@@ -131,14 +131,14 @@ export class SessionHub {
     return this.connections.get(ws)?.sessionKey;
   }
 
-  /** The `resume` command: replay after `afterSeq`, then live. */
-  async resume(ws: WebSocket, afterSeq: number): Promise<void> {
+  /** The `resume` command: ack, replay after `afterSeq`, then live; or RESUME_UNAVAILABLE. */
+  async resume(ws: WebSocket, afterSeq: number, replyTo?: string): Promise<void> {
     const conn = this.connections.get(ws);
     if (!conn) return;
     await this.schedule(conn, async () => {
       conn.held ??= [];
       const snap = await this.log.snapshot(conn.sessionKey);
-      await this.resumeFrom(conn, afterSeq, snap);
+      await this.resumeFrom(conn, afterSeq, snap, { replyTo });
     });
   }
 
@@ -159,28 +159,50 @@ export class SessionHub {
     this.send(ws, replyFrame(event, data));
   }
 
-  /** Closes every socket (graceful shutdown: 1001, going away). */
-  closeAll(code: number, reason: string): void {
-    for (const ws of this.connections.keys()) {
+  /**
+   * Closes every socket (graceful shutdown: 1001, going away) and waits, at most
+   * `waitMs`, for the close handshakes, so clients see the code before the server stops.
+   */
+  async closeAll(code: number, reason: string, waitMs = 2000): Promise<void> {
+    const closing = [...this.connections.keys()].map((ws) => {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
       try {
         ws.close(code, reason);
       } catch {
         ws.terminate();
       }
-    }
+      return closed;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closing),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs))),
+    ]);
+    clearTimeout(timer);
   }
 
-  private async resumeFrom(conn: Connection, afterSeq: number, snap: SessionSnapshot): Promise<void> {
-    if (afterSeq > snap.lastSeq) {
-      this.unavailable(conn, snap, `lastSeq ${afterSeq} is ahead of this session's history (${snap.lastSeq})`);
+  /**
+   * Replays after `afterSeq` when the log still holds everything after it; otherwise
+   * RESUME_UNAVAILABLE and a snapshot. A `resume` command is acked once the replay is sure.
+   */
+  private async resumeFrom(
+    conn: Connection,
+    afterSeq: number,
+    snap: SessionSnapshot,
+    command?: { replyTo?: string },
+  ): Promise<void> {
+    const available = afterSeq <= snap.lastSeq && (await this.log.readAfter(conn.sessionKey, afterSeq, 1)).complete;
+    if (!available) {
+      this.unavailable(conn, snap, `events after seq ${afterSeq} are not kept for this session`, command?.replyTo);
     } else {
+      if (command) this.replyNow(conn.ws, 'ack', command.replyTo !== undefined ? { replyTo: command.replyTo } : {});
       conn.lastSeq = afterSeq;
     }
     await this.fill(conn);
   }
 
-  private unavailable(conn: Connection, snap: SessionSnapshot, message: string): void {
-    this.replyNow(conn.ws, 'error', errorData('RESUME_UNAVAILABLE', message));
+  private unavailable(conn: Connection, snap: SessionSnapshot, message: string, replyTo?: string): void {
+    this.replyNow(conn.ws, 'error', errorData('RESUME_UNAVAILABLE', message, replyTo));
     this.replyNow(conn.ws, 'session.snapshot', snapshotData(snap));
     conn.lastSeq = snap.lastSeq;
   }
