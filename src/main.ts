@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { AppModule, Role, ROLES } from './app.module';
+import { redact } from './common/redact';
 import { TokenService } from './auth/token-service';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
 import { MawsWsAdapter } from './gateway/maws-ws-adapter';
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(err.message);
+      console.error(redact(err.message));
       process.exit(1);
     }
     throw err;
@@ -78,6 +79,14 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
       hub: app.get(SessionHub),
       maxFrameBytes: config.MAX_FRAME_BYTES,
       maxInputChars: config.MAX_INPUT_CHARS,
+      allowedOrigins: config.ALLOWED_ORIGINS?.split(',')
+        .map((o) => o.trim().replace(/\/$/, ''))
+        .filter(Boolean),
+      maxSockets: config.MAX_SOCKETS,
+      maxSocketsPerUser: config.MAX_SOCKETS_PER_USER,
+      messagesPerSecond: config.MESSAGES_PER_SECOND,
+      messageBurst: config.MESSAGE_BURST,
+      floodCloseAfter: config.FLOOD_CLOSE_AFTER,
     }),
   );
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidUnknownValues: true }));
@@ -86,10 +95,10 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
   app.useStaticAssets(publicDir, { index: 'index.html' });
   app.useStaticAssets(join(__dirname, '..', 'node_modules', 'marked', 'lib'), { prefix: '/vendor/' });
   app.useStaticAssets(join(__dirname, '..', 'node_modules', 'dompurify', 'dist'), { prefix: '/vendor/' });
-  if (config.ADMIN_USER && config.ADMIN_PASSWORD) {
-    const queues = Object.values(app.get(JobProducer).queues);
-    app.use(BULL_BOARD_PATH, ...bullBoardRouter(queues, config.ADMIN_USER, config.ADMIN_PASSWORD));
-  }
+  // The dashboard answers 401 without credentials in every configuration; with none
+  // configured there is no password that opens it.
+  const queues = Object.values(app.get(JobProducer).queues);
+  app.use(BULL_BOARD_PATH, ...bullBoardRouter(queues, config.ADMIN_USER, config.ADMIN_PASSWORD));
   await app.listen(config.PORT, config.HOST);
   const url = `http://${config.HOST}:${config.PORT}`;
   console.log(`MAWS ready role=${role} url=${url}`);
@@ -97,6 +106,6 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  console.error(redact(err instanceof Error ? (err.stack ?? err.message) : String(err)));
   process.exit(1);
 });

@@ -1,5 +1,6 @@
-import { Body, Controller, HttpCode, Inject, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpException, HttpStatus, Inject, Ip, Post } from '@nestjs/common';
 import { IsString, Matches } from 'class-validator';
+import { AppConfig } from '../config/config';
 import { TokenService } from './token-service';
 
 export class DevTokenRequest {
@@ -11,11 +12,31 @@ export class DevTokenRequest {
 /** Only mounted when AUTH_DEV_TOKENS=true: hands out a token for any user name. */
 @Controller('auth')
 export class DevTokenController {
-  constructor(@Inject(TokenService) private readonly tokens: TokenService) {}
+  /** Tokens issued per client address in the current minute. */
+  private readonly issued = new Map<string, { minute: number; count: number }>();
+
+  constructor(
+    @Inject(TokenService) private readonly tokens: TokenService,
+    @Inject(AppConfig) private readonly config: AppConfig,
+  ) {}
 
   @Post('dev-token')
   @HttpCode(200)
-  async issue(@Body() body: DevTokenRequest): Promise<{ token: string }> {
+  async issue(@Body() body: DevTokenRequest, @Ip() ip: string): Promise<{ token: string }> {
+    this.countAgainstLimit(ip || 'unknown');
     return { token: await this.tokens.signDevToken(body.user) };
+  }
+
+  private countAgainstLimit(ip: string): void {
+    const minute = Math.floor(Date.now() / 60_000);
+    const entry = this.issued.get(ip);
+    if (!entry || entry.minute !== minute) {
+      if (this.issued.size > 10_000) this.issued.clear(); // bounded memory under a spray of addresses
+      this.issued.set(ip, { minute, count: 1 });
+      return;
+    }
+    if (++entry.count > this.config.DEV_TOKENS_PER_MINUTE) {
+      throw new HttpException('too many dev tokens from this address; wait a minute', HttpStatus.TOO_MANY_REQUESTS);
+    }
   }
 }

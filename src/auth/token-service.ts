@@ -1,23 +1,49 @@
-import { jwtVerify, SignJWT } from 'jose';
+import { createRemoteJWKSet, JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
 
 export interface VerifiedToken {
   sub: string;
+  /** Expiry, seconds since the epoch, when the token has one. */
   exp?: number;
 }
 
 export class TokenError extends Error {}
 
-/** Verifies client tokens (HS256 with JWT_SECRET) and, where enabled, signs dev tokens. */
-export class TokenService {
-  private readonly key: Uint8Array;
+export interface TokenOptions {
+  /** HS256 secret. */
+  secret?: string;
+  /** RS256/ES256 keys, fetched and cached by jose (refreshed when an unknown kid appears). */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
 
-  constructor(secret: string) {
-    this.key = new TextEncoder().encode(secret);
+/** Verifies client tokens and, where enabled, signs dev tokens. */
+export class TokenService {
+  private readonly key?: Uint8Array;
+  private readonly jwks?: JWTVerifyGetKey;
+
+  constructor(private readonly options: TokenOptions) {
+    if (options.secret) this.key = new TextEncoder().encode(options.secret);
+    if (options.jwksUrl) {
+      this.jwks = createRemoteJWKSet(new URL(options.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
+    }
   }
 
   async verify(token: string): Promise<VerifiedToken> {
+    const checks = {
+      ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
+      ...(this.options.audience ? { audience: this.options.audience } : {}),
+    };
     try {
-      const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] });
+      const alg = headerAlg(token);
+      let payload;
+      if (alg === 'HS256' && this.key) {
+        ({ payload } = await jwtVerify(token, this.key, { ...checks, algorithms: ['HS256'] }));
+      } else if (this.jwks && (alg === 'RS256' || alg === 'ES256')) {
+        ({ payload } = await jwtVerify(token, this.jwks, { ...checks, algorithms: ['RS256', 'ES256'] }));
+      } else {
+        throw new TokenError(`tokens signed with ${alg} are not accepted`);
+      }
       if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
         throw new TokenError('the token has no sub');
       }
@@ -29,11 +55,22 @@ export class TokenService {
   }
 
   async signDevToken(user: string, ttlSeconds = 24 * 3600): Promise<string> {
+    if (!this.key) throw new Error('dev tokens need an HS256 secret');
     return new SignJWT({})
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(user)
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
       .sign(this.key);
+  }
+}
+
+function headerAlg(token: string): string {
+  const header = token.split('.')[0] ?? '';
+  try {
+    const parsed = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
+    return typeof parsed.alg === 'string' ? parsed.alg : 'none';
+  } catch {
+    throw new TokenError('the token is not a JWT');
   }
 }

@@ -12,6 +12,7 @@ import {
   MinLength,
   validateSync,
 } from 'class-validator';
+import { parseLlmPrices } from '../llm/prices';
 
 export const LLM_PROVIDERS = ['offline', 'openai', 'anthropic', 'openai-compatible'] as const;
 export type LlmProviderName = (typeof LLM_PROVIDERS)[number];
@@ -33,15 +34,27 @@ export class AppConfig {
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
-  @IsOptional() @IsString() @MinLength(16, { message: 'JWT_SECRET must be at least 16 characters' })
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'JWT_SECRET must be at least 16 characters' })
   JWT_SECRET?: string;
   @Transform(toBool) @IsBoolean() AUTH_DEV_TOKENS = false;
 
   @IsIn(LLM_PROVIDERS) LLM_PROVIDER: LlmProviderName = 'offline';
   @IsOptional() @IsString() LLM_MODEL?: string;
-  @IsOptional() @Matches(/^https?:\/\/.+/, { message: 'LLM_BASE_URL must be an http(s) URL' })
+  @IsOptional()
+  @Matches(/^https?:\/\/.+/, { message: 'LLM_BASE_URL must be an http(s) URL' })
   LLM_BASE_URL?: string;
   @IsOptional() @IsString() LLM_API_KEY?: string;
+  /** Per-agent model overrides; LLM_MODEL (or the provider's default) where not set. */
+  @IsOptional() @IsString() @MinLength(1) LLM_MODEL_PLANNER?: string;
+  @IsOptional() @IsString() @MinLength(1) LLM_MODEL_EXECUTOR?: string;
+  @IsOptional() @IsString() @MinLength(1) LLM_MODEL_AGGREGATOR?: string;
+  @IsOptional() @IsString() @MinLength(1) LLM_MODEL_CLARIFIER?: string;
+  /** Retries of one model call on 429, 5xx and lost connections (backoff honours Retry-After). */
+  @Transform(toInt) @IsInt() @Min(0) @Max(10) LLM_MAX_RETRIES = 2;
+  /** JSON: model → {input, output} prices per million tokens; turns tokens into cost in /metrics. */
+  @IsOptional() @IsString() LLM_PRICES?: string;
   @Transform(toInt) @IsInt() @Min(0) @Max(10_000) OFFLINE_TOKEN_DELAY_MS = 20;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) WORKER_CONCURRENCY = 8;
@@ -65,6 +78,24 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1000) MODEL_TIMEOUT_MS = 120_000;
 
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) LOG_LEVEL = 'log';
+
+  // Security: token sources, browser origins, and the limits that keep one client from
+  // starving the others.
+  @IsOptional() @Matches(/^https?:\/\/.+/, { message: 'JWKS_URL must be an http(s) URL' }) JWKS_URL?: string;
+  @IsOptional() @IsString() @MinLength(1) JWT_ISSUER?: string;
+  @IsOptional() @IsString() @MinLength(1) JWT_AUDIENCE?: string;
+  /** Comma-separated origins allowed to open sockets from a browser; `*` allows any. */
+  @IsOptional() @IsString() ALLOWED_ORIGINS?: string;
+  @IsOptional() @IsString() NODE_ENV?: string;
+  @Transform(toInt) @IsInt() @Min(1) MESSAGES_PER_SECOND = 20;
+  @Transform(toInt) @IsInt() @Min(1) MESSAGE_BURST = 60;
+  /** Rate-limited frames in a row after which a flooding connection is closed (1008). */
+  @Transform(toInt) @IsInt() @Min(1) FLOOD_CLOSE_AFTER = 100;
+  @Transform(toInt) @IsInt() @Min(1) MAX_ACTIVE_RUNS_PER_USER = 10;
+  @Transform(toInt) @IsInt() @Min(1) MAX_RUNS_PER_MINUTE_PER_USER = 60;
+  @Transform(toInt) @IsInt() @Min(1) MAX_SOCKETS_PER_USER = 50;
+  @Transform(toInt) @IsInt() @Min(1) MAX_SOCKETS = 20_000;
+  @Transform(toInt) @IsInt() @Min(1) DEV_TOKENS_PER_MINUTE = 30;
 }
 
 export class ConfigError extends Error {}
@@ -80,27 +111,66 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   // Providers' own key variables are honoured where LLM_API_KEY is not given.
   if (raw.LLM_API_KEY === undefined) {
     if (raw.LLM_PROVIDER === 'openai' && env.OPENAI_API_KEY) raw.LLM_API_KEY = env.OPENAI_API_KEY;
-    if (raw.LLM_PROVIDER === 'anthropic' && env.ANTHROPIC_API_KEY)
-      raw.LLM_API_KEY = env.ANTHROPIC_API_KEY;
+    if (raw.LLM_PROVIDER === 'anthropic' && env.ANTHROPIC_API_KEY) raw.LLM_API_KEY = env.ANTHROPIC_API_KEY;
   }
   const config = plainToInstance(AppConfig, raw);
   const errors = validateSync(config, { forbidUnknownValues: false });
   const problems = errors.map((e) => {
-    const shown = e.property === 'JWT_SECRET' || e.property.includes('PASSWORD') || e.property.includes('KEY')
-      ? '(hidden)'
-      : JSON.stringify(e.value);
+    const shown =
+      e.property === 'JWT_SECRET' || e.property.includes('PASSWORD') || e.property.includes('KEY')
+        ? '(hidden)'
+        : JSON.stringify(e.value);
     return `${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
   });
-  if (!config.JWT_SECRET && !config.AUTH_DEV_TOKENS) {
-    problems.push('JWT_SECRET is required unless AUTH_DEV_TOKENS=true');
+  if (!config.JWT_SECRET && !config.AUTH_DEV_TOKENS && !config.JWKS_URL) {
+    problems.push('JWT_SECRET is required unless AUTH_DEV_TOKENS=true (or JWKS_URL is set)');
+  }
+  if (config.AUTH_DEV_TOKENS && config.NODE_ENV === 'production') {
+    problems.push('AUTH_DEV_TOKENS=true is refused when NODE_ENV=production: anyone could mint tokens');
   }
   if (Boolean(config.ADMIN_USER) !== Boolean(config.ADMIN_PASSWORD)) {
     problems.push('ADMIN_USER and ADMIN_PASSWORD must be set together');
   }
+  problems.push(...llmProblems(config));
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   return config;
+}
+
+/** What a real model provider needs, named by the variable that supplies it. */
+function llmProblems(config: AppConfig): string[] {
+  const problems: string[] = [];
+  const provider = config.LLM_PROVIDER;
+  if ((provider === 'openai' || provider === 'anthropic') && !config.LLM_API_KEY) {
+    const own = provider === 'openai' ? 'OPENAI_API_KEY' : 'ANTHROPIC_API_KEY';
+    problems.push(`LLM_API_KEY (or ${own}) is required when LLM_PROVIDER=${provider}`);
+  }
+  if (provider === 'openai-compatible') {
+    if (!config.LLM_BASE_URL) {
+      problems.push(
+        "LLM_BASE_URL is required when LLM_PROVIDER=openai-compatible (the server's OpenAI API, e.g. http://127.0.0.1:11434/v1 for Ollama)",
+      );
+    }
+    const overridden =
+      config.LLM_MODEL_PLANNER &&
+      config.LLM_MODEL_EXECUTOR &&
+      config.LLM_MODEL_AGGREGATOR &&
+      config.LLM_MODEL_CLARIFIER;
+    if (!config.LLM_MODEL && !overridden) {
+      problems.push(
+        "LLM_MODEL is required when LLM_PROVIDER=openai-compatible (the model's name on that server, e.g. llama3.1)",
+      );
+    }
+  }
+  if (config.LLM_PRICES !== undefined) {
+    try {
+      parseLlmPrices(config.LLM_PRICES);
+    } catch (err) {
+      problems.push(`LLM_PRICES: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return problems;
 }
 
 const optionalKeys = [
@@ -108,6 +178,16 @@ const optionalKeys = [
   'LLM_MODEL',
   'LLM_BASE_URL',
   'LLM_API_KEY',
+  'LLM_MODEL_PLANNER',
+  'LLM_MODEL_EXECUTOR',
+  'LLM_MODEL_AGGREGATOR',
+  'LLM_MODEL_CLARIFIER',
+  'LLM_PRICES',
   'ADMIN_USER',
   'ADMIN_PASSWORD',
+  'JWKS_URL',
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'ALLOWED_ORIGINS',
+  'NODE_ENV',
 ];

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { SessionKeys } from '../session/session-key';
+import { SessionKeys, UserKeys, userKeyOf } from '../session/session-key';
 import type { RunMode, RunOutcome, SessionState } from './event-types';
 import { PendingEvent, frameTail } from './event-types';
 import { APPEND_EVENTS, BEGIN_RUN, FINISH_RUN, SNAPSHOT } from './lua-scripts';
@@ -18,7 +18,15 @@ export interface SessionSnapshot {
   lastSeq: number;
 }
 
-export type BeginRunResult = { started: true; seq: number } | { started: false; state: SessionState };
+export type BeginRunResult =
+  | { started: true; seq: number }
+  | { started: false; state: SessionState }
+  | { started: false; limit: string };
+
+export interface RunLimits {
+  maxActivePerUser: number;
+  maxPerMinutePerUser: number;
+}
 
 export interface ReadResult {
   frames: string[];
@@ -50,8 +58,8 @@ export class EventLog {
     };
     this.scripts = {
       append: define('append', APPEND_EVENTS, 5),
-      begin: define('begin', BEGIN_RUN, 5),
-      finish: define('finish', FINISH_RUN, 6),
+      begin: define('begin', BEGIN_RUN, 7),
+      finish: define('finish', FINISH_RUN, 7),
       snapshot: define('snapshot', SNAPSHOT, 2),
     };
   }
@@ -93,12 +101,16 @@ export class EventLog {
     run: { runId: string; mode: RunMode; input: string },
     allowed: SessionState[],
     announce: { userMessage: PendingEvent; queued: PendingEvent },
+    limits: RunLimits = { maxActivePerUser: 1e9, maxPerMinutePerUser: 1e9 },
   ): Promise<BeginRunResult> {
     const k = new SessionKeys(sessionKey);
+    const user = new UserKeys(userKeyOf(sessionKey));
     const now = new Date();
-    const [ok, value] = (await this.scripts.begin(
+    const [ok, value, why] = (await this.scripts.begin(
       ...this.sessionKeys(k),
       k.run(run.runId),
+      user.activeRuns,
+      user.runsThisMinute(now.getTime()),
       this.options.maxEvents,
       this.options.ttlSeconds,
       allowed.join(','),
@@ -109,10 +121,11 @@ export class EventLog {
       now.toISOString(),
       frameTail(announce.userMessage, now),
       frameTail(announce.queued, now),
-    )) as [number, string | number];
-    return ok === 1
-      ? { started: true, seq: Number(value) }
-      : { started: false, state: value as SessionState };
+      limits.maxActivePerUser,
+      limits.maxPerMinutePerUser,
+    )) as [number, string | number, string?];
+    if (ok === 1) return { started: true, seq: Number(value) };
+    return value === 'LIMIT' ? { started: false, limit: why ?? 'run limit reached' } : { started: false, state: value as SessionState };
   }
 
   /** Ends the running run with its terminal event, exactly once; false if it had ended. */
@@ -129,6 +142,7 @@ export class EventLog {
       ...this.sessionKeys(k),
       k.run(runId),
       STATS_KEY,
+      new UserKeys(userKeyOf(sessionKey)).activeRuns,
       this.options.maxEvents,
       this.options.ttlSeconds,
       runId,

@@ -62,17 +62,33 @@ return append(tails, maxlen, ttl)
 `;
 
 /**
- * Starts a run when the session's state allows it. KEYS[5] run hash.
+ * Starts a run when the session's state and the user's run limits allow it.
+ * KEYS[5] run hash, KEYS[6] the user's running runs (zset runId → start ms),
+ * KEYS[7] the user's runs-this-minute counter.
  * ARGV: maxlen, ttl, allowedStates (comma separated), runId, mode, input, nowMs, ts,
- *       userMessageTail, runQueuedTail
- * Returns {1, seq} when started, {0, currentState} when refused.
+ *       userMessageTail, runQueuedTail, maxActive, maxPerMinute
+ * Returns {1, seq} when started, {0, currentState} when the state refuses, {0, 'LIMIT', why}
+ * when a limit does.
  */
 export const BEGIN_RUN = `${PRELUDE}
 local maxlen, ttl, allowed, runId, mode, input, now, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local maxActive, maxPerMinute = tonumber(ARGV[11]), tonumber(ARGV[12])
 local state = currentState()
 if not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then
   return {0, state}
 end
+-- Runs whose end was never recorded (lost to a crash) stop counting after the session TTL.
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(now) - tonumber(ttl) * 1000)
+if redis.call('ZCARD', KEYS[6]) >= maxActive then
+  return {0, 'LIMIT', 'you already have ' .. maxActive .. ' runs going'}
+end
+if tonumber(redis.call('GET', KEYS[7]) or '0') >= maxPerMinute then
+  return {0, 'LIMIT', 'you started ' .. maxPerMinute .. ' runs in the last minute'}
+end
+redis.call('INCR', KEYS[7])
+redis.call('EXPIRE', KEYS[7], 60)
+redis.call('ZADD', KEYS[6], now, runId)
+redis.call('EXPIRE', KEYS[6], ttl)
 local parent = ''
 if mode == 'refinement' then parent = redis.call('HGET', KEYS[1], 'lastRunId') or '' end
 redis.call('HSET', KEYS[5], 'mode', mode, 'input', input, 'parentRunId', parent, 'queuedAt', now, 'status', 'queued')
@@ -83,7 +99,8 @@ return {1, seq}
 `;
 
 /**
- * Ends the session's running run exactly once. KEYS[5] run hash, KEYS[6] stats hash.
+ * Ends the session's running run exactly once. KEYS[5] run hash, KEYS[6] stats hash,
+ * KEYS[7] the user's running runs.
  * ARGV: maxlen, ttl, runId, outcome, nowMs, ts, terminalTail, report, durationBuckets (csv)
  * Returns the last seq, or -1 when that run is not the running one (already ended).
  */
@@ -102,6 +119,7 @@ local queuedAt = tonumber(redis.call('HGET', KEYS[1], 'runQueuedAt') or now)
 redis.call('HSET', KEYS[1], 'state', nextState)
 redis.call('HDEL', KEYS[1], 'runId', 'runQueuedAt')
 redis.call('HSET', KEYS[5], 'status', outcome, 'finishedAt', now)
+redis.call('ZREM', KEYS[7], runId)
 local seconds = (tonumber(now) - queuedAt) / 1000
 redis.call('HINCRBY', KEYS[6], 'runs:' .. outcome, 1)
 redis.call('HINCRBYFLOAT', KEYS[6], 'duration:sum', seconds)

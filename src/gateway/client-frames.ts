@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsString, Max, Min, validateSync } from 'class-validator';
+import { IsInt, IsNotEmpty, IsString, Max, MaxLength, Min, validateSync } from 'class-validator';
 import { ClientError } from '../common/client-error';
 
 /** A validated client frame as the gateway's handlers receive it. */
@@ -24,6 +24,13 @@ export class ResumeData {
   afterSeq!: number;
 }
 
+export class TokenData {
+  @IsString({ message: 'token must be a string' })
+  @IsNotEmpty({ message: 'token must not be empty' })
+  @MaxLength(8192)
+  token!: string;
+}
+
 export class EmptyData {}
 
 /** The client events of the contract and the shape of each one's data. */
@@ -35,6 +42,7 @@ export const CLIENT_EVENTS = {
   'task.cancel': EmptyData,
   resume: ResumeData,
   ping: EmptyData,
+  'auth.refresh': TokenData,
 } as const;
 export type ClientEventName = keyof typeof CLIENT_EVENTS;
 

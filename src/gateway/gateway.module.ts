@@ -21,7 +21,13 @@ import { SessionHub } from './session-hub';
     MawsGateway,
     {
       provide: TokenService,
-      useFactory: (config: AppConfig) => new TokenService(config.JWT_SECRET ?? ''),
+      useFactory: (config: AppConfig) =>
+        new TokenService({
+          secret: config.JWT_SECRET,
+          jwksUrl: config.JWKS_URL,
+          issuer: config.JWT_ISSUER,
+          audience: config.JWT_AUDIENCE,
+        }),
       inject: [AppConfig],
     },
     { provide: REDIS_SUBSCRIBER, useFactory: (config: AppConfig) => openRedis(config.REDIS_URL, 'relay'), inject: [AppConfig] },
@@ -37,8 +43,12 @@ import { SessionHub } from './session-hub';
     },
     {
       provide: SessionCommands,
-      useFactory: (log: EventLog, jobs: JobProducer, redis: Redis) => new SessionCommands(log, jobs, redis),
-      inject: [EventLog, JobProducer, REDIS],
+      useFactory: (log: EventLog, jobs: JobProducer, redis: Redis, config: AppConfig) =>
+        new SessionCommands(log, jobs, redis, {
+          maxActivePerUser: config.MAX_ACTIVE_RUNS_PER_USER,
+          maxPerMinutePerUser: config.MAX_RUNS_PER_MINUTE_PER_USER,
+        }),
+      inject: [EventLog, JobProducer, REDIS, AppConfig],
     },
   ],
   exports: [SessionHub, TokenService, JobProducer, GatewayMetrics],

@@ -8,7 +8,8 @@ import { isObservable, lastValueFrom, Observable } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
-import { ConnectionContext, authorizeUpgrade } from './upgrade-auth';
+import { redact } from '../common/redact';
+import { ConnectionContext, UpgradeDecision, authorizeUpgrade, originAllowed } from './upgrade-auth';
 import { isClientEvent, parseEnvelope, validateData } from './client-frames';
 import type { SessionHub } from './session-hub';
 
@@ -17,9 +18,31 @@ export interface MawsWsOptions {
   hub: SessionHub;
   maxFrameBytes: number;
   maxInputChars: number;
+  /** Allowed browser origins; undefined = the gateway's own origin only. */
+  allowedOrigins?: string[];
+  maxSockets: number;
+  maxSocketsPerUser: number;
+  messagesPerSecond: number;
+  messageBurst: number;
+  floodCloseAfter: number;
 }
 
-const HTTP_REASONS: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' };
+const HTTP_REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
+
+/** A token bucket per connection: frames beyond the rate are answered RATE_LIMITED. */
+interface RateState {
+  tokens: number;
+  at: number;
+  /** Rate-limited frames in a row; past the limit the connection is closed (1008). */
+  strikes: number;
+}
 
 /** The socket's connection context, attached at upgrade time. */
 export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
@@ -30,6 +53,7 @@ export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
  */
 export class MawsWsAdapter extends WsAdapter {
   private readonly log = new Logger('WebSocket');
+  private readonly rates = new WeakMap<WebSocket, RateState>();
 
   constructor(
     app: INestApplicationContext,
@@ -52,7 +76,7 @@ export class MawsWsAdapter extends WsAdapter {
   }
 
   private async upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const decision = await authorizeUpgrade(req, this.options.tokens);
+    const decision = await this.decide(req);
     if (!decision.ok) {
       const body = `${decision.message}\n`;
       socket.end(
@@ -67,6 +91,41 @@ export class MawsWsAdapter extends WsAdapter {
       ws.on('error', () => undefined);
       wss.emit('connection', ws, req);
     });
+  }
+
+  /** The upgrade's answer: auth, then origin, then room for one more socket. */
+  private async decide(req: IncomingMessage): Promise<UpgradeDecision> {
+    if (this.options.hub.socketCount >= this.options.maxSockets) {
+      return { ok: false, status: 503, message: 'this gateway is full; try again or another gateway' };
+    }
+    const decision = await authorizeUpgrade(req, this.options.tokens);
+    if (!decision.ok) return decision;
+    if (!originAllowed(req, this.options.allowedOrigins)) {
+      return { ok: false, status: 403, message: 'this Origin may not open MAWS sockets (ALLOWED_ORIGINS)' };
+    }
+    if (this.options.hub.socketsOfUser(decision.context.sessionKey) >= this.options.maxSocketsPerUser) {
+      return { ok: false, status: 429, message: 'too many open sockets for this user' };
+    }
+    return decision;
+  }
+
+  /** Takes one token from the connection's bucket; false when the frame is over the rate. */
+  private admit(client: WebSocket): boolean {
+    const now = Date.now();
+    let state = this.rates.get(client);
+    if (!state) this.rates.set(client, (state = { tokens: this.options.messageBurst, at: now, strikes: 0 }));
+    state.tokens = Math.min(
+      this.options.messageBurst,
+      state.tokens + ((now - state.at) / 1000) * this.options.messagesPerSecond,
+    );
+    state.at = now;
+    if (state.tokens >= 1) {
+      state.tokens -= 1;
+      state.strikes = 0;
+      return true;
+    }
+    if (++state.strikes >= this.options.floodCloseAfter) client.close(1008, 'message rate exceeded');
+    return false;
   }
 
   override bindMessageHandlers(
@@ -89,6 +148,9 @@ export class MawsWsAdapter extends WsAdapter {
   ): Promise<void> {
     let replyTo: string | undefined;
     try {
+      if (!this.admit(client)) {
+        throw new ClientError('RATE_LIMITED', `more than ${this.options.messagesPerSecond} frames a second; slow down`);
+      }
       const frame = parseEnvelope(raw, isBinary);
       replyTo = frame.id;
       const handler = byEvent.get(frame.event);
@@ -101,7 +163,7 @@ export class MawsWsAdapter extends WsAdapter {
       void transform;
     } catch (err) {
       const known = err instanceof ClientError;
-      if (!known) this.log.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      if (!known) this.log.error(redact(err instanceof Error ? (err.stack ?? err.message) : String(err)));
       this.options.hub.error(
         client,
         known ? err.code : 'INTERNAL',

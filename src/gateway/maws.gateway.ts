@@ -10,7 +10,8 @@ import {
 import type { WebSocket } from 'ws';
 import { ClientError } from '../common/client-error';
 import { SessionCommands } from '../session/session-commands';
-import type { ClientFrame, ResumeData, TextData } from './client-frames';
+import { TokenService } from '../auth/token-service';
+import type { ClientFrame, ResumeData, TextData, TokenData } from './client-frames';
 import { contextOf } from './maws-ws-adapter';
 import { RethrowWsFilter } from './rethrow-ws.filter';
 import { SessionHub } from './session-hub';
@@ -22,6 +23,7 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect {
   constructor(
     @Inject(SessionHub) private readonly hub: SessionHub,
     @Inject(SessionCommands) private readonly commands: SessionCommands,
+    @Inject(TokenService) private readonly tokens: TokenService,
   ) {}
 
   async handleConnection(ws: WebSocket): Promise<void> {
@@ -30,7 +32,7 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect {
       ws.close(1011, 'no connection context');
       return;
     }
-    await this.hub.attach(ws, context.sessionKey, context.resumeAfter);
+    await this.hub.attach(ws, context.sessionKey, context.resumeAfter, context.expiresAt);
   }
 
   handleDisconnect(ws: WebSocket): void {
@@ -70,6 +72,24 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect {
   @SubscribeMessage('resume')
   async onResume(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<ResumeData>): Promise<void> {
     await this.hub.resume(ws, frame.data.afterSeq, frame.id);
+  }
+
+  /** A fresh token for the same user keeps the socket open past the old token's expiry. */
+  @SubscribeMessage('auth.refresh')
+  async onAuthRefresh(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<TokenData>): Promise<void> {
+    const context = contextOf.get(ws);
+    let verified;
+    try {
+      verified = await this.tokens.verify(frame.data.token);
+    } catch (err) {
+      throw new ClientError('VALIDATION_FAILED', `token refused: ${err instanceof Error ? err.message : 'invalid'}`);
+    }
+    if (!context || verified.sub !== context.sub) {
+      throw new ClientError('VALIDATION_FAILED', 'the new token is for another user');
+    }
+    context.expiresAt = verified.exp !== undefined ? verified.exp * 1000 : undefined;
+    this.hub.refreshExpiry(ws, context.expiresAt);
+    this.ack(ws, frame);
   }
 
   @SubscribeMessage('ping')

@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import type { EventLog, SessionSnapshot } from '../events/event-log';
 import { ClientErrorCode, ReplyEventMap, ReplyEventName, replyFrame } from '../events/event-types';
 import type { GatewayMetrics } from '../ops/gateway-metrics';
+import { userKeyOf } from '../session/session-key';
 
 /** One socket's place in its session's stream. */
 interface Connection {
@@ -17,6 +18,8 @@ interface Connection {
   /** Heartbeat: when the last ping went out, and whether its pong is still owed. */
   pingSentAt: number;
   awaitingPong: boolean;
+  /** When the socket's token expires (ms); it is closed with 4401 then unless refreshed. */
+  expiresAt?: number;
 }
 
 const NEWLINE = 10;
@@ -33,6 +36,7 @@ export class SessionHub {
   private readonly channelToSession = new Map<string, string>();
   private readonly subscriptions = new Map<string, Promise<unknown>>();
   private heartbeat?: NodeJS.Timeout;
+  private readonly userSockets = new Map<string, number>();
 
   constructor(
     private readonly log: EventLog,
@@ -53,11 +57,15 @@ export class SessionHub {
    * `timeoutMs` late (a half-open TCP connection would otherwise hold its slot forever).
    */
   startHeartbeat(intervalMs: number, timeoutMs: number): void {
-    const tick = Math.max(50, Math.floor(Math.min(intervalMs, timeoutMs) / 2));
+    // The same sweep closes sockets whose token has expired, so it runs at least every second.
+    const tick = Math.max(50, Math.min(1000, Math.floor(Math.min(intervalMs, timeoutMs) / 2)));
     this.heartbeat = setInterval(() => {
       const now = Date.now();
       for (const conn of this.connections.values()) {
-        if (conn.awaitingPong) {
+        if (conn.expiresAt !== undefined && now >= conn.expiresAt) {
+          conn.expiresAt = undefined;
+          conn.ws.close(4401, 'token expired: reconnect with a fresh token');
+        } else if (conn.awaitingPong) {
           if (now - conn.pingSentAt >= timeoutMs) conn.ws.terminate();
         } else if (now - conn.pingSentAt >= intervalMs && conn.ws.readyState === WebSocket.OPEN) {
           conn.awaitingPong = true;
@@ -77,12 +85,23 @@ export class SessionHub {
     if (this.heartbeat) clearInterval(this.heartbeat);
   }
 
+  /** `auth.refresh`: a fresh token for the same user moves the socket's expiry. */
+  refreshExpiry(ws: WebSocket, expiresAt: number | undefined): void {
+    const conn = this.connections.get(ws);
+    if (conn) conn.expiresAt = expiresAt;
+  }
+
+  /** Sockets this gateway holds for the user of `sessionKey`. */
+  socketsOfUser(sessionKey: string): number {
+    return this.userSockets.get(userKeyOf(sessionKey)) ?? 0;
+  }
+
   get socketCount(): number {
     return this.connections.size;
   }
 
   /** Registers a socket: snapshot first, then history after `resumeAfter` if asked, then live. */
-  async attach(ws: WebSocket, sessionKey: string, resumeAfter?: number): Promise<void> {
+  async attach(ws: WebSocket, sessionKey: string, resumeAfter?: number, expiresAt?: number): Promise<void> {
     const conn: Connection = {
       ws,
       sessionKey,
@@ -91,7 +110,10 @@ export class SessionHub {
       work: Promise.resolve(),
       pingSentAt: Date.now(),
       awaitingPong: false,
+      expiresAt,
     };
+    const user = userKeyOf(sessionKey);
+    this.userSockets.set(user, (this.userSockets.get(user) ?? 0) + 1);
     ws.on('pong', () => (conn.awaitingPong = false));
     this.connections.set(ws, conn);
     let set = this.sessions.get(sessionKey);
@@ -116,6 +138,10 @@ export class SessionHub {
     if (!conn) return;
     this.connections.delete(ws);
     this.metrics.socketsConnected.dec();
+    const user = userKeyOf(conn.sessionKey);
+    const left = (this.userSockets.get(user) ?? 1) - 1;
+    if (left > 0) this.userSockets.set(user, left);
+    else this.userSockets.delete(user);
     const set = this.sessions.get(conn.sessionKey);
     set?.delete(conn);
     if (set && set.size === 0) {

@@ -8,11 +8,13 @@ export interface ConnectionContext {
   sessionKey: string;
   /** `?lastSeq=N`: resume after N. */
   resumeAfter?: number;
+  /** The token's expiry in ms since the epoch; the socket is closed (4401) then. */
+  expiresAt?: number;
 }
 
 export type UpgradeDecision =
   | { ok: true; context: ConnectionContext }
-  | { ok: false; status: 400 | 401 | 404; message: string };
+  | { ok: false; status: 400 | 401 | 403 | 404 | 429 | 503; message: string };
 
 const WS_PATH = /^\/ws\/([^/]*)$/;
 
@@ -44,10 +46,30 @@ export async function authorizeUpgrade(req: IncomingMessage, tokens: TokenServic
   const token = url.searchParams.get('token') || bearer;
   if (!token) return { ok: false, status: 401, message: 'a token is required' };
   try {
-    const { sub } = await tokens.verify(token);
-    return { ok: true, context: { sub, sessionId, sessionKey: sessionKeyOf(sub, sessionId), resumeAfter } };
+    const { sub, exp } = await tokens.verify(token);
+    const context: ConnectionContext = { sub, sessionId, sessionKey: sessionKeyOf(sub, sessionId), resumeAfter };
+    if (exp !== undefined) context.expiresAt = exp * 1000;
+    return { ok: true, context };
   } catch (err) {
     const reason = err instanceof TokenError ? err.message : 'invalid token';
     return { ok: false, status: 401, message: `invalid token: ${reason}` };
   }
+}
+
+/**
+ * Cross-site WebSocket hijacking guard: a browser always sends Origin, so an upgrade that
+ * carries one must come from an allowed origin (by default, the gateway's own). Clients
+ * that send no Origin are not browsers and still need a valid token.
+ */
+export function originAllowed(req: IncomingMessage, allowed: string[] | undefined): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return true;
+  if (allowed === undefined) {
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+  return allowed.includes('*') || allowed.includes(origin.replace(/\/$/, ''));
 }

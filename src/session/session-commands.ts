@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { ClientError } from '../common/client-error';
-import type { EventLog } from '../events/event-log';
+import type { EventLog, RunLimits } from '../events/event-log';
 import { durable, RunMode, SessionState } from '../events/event-types';
 import type { JobProducer } from '../jobs/job-producer';
 import { CONTROL_CHANNEL, ControlMessage } from '../jobs/job-types';
@@ -22,6 +22,7 @@ export class SessionCommands {
     private readonly log: EventLog,
     private readonly jobs: JobProducer,
     private readonly publisher: Redis,
+    private readonly limits: RunLimits,
   ) {}
 
   /** `message`: one box, routed by state as a person would expect. */
@@ -81,7 +82,8 @@ export class SessionCommands {
     const result = await this.log.beginRun(sessionKey, { runId, mode, input: text }, allowed, {
       userMessage: durable('user.message', { text, kind: mode }),
       queued: durable('run.queued', { runId, mode, input: text }),
-    });
+    }, this.limits);
+    if (!result.started && 'limit' in result) throw new ClientError('RATE_LIMITED', result.limit);
     if (!result.started) {
       const why =
         result.state === 'EXECUTING'

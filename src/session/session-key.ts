@@ -19,6 +19,22 @@ export function sessionKeyOf(sub: string, sessionId: string): string {
   return `${user}.${sessionId}`;
 }
 
+/** The user part of a session key: the hashed `sub`. */
+export function userKeyOf(sessionKey: string): string {
+  return sessionKey.slice(0, sessionKey.indexOf('.'));
+}
+
+/** Keys of one user, across sessions (run limits). */
+export class UserKeys {
+  constructor(readonly userKey: string) {}
+  get activeRuns(): string {
+    return `maws:u:{${this.userKey}}:active`;
+  }
+  runsThisMinute(now = Date.now()): string {
+    return `maws:u:{${this.userKey}}:rpm:${Math.floor(now / 60_000)}`;
+  }
+}
+
 /** Every Redis key of one session shares a hash tag, so a session lives on one cluster slot. */
 export class SessionKeys {
   constructor(readonly sessionKey: string) {}
