@@ -64,16 +64,10 @@ async function connect(
 /** Waits for the run's terminal event and the session.state that follows it. */
 async function waitForRunEnd(client: TestClient, runId: string): Promise<{ terminal: Frame; state: Frame }> {
   const terminal = await client.waitFor(
-    (f) =>
-      ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
+    (f) => ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
     RUN_TIMEOUT_MS,
   );
-  const state = await client.waitForEvent(
-    'session.state',
-    undefined,
-    10_000,
-    client.frames.indexOf(terminal) + 1,
-  );
+  const state = await client.waitForEvent('session.state', undefined, 10_000, client.frames.indexOf(terminal) + 1);
   return { terminal, state };
 }
 
@@ -373,14 +367,15 @@ describe('chat while the run executes', () => {
     expect(chatFrames[1]).toBe(response);
 
     // Chat is not a run: the run's own frames are complete and in order around it.
-    checkCompletedRun(durable.filter((f) => !isChat(f)), { runId, mode: 'task', input: QUERY });
+    checkCompletedRun(
+      durable.filter((f) => !isChat(f)),
+      { runId, mode: 'task', input: QUERY },
+    );
 
     const askedAt = durable.indexOf(chatFrames[0]);
     const answeredAt = durable.indexOf(response);
     const completedAt = durable.indexOf(terminal);
-    const exec2StartedAt = durable.findIndex(
-      (f) => f.event === 'agent.started' && f.data.stepId === 'exec-2',
-    );
+    const exec2StartedAt = durable.findIndex((f) => f.event === 'agent.started' && f.data.stepId === 'exec-2');
     expect(askedAt).toBeGreaterThan(exec2StartedAt);
     expect(answeredAt).toBeGreaterThan(askedAt);
     expect(answeredAt).toBeLessThan(completedAt);
@@ -526,9 +521,7 @@ describe('resuming', () => {
     await flush(client);
 
     const replay = client.durable();
-    expect(replay.map((f) => f.seq)).toEqual(
-      history.filter((f) => f.seq > n).map((f) => f.seq),
-    );
+    expect(replay.map((f) => f.seq)).toEqual(history.filter((f) => f.seq > n).map((f) => f.seq));
     const replayRaw = client.raw.filter((_, i) => typeof client.frames[i].seq === 'number');
     expect(replayRaw).toEqual(historyRaw.filter((_, i) => history[i].seq > n));
     expect(client.frames[0].event).toBe('session.snapshot');
@@ -561,9 +554,7 @@ describe('resuming', () => {
     expect(firstReplayAt).toBeGreaterThan(ackAt);
 
     const replay = client.durable();
-    expect(replay.map((f) => f.seq)).toEqual(
-      history.filter((f) => f.seq > n).map((f) => f.seq),
-    );
+    expect(replay.map((f) => f.seq)).toEqual(history.filter((f) => f.seq > n).map((f) => f.seq));
     const replayRaw = client.raw.filter((_, i) => typeof client.frames[i].seq === 'number');
     expect(replayRaw).toEqual(historyRaw.filter((_, i) => history[i].seq > n));
     expect(client.frames.filter((f) => f.event === 'error')).toEqual([]);

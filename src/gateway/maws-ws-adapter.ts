@@ -153,6 +153,7 @@ export class MawsWsAdapter extends WsAdapter {
       }
       const frame = parseEnvelope(raw, isBinary);
       replyTo = frame.id;
+      await this.options.hub.attached(client);
       const handler = byEvent.get(frame.event);
       if (!isClientEvent(frame.event) || !handler) {
         throw new ClientError('UNKNOWN_EVENT', `unknown event "${frame.event}"`);

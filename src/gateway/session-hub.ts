@@ -37,6 +37,7 @@ export class SessionHub {
   private readonly subscriptions = new Map<string, Promise<unknown>>();
   private heartbeat?: NodeJS.Timeout;
   private readonly userSockets = new Map<string, number>();
+  private readonly attaching = new WeakMap<WebSocket, Promise<void>>();
 
   constructor(
     private readonly log: EventLog,
@@ -120,7 +121,7 @@ export class SessionHub {
     if (!set) this.sessions.set(sessionKey, (set = new Set()));
     set.add(conn);
     this.metrics.socketsConnected.inc();
-    await this.schedule(conn, async () => {
+    const setup = this.schedule(conn, async () => {
       await this.ensureSubscribed(sessionKey);
       const snap = await this.log.snapshot(sessionKey);
       this.replyNow(ws, 'session.snapshot', snapshotData(snap));
@@ -131,6 +132,16 @@ export class SessionHub {
         await this.resumeFrom(conn, resumeAfter, snap);
       }
     });
+    this.attaching.set(ws, setup);
+    await setup;
+  }
+
+  /**
+   * Resolves once the socket has its snapshot. Commands wait for it, so the events a
+   * command causes always reach the socket that sent it.
+   */
+  attached(ws: WebSocket): Promise<void> {
+    return this.attaching.get(ws) ?? Promise.resolve();
   }
 
   detach(ws: WebSocket): void {

@@ -1,0 +1,264 @@
+/**
+ * End-to-end: the session outlives its processes (/work/shared/protocol.md, Processes,
+ * Resuming, Refinement). A refinement works after every process that ran the task has exited
+ * (SIGTERM, exit 0), and a client resumes by seq on another gateway with no gap or duplicate.
+ */
+import { randomBytes } from 'node:crypto';
+import { cleanupAll } from './support/cleanup';
+import { startMaws, type MawsProcess } from './support/maws-process';
+import { startRedis, type RedisServer } from './support/redis-server';
+import { signToken } from './support/tokens';
+import { TestClient, type Frame } from './support/ws-client';
+
+jest.setTimeout(60_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
+const COMPANIES = ['Apple', 'Google', 'Tesla'];
+const RUN_TIMEOUT_MS = 30_000;
+
+let redis: RedisServer;
+
+beforeAll(async () => {
+  try {
+    redis = await startRedis({ appendonly: true });
+  } catch (err) {
+    await cleanupAll();
+    throw err;
+  }
+});
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+async function connect(
+  gateway: MawsProcess,
+  sessionId: string,
+  token: string,
+  lastSeq?: number,
+): Promise<{ client: TestClient; snapshot: Frame }> {
+  const client = await TestClient.connect(gateway.wsUrl!, sessionId, token, lastSeq === undefined ? {} : { lastSeq });
+  const snapshot = await client.waitFor(() => true, 10_000);
+  expect(snapshot.event).toBe('session.snapshot');
+  expect(snapshot.seq).toBeUndefined();
+  return { client, snapshot };
+}
+
+/** Waits for the run's terminal event and the session.state that follows it. */
+async function waitForRunEnd(client: TestClient, runId: string): Promise<{ terminal: Frame; state: Frame }> {
+  const terminal = await client.waitFor(
+    (f) => ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
+    RUN_TIMEOUT_MS,
+  );
+  const state = await client.waitForEvent('session.state', undefined, 10_000, client.frames.indexOf(terminal) + 1);
+  return { terminal, state };
+}
+
+/** Sends a ping and waits for its pong: everything this socket was sent before is in. */
+async function flush(client: TestClient): Promise<void> {
+  const since = client.frames.length;
+  client.send('ping', {}, client.nextId());
+  await client.waitForEvent('pong', undefined, 10_000, since);
+}
+
+function rawDurable(client: TestClient): string[] {
+  return client.raw.filter((_, i) => typeof client.frames[i]?.seq === 'number');
+}
+
+function expectConsecutive(frames: Frame[], first: number): void {
+  const seqs = frames.map((f) => f.seq);
+  expect(seqs).toEqual(seqs.map((_, i) => first + i));
+}
+
+/** Step ids of the run in the order their agent.started came, e.g. plan, exec-1, ..., aggregate. */
+function stepOrder(frames: Frame[], runId: string): string[] {
+  return frames
+    .filter((f) => f.event === 'agent.started' && f.data.runId === runId)
+    .map((f) => `${f.data.agent}/${f.data.stepId}`);
+}
+
+function expectedSteps(plan: unknown[]): string[] {
+  return ['planner/plan', ...plan.map((_, i) => `executor/exec-${i + 1}`), 'aggregator/aggregate'];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('refinement after every process restarts (gateway, worker and Redis)', () => {
+  it('a fresh gateway and worker refine the report from the context stored in Redis', async () => {
+    const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '0' };
+    const sessionId = unique('restart');
+    const token = signToken(unique('erin'));
+
+    // --- first generation: run the task to REFINEMENT_READY
+    const [gateway1, worker1] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+    const { client: first, snapshot: firstSnapshot } = await connect(gateway1, sessionId, token);
+    expect(firstSnapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
+    const ack = await first.request('message', { text: QUERY });
+    expect(ack.event).toBe('ack');
+    const taskRunId = ack.data.runId as string;
+    const taskEnd = await waitForRunEnd(first, taskRunId);
+    expect(taskEnd.terminal.event).toBe('run.completed');
+    expect(taskEnd.state.data.state).toBe('REFINEMENT_READY');
+    const report = taskEnd.terminal.data.report as string;
+    expect(report.startsWith('# Report:')).toBe(true);
+    for (const company of COMPANIES) expect(report).toContain(company);
+    const oldLastSeq = first.lastSeq();
+    expectConsecutive(first.durable(), 1);
+
+    const taskPlan = first.durable().find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output
+      .plan as {
+      title: string;
+    }[];
+    const teslaIndex = taskPlan.findIndex((p) => p.title.includes('Tesla'));
+    expect(teslaIndex).toBeGreaterThanOrEqual(0);
+    const teslaFinding = first
+      .durable()
+      .find((f) => f.event === 'agent.finished' && f.data.stepId === `exec-${teslaIndex + 1}`).data.output
+      .text as string;
+
+    // --- stop both (SIGTERM): each exits 0 (close codes: see 'graceful shutdown')
+    await first.close();
+    const [gatewayExit, workerExit] = await Promise.all([gateway1.stop('SIGTERM'), worker1.stop('SIGTERM')]);
+    expect(gatewayExit).toEqual({ code: 0, signal: null });
+    expect(workerExit).toEqual({ code: 0, signal: null });
+    // Redis too goes down and comes back from its append-only file.
+    await redis.restart();
+
+    // --- second generation: new processes, the same (restarted) Redis
+    const [gateway2, worker2] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+    const { client: second, snapshot } = await connect(gateway2, sessionId, token);
+    expect(snapshot.data).toEqual({ state: 'REFINEMENT_READY', lastSeq: oldLastSeq, report });
+    await flush(second);
+    expect(second.durable()).toEqual([]);
+
+    const refineAck = await second.request('message', { text: REFINE });
+    expect(refineAck.event).toBe('ack');
+    const runId = refineAck.data.runId as string;
+    expect(typeof runId).toBe('string');
+    expect(runId).not.toBe(taskRunId);
+    const end = await waitForRunEnd(second, runId);
+    expect(end.terminal.event).toBe('run.completed');
+    expect(end.state.data.state).toBe('REFINEMENT_READY');
+
+    // Seqs continue the session's history.
+    const durable = second.durable();
+    expectConsecutive(durable, oldLastSeq + 1);
+    expect(durable.slice(0, 4).map((f) => f.event)).toEqual([
+      'user.message',
+      'session.state',
+      'run.queued',
+      'run.started',
+    ]);
+    expect(durable[0].data).toEqual({ text: REFINE, kind: 'refinement' });
+    expect(durable[2].data).toEqual({ runId, mode: 'refinement', input: REFINE });
+    expect(durable[3].data).toEqual({ runId, mode: 'refinement' });
+    const plan = durable.find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output.plan as {
+      title: string;
+      description: string;
+    }[];
+    expect(plan.some((p) => `${p.title} ${p.description}`.includes('Tesla'))).toBe(true);
+    expect(stepOrder(durable, runId)).toEqual(expectedSteps(plan));
+    expect(durable.filter((f) => f.event === 'agent.started').every((f) => f.data.attempt === 1)).toBe(true);
+
+    const refined = end.terminal.data.report as string;
+    expect(refined.startsWith('# Refined report')).toBe(true);
+    expect(refined).toContain('Tesla');
+    expect(refined).toMatch(/volatility/i);
+    // Drawn from the stored context: the earlier run's Tesla figure is carried into it.
+    const figure = /[+-]\d+\.\d%/.exec(teslaFinding);
+    expect(figure).not.toBeNull();
+    expect(refined).toContain(figure![0]);
+
+    const { client: third, snapshot: finalSnapshot } = await connect(gateway2, sessionId, token);
+    expect(finalSnapshot.data).toEqual({
+      state: 'REFINEMENT_READY',
+      lastSeq: second.lastSeq(),
+      report: refined,
+    });
+    await third.close();
+    await second.close();
+    await Promise.all([gateway2.stop('SIGTERM'), worker2.stop('SIGTERM')]);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM on a gateway closes its open sockets with 1001 and exits 0', async () => {
+    const gateway = await startMaws('gateway', { REDIS_URL: redis.url });
+    const { client } = await connect(gateway, unique('bye'), signToken(unique('gina')));
+    const exit = await gateway.stop('SIGTERM');
+    expect(exit).toEqual({ code: 0, signal: null });
+    const closed = await client.closed;
+    expect(closed.code).toBe(1001);
+  });
+});
+
+describe('resuming on another gateway', () => {
+  it('a client that left gateway A resumes with ?lastSeq on gateway B with no gap and no duplicate', async () => {
+    // A Redis of its own, so that no worker of another test takes this run.
+    const ownRedis = await startRedis();
+    const env = { REDIS_URL: ownRedis.url, OFFLINE_TOKEN_DELAY_MS: '5' };
+    const [gatewayA, gatewayB] = await Promise.all([
+      startMaws('gateway', env),
+      startMaws('gateway', env),
+      startMaws('worker', env),
+    ]);
+    const sessionId = unique('handoff');
+    const token = signToken(unique('frank'));
+
+    // An observer on gateway A records the whole history.
+    const { client: observer } = await connect(gatewayA, sessionId, token);
+    const { client: leaver } = await connect(gatewayA, sessionId, token);
+    const ack = await leaver.request('message', { text: QUERY });
+    expect(ack.event).toBe('ack');
+    const runId = ack.data.runId as string;
+
+    // Leave in the middle of the run.
+    await leaver.waitFor(
+      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === 'exec-1',
+      RUN_TIMEOUT_MS,
+    );
+    await leaver.terminate();
+    const n = leaver.lastSeq();
+    expect(n).toBeGreaterThan(0);
+    expectConsecutive(leaver.durable(), 1);
+
+    // Events are produced while it is away.
+    await observer.waitFor(
+      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === 'exec-3',
+      RUN_TIMEOUT_MS,
+    );
+    const { client: back, snapshot } = await connect(gatewayB, sessionId, token, n);
+    expect(snapshot.data.state).toBe('EXECUTING');
+    expect(snapshot.data.runId).toBe(runId);
+    expect(snapshot.data.lastSeq).toBeGreaterThan(n);
+
+    const end = await waitForRunEnd(back, runId);
+    expect(end.terminal.event).toBe('run.completed');
+    expect(end.state.data.state).toBe('REFINEMENT_READY');
+    await waitForRunEnd(observer, runId);
+    await flush(back);
+    await flush(observer);
+
+    const history = observer.durable();
+    expectConsecutive(history, 1);
+    const resumed = back.durable();
+    expectConsecutive(resumed, n + 1);
+    expect(resumed[resumed.length - 1].seq).toBe(history[history.length - 1].seq);
+    expect(rawDurable(back)).toEqual(rawDurable(observer).filter((_, i) => history[i].seq > n));
+    // What it had before leaving plus what it got back is the whole history, once.
+    expect([...leaver.durable(), ...resumed].map((f) => f.seq)).toEqual(history.map((f) => f.seq));
+    expect(back.events('error')).toEqual([]);
+    expect(stepOrder(history, runId)).toEqual(
+      expectedSteps(history.find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output.plan),
+    );
+  });
+});

@@ -1,0 +1,333 @@
+/**
+ * End-to-end: the session state machine over the real WebSocket (/work/shared/protocol.md):
+ * which commands each state accepts, concurrent starts, cancelling, chat in any state, ping.
+ */
+import { randomBytes } from 'node:crypto';
+import { cleanupAll } from './support/cleanup';
+import { startMaws, type MawsProcess } from './support/maws-process';
+import { startRedis, type RedisServer } from './support/redis-server';
+import { signToken } from './support/tokens';
+import { TestClient, type Frame } from './support/ws-client';
+
+jest.setTimeout(60_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+const SECOND_QUERY = 'Compare the market share of Samsung and Nokia over the last year.';
+const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
+const RUN_TIMEOUT_MS = 30_000;
+
+let redis: RedisServer;
+let maws: MawsProcess;
+
+beforeAll(async () => {
+  try {
+    redis = await startRedis();
+    maws = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '5' });
+  } catch (err) {
+    await cleanupAll();
+    throw err;
+  }
+});
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+/** A new session of a new user: connected, snapshot received (and checked to come first). */
+async function newSession(prefix: string): Promise<{ client: TestClient; sessionId: string; token: string }> {
+  const sessionId = unique(prefix);
+  const token = signToken(unique('user'));
+  const client = await connect(sessionId, token);
+  return { client, sessionId, token };
+}
+
+async function connect(sessionId: string, token: string): Promise<TestClient> {
+  const client = await TestClient.connect(maws.wsUrl!, sessionId, token);
+  const first = await client.waitFor(() => true, 10_000);
+  expect(first.event).toBe('session.snapshot');
+  return client;
+}
+
+/** Sends a ping and waits for its pong: everything this socket was sent before is in. */
+async function flush(client: TestClient): Promise<void> {
+  const since = client.frames.length;
+  client.send('ping', {}, client.nextId());
+  await client.waitForEvent('pong', undefined, 10_000, since);
+}
+
+function expectInvalidState(reply: Frame): void {
+  expect(reply.event).toBe('error');
+  expect(reply.seq).toBeUndefined();
+  expect(reply.data.code).toBe('INVALID_STATE');
+  expect(typeof reply.data.message).toBe('string');
+  expect(reply.data.message.length).toBeGreaterThan(0);
+}
+
+/** Waits for the run's terminal event and the session.state that follows it. */
+async function waitForRunEnd(client: TestClient, runId: string): Promise<{ terminal: Frame; state: Frame }> {
+  const terminal = await client.waitFor(
+    (f) => ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
+    RUN_TIMEOUT_MS,
+  );
+  const state = await client.waitForEvent('session.state', undefined, 10_000, client.frames.indexOf(terminal) + 1);
+  return { terminal, state };
+}
+
+/** Starts a task with `task.start` and returns its runId (the ack must carry it). */
+async function startTask(client: TestClient, text = QUERY): Promise<string> {
+  const ack = await client.request('task.start', { text });
+  expect(ack.event).toBe('ack');
+  expect(typeof ack.data.runId).toBe('string');
+  return ack.data.runId as string;
+}
+
+/** Runs a task to completion; returns its runId and report. */
+async function completeTask(client: TestClient, text = QUERY): Promise<{ runId: string; report: string }> {
+  const runId = await startTask(client, text);
+  const { terminal, state } = await waitForRunEnd(client, runId);
+  expect(terminal.event).toBe('run.completed');
+  expect(state.data.state).toBe('REFINEMENT_READY');
+  return { runId, report: terminal.data.report as string };
+}
+
+/** Waits until the run has really started working (its planner is streaming). */
+function waitForRunning(client: TestClient, runId: string): Promise<Frame> {
+  return client.waitFor((f) => f.event === 'agent.delta' && f.data.runId === runId, RUN_TIMEOUT_MS);
+}
+
+/** The durable seqs are 1, 2, 3, ... with no gap. */
+function expectNoGaps(client: TestClient): void {
+  const seqs = client.durable().map((f) => f.seq);
+  expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+
+describe('commands the state does not allow', () => {
+  it('task.refine in IDLE → INVALID_STATE with replyTo, and nothing is written', async () => {
+    const { client } = await newSession('refine-idle');
+    const id = client.nextId();
+    const reply = client.waitFor((f) => f.event === 'error' || f.event === 'ack');
+    client.send('task.refine', { text: REFINE }, id);
+    const err = await reply;
+    expectInvalidState(err);
+    expect(err.data.replyTo).toBe(id);
+    await flush(client);
+    expect(client.durable()).toEqual([]);
+    expect(client.isOpen).toBe(true);
+  });
+
+  it('task.start while EXECUTING → INVALID_STATE; the running run is not disturbed', async () => {
+    const { client } = await newSession('start-busy');
+    const runId = await startTask(client);
+    await waitForRunning(client, runId);
+    const err = await client.request('task.start', { text: SECOND_QUERY });
+    expectInvalidState(err);
+    expect(client.events('run.queued')).toHaveLength(1);
+
+    const { terminal, state } = await waitForRunEnd(client, runId);
+    expect(terminal.event).toBe('run.completed');
+    expect(state.data.state).toBe('REFINEMENT_READY');
+    expect(client.events('run.queued')).toHaveLength(1);
+    expect(client.events('user.message')).toHaveLength(1);
+    expectNoGaps(client);
+  });
+
+  it('task.cancel when nothing runs → INVALID_STATE', async () => {
+    const { client } = await newSession('cancel-idle');
+    const err = await client.request('task.cancel', {});
+    expectInvalidState(err);
+    await flush(client);
+    expect(client.durable()).toEqual([]);
+  });
+});
+
+describe('two sockets start a task at the same moment', () => {
+  it('exactly one gets an ack with a runId, the other INVALID_STATE; one run.queued', async () => {
+    const sessionId = unique('race');
+    const token = signToken(unique('user'));
+    const a = await connect(sessionId, token);
+    const b = await connect(sessionId, token);
+
+    const [ra, rb] = await Promise.all([
+      a.request('task.start', { text: QUERY }),
+      b.request('task.start', { text: SECOND_QUERY }),
+    ]);
+    const replies = [ra, rb];
+    const acks = replies.filter((r) => r.event === 'ack');
+    const errors = replies.filter((r) => r.event === 'error');
+    expect(acks).toHaveLength(1);
+    expect(errors).toHaveLength(1);
+    expectInvalidState(errors[0]);
+    const runId = acks[0].data.runId as string;
+    expect(typeof runId).toBe('string');
+
+    // End it quickly, then count what the session's history holds.
+    await waitForRunning(a, runId);
+    const cancel = await a.request('task.cancel', {});
+    expect(cancel.event).toBe('ack');
+    for (const c of [a, b]) {
+      const { terminal, state } = await waitForRunEnd(c, runId);
+      expect(terminal.event).toBe('run.cancelled');
+      expect(state.data.state).toBe('IDLE');
+      await flush(c);
+      expectNoGaps(c);
+      const queued = c.events('run.queued');
+      expect(queued).toHaveLength(1);
+      expect(queued[0].data.runId).toBe(runId);
+      expect(c.events('user.message')).toHaveLength(1);
+      expect(c.events('session.state').filter((f) => f.data.state === 'EXECUTING')).toHaveLength(1);
+    }
+    // The winner's text is the one that was queued.
+    const winnerText = acks[0] === ra ? QUERY : SECOND_QUERY;
+    expect(a.events('run.queued')[0].data.input).toBe(winnerText);
+  });
+});
+
+describe('cancelling', () => {
+  it('task.cancel while running → ack, run.cancelled, session.state IDLE, and nothing of the run after', async () => {
+    const { client, sessionId, token } = await newSession('cancel');
+    const runId = await startTask(client);
+    await waitForRunning(client, runId);
+
+    const ack = await client.request('task.cancel', {});
+    expect(ack.event).toBe('ack');
+    expect(ack.seq).toBeUndefined();
+    const { terminal, state } = await waitForRunEnd(client, runId);
+    expect(terminal.event).toBe('run.cancelled');
+    expect(terminal.data).toEqual({ runId });
+    expect(state.data.state).toBe('IDLE');
+
+    const durable = client.durable();
+    const cancelledAt = durable.indexOf(terminal);
+    // The state change is the very next event.
+    expect(durable[cancelledAt + 1]).toBe(state);
+
+    // Nothing of the cancelled run may follow its terminal event, even a little later.
+    await sleep(300);
+    await flush(client);
+    const after = client.durable().slice(cancelledAt + 1);
+    expect(after.filter((f) => f.data?.runId === runId && f.event !== 'session.state')).toEqual([]);
+    expect(after.filter((f) => f.event === 'agent.delta')).toEqual([]);
+    expect(client.events('run.completed')).toEqual([]);
+    expectNoGaps(client);
+
+    const again = await connect(sessionId, token);
+    const snapshot = again.frames[0];
+    expect(snapshot.data.state).toBe('IDLE');
+    expect(snapshot.data.report).toBeUndefined();
+    expect(snapshot.data.lastSeq).toBe(client.lastSeq());
+    await again.close();
+  });
+
+  it('a cancelled refinement after a completed run ends in REFINEMENT_READY with the earlier report', async () => {
+    const { client, sessionId, token } = await newSession('cancel-refine');
+    const task = await completeTask(client);
+
+    const ack = await client.request('task.refine', { text: REFINE });
+    expect(ack.event).toBe('ack');
+    const runId = ack.data.runId as string;
+    expect(typeof runId).toBe('string');
+    expect(runId).not.toBe(task.runId);
+    await client.waitFor((f) => f.event === 'run.queued' && f.data.runId === runId && f.data.mode === 'refinement');
+    await waitForRunning(client, runId);
+
+    const cancel = await client.request('task.cancel', {});
+    expect(cancel.event).toBe('ack');
+    const { terminal, state } = await waitForRunEnd(client, runId);
+    expect(terminal.event).toBe('run.cancelled');
+    expect(state.data.state).toBe('REFINEMENT_READY');
+
+    await sleep(300);
+    await flush(client);
+    const durable = client.durable();
+    const after = durable.slice(durable.indexOf(terminal) + 1);
+    expect(after.filter((f) => f.event === 'agent.delta')).toEqual([]);
+    expect(client.events('run.completed')).toHaveLength(1);
+    expectNoGaps(client);
+
+    const again = await connect(sessionId, token);
+    expect(again.frames[0].data).toEqual({
+      state: 'REFINEMENT_READY',
+      lastSeq: client.lastSeq(),
+      report: task.report,
+    });
+    await again.close();
+  });
+});
+
+describe('chat, ping and new tasks', () => {
+  it('chat.send in IDLE gets a chat.response from the Clarifier; the state stays IDLE', async () => {
+    const { client, sessionId, token } = await newSession('chat-idle');
+    const id = client.nextId();
+    const ackP = client.waitFor((f) => (f.event === 'ack' || f.event === 'error') && f.data?.replyTo === id);
+    client.send('chat.send', { text: 'What can you do?' }, id);
+    expect((await ackP).event).toBe('ack');
+    const response = await client.waitFor((f) => f.event === 'chat.response' && f.data?.replyTo === id);
+    expect(typeof response.data.text).toBe('string');
+    expect(response.data.text.length).toBeGreaterThan(0);
+
+    await flush(client);
+    const durable = client.durable();
+    expect(durable.map((f) => f.event)).toEqual(['user.message', 'chat.response']);
+    expect(durable[0].data).toEqual({ text: 'What can you do?', kind: 'chat' });
+    expectNoGaps(client);
+
+    const again = await connect(sessionId, token);
+    expect(again.frames[0].data).toEqual({ state: 'IDLE', lastSeq: 2 });
+    await again.close();
+  });
+
+  it('ping → pong with no seq', async () => {
+    const { client } = await newSession('ping');
+    const since = client.frames.length;
+    client.send('ping', {}, client.nextId());
+    const pong = await client.waitForEvent('pong', undefined, 10_000, since);
+    expect(pong.seq).toBeUndefined();
+    expect(pong.data).toEqual({});
+    // Without an id, too.
+    client.send('ping', {});
+    await client.waitFor((f) => f.event === 'pong' && f !== pong, 10_000, since);
+    expect(client.durable()).toEqual([]);
+  });
+
+  it('task.start in REFINEMENT_READY starts a new task', async () => {
+    const { client } = await newSession('start-again');
+    const first = await completeTask(client);
+    const before = client.lastSeq();
+
+    const runId = await startTask(client, SECOND_QUERY);
+    expect(runId).not.toBe(first.runId);
+    const { terminal, state } = await waitForRunEnd(client, runId);
+    expect(terminal.event).toBe('run.completed');
+    expect(state.data.state).toBe('REFINEMENT_READY');
+
+    const next = client.durable().filter((f) => f.seq > before);
+    expect(next[0].seq).toBe(before + 1);
+    expect(next.slice(0, 4).map((f) => f.event)).toEqual([
+      'user.message',
+      'session.state',
+      'run.queued',
+      'run.started',
+    ]);
+    expect(next[0].data).toEqual({ text: SECOND_QUERY, kind: 'task' });
+    expect(next[1].data).toEqual({ state: 'EXECUTING', runId });
+    expect(next[2].data).toEqual({ runId, mode: 'task', input: SECOND_QUERY });
+    expect(next[3].data).toEqual({ runId, mode: 'task' });
+    const report = terminal.data.report as string;
+    expect(report.startsWith('# Report:')).toBe(true);
+    expect(report).toContain('Samsung');
+    expect(report).not.toBe(first.report);
+    expectNoGaps(client);
+  });
+});
