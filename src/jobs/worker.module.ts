@@ -38,7 +38,7 @@ import { openRedis } from './redis-connection';
     {
       provide: ClarifierProcessor,
       useFactory: (config: AppConfig, log: EventLog, runs: RunStore, model: ModelProvider) =>
-        new ClarifierProcessor(new Clarifier(log, runs, model, config.MODEL_TIMEOUT_MS), {
+        new ClarifierProcessor(new Clarifier(log, runs, model, config.MODEL_TIMEOUT_MS), log, {
           redisUrl: config.REDIS_URL,
           concurrency: config.CLARIFIER_CONCURRENCY,
         }),

@@ -1,5 +1,7 @@
 import { Job, Worker } from 'bullmq';
 import type { Clarifier } from '../../agents/clarifier';
+import type { EventLog } from '../../events/event-log';
+import { durable } from '../../events/event-types';
 import { JobName, QUEUE_PREFIX, QueueName, assertPayload } from '../job-types';
 import { bullConnection } from '../redis-connection';
 
@@ -9,6 +11,7 @@ export class ClarifierProcessor {
 
   constructor(
     private readonly clarifier: Clarifier,
+    private readonly log: EventLog,
     private readonly options: { redisUrl: string; concurrency: number },
   ) {}
 
@@ -28,6 +31,20 @@ export class ClarifierProcessor {
 
   private async process(job: Job, signal?: AbortSignal): Promise<void> {
     const { sessionKey, text, replyTo } = assertPayload(JobName.AnswerChat, job.data);
-    await this.clarifier.answer(sessionKey, text, replyTo, signal ?? new AbortController().signal);
+    try {
+      await this.clarifier.answer(sessionKey, text, replyTo, signal ?? new AbortController().signal);
+    } catch (err) {
+      // The person asked: on the last attempt they get an answer saying so, not silence.
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        const why = err instanceof Error ? err.message : String(err);
+        await this.log.append(sessionKey, [
+          durable('chat.response', {
+            text: `Sorry, the Clarifier could not answer just now (${why}). Please ask again.`,
+            ...(replyTo ? { replyTo } : {}),
+          }),
+        ]);
+      }
+      throw err;
+    }
   }
 }
