@@ -59,14 +59,21 @@ describe('configuration is validated at start-up', () => {
     await expectRefused({ LLM_PROVIDER: 'banana' }, ['LLM_PROVIDER']);
   });
 
-  it.each(['openai', 'anthropic', 'openai-compatible'])(
-    'LLM_PROVIDER=%s (not available in this build) → exits non-zero, naming LLM_PROVIDER',
-    async (provider) => {
-      await expectRefused({ LLM_PROVIDER: provider, LLM_API_KEY: 'sk-test-not-a-real-key', REDIS_URL: redis.url }, [
-        'LLM_PROVIDER',
-      ]);
-    },
-  );
+  it.each([
+    ['openai', 'OPENAI_API_KEY'],
+    ['anthropic', 'ANTHROPIC_API_KEY'],
+  ])('LLM_PROVIDER=%s without a key → exits non-zero, naming LLM_API_KEY and %s', async (provider, own) => {
+    await expectRefused({ LLM_PROVIDER: provider, LLM_API_KEY: undefined, [own]: undefined, REDIS_URL: redis.url }, [
+      'LLM_API_KEY',
+      own,
+    ]);
+  });
+
+  it('LLM_PROVIDER=openai-compatible without LLM_BASE_URL → exits non-zero, naming LLM_BASE_URL', async () => {
+    await expectRefused({ LLM_PROVIDER: 'openai-compatible', LLM_MODEL: 'llama3.1', REDIS_URL: redis.url }, [
+      'LLM_BASE_URL',
+    ]);
+  });
 
   it('JWT_SECRET unset and AUTH_DEV_TOKENS unset → exits non-zero, naming JWT_SECRET', async () => {
     await expectRefused({ JWT_SECRET: undefined, AUTH_DEV_TOKENS: undefined }, ['JWT_SECRET']);

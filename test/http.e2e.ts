@@ -228,15 +228,15 @@ describe('a process without AUTH_DEV_TOKENS and without ADMIN_*', () => {
     expect(res.body).not.toHaveProperty('token');
   });
 
-  it('/admin/queues → 404 (not served), never 200 without credentials', async () => {
+  it('/admin/queues → 401 with no dashboard behind it when ADMIN_* is unset, whatever credentials are sent', async () => {
     const res = await httpJson('GET', `${locked.url}/admin/queues`);
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(401);
     const any = await httpJson('GET', `${locked.url}/admin/queues`, undefined, {
       authorization: basicAuth('admin', 'admin'),
     });
-    expect(any.status).not.toBe(200);
+    expect(any.status).toBe(401);
     const sub = await httpJson('GET', `${locked.url}/admin/queues/api/queues`);
-    expect(sub.status).not.toBe(200);
+    expect(sub.status).toBe(401);
   });
 
   it('still serves the web client, and signed tokens still open a WebSocket', async () => {

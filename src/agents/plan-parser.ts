@@ -9,6 +9,7 @@ import {
   MaxLength,
   MinLength,
   ValidateNested,
+  ValidationError,
   validateSync,
 } from 'class-validator';
 import type { PlanItem } from '../events/event-types';
@@ -31,6 +32,44 @@ export class PlanInvalidError extends Error {
   readonly code = 'PLAN_INVALID';
 }
 
+/**
+ * The plan's JSON Schema, sent to providers that enforce structured output (OpenAI's strict
+ * mode wants every property required and no others; `parsePlan` still checks everything).
+ */
+export function planJsonSchema(maxSubtasks: number): Record<string, unknown> {
+  return {
+    type: 'object',
+    properties: {
+      subtasks: {
+        type: 'array',
+        description: `2 to ${maxSubtasks} subtasks that, done in order, answer the question`,
+        minItems: 2,
+        maxItems: maxSubtasks,
+        items: {
+          type: 'object',
+          properties: {
+            title: { type: 'string', description: 'a short title' },
+            description: { type: 'string', description: 'one sentence saying what to do' },
+          },
+          required: ['title', 'description'],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ['subtasks'],
+    additionalProperties: false,
+  };
+}
+
+/** The message that asks the planner to repair an invalid plan, saying what was wrong. */
+export function planRepairMessage(problem: string, maxSubtasks: number): string {
+  return (
+    `Your answer was not a valid plan: ${problem}. Answer again with JSON only, exactly of the form ` +
+    `{"subtasks":[{"title":"...","description":"..."}]}, with 2 to ${maxSubtasks} subtasks, ` +
+    'each with a non-empty "title". No prose, no code fence.'
+  );
+}
+
 /** Parses and validates the planner's JSON. Tolerates a fenced code block around it. */
 export function parsePlan(text: string, maxSubtasks: number): PlanItem[] {
   const body = text.trim().replace(/^```(?:json)?\s*|\s*```$/g, '');
@@ -38,15 +77,31 @@ export function parsePlan(text: string, maxSubtasks: number): PlanItem[] {
   try {
     raw = JSON.parse(body);
   } catch {
-    throw new PlanInvalidError('the plan is not valid JSON');
+    throw new PlanInvalidError(body ? 'the plan is not valid JSON' : 'the answer was empty');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new PlanInvalidError('the plan is not a JSON object with a "subtasks" list');
   }
   const plan = plainToInstance(PlanDto, raw);
-  const errors = typeof raw === 'object' && raw !== null ? validateSync(plan) : ['not an object'];
+  const errors = validateSync(plan);
   if (errors.length > 0) {
-    throw new PlanInvalidError(`the plan does not have 2 or more valid subtasks`);
+    throw new PlanInvalidError(`the plan does not have 2 or more valid subtasks (${describe(errors).join('; ')})`);
   }
   if (plan.subtasks.length > maxSubtasks) {
     throw new PlanInvalidError(`the plan has ${plan.subtasks.length} subtasks; at most ${maxSubtasks} are allowed`);
   }
   return plan.subtasks.map((s) => ({ title: s.title.trim(), description: (s.description ?? '').trim() }));
+}
+
+/** class-validator's errors as short phrases: "subtasks.0.title must be a string". */
+function describe(errors: ValidationError[], path = ''): string[] {
+  const out: string[] = [];
+  for (const e of errors) {
+    const at = path ? `${path}.${e.property}` : e.property;
+    for (const message of Object.values(e.constraints ?? {})) {
+      out.push(message.startsWith(e.property) ? `${at}${message.slice(e.property.length)}` : `${at}: ${message}`);
+    }
+    out.push(...describe(e.children ?? [], at));
+  }
+  return out.slice(0, 5);
 }

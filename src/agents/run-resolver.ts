@@ -2,9 +2,9 @@ import type { EventLog } from '../events/event-log';
 import type { PlanItem } from '../events/event-types';
 import { durable } from '../events/event-types';
 import { RunEventWriter } from '../events/run-event-writer';
-import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage } from '../llm/model-provider';
+import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage } from '../llm/model-provider';
 import type { RunRecord, RunStore } from '../session/run-store';
-import { parsePlan } from './plan-parser';
+import { parsePlan, planJsonSchema, planRepairMessage, PlanInvalidError } from './plan-parser';
 import { aggregatorPrompt } from './prompts/aggregator.prompt';
 import { executorPrompt } from './prompts/executor.prompt';
 import { plannerPrompt } from './prompts/planner.prompt';
@@ -26,6 +26,14 @@ export class HandBackError extends Error {
 }
 
 const MAX_KNOWLEDGE = 40;
+/** How much of an invalid plan is quoted back to the planner in the repair request. */
+const MAX_QUOTED_PLAN_CHARS = 4000;
+
+/** A finished step's result with the tokens its model calls used. */
+interface Metered<T> {
+  value: T;
+  usage: ModelUsage;
+}
 
 /**
  * The resolver pipeline: planner, one executor per subtask, aggregator. Every finished
@@ -64,20 +72,35 @@ export class RunResolver {
         });
       }
       checkHandBack();
-      const plan = run.plan ?? (await this.plan(run, writer, context, signal));
+      // Tokens of the whole run: finished steps' usage comes from their checkpoint.
+      let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
+      const planned = run.plan
+        ? { value: run.plan, usage: storedUsage(run.outputs.plan) }
+        : await this.plan(run, writer, context, signal);
+      const plan = planned.value;
+      usage = addUsage(usage, planned.usage);
       const findings: PriorFinding[] = [];
       for (const [i, subtask] of plan.entries()) {
         checkHandBack();
         const stepId = `exec-${i + 1}`;
         const stored = run.outputs[stepId] as { text: string } | undefined;
-        const text = stored?.text ?? (await this.execute(run, writer, context, plan, subtask, stepId, findings, signal));
-        findings.push({ title: subtask.title, text });
+        const executed = stored
+          ? { value: stored.text, usage: storedUsage(stored) }
+          : await this.execute(run, writer, context, plan, subtask, stepId, findings, signal);
+        usage = addUsage(usage, executed.usage);
+        findings.push({ title: subtask.title, text: executed.value });
       }
       checkHandBack();
       const stored = run.outputs.aggregate as { report: string } | undefined;
-      const report = stored?.report ?? (await this.aggregate(run, writer, context, plan, findings, signal));
+      const aggregated = stored
+        ? { value: stored.report, usage: storedUsage(stored) }
+        : await this.aggregate(run, writer, context, plan, findings, signal);
+      const report = aggregated.value;
+      usage = addUsage(usage, aggregated.usage);
       await writer.drain();
-      await this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', { runId, report }), report);
+      // run.completed carries the run's tokens (the sum of its steps') beside the report.
+      const completed = { runId, report, usage };
+      await this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', completed), report);
     } finally {
       writer.discard();
     }
@@ -95,26 +118,62 @@ export class RunResolver {
     };
   }
 
-  private async plan(run: RunRecord, writer: RunEventWriter, context: AgentFacts, signal: AbortSignal): Promise<PlanItem[]> {
-    const facts = { ...context, maxSubtasks: this.options.maxSubtasks };
-    const result = await this.steps.run(
-      run.runId,
-      writer,
-      {
-        stepId: 'plan',
-        agent: 'planner',
-        title: 'Plan the work',
-        previousAttempts: run.attempts.plan ?? 0,
-        request: { agent: 'planner', messages: plannerPrompt(facts), json: true, facts },
-      },
-      signal,
-    );
-    const plan = parsePlan(result.text, this.options.maxSubtasks);
+  /**
+   * The planner's step. Its answer must be a valid plan (structured output where the
+   * provider enforces a schema, validated here in any case); an invalid one gets one repair:
+   * the step starts again (attempt + 1, so clients drop the bad deltas) with a message saying
+   * what was wrong. A second invalid plan fails the run with PLAN_INVALID.
+   */
+  private async plan(
+    run: RunRecord,
+    writer: RunEventWriter,
+    context: AgentFacts,
+    signal: AbortSignal,
+  ): Promise<Metered<PlanItem[]>> {
+    const max = this.options.maxSubtasks;
+    const facts = { ...context, maxSubtasks: max };
+    const messages = plannerPrompt(facts);
+    const spec = {
+      stepId: 'plan',
+      agent: 'planner' as const,
+      title: 'Plan the work',
+      previousAttempts: run.attempts.plan ?? 0,
+      request: { agent: 'planner' as const, messages, json: true, schema: planJsonSchema(max), facts },
+    };
+    const first = await this.steps.run(run.runId, writer, spec, signal);
+    let usage = first.usage;
+    let plan: PlanItem[];
+    try {
+      plan = parsePlan(first.text, max);
+    } catch (err) {
+      if (!(err instanceof PlanInvalidError)) throw err;
+      const repairMessages: ChatMessage[] = [
+        ...messages,
+        { role: 'assistant', content: first.text.slice(0, MAX_QUOTED_PLAN_CHARS) || '(no answer)' },
+        { role: 'user', content: planRepairMessage(err.message, max) },
+      ];
+      const repaired = await this.steps.run(
+        run.runId,
+        writer,
+        { ...spec, previousAttempts: first.attempt, request: { ...spec.request, messages: repairMessages } },
+        signal,
+      );
+      usage = addUsage(usage, repaired.usage);
+      plan = parsePlan(repaired.text, max);
+    }
     await writer.emit(
-      [durable('agent.finished', { runId: run.runId, agent: 'planner', stepId: 'plan', output: { plan }, ...usageOf(result.usage) })],
-      { plan: JSON.stringify(plan), 'out:plan': JSON.stringify({ plan }), ...usageField('plan', result.usage) },
+      [
+        durable('agent.finished', {
+          runId: run.runId,
+          agent: 'planner',
+          stepId: 'plan',
+          output: { plan },
+          ...usageOf(usage),
+        }),
+      ],
+      { plan: JSON.stringify(plan), 'out:plan': JSON.stringify({ plan, usage }), ...usageField('plan', usage) },
     );
-    return plan;
+    return { value: plan, usage };
   }
 
   private async execute(
@@ -126,7 +185,7 @@ export class RunResolver {
     stepId: string,
     done: PriorFinding[],
     signal: AbortSignal,
-  ): Promise<string> {
+  ): Promise<Metered<string>> {
     const facts: AgentFacts = { ...context, plan, subtask, findings: [...(context.findings ?? []), ...done] };
     const result = await this.steps.run(
       run.runId,
@@ -143,9 +202,9 @@ export class RunResolver {
     const output = { text: result.text };
     await writer.emit(
       [durable('agent.finished', { runId: run.runId, agent: 'executor', stepId, output, ...usageOf(result.usage) })],
-      { [`out:${stepId}`]: JSON.stringify(output), ...usageField(stepId, result.usage) },
+      { [`out:${stepId}`]: JSON.stringify({ ...output, usage: result.usage }), ...usageField(stepId, result.usage) },
     );
-    return result.text;
+    return { value: result.text, usage: result.usage };
   }
 
   private async aggregate(
@@ -155,7 +214,7 @@ export class RunResolver {
     plan: PlanItem[],
     findings: PriorFinding[],
     signal: AbortSignal,
-  ): Promise<string> {
+  ): Promise<Metered<string>> {
     const facts: AgentFacts = { ...context, plan, findings };
     const result = await this.steps.run(
       run.runId,
@@ -181,9 +240,13 @@ export class RunResolver {
           ...usageOf(result.usage),
         }),
       ],
-      { 'out:aggregate': JSON.stringify({ report }), knowledge: JSON.stringify(knowledge), ...usageField('aggregate', result.usage) },
+      {
+        'out:aggregate': JSON.stringify({ report, usage: result.usage }),
+        knowledge: JSON.stringify(knowledge),
+        ...usageField('aggregate', result.usage),
+      },
     );
-    return report;
+    return { value: report, usage: result.usage };
   }
 }
 
@@ -193,4 +256,14 @@ function usageOf(usage: ModelUsage): { usage: ModelUsage } {
 
 function usageField(stepId: string, usage: ModelUsage): Record<string, string> {
   return { [`usage:${stepId}`]: JSON.stringify(usage) };
+}
+
+function addUsage(a: ModelUsage, b: ModelUsage): ModelUsage {
+  return { inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens };
+}
+
+/** A checkpointed step's usage (stored beside its output); zero for records without one. */
+function storedUsage(output: unknown): ModelUsage {
+  const usage = (output as { usage?: Partial<ModelUsage> } | undefined)?.usage;
+  return { inputTokens: Number(usage?.inputTokens ?? 0) || 0, outputTokens: Number(usage?.outputTokens ?? 0) || 0 };
 }

@@ -1,13 +1,15 @@
+import { sleep } from '../common/abort';
 import type { AgentName } from '../events/event-types';
 import { durable } from '../events/event-types';
 import type { RunEventWriter } from '../events/run-event-writer';
 import type { ModelProvider, ModelRequest, ModelUsage } from '../llm/model-provider';
+import { ModelStreamCutError } from '../llm/model-provider';
 
 export interface StepSpec {
   stepId: string;
   agent: AgentName;
   title: string;
-  /** How many times this step was started before (from the checkpoint). */
+  /** How many times this step was started before (from the checkpoint, or a repair). */
   previousAttempts: number;
   request: ModelRequest;
 }
@@ -15,12 +17,23 @@ export interface StepSpec {
 export interface StepText {
   text: string;
   usage: ModelUsage;
+  /** The attempt number the text came from (a restart or a repair continues from it). */
+  attempt: number;
 }
+
+/** How often one step is restarted in place after its model stream broke off mid-answer. */
+export const MAX_STREAM_RESTARTS = 2;
+/** Pause before the n-th restart: n × this. */
+const RESTART_DELAY_MS = 500;
 
 /**
  * Runs one agent step's model call: announces it with its attempt number, streams the
  * model's text as deltas, and returns the whole text. The caller finishes the step, so
  * that the output and its checkpoint are stored in one append.
+ *
+ * A stream that breaks off mid-answer is retried here, in the worker, as the contract's
+ * restarted step: `agent.started` again with the same stepId and `attempt` raised by one,
+ * so clients drop the deltas they had. Each call has its own MODEL_TIMEOUT_MS.
  */
 export class StepRunner {
   constructor(
@@ -29,7 +42,22 @@ export class StepRunner {
   ) {}
 
   async run(runId: string, writer: RunEventWriter, step: StepSpec, signal: AbortSignal): Promise<StepText> {
-    const attempt = step.previousAttempts + 1;
+    let attempt = step.previousAttempts + 1;
+    for (let restarts = 0; ; restarts++) {
+      await this.announce(runId, writer, step, attempt);
+      try {
+        const result = await this.call(writer, step, signal);
+        return { ...result, attempt };
+      } catch (err) {
+        if (signal.aborted) throw reasonOf(signal);
+        if (!(err instanceof ModelStreamCutError) || restarts >= MAX_STREAM_RESTARTS) throw err;
+      }
+      await sleep(RESTART_DELAY_MS * (restarts + 1), signal);
+      attempt += 1;
+    }
+  }
+
+  private async announce(runId: string, writer: RunEventWriter, step: StepSpec, attempt: number): Promise<void> {
     await writer.emit(
       [durable('agent.started', { runId, agent: step.agent, stepId: step.stepId, attempt, title: step.title })],
       {
@@ -39,6 +67,13 @@ export class StepRunner {
         currentAgent: step.agent,
       },
     );
+  }
+
+  private async call(
+    writer: RunEventWriter,
+    step: StepSpec,
+    signal: AbortSignal,
+  ): Promise<{ text: string; usage: ModelUsage }> {
     const callSignal = AbortSignal.any([signal, AbortSignal.timeout(this.modelTimeoutMs)]);
     const stream = this.model.stream(step.request, callSignal);
     let text = '';
@@ -47,7 +82,11 @@ export class StepRunner {
       text += chunk;
       writer.delta(step.agent, step.stepId, chunk);
     }
-    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+    if (signal.aborted) throw reasonOf(signal);
     return { text, usage: await stream.usage() };
   }
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }

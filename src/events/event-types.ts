@@ -48,7 +48,7 @@ export interface DurableEventMap {
     output: unknown;
     usage?: { inputTokens: number; outputTokens: number };
   };
-  'run.completed': { runId: string; report: string };
+  'run.completed': { runId: string; report: string; usage?: { inputTokens: number; outputTokens: number } };
   'run.failed': { runId: string; error: RunError };
   'run.cancelled': { runId: string };
   'chat.response': { text: string; replyTo?: string };
@@ -69,10 +69,7 @@ export interface PendingEvent<E extends DurableEventName = DurableEventName> {
   data: DurableEventMap[E];
 }
 
-export function durable<E extends DurableEventName>(
-  event: E,
-  data: DurableEventMap[E],
-): PendingEvent<E> {
+export function durable<E extends DurableEventName>(event: E, data: DurableEventMap[E]): PendingEvent<E> {
   return { event, data };
 }
 

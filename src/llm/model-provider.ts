@@ -15,6 +15,8 @@ export interface ModelRequest {
   messages: ChatMessage[];
   /** The output must be one JSON value (the planner's plan). */
   json?: boolean;
+  /** With `json`: the JSON Schema the value must match, sent to providers that enforce one. */
+  schema?: Record<string, unknown>;
   facts: AgentFacts;
 }
 
@@ -51,10 +53,16 @@ export interface ModelStream {
 /** The one interface every agent calls a model through. */
 export interface ModelProvider {
   readonly name: string;
+  /** The model an agent's calls go to (a label for metrics and logs). */
+  modelFor?(agent: AgentName): string;
   stream(request: ModelRequest, signal: AbortSignal): ModelStream;
 }
 
-/** A model call that cannot succeed by retrying (bad key, bad request). */
+/**
+ * A model call that cannot succeed by retrying (bad key, bad request). `code` is the
+ * run.failed code: `MODEL_AUTH` (401/403: the key), `MODEL_REJECTED` (another 4xx: the model
+ * name, base URL or request).
+ */
 export class PermanentModelError extends Error {
   constructor(
     readonly code: string,
@@ -62,4 +70,21 @@ export class PermanentModelError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * The provider stayed unavailable (429, 5xx, no connection) through every retry of one
+ * call. Transient: the run is retried as a whole, and fails with `MODEL_UNAVAILABLE` at last.
+ */
+export class ModelUnavailableError extends Error {
+  readonly code = 'MODEL_UNAVAILABLE';
+}
+
+/**
+ * The response stream broke off after it had started (connection lost mid-answer). The
+ * step runner restarts the step (same stepId, attempt + 1) a bounded number of times; after
+ * that it counts as the provider being unavailable.
+ */
+export class ModelStreamCutError extends Error {
+  readonly code = 'MODEL_UNAVAILABLE';
 }

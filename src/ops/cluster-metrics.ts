@@ -1,6 +1,36 @@
 import type Redis from 'ioredis';
 import { EventLog, RUN_DURATION_BUCKETS } from '../events/event-log';
 
+/** One model call's tokens (and cost, when LLM_PRICES prices its model). */
+export interface ModelUsageRecord {
+  provider: string;
+  model: string;
+  agent: string;
+  inputTokens: number;
+  outputTokens: number;
+  cost?: number;
+}
+
+// Label values are kept in the field name as JSON, so any model name round-trips.
+const TOKENS_PREFIX = 'tokens:';
+const COST_PREFIX = 'cost:';
+
+/**
+ * Adds one model call's usage to the deployment's figures in Redis. Workers have no HTTP
+ * port, so they count here and the gateway renders the totals on /metrics.
+ */
+export async function recordModelUsage(redis: Redis, r: ModelUsageRecord): Promise<void> {
+  const key = EventLog.statsKey();
+  const tx = redis.multi();
+  const field = (direction: string): string =>
+    TOKENS_PREFIX + JSON.stringify([r.provider, r.model, r.agent, direction]);
+  if (r.inputTokens > 0) tx.hincrby(key, field('input'), r.inputTokens);
+  if (r.outputTokens > 0) tx.hincrby(key, field('output'), r.outputTokens);
+  if (r.cost !== undefined && r.cost > 0)
+    tx.hincrbyfloat(key, COST_PREFIX + JSON.stringify([r.provider, r.model]), r.cost);
+  await tx.exec();
+}
+
 /**
  * Run figures for the whole deployment, kept in Redis by the run-ending script (any
  * worker may end a run) and rendered in Prometheus text format on scrape.
@@ -18,6 +48,41 @@ export async function renderClusterMetrics(redis: Redis): Promise<string> {
     `maws_run_duration_seconds_bucket{le="+Inf"} ${n('duration:count')}`,
     `maws_run_duration_seconds_sum ${n('duration:sum')}`,
     `maws_run_duration_seconds_count ${n('duration:count')}`,
+    '# HELP maws_model_tokens_total Model tokens by provider, model, agent and direction (whole deployment)',
+    '# TYPE maws_model_tokens_total counter',
+    ...labelled(stats, TOKENS_PREFIX, ['provider', 'model', 'agent', 'direction']).map(
+      ([labels, value]) => `maws_model_tokens_total{${labels}} ${value}`,
+    ),
   ];
+  const costs = labelled(stats, COST_PREFIX, ['provider', 'model']);
+  if (costs.length > 0) {
+    lines.push(
+      '# HELP maws_model_cost_total Model cost from the LLM_PRICES table, in its currency (whole deployment)',
+      '# TYPE maws_model_cost_total counter',
+      ...costs.map(([labels, value]) => `maws_model_cost_total{${labels}} ${value}`),
+    );
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/** Fields `<prefix>["a","b"]` as `name="a",other="b"` label sets with their values, sorted. */
+function labelled(stats: Record<string, string>, prefix: string, names: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [field, value] of Object.entries(stats)) {
+    if (!field.startsWith(prefix)) continue;
+    let values: unknown;
+    try {
+      values = JSON.parse(field.slice(prefix.length));
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(values) || values.length !== names.length) continue;
+    const labels = names.map((name, i) => `${name}="${escapeLabel(String(values[i]))}"`).join(',');
+    out.push([labels, String(Number(value))]);
+  }
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

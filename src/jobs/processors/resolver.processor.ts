@@ -5,7 +5,7 @@ import { HandBackError, RunNotFoundError, RunResolver } from '../../agents/run-r
 import type { EventLog } from '../../events/event-log';
 import { durable, RunError } from '../../events/event-types';
 import { RunNotCurrentError } from '../../events/run-event-writer';
-import { PermanentModelError } from '../../llm/model-provider';
+import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from '../../llm/model-provider';
 import type { RunStore } from '../../session/run-store';
 import { CONTROL_CHANNEL, ControlMessage, JobName, QUEUE_PREFIX, QueueName, assertPayload } from '../job-types';
 import { bullConnection } from '../redis-connection';
@@ -136,10 +136,13 @@ export class ResolverProcessor {
 
 function runErrorOf(err: unknown): RunError {
   if (err instanceof PlanInvalidError) {
-    return { code: err.code, message: `The planner's plan was invalid: ${err.message}` };
+    return { code: err.code, message: `The planner's plan was invalid, also after one repair: ${err.message}` };
   }
   if (err instanceof RunNotFoundError) return { code: 'RUN_NOT_FOUND', message: err.message };
   if (err instanceof PermanentModelError) return { code: err.code, message: err.message };
+  if (err instanceof ModelUnavailableError || err instanceof ModelStreamCutError) {
+    return { code: err.code, message: err.message };
+  }
   if (err instanceof Error && err.name === 'TimeoutError') {
     return { code: 'MODEL_TIMEOUT', message: 'The model did not answer in time (MODEL_TIMEOUT_MS).' };
   }

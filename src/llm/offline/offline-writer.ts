@@ -85,7 +85,8 @@ export function writeFinding(facts: AgentFacts): string {
   if (refinement) {
     const subject = subjects[0];
     const related = earlier.filter((f) => !subject || f.text.includes(subject) || f.title.includes(subject));
-    const basis = related.length > 0 ? firstSentence(related[0].text) : 'The earlier report holds no finding on this yet.';
+    const basis =
+      related.length > 0 ? firstSentence(related[0].text) : 'The earlier report holds no finding on this yet.';
     const focus = refinement.focus || query.topic;
     if (!subject) {
       return `Following the request "${facts.refinement}", the summary is rewritten around ${focus}. ${earlier.length} earlier finding(s) were reviewed; the points that do not bear on ${focus} are left out.`;

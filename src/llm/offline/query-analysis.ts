@@ -57,9 +57,10 @@ function topicOf(text: string): string {
 }
 
 function timeframeOf(text: string): string {
-  const m = /\b(?:over|in|during|for|within)\s+the\s+(?:last|past|next|previous)\s+[a-z0-9 ]+?(?=\s+(?:and|to|with|but)\b|[,.;!?]|$)/i.exec(
-    text,
-  );
+  const m =
+    /\b(?:over|in|during|for|within)\s+the\s+(?:last|past|next|previous)\s+[a-z0-9 ]+?(?=\s+(?:and|to|with|but)\b|[,.;!?]|$)/i.exec(
+      text,
+    );
   return m ? m[0].trim() : '';
 }
 
@@ -67,9 +68,7 @@ function timeframeOf(text: string): string {
 function focusOf(text: string): string {
   const m = /\bfocus(?:ing)?\s+(?:only\s+)?on\s+(.+?)(?:[.;!?]|$)/i.exec(text);
   if (!m) return '';
-  return m[1]
-    .replace(/\b[A-Z][A-Za-z0-9&.-]*(?:'s|’s)?\s*/g, '')
-    .trim();
+  return m[1].replace(/\b[A-Z][A-Za-z0-9&.-]*(?:'s|’s)?\s*/g, '').trim();
 }
 
 /** A small deterministic number generator, seeded by text. */

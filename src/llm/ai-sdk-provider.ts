@@ -1,0 +1,247 @@
+import { createAnthropic } from '@ai-sdk/anthropic';
+import { createOpenAI } from '@ai-sdk/openai';
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import {
+  APICallError,
+  InvalidArgumentError,
+  InvalidPromptError,
+  jsonSchema,
+  LoadAPIKeyError,
+  Output,
+  RetryError,
+  streamText,
+  UnsupportedFunctionalityError,
+} from 'ai';
+import type { JSONSchema7, LanguageModel, ModelMessage } from 'ai';
+import type { AgentName } from '../events/event-types';
+import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelUsage } from './model-provider';
+import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from './model-provider';
+
+export type RealProviderName = 'openai' | 'anthropic' | 'openai-compatible';
+
+export interface AiSdkProviderSettings {
+  provider: RealProviderName;
+  /** The model each agent calls. */
+  models: Record<AgentName, string>;
+  /** API base URL; the provider's own when not given (required for openai-compatible). */
+  baseUrl?: string;
+  apiKey?: string;
+  /** Retries of one call on 429, 5xx and lost connections, with backoff honouring Retry-After. */
+  maxRetries: number;
+  /** The variable(s) an operator sets the key with, named in MODEL_AUTH messages. */
+  keyVariable: string;
+}
+
+// The SDK prints provider warnings (an unsupported setting, say) to the console on every call;
+// they say nothing an operator can act on per run, so they are off.
+(globalThis as { AI_SDK_LOG_WARNINGS?: false }).AI_SDK_LOG_WARNINGS = false;
+
+/**
+ * A real model behind the Vercel AI SDK: OpenAI (Chat Completions), Anthropic (Messages), or
+ * any server speaking the OpenAI Chat Completions API (Ollama, vLLM, llama.cpp, LM Studio).
+ *
+ * The SDK streams the tokens, retries 429/5xx/connection failures with exponential backoff
+ * (honouring `Retry-After` and `retry-after-ms`), and aborts the HTTP request when the signal
+ * fires. This class turns what is left into MAWS's errors: 401/403 → MODEL_AUTH, other 4xx →
+ * MODEL_REJECTED (both permanent), retries used up → ModelUnavailableError, a stream that
+ * broke off mid-answer → ModelStreamCutError (the step runner restarts the step).
+ */
+export class AiSdkProvider implements ModelProvider {
+  readonly name: RealProviderName;
+  private readonly modelOf: (modelId: string) => LanguageModel;
+
+  constructor(private readonly settings: AiSdkProviderSettings) {
+    this.name = settings.provider;
+    this.modelOf = languageModels(settings);
+  }
+
+  modelFor(agent: AgentName): string {
+    return this.settings.models[agent];
+  }
+
+  stream(request: ModelRequest, signal: AbortSignal): ModelStream {
+    const modelId = this.modelFor(request.agent);
+    const { system, messages } = splitSystem(request.messages);
+    const result = streamText({
+      model: this.modelOf(modelId),
+      system,
+      messages,
+      maxRetries: this.settings.maxRetries,
+      abortSignal: signal,
+      // Structured output: OpenAI and compatible servers get `response_format: json_schema`,
+      // Anthropic its JSON output format. The text still streams, and the caller validates it.
+      ...(request.json && request.schema
+        ? { output: Output.object({ schema: jsonSchema(request.schema as JSONSchema7), name: request.agent }) }
+        : {}),
+      // Errors arrive as `error` parts of the stream, handled below; the default logs them.
+      onError: () => undefined,
+    });
+    let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
+    let finished = false;
+    const describe = (err: unknown): Error => this.classify(err, modelId);
+    async function* chunks(): AsyncGenerator<string> {
+      try {
+        for await (const part of result.fullStream) {
+          // Text, the usage at the end, and what stops the stream; the other parts (steps,
+          // reasoning, tools) carry nothing MAWS shows.
+          if (part.type === 'text-delta') {
+            if (part.text.length > 0) yield part.text;
+          } else if (part.type === 'finish') {
+            // The SDK finishes even a response that simply stopped; one that never said why
+            // it stopped (no finish_reason / stop_reason) nor what it used was cut off.
+            finished = part.rawFinishReason !== undefined || part.totalUsage.outputTokens !== undefined;
+            usage = {
+              inputTokens: part.totalUsage.inputTokens ?? 0,
+              outputTokens: part.totalUsage.outputTokens ?? 0,
+            };
+          } else if (part.type === 'error') {
+            throw part.error;
+          } else if (part.type === 'abort') {
+            throw reasonOf(signal);
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) throw reasonOf(signal);
+        throw describe(err);
+      }
+      if (signal.aborted) throw reasonOf(signal);
+      if (!finished) throw new ModelStreamCutError(`The ${modelId} stream ended before the answer was finished.`);
+    }
+    return { chunks: chunks(), usage: () => Promise.resolve(usage) };
+  }
+
+  /** Maps what the SDK threw to MAWS's model errors, with a message an operator can act on. */
+  private classify(err: unknown, modelId: string): Error {
+    const last = RetryError.isInstance(err) ? err.lastError : err;
+    const { provider, keyVariable, maxRetries } = this.settings;
+    if (LoadAPIKeyError.isInstance(last)) {
+      return new PermanentModelError('MODEL_AUTH', `The ${provider} provider has no API key: set ${keyVariable}.`);
+    }
+    if (APICallError.isInstance(last)) {
+      const status = last.statusCode;
+      const said = serverMessage(last);
+      if (status !== undefined && status >= 200 && status < 300) {
+        // The answer had begun: the SDK reports a body that broke off with its 2xx status.
+        return new ModelStreamCutError(
+          `The ${modelId} stream broke off mid-answer (${describeCause(last).replace(/\.+$/, '')}).`,
+        );
+      }
+      if (status === 401 || status === 403) {
+        return new PermanentModelError(
+          'MODEL_AUTH',
+          `The ${provider} API refused the API key (HTTP ${status}${said}): set ${keyVariable} to a valid key` +
+            (status === 403 ? ` that may use the model ${modelId}` : '') +
+            '.',
+        );
+      }
+      if (status === undefined) {
+        // No answer at all: refused, reset, DNS.
+        return new ModelUnavailableError(
+          `Could not reach the ${provider} API at ${last.url} (${describeCause(last)}) in ${maxRetries + 1} tries: ` +
+            'check LLM_BASE_URL and that the server is up.',
+        );
+      }
+      if (!last.isRetryable) {
+        return new PermanentModelError(
+          'MODEL_REJECTED',
+          `The ${provider} API rejected the request for model ${modelId} (HTTP ${status}${said}): check LLM_MODEL ` +
+            "(or the agent's LLM_MODEL_* override) and LLM_BASE_URL.",
+        );
+      }
+      return new ModelUnavailableError(
+        `The ${provider} API stayed unavailable (HTTP ${status}${said}) in ${maxRetries + 1} tries (LLM_MAX_RETRIES=${maxRetries}).`,
+      );
+    }
+    if (
+      InvalidPromptError.isInstance(last) ||
+      InvalidArgumentError.isInstance(last) ||
+      UnsupportedFunctionalityError.isInstance(last)
+    ) {
+      return last;
+    }
+    const cause = describeCause(last).replace(/\.+$/, '');
+    if (/fetch failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH/i.test(cause)) {
+      return new ModelUnavailableError(
+        `Could not reach the ${provider} API (${cause}): check LLM_BASE_URL and that the server is up.`,
+      );
+    }
+    // Anything else broke the stream itself (a malformed chunk, a lost connection).
+    return new ModelStreamCutError(`The ${modelId} stream broke off: ${cause}.`);
+  }
+}
+
+function languageModels(s: AiSdkProviderSettings): (modelId: string) => LanguageModel {
+  switch (s.provider) {
+    case 'openai': {
+      const openai = createOpenAI({ apiKey: s.apiKey, baseURL: s.baseUrl });
+      // Chat Completions rather than the Responses API: the format every compatible server speaks.
+      return (id) => openai.chat(id);
+    }
+    case 'anthropic': {
+      const anthropic = createAnthropic({ apiKey: s.apiKey, baseURL: s.baseUrl });
+      return (id) => anthropic.messages(id);
+    }
+    case 'openai-compatible': {
+      if (!s.baseUrl) throw new Error('openai-compatible needs a base URL (LLM_BASE_URL)');
+      const compatible = createOpenAICompatible({
+        name: 'openai-compatible',
+        baseURL: s.baseUrl,
+        apiKey: s.apiKey,
+        includeUsage: true,
+        supportsStructuredOutputs: true,
+      });
+      return (id) => compatible.chatModel(id);
+    }
+  }
+}
+
+/** The SDK takes the system prompt apart from the conversation. */
+function splitSystem(messages: ChatMessage[]): { system?: string; messages: ModelMessage[] } {
+  const system = messages
+    .filter((m) => m.role === 'system')
+    .map((m) => m.content)
+    .join('\n\n');
+  const rest: ModelMessage[] = messages
+    .filter((m) => m.role !== 'system')
+    .map((m) => (m.role === 'user' ? { role: 'user', content: m.content } : { role: 'assistant', content: m.content }));
+  return { system: system || undefined, messages: rest };
+}
+
+/** `: <the server's own message>` from an error body, when it has one. */
+function serverMessage(err: APICallError): string {
+  const body = err.responseBody ?? '';
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
+    const message =
+      typeof parsed.error === 'object' && parsed.error !== null
+        ? parsed.error.message
+        : (parsed.error ?? parsed.message);
+    if (typeof message === 'string' && message) return `: ${message.slice(0, 300)}`;
+  } catch {
+    /* not JSON */
+  }
+  return body ? `: ${body.slice(0, 200)}` : '';
+}
+
+/** Why the signal fired: its reason (a cancel, a TimeoutError) as the error to throw. */
+function reasonOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  // A DOMException from another realm (jest) is not `instanceof Error` there, but is one.
+  if (typeof reason === 'object' && reason !== null && 'name' in reason) return reason as Error;
+  const e = new Error(typeof reason === 'string' ? reason : 'aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+function describeCause(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  // Errors from undici may come from another realm, so look for a message, not `instanceof`.
+  for (let depth = 0; typeof e === 'object' && e !== null && 'message' in e && depth < 4; depth++) {
+    const { message, cause } = e as { message: unknown; cause?: unknown };
+    if (typeof message === 'string' && message && !parts.includes(message)) parts.push(message);
+    e = cause;
+  }
+  return parts.join(': ') || String(err);
+}
