@@ -1,0 +1,368 @@
+// The WebSocket side of the client: tokens, connect, reconnect with backoff, and the session's
+// sequence numbers (protocol.md: Connecting, Frames, Resuming).
+//
+// Every durable frame is handed on exactly once and in seq order. A reconnect carries
+// ?lastSeq=N so the server replays what was missed; frames at or below N (replay overlap) are
+// dropped, and a jump past N+1 asks for the gap with `resume`.
+
+import { randomHex } from './util.js';
+
+const PING_MS = 25000;
+const STALE_MS = PING_MS + 10000; // no frame (not even a pong) for this long: the socket is dead
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+const RESUME_RETRY_MS = 5000;
+
+export const SESSION_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class NoDevTokens extends Error {}
+
+/** Accepts "host:port" or a URL with a scheme; the scheme picks ws or wss. */
+export function endpointOf(hostField) {
+  let raw = String(hostField || '').trim() || location.host;
+  let secure = location.protocol === 'https:';
+  const scheme = raw.match(/^(https?|wss?):\/\//i);
+  if (scheme) {
+    secure = /^(https|wss)$/i.test(scheme[1]);
+    raw = raw.slice(scheme[0].length);
+  }
+  raw = raw.replace(/\/+$/, '');
+  return { http: (secure ? 'https://' : 'http://') + raw, ws: (secure ? 'wss://' : 'ws://') + raw };
+}
+
+/** The `sub` of a JWT (not verified: only used to tell sessions apart). */
+export function tokenSubject(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const sub = JSON.parse(atob(part.padEnd(Math.ceil(part.length / 4) * 4, '='))).sub;
+    return typeof sub === 'string' ? sub : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * handlers:
+ *   pastedToken(): string      the Token field ('' = ask for a dev token)
+ *   userId(): string           the user a dev token is asked for
+ *   onStatus(status, info)     'disconnected' | 'connecting' | 'connected' | 'reconnecting'
+ *   onSession(key)             the (user, session) about to be joined; a new key starts from seq 0
+ *   onFrame(frame, meta)       every frame to show; meta.baseline: a snapshot that replaces history
+ *   onLog(kind, text)          connection notes for the log
+ *   onAuthProblem(text)        the server seems up but refuses us (token), or has no dev tokens
+ */
+export function createConnection(handlers) {
+  const conn = {
+    ws: null,
+    open: false,
+    wanted: false, // true from Connect until Disconnect: drops in between reconnect
+    host: '',
+    sessionId: '',
+    key: '',
+    lastSeq: 0,
+    attempt: 0, // consecutive failed attempts, drives the backoff
+    generation: 0, // bumps on every (re)open and on Disconnect so late callbacks do nothing
+    retryTimer: null,
+    retryAt: 0,
+    pingTimer: null,
+    lastFrameAt: 0,
+    resumePending: false,
+    resumeTimer: null,
+    adoptSnapshot: false,
+    status: 'disconnected',
+    idCounter: 0,
+    failedOpens: 0,
+  };
+
+  function setStatus(status, info = {}) {
+    conn.status = status;
+    handlers.onStatus(status, info);
+  }
+
+  async function obtainToken(ep) {
+    const pasted = handlers.pastedToken().trim();
+    if (pasted) return pasted;
+    const res = await fetch(ep.http + '/auth/dev-token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user: handlers.userId() }),
+    });
+    if (res.status === 404) throw new NoDevTokens('dev tokens are off');
+    if (!res.ok) throw new Error(`dev token request failed: HTTP ${res.status}`);
+    const body = await res.json();
+    if (!body || typeof body.token !== 'string') throw new Error('dev token reply has no token');
+    return body.token;
+  }
+
+  function connect(host, sessionId) {
+    conn.generation++;
+    clearTimeout(conn.retryTimer);
+    if (conn.ws) {
+      const old = conn.ws;
+      dropSocket();
+      old.close(1000, 'switching session');
+    }
+    conn.wanted = true;
+    conn.attempt = 0;
+    conn.failedOpens = 0;
+    conn.host = host;
+    conn.sessionId = sessionId;
+    void openSocket();
+  }
+
+  function disconnect() {
+    conn.wanted = false;
+    conn.generation++;
+    clearTimeout(conn.retryTimer);
+    conn.retryTimer = null;
+    const ws = conn.ws;
+    dropSocket();
+    if (ws) {
+      ws.close(1000, 'client disconnect');
+      handlers.onLog('system', 'disconnected');
+    }
+    setStatus('disconnected');
+  }
+
+  async function openSocket() {
+    const gen = ++conn.generation;
+    setStatus(conn.attempt === 0 ? 'connecting' : 'reconnecting');
+    const ep = endpointOf(conn.host);
+    let token;
+    try {
+      token = await obtainToken(ep);
+    } catch (err) {
+      if (gen !== conn.generation || !conn.wanted) return;
+      if (err instanceof NoDevTokens) {
+        handlers.onAuthProblem('This server does not hand out dev tokens: paste a token (JWT) and press Connect.');
+        handlers.onLog('error', 'AUTH: this server has no dev tokens; paste a token');
+        disconnect();
+        return;
+      }
+      handlers.onLog('system', `could not get a token: ${err.message}`);
+      scheduleReconnect();
+      return;
+    }
+    if (gen !== conn.generation || !conn.wanted) return;
+
+    // A session is (token subject, session id): another one starts its history from scratch.
+    const key = `${tokenSubject(token) || token.slice(-16)}/${conn.sessionId}`;
+    if (key !== conn.key) {
+      conn.key = key;
+      conn.lastSeq = 0;
+      handlers.onSession(key);
+    }
+
+    const url =
+      `${ep.ws}/ws/${encodeURIComponent(conn.sessionId)}` +
+      `?token=${encodeURIComponent(token)}&lastSeq=${conn.lastSeq}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      // Only a malformed URL throws here; retrying cannot fix that.
+      handlers.onAuthProblem(`Cannot connect: ${err.message}`);
+      disconnect();
+      return;
+    }
+    conn.ws = ws;
+    conn.open = false;
+    ws.onopen = () => onOpen(ws);
+    ws.onmessage = (ev) => onMessage(ws, ev);
+    ws.onclose = (ev) => onClose(ws, ev);
+    ws.onerror = () => {}; // a close event always follows; handled there
+  }
+
+  function onOpen(ws) {
+    if (ws !== conn.ws) return;
+    conn.open = true;
+    conn.failedOpens = 0;
+    conn.lastFrameAt = Date.now();
+    setStatus('connected');
+    handlers.onLog(
+      'system',
+      `connected to ${conn.sessionId}${conn.lastSeq ? ` (resuming after seq ${conn.lastSeq})` : ''}`,
+    );
+    conn.pingTimer = setInterval(heartbeat, PING_MS);
+  }
+
+  // Browsers answer the server's pings but cannot see a dead path themselves: our own ping
+  // gets a pong, and a socket silent for too long is given up and reopened.
+  function heartbeat() {
+    if (Date.now() - conn.lastFrameAt > STALE_MS) {
+      const ws = conn.ws;
+      handlers.onLog('system', 'no answer from the server: reconnecting');
+      dropSocket();
+      if (ws) ws.close(4000, 'stale');
+      scheduleReconnect();
+      return;
+    }
+    send('ping', {});
+  }
+
+  function onClose(ws, ev) {
+    if (ws !== conn.ws) return; // a socket we already let go of
+    const wasOpen = conn.open;
+    dropSocket();
+    if (!conn.wanted) {
+      setStatus('disconnected');
+      return;
+    }
+    if (wasOpen) {
+      handlers.onLog('system', `connection lost (code ${ev.code})`);
+      if (ev.code === 1009) handlers.onLog('error', 'frame too large: the server closed the socket');
+    } else {
+      // The browser hides the HTTP status of a refused upgrade: ask the server whether it is up.
+      conn.failedOpens++;
+      handlers.onLog('system', 'could not connect');
+      if (conn.failedOpens >= 2) void probeRefusal(conn.generation);
+    }
+    scheduleReconnect();
+  }
+
+  async function probeRefusal(gen) {
+    try {
+      const res = await fetch(endpointOf(conn.host).http + '/health/live', { cache: 'no-store' });
+      if (gen !== conn.generation || !res.ok || conn.open) return;
+      if (handlers.pastedToken().trim()) {
+        // Retrying with the same token cannot help: unlock the fields for a new one.
+        handlers.onAuthProblem('The server refuses this token (wrong or expired?): paste a new one and press Connect.');
+        handlers.onLog('error', 'AUTH: the server refused the connection with the pasted token');
+        disconnect();
+      } else {
+        handlers.onAuthProblem('The server is up but refuses the connection: paste a token, or try again later.');
+      }
+    } catch {
+      /* the server is down: the backoff keeps trying */
+    }
+  }
+
+  function dropSocket() {
+    clearInterval(conn.pingTimer);
+    clearTimeout(conn.resumeTimer);
+    conn.pingTimer = null;
+    conn.resumePending = false;
+    conn.ws = null;
+    conn.open = false;
+  }
+
+  // Exponential backoff 0.5 s doubling to 10 s, with +-20% jitter so that many tabs dropped by
+  // one gateway do not all come back in the same instant.
+  function scheduleReconnect() {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** conn.attempt);
+    const delay = Math.min(BACKOFF_MAX_MS, Math.round(base * (0.8 + Math.random() * 0.4)));
+    conn.attempt++;
+    conn.retryAt = Date.now() + delay;
+    setStatus('reconnecting', { retryAt: conn.retryAt });
+    handlers.onLog('system', `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    clearTimeout(conn.retryTimer);
+    conn.retryTimer = setTimeout(retryNow, delay);
+  }
+
+  /** Skips the rest of the backoff wait (back online, tab visible again, "Retry now"). */
+  function retryNow() {
+    clearTimeout(conn.retryTimer);
+    conn.retryTimer = null;
+    if (conn.wanted && !conn.ws) void openSocket();
+  }
+
+  function nextId() {
+    conn.idCounter++;
+    return `c-${Date.now().toString(36)}-${conn.idCounter.toString(36)}-${randomHex(3)}`;
+  }
+
+  /** Sends a frame; returns its id ('' without one), or null when not connected. */
+  function send(event, data, withId = false) {
+    const ws = conn.ws;
+    if (!ws || !conn.open || ws.readyState !== WebSocket.OPEN) return null;
+    const frame = { event, data };
+    if (withId) frame.id = nextId();
+    ws.send(JSON.stringify(frame));
+    return frame.id || '';
+  }
+
+  function onMessage(ws, ev) {
+    if (ws !== conn.ws) return;
+    conn.lastFrameAt = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(ev.data);
+    } catch {
+      handlers.onLog('error', 'unreadable frame from the server');
+      return;
+    }
+    if (!frame || typeof frame !== 'object' || typeof frame.event !== 'string') return;
+    if (!frame.data || typeof frame.data !== 'object') frame.data = {};
+    if (typeof frame.seq === 'number') {
+      if (!acceptSeq(frame.seq)) return;
+      handlers.onFrame(frame, {});
+      return;
+    }
+    if (frame.event === 'session.snapshot') {
+      handlers.onFrame(frame, { baseline: onSnapshot(frame.data) });
+      return;
+    }
+    if (frame.event === 'error' && frame.data.code === 'RESUME_UNAVAILABLE') {
+      conn.adoptSnapshot = true; // the snapshot that follows is the new baseline
+      conn.resumePending = false;
+    }
+    handlers.onFrame(frame, {});
+  }
+
+  function acceptSeq(seq) {
+    if (seq <= conn.lastSeq) return false;
+    if (seq > conn.lastSeq + 1) {
+      requestResume();
+      return false;
+    }
+    conn.lastSeq = seq;
+    conn.resumePending = false;
+    clearTimeout(conn.resumeTimer);
+    return true;
+  }
+
+  function requestResume() {
+    if (conn.resumePending) return;
+    conn.resumePending = true;
+    send('resume', { afterSeq: conn.lastSeq });
+    conn.resumeTimer = setTimeout(() => {
+      conn.resumePending = false; // ask again on the next gap if no replay came
+    }, RESUME_RETRY_MS);
+  }
+
+  // Returns true when the snapshot replaces what we have (history gone or restarted).
+  function onSnapshot(d) {
+    conn.attempt = 0; // the session answered, so the next drop starts the backoff over
+    let baseline = false;
+    if (typeof d.lastSeq === 'number') {
+      if (conn.adoptSnapshot || d.lastSeq < conn.lastSeq) {
+        conn.lastSeq = d.lastSeq;
+        baseline = true;
+      }
+    }
+    conn.adoptSnapshot = false;
+    return baseline;
+  }
+
+  return {
+    connect,
+    disconnect,
+    retryNow,
+    send,
+    get status() {
+      return conn.status;
+    },
+    get online() {
+      return conn.open;
+    },
+    get wanted() {
+      return conn.wanted;
+    },
+    get sessionId() {
+      return conn.sessionId;
+    },
+    get lastSeq() {
+      return conn.lastSeq;
+    },
+  };
+}

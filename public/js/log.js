@@ -1,0 +1,122 @@
+// The output log: one line per event, told apart by a prefix ([USER], [STATE], [RUN],
+// [AGENT STREAM], [CHAT_RESPONSE], [REPORT], [ERROR], [CONN]). An agent's step is one
+// [AGENT STREAM] block whose text grows as its deltas arrive. Text only, never HTML.
+
+import { el, cssToken } from './util.js';
+
+export function createLog(root) {
+  const blocks = new Map(); // "runId/stepId" -> block
+
+  // Follow the stream only while the reader is at the bottom, so scrolling up to read is not
+  // fought by incoming tokens (tracked on scroll, not measured per token).
+  let pinned = true;
+  let lastTop = 0;
+  root.addEventListener('scroll', () => {
+    // Only the reader scrolling up unpins: our own scrolling goes down, and growth alone
+    // does not fire a scroll event.
+    const top = root.scrollTop;
+    if (root.scrollHeight - top - root.clientHeight < 48) pinned = true;
+    else if (top < lastTop) pinned = false;
+    lastTop = top;
+  });
+
+  let scrollQueued = false;
+  function scrollSoon() {
+    if (scrollQueued) return;
+    scrollQueued = true;
+    requestAnimationFrame(() => {
+      scrollQueued = false;
+      root.scrollTop = root.scrollHeight;
+    });
+  }
+
+  function append(node) {
+    root.appendChild(node);
+    if (pinned) scrollSoon();
+    return node;
+  }
+
+  /** "<prefix> <text>", the text inserted as text. */
+  function line(kind, prefix, text, seq) {
+    const node = el('div', `line ${kind}`);
+    if (seq !== undefined) node.dataset.seq = String(seq);
+    node.append(el('span', 'prefix', prefix), ' ', String(text ?? ''));
+    return append(node);
+  }
+
+  function block(d) {
+    const key = `${d.runId}/${d.stepId}`;
+    let b = blocks.get(key);
+    if (b) return b;
+    const node = el('div', `line agent-stream agent-${cssToken(d.agent)}`);
+    node.dataset.agent = String(d.agent ?? '');
+    node.dataset.stepId = String(d.stepId ?? '');
+    const title = el('span', 'title', d.title ? String(d.title) : '');
+    const status = el('span', 'badge status-badge', 'streaming');
+    const restart = el('span', 'badge restart-badge');
+    restart.hidden = true;
+    const head = el(
+      'div',
+      'agent-head',
+      undefined,
+      el('span', 'prefix', '[AGENT STREAM]'),
+      ' ',
+      el('span', 'agent-name', String(d.agent ?? '?')),
+      ' ',
+      el('span', 'step-id', String(d.stepId ?? '?')),
+      ': ',
+      title,
+      ' ',
+      status,
+      ' ',
+      restart,
+    );
+    const text = document.createTextNode('');
+    node.append(head, el('pre', 'agent-text', undefined, text));
+    node.dataset.status = 'streaming';
+    b = { node, text, title, status, restart, runId: d.runId, attempt: 0, done: false };
+    blocks.set(key, b);
+    append(node);
+    return b;
+  }
+
+  function setBlockStatus(b, status) {
+    b.done = status !== 'streaming';
+    b.status.textContent = status;
+    b.node.dataset.status = status;
+  }
+
+  return {
+    line,
+    clear() {
+      blocks.clear();
+      root.replaceChildren();
+      pinned = true;
+    },
+    agentStarted(d, attempt) {
+      const b = block(d);
+      if (b.attempt && attempt > b.attempt) {
+        // A worker took over a crashed step: its earlier output is void.
+        b.text.data = '';
+        b.restart.textContent = `restarted (attempt ${attempt})`;
+        b.restart.hidden = false;
+        setBlockStatus(b, 'streaming');
+      }
+      b.attempt = Math.max(b.attempt, attempt);
+      if (d.title) b.title.textContent = String(d.title);
+    },
+    agentDelta(d, text) {
+      block(d).text.appendData(text);
+      if (pinned) scrollSoon();
+    },
+    agentFinished(d, fallbackText) {
+      const b = block(d);
+      if (!b.text.data && fallbackText) b.text.data = fallbackText;
+      setBlockStatus(b, 'done');
+    },
+    /** Steps left open when a run ends will get no more output: say so. */
+    endRun(runId, status) {
+      for (const b of blocks.values()) if (b.runId === runId && !b.done) setBlockStatus(b, status);
+    },
+  };
+}

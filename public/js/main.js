@@ -1,0 +1,458 @@
+// MAWS web client: wiring. Plain browser ES modules, no build step.
+// Wire contract: /docs/protocol.md (frames, events, states, error codes).
+//
+// On load the page joins the session named in the URL hash (#session=ID), else the last one
+// used in this browser, else a new one, and replays its whole history from seq 0: a reload
+// shows everything again, from the server.
+
+import { createConnection, SESSION_RE } from './connection.js';
+import { createLog } from './log.js';
+import { createReport } from './report.js';
+import { createThread } from './thread.js';
+import { randomHex, storageGet, storageSet } from './util.js';
+
+const USER_KEY = 'maws.userId';
+const SESSION_KEY = 'maws.sessionId';
+const TOKEN_KEY = 'maws.token'; // a pasted token, kept for this tab only (sessionStorage)
+
+const MODES = {
+  IDLE: { hint: 'Send: start a new task', placeholder: 'Describe a task for the agents…' },
+  EXECUTING: { hint: 'Send: ask the Clarifier about this run', placeholder: 'Ask about the running task…' },
+  REFINEMENT_READY: { hint: 'Send: refine the report', placeholder: 'Ask for a change to the report…' },
+};
+const STATE_TITLE = { IDLE: 'Idle', EXECUTING: 'Running', REFINEMENT_READY: 'Report ready' };
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  form: $('connect-form'),
+  host: $('host'),
+  session: $('session'),
+  token: $('token'),
+  connect: $('connect'),
+  newSession: $('new-session'),
+  connToggle: $('conn-toggle'),
+  connection: $('connection'),
+  connSummary: $('conn-summary'),
+  notice: $('notice'),
+  status: $('status'),
+  state: $('state'),
+  banner: $('banner'),
+  retry: $('retry-now'),
+  thread: $('thread'),
+  log: $('log'),
+  message: $('message'),
+  send: $('send'),
+  hint: $('send-hint'),
+  cancel: $('cancel'),
+  report: $('report'),
+  reportMeta: $('report-meta'),
+  reportCard: $('report-card'),
+  copy: $('copy-report'),
+  download: $('download-report'),
+};
+
+const session = {
+  state: null,
+  runId: null,
+  cancelling: false,
+  pending: new Map(), // frame id -> text we sent, to give it back if the server refuses it
+  draft: null, // { runId, stepId, attempt, text } of the aggregator writing now
+};
+
+const log = createLog(ui.log);
+const thread = createThread(ui.thread, {
+  onShowReport(runId) {
+    if (report.showRun(runId)) ui.reportCard.scrollIntoView({ behavior: 'smooth', block: 'start' });
+  },
+});
+const report = createReport(
+  { body: ui.report, meta: ui.reportMeta, copy: ui.copy, download: ui.download },
+  () => `maws-report-${conn.sessionId || 'session'}.md`,
+);
+const conn = createConnection({
+  pastedToken: () => ui.token.value,
+  userId: browserUserId,
+  onStatus: renderStatus,
+  onSession: resetView,
+  onFrame: dispatch,
+  onLog: (kind, text) => log.line(kind, kind === 'error' ? '[ERROR]' : '[CONN]', text),
+  onAuthProblem: (text) => {
+    showNotice(text);
+    setConnectionOpen(true);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// Identity and the session id
+
+// Stable per browser, so a reload (or another tab) finds the same sessions again.
+function browserUserId() {
+  let id = storageGet('localStorage', USER_KEY);
+  if (!id) {
+    id = `web-${randomHex(8)}`;
+    storageSet('localStorage', USER_KEY, id);
+  }
+  return id;
+}
+
+function newSessionId() {
+  return `s-${randomHex(5)}`;
+}
+
+function sessionFromHash() {
+  const raw = location.hash.replace(/^#/, '');
+  if (!raw) return '';
+  let id = '';
+  try {
+    id = new URLSearchParams(raw).get('session') ?? (raw.includes('=') ? '' : decodeURIComponent(raw));
+  } catch {
+    return ''; // a malformed %-escape
+  }
+  return SESSION_RE.test(id || '') ? id : '';
+}
+
+function rememberSession(id) {
+  storageSet('localStorage', SESSION_KEY, id);
+  const hash = `#session=${encodeURIComponent(id)}`;
+  if (location.hash !== hash) history.replaceState(null, '', hash);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connect, disconnect
+
+function connectTo(sessionId) {
+  if (!SESSION_RE.test(sessionId)) {
+    showNotice('Session id: 1 to 64 characters of A-Z a-z 0-9 _ -');
+    setConnectionOpen(true);
+    return;
+  }
+  hideNotice();
+  ui.session.value = sessionId;
+  rememberSession(sessionId);
+  const pasted = ui.token.value.trim();
+  storageSet('sessionStorage', TOKEN_KEY, pasted || null);
+  conn.connect(ui.host.value.trim(), sessionId);
+}
+
+// A new (user, session) pair: forget what is shown and replay its history from seq 0.
+function resetView() {
+  session.state = null;
+  session.runId = null;
+  session.cancelling = false;
+  session.pending.clear();
+  session.draft = null;
+  thread.clear();
+  log.clear();
+  report.clear();
+  renderState();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+
+function sendMessage() {
+  const text = ui.message.value.trim();
+  if (!text || !conn.online) return;
+  // The server routes "message" by session state, so one box starts, asks and refines.
+  const id = conn.send('message', { text }, true);
+  if (id === null) return;
+  session.pending.set(id, ui.message.value);
+  ui.message.value = '';
+  autosize();
+  thread.scrollToEnd();
+}
+
+function cancelRun() {
+  if (conn.send('task.cancel', {}, true) === null) return;
+  session.cancelling = true;
+  renderControls();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving: every frame the connection accepts, in order, exactly once
+
+function dispatch(frame, meta) {
+  const d = frame.data;
+  const seq = frame.seq;
+  switch (frame.event) {
+    case 'session.snapshot':
+      return onSnapshot(d, meta.baseline);
+    case 'ack':
+      session.pending.delete(d.replyTo);
+      return undefined;
+    case 'pong':
+      return undefined;
+    case 'error':
+      return onError(d);
+    case 'user.message':
+      thread.userMessage(d, seq);
+      return log.line('user', '[USER]', `${d.text ?? ''}${d.kind ? ` (${d.kind})` : ''}`, seq);
+    case 'session.state':
+      setState(d.state, d.runId);
+      return log.line('state', '[STATE]', String(d.state), seq);
+    case 'run.queued':
+      thread.runQueued(d);
+      return log.line('run', '[RUN]', `queued ${d.mode || ''} ${d.runId ?? ''}`, seq);
+    case 'run.started':
+      thread.runStarted(d);
+      return log.line('run', '[RUN]', `started ${d.mode || ''} ${d.runId ?? ''}`, seq);
+    case 'agent.started':
+      return onAgentStarted(d);
+    case 'agent.delta':
+      return onAgentDelta(d);
+    case 'agent.finished':
+      return onAgentFinished(d);
+    case 'run.completed':
+      return onRunEnded(d, 'completed', seq);
+    case 'run.failed':
+      return onRunEnded(d, 'failed', seq);
+    case 'run.cancelled':
+      return onRunEnded(d, 'cancelled', seq);
+    case 'chat.response':
+      thread.chatResponse(d, seq);
+      return log.line('chat-response', '[CHAT_RESPONSE]', d.text ?? '', seq);
+    default:
+      // Events added after v1 still show up, plainly.
+      return log.line('system', `[${frame.event}]`, JSON.stringify(d), seq);
+  }
+}
+
+function onSnapshot(d, baseline) {
+  if (d.state) setState(d.state, d.runId);
+  // The history replay brings every report; only a snapshot that replaces the history
+  // (older events gone from the server) is the place to take it from.
+  if (baseline && typeof d.report === 'string' && d.report) {
+    report.showFinal(d.runId ?? 'snapshot', d.report, 'task');
+    thread.note('info', 'The latest report, from the session snapshot.');
+  }
+}
+
+function onError(d) {
+  const code = d.code || 'ERROR';
+  log.line('error', '[ERROR]', `${code}: ${d.message || ''}`);
+  if (code === 'RESUME_UNAVAILABLE') {
+    thread.note('warn', 'Older events of this session are gone from the server; showing the latest state.');
+    return;
+  }
+  const text = d.replyTo ? session.pending.get(d.replyTo) : undefined;
+  if (d.replyTo) session.pending.delete(d.replyTo);
+  if (text !== undefined && !ui.message.value.trim()) {
+    // The server refused what we sent: give the text back so it is not lost.
+    ui.message.value = text;
+    autosize();
+  }
+  session.cancelling = false;
+  thread.note('error', `${code}: ${d.message || 'the server refused this'}`);
+  renderControls();
+}
+
+function outputText(d) {
+  const o = d.output;
+  if (typeof o === 'string') return o;
+  if (!o || typeof o !== 'object') return '';
+  for (const k of ['text', 'report', 'answer', 'result', 'summary']) if (typeof o[k] === 'string') return o[k];
+  return '';
+}
+
+function onAgentStarted(d) {
+  const attempt = Number(d.attempt) || 1;
+  thread.agentStarted(d);
+  log.agentStarted(d, attempt);
+  if (d.agent === 'aggregator') {
+    const same = session.draft && session.draft.runId === d.runId && session.draft.stepId === d.stepId;
+    if (!same || attempt > session.draft.attempt)
+      session.draft = { runId: d.runId, stepId: d.stepId, attempt, text: '' };
+  }
+}
+
+function onAgentDelta(d) {
+  const text = String(d.text ?? '');
+  thread.agentDelta(d, text);
+  log.agentDelta(d, text);
+  const draft = session.draft;
+  if (d.agent === 'aggregator' && draft && draft.runId === d.runId && draft.stepId === d.stepId) {
+    draft.text += text;
+    report.showDraft(d.runId, draft.text, thread.runMode(d.runId));
+  }
+}
+
+function onAgentFinished(d) {
+  const text = d.agent === 'planner' ? '' : outputText(d);
+  thread.agentFinished(d, text);
+  log.agentFinished(d, text);
+}
+
+function onRunEnded(d, outcome, seq) {
+  log.endRun(d.runId, outcome === 'completed' ? 'incomplete' : outcome);
+  if (session.draft && session.draft.runId === d.runId) session.draft = null;
+  if (outcome === 'completed') {
+    const md = typeof d.report === 'string' ? d.report : '';
+    thread.runCompleted(d);
+    report.showFinal(d.runId, md, thread.runMode(d.runId));
+    log.line('run run-completed', '[RUN]', `completed ${d.runId ?? ''}`, seq);
+    log.line('report-line', '[REPORT]', report.title() || `${md.length} characters`);
+  } else if (outcome === 'failed') {
+    thread.runFailed(d);
+    report.dropDraft(d.runId);
+    const err = d.error || {};
+    log.line('run run-failed', '[RUN]', `failed ${d.runId ?? ''} (${err.code || 'ERROR'}: ${err.message || ''})`, seq);
+  } else {
+    thread.runCancelled(d);
+    report.dropDraft(d.runId);
+    log.line('run run-cancelled', '[RUN]', `cancelled ${d.runId ?? ''}`, seq);
+  }
+  if (session.runId === d.runId) session.cancelling = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function setState(state, runId) {
+  session.state = typeof state === 'string' ? state : null;
+  if (runId) session.runId = runId;
+  if (session.state !== 'EXECUTING') session.cancelling = false;
+  renderState();
+}
+
+function renderState() {
+  ui.state.textContent = session.state || '—';
+  ui.state.dataset.state = session.state || '';
+  ui.state.title = STATE_TITLE[session.state] || '';
+  document.title = session.state === 'EXECUTING' ? 'MAWS · running…' : 'MAWS';
+  renderControls();
+}
+
+function renderStatus(status, info) {
+  const label =
+    status === 'reconnecting' && info.retryAt
+      ? `reconnecting in ${Math.max(1, Math.round((info.retryAt - Date.now()) / 1000))} s`
+      : status;
+  ui.status.textContent = label;
+  ui.status.dataset.status = status;
+  ui.connect.textContent = conn.wanted ? 'Disconnect' : 'Connect';
+  ui.connect.classList.toggle('danger', conn.wanted);
+  ui.connect.classList.toggle('primary', !conn.wanted);
+  const locked = conn.wanted;
+  ui.host.disabled = locked;
+  ui.session.disabled = locked;
+  ui.token.disabled = locked;
+  ui.banner.hidden = status !== 'reconnecting';
+  ui.connSummary.textContent = `${conn.sessionId || ui.session.value || '—'} · ${status}`;
+  if (status === 'connected') {
+    hideNotice();
+    setConnectionOpen(false);
+  }
+  renderControls();
+}
+
+function renderControls() {
+  const online = conn.online;
+  const mode = MODES[session.state] || MODES.IDLE;
+  const executing = session.state === 'EXECUTING';
+  ui.send.disabled = !online;
+  ui.hint.textContent = online ? mode.hint : conn.wanted ? 'waiting for the connection…' : 'connect first';
+  ui.hint.dataset.mode = online ? session.state || '' : 'offline';
+  ui.message.placeholder = mode.placeholder;
+  ui.cancel.hidden = !executing;
+  ui.cancel.disabled = !online || !executing || session.cancelling;
+  ui.cancel.textContent = session.cancelling ? 'Cancelling…' : 'Cancel';
+}
+
+function showNotice(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = false;
+}
+
+function hideNotice() {
+  ui.notice.hidden = true;
+  ui.notice.textContent = '';
+}
+
+// On narrow screens the connection fields fold away once connected.
+function setConnectionOpen(open) {
+  ui.connection.dataset.open = open ? 'true' : 'false';
+  ui.connToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+}
+
+function autosize() {
+  ui.message.style.height = 'auto';
+  ui.message.style.height = `${Math.min(ui.message.scrollHeight + 2, 200)}px`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring
+
+function init() {
+  ui.host.value = location.host;
+  ui.token.value = storageGet('sessionStorage', TOKEN_KEY) || '';
+  const initial = sessionFromHash() || storageGet('localStorage', SESSION_KEY) || newSessionId();
+  ui.session.value = SESSION_RE.test(initial) ? initial : newSessionId();
+
+  ui.form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (conn.wanted) conn.disconnect();
+    else connectTo(ui.session.value.trim());
+  });
+  ui.newSession.addEventListener('click', () => {
+    if (conn.wanted) conn.disconnect();
+    connectTo(newSessionId());
+  });
+  ui.connToggle.addEventListener('click', () => setConnectionOpen(ui.connection.dataset.open !== 'true'));
+  ui.retry.addEventListener('click', () => conn.retryNow());
+  ui.send.addEventListener('click', sendMessage);
+  ui.cancel.addEventListener('click', cancelRun);
+  ui.message.addEventListener('input', autosize);
+  ui.message.addEventListener('keydown', (ev) => {
+    // Enter sends, Shift+Enter is a newline; leave IME composition alone.
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+      ev.preventDefault();
+      sendMessage();
+    }
+  });
+  for (const chip of document.querySelectorAll('[data-example]')) {
+    chip.addEventListener('click', () => {
+      ui.message.value = chip.dataset.example;
+      autosize();
+      ui.message.focus();
+    });
+  }
+  // Another session typed into the address bar: switch to it.
+  window.addEventListener('hashchange', () => {
+    const id = sessionFromHash();
+    if (id && id !== conn.sessionId) {
+      if (conn.wanted) conn.disconnect();
+      connectTo(id);
+    }
+  });
+  // Back online, or the tab is visible again: skip the rest of the backoff wait.
+  window.addEventListener('online', () => conn.retryNow());
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') conn.retryNow();
+  });
+
+  setConnectionOpen(false);
+  renderStatus('disconnected', {});
+  renderState();
+  connectTo(ui.session.value);
+}
+
+// Read-only view for browser tests.
+window.maws = Object.freeze({
+  get state() {
+    return session.state;
+  },
+  get lastSeq() {
+    return conn.lastSeq;
+  },
+  get reportMarkdown() {
+    return report.markdown;
+  },
+  get status() {
+    return conn.status;
+  },
+  get sessionId() {
+    return conn.sessionId;
+  },
+});
+
+init();

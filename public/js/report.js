@@ -1,0 +1,141 @@
+// The report panel: the latest report rendered as Markdown (marked, then DOMPurify), a live
+// draft while the aggregator writes, earlier reports on request, and Copy / Download .md.
+
+import { el, renderMarkdown, reportTitle } from './util.js';
+
+/** ui: { body, meta, copy, download }; fileName(): the download's file name. */
+export function createReport(ui, fileName) {
+  const reports = new Map(); // runId -> { md, mode }
+  let latest = null; // { runId, md, mode } of the newest finished report
+  let shown = null; // what the panel shows now: { runId, md, mode, draft }
+  let draftQueued = null;
+
+  function render() {
+    const has = !!(shown && shown.md);
+    ui.body.dataset.draft = shown && shown.draft ? 'true' : 'false';
+    ui.body.dataset.runId = shown ? String(shown.runId ?? '') : '';
+    if (has) {
+      renderMarkdown(ui.body, shown.md);
+    } else {
+      ui.body.replaceChildren(
+        el(
+          'div',
+          'empty',
+          undefined,
+          el('p', 'empty-title', 'No report yet'),
+          el(
+            'p',
+            undefined,
+            'Start a task: the planner splits it into steps, executors work through them, and the aggregator writes the report here.',
+          ),
+        ),
+      );
+    }
+    const final = has && !shown.draft;
+    ui.copy.disabled = !final;
+    ui.download.disabled = !final;
+    let meta = '';
+    if (shown && shown.draft) meta = 'writing…';
+    else if (has) {
+      const older = latest && shown.runId !== latest.runId;
+      meta = [shown.mode === 'refinement' ? 'refined' : '', older ? 'earlier version' : ''].filter(Boolean).join(' · ');
+    }
+    ui.meta.textContent = meta;
+    ui.meta.dataset.kind = shown && shown.draft ? 'draft' : 'final';
+  }
+
+  function showFinal(runId, md, mode) {
+    const entry = { runId, md, mode: mode || 'task' };
+    if (runId !== undefined && runId !== null) reports.set(String(runId), entry);
+    latest = entry;
+    shown = { ...entry, draft: false };
+    render();
+  }
+
+  // Aggregator deltas: redrawn at most once a frame however fast tokens come.
+  function showDraft(runId, md, mode) {
+    shown = { runId, md, mode: mode || 'task', draft: true };
+    if (draftQueued) return;
+    draftQueued = requestAnimationFrame(() => {
+      draftQueued = null;
+      render();
+    });
+  }
+
+  /** A run ended without a report: go back to the last finished one. */
+  function dropDraft(runId) {
+    if (!shown || !shown.draft || String(shown.runId) !== String(runId)) return;
+    shown = latest ? { ...latest, draft: false } : null;
+    render();
+  }
+
+  function showRun(runId) {
+    const entry = reports.get(String(runId));
+    if (!entry) return false;
+    shown = { ...entry, draft: false };
+    render();
+    return true;
+  }
+
+  async function copy() {
+    if (!shown || shown.draft || !shown.md) return;
+    const md = shown.md;
+    try {
+      await navigator.clipboard.writeText(md);
+    } catch {
+      // navigator.clipboard needs a secure context (not plain http on a LAN phone).
+      const ta = el('textarea');
+      ta.value = md;
+      ta.setAttribute('readonly', '');
+      ta.style.position = 'fixed';
+      ta.style.opacity = '0';
+      document.body.appendChild(ta);
+      ta.select();
+      document.execCommand('copy');
+      ta.remove();
+    }
+    flash(ui.copy, 'Copied');
+  }
+
+  function download() {
+    if (!shown || shown.draft || !shown.md) return;
+    const blob = new Blob([shown.md], { type: 'text/markdown;charset=utf-8' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = fileName(shown);
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+
+  function flash(btn, label) {
+    const original = btn.dataset.label || btn.textContent;
+    btn.dataset.label = original;
+    btn.textContent = label;
+    setTimeout(() => {
+      btn.textContent = original;
+    }, 1500);
+  }
+
+  ui.copy.addEventListener('click', () => void copy());
+  ui.download.addEventListener('click', download);
+  render();
+
+  return {
+    showFinal,
+    showDraft,
+    dropDraft,
+    showRun,
+    title: () => (latest ? reportTitle(latest.md) : ''),
+    get markdown() {
+      return latest ? latest.md : null;
+    },
+    clear() {
+      reports.clear();
+      latest = null;
+      shown = null;
+      render();
+    },
+  };
+}

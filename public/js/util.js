@@ -1,0 +1,141 @@
+// Small DOM and storage helpers shared by the client's modules. Plain browser ES modules, no build step.
+//
+// Safety rule of the whole client: model and user text only ever goes into the DOM as text
+// (textContent, Text nodes). The one exception is Markdown, which goes through marked and then
+// DOMPurify in renderMarkdown() below; nothing else assigns innerHTML.
+
+/** Creates an element with a class and, optionally, text content and children. */
+export function el(tag, className, text, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null && text !== '') node.textContent = String(text);
+  if (children.length) node.append(...children);
+  return node;
+}
+
+export function randomHex(bytes) {
+  const buf = new Uint8Array(bytes);
+  crypto.getRandomValues(buf);
+  return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function cssToken(value) {
+  return String(value ?? 'unknown').replace(/[^a-z0-9_-]/gi, '');
+}
+
+// Storage can be off (private mode, blocked cookies): fall back to memory for this page.
+const memory = new Map();
+
+export function storageGet(area, key) {
+  try {
+    return window[area].getItem(key);
+  } catch {
+    return memory.get(`${area}:${key}`) ?? null;
+  }
+}
+
+export function storageSet(area, key, value) {
+  try {
+    if (value === null) window[area].removeItem(key);
+    else window[area].setItem(key, value);
+  } catch {
+    if (value === null) memory.delete(`${area}:${key}`);
+    else memory.set(`${area}:${key}`, value);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown: marked, then DOMPurify. Without both libraries the text is shown as plain text.
+//
+// Two layers: our marked instance shows raw HTML found in the Markdown as text (a model or a
+// user who writes `<img onerror=...>` sees exactly that, as text) and turns images into links
+// (nothing loads by itself); DOMPurify then removes anything unsafe that is left, such as
+// `javascript:` link targets.
+
+export function escapeHtml(text) {
+  return String(text)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+let markdown = null;
+
+function markdownParser() {
+  if (markdown || !window.marked || !window.DOMPurify) return markdown;
+  markdown = new marked.Marked({
+    gfm: true,
+    breaks: false,
+    async: false,
+    renderer: {
+      html(token) {
+        const text = escapeHtml(token.text);
+        return token.block ? `<p>${text}</p>\n` : text;
+      },
+      image(token) {
+        const label = `[${escapeHtml(token.text || 'image')}]`;
+        const href = String(token.href || '');
+        return /^https?:\/\//i.test(href) ? `<a href="${escapeHtml(href)}">${label}</a>` : label;
+      },
+    },
+  });
+  DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+    // Links open in a new tab without handing it this window.
+    if (node.tagName === 'A' && node.getAttribute('href')) {
+      node.setAttribute('target', '_blank');
+      node.setAttribute('rel', 'noopener noreferrer nofollow');
+    }
+  });
+  return markdown;
+}
+
+const PURIFY_CONFIG = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: [
+    'img',
+    'style',
+    'form',
+    'input',
+    'button',
+    'textarea',
+    'select',
+    'iframe',
+    'object',
+    'embed',
+    'svg',
+    'math',
+  ],
+  FORBID_ATTR: ['style', 'class', 'id', 'srcset'],
+};
+
+/** Renders untrusted Markdown into `target` (its children are replaced). */
+export function renderMarkdown(target, md) {
+  const parser = markdownParser();
+  let html = null;
+  if (parser) {
+    try {
+      html = parser.parse(String(md));
+    } catch {
+      html = null;
+    }
+  }
+  if (typeof html === 'string') {
+    // A fragment: the sanitized nodes are moved in, no HTML string is parsed a second time.
+    target.replaceChildren(DOMPurify.sanitize(html, { ...PURIFY_CONFIG, RETURN_DOM_FRAGMENT: true }));
+  } else {
+    target.replaceChildren(el('pre', 'plain', md));
+  }
+}
+
+/** The text of the first h1 of a Markdown report (or its first line). */
+export function reportTitle(md) {
+  const m = /^#\s+(.+)$/m.exec(String(md));
+  const line = m
+    ? m[1]
+    : String(md)
+        .split('\n')
+        .find((l) => l.trim()) || '';
+  return line.trim().slice(0, 200);
+}

@@ -1,0 +1,328 @@
+/**
+ * Browser: the web client driven the way a person uses it, in headless Chromium against a real
+ * MAWS (gateway + worker in one process, offline model). Connect, the seed's three scenarios
+ * (task, chat while running, refinement), a reload that restores the history, and screenshots
+ * at desktop and phone width (test-artifacts/screenshots/).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Browser, BrowserContext } from 'playwright-core';
+import {
+  closeAllBrowsers,
+  DESKTOP,
+  hook,
+  launchBrowser,
+  logLines,
+  openClient,
+  PHONE,
+  readRuns,
+  screenshot,
+  threadMessages,
+  typeAndSend,
+  waitConnected,
+  waitForRunEnd,
+  waitForState,
+  waitForStep,
+  type ClientPage,
+  type RunView,
+} from '../support/browser';
+import { cleanupAll } from '../support/cleanup';
+import { startMaws, type MawsProcess } from '../support/maws-process';
+import { startRedis } from '../support/redis-server';
+
+// page.evaluate callbacks run in the page. tsconfig has no DOM lib, so the page's globals are
+// declared here, for this file only.
+declare const document: any;
+declare const window: any;
+declare const navigator: any;
+declare function getComputedStyle(el: unknown, pseudo?: string): any;
+
+jest.setTimeout(180_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+const CHAT = 'What is the current status?';
+const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
+
+let maws: MawsProcess;
+let browser: Browser;
+let context: BrowserContext;
+let client: ClientPage;
+const sessionId = `browser-${randomBytes(4).toString('hex')}`;
+
+// Filled in by the scenario tests, checked by the later ones.
+let firstRun: RunView;
+let firstReport = '';
+let refinedReport = '';
+
+beforeAll(async () => {
+  try {
+    const redis = await startRedis();
+    maws = await startMaws('all', {
+      REDIS_URL: redis.url,
+      AUTH_DEV_TOKENS: 'true',
+      OFFLINE_TOKEN_DELAY_MS: '5',
+    });
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: DESKTOP });
+  } catch (err) {
+    await closeAllBrowsers();
+    await cleanupAll();
+    throw err;
+  }
+});
+
+afterAll(async () => {
+  await closeAllBrowsers();
+  await cleanupAll();
+});
+
+afterEach(() => {
+  // Nothing the page did may have thrown.
+  if (client) expect(client.pageErrors).toEqual([]);
+});
+
+describe('the web client in a browser', () => {
+  it('connects by itself with a dev token: the status turns green and the state is IDLE', async () => {
+    client = await openClient(browser, maws.url!, { sessionId, context });
+    const { page } = client;
+    await waitConnected(page);
+    await waitForState(page, 'IDLE');
+    expect(await page.textContent('#status')).toBe('connected');
+    const color = await page.$eval('#status', (el) => getComputedStyle(el, '::before').backgroundColor);
+    expect(color).toBe('rgb(34, 197, 94)'); // green
+    expect(await page.inputValue('#session')).toBe(sessionId);
+    expect(page.url()).toContain(`#session=${sessionId}`);
+    expect(await page.textContent('#send-hint')).toMatch(/start a new task/);
+    expect(await page.isVisible('#cancel')).toBe(false);
+  });
+
+  it('Shift+Enter adds a line and does not send', async () => {
+    const { page } = client;
+    await page.fill('#message', 'first line');
+    await page.press('#message', 'Shift+Enter');
+    await page.type('#message', 'second line');
+    expect(await page.inputValue('#message')).toBe('first line\nsecond line');
+    expect(await page.$$('#thread .msg')).toHaveLength(0);
+    await page.fill('#message', '');
+  });
+
+  it('runs a task: a checklist of 4 executor steps that all end done, agent streams in the log, the report as Markdown; a chat is answered while it runs', async () => {
+    const { page } = client;
+    await typeAndSend(page, QUERY);
+    await waitForState(page, 'EXECUTING');
+    expect(await page.isVisible('#cancel')).toBe(true);
+    expect(await page.textContent('#send-hint')).toMatch(/ask the Clarifier/);
+
+    // While it runs, the same box asks the Clarifier.
+    await typeAndSend(page, CHAT);
+    const run = await waitForRunEnd(page, 1);
+    await waitForState(page, 'REFINEMENT_READY');
+
+    expect(run.mode).toBe('task');
+    expect(run.status).toBe('completed');
+    expect(run.steps.map((s) => s.agent)).toEqual([
+      'planner',
+      'executor',
+      'executor',
+      'executor',
+      'executor',
+      'aggregator',
+    ]);
+    expect(run.steps.every((s) => s.state === 'done')).toBe(true);
+    const executors = run.steps.filter((s) => s.agent === 'executor');
+    expect(executors.map((s) => s.title)).toEqual([
+      expect.stringContaining('Apple'),
+      expect.stringContaining('Google'),
+      expect.stringContaining('Tesla'),
+      expect.stringMatching(/^Compare/),
+    ]);
+    for (const s of run.steps) expect(s.text.length).toBeGreaterThan(0);
+
+    // The log tells agent streams and chat responses apart.
+    const lines = await logLines(page);
+    for (const agent of ['planner', 'executor', 'aggregator']) {
+      expect(lines.some((l) => l.startsWith(`[AGENT STREAM] ${agent}`))).toBe(true);
+    }
+    const chatAt = lines.findIndex((l) => l.startsWith('[CHAT_RESPONSE]'));
+    const reportAt = lines.findIndex((l) => l.startsWith('[REPORT]'));
+    expect(chatAt).toBeGreaterThanOrEqual(0);
+    expect(reportAt).toBeGreaterThan(chatAt);
+    expect(lines.some((l) => l.startsWith('[USER]') && l.includes(CHAT))).toBe(true);
+
+    // The conversation: task, question, the Clarifier's answer, then the report.
+    const messages = await threadMessages(page);
+    const clarifierAt = messages.findIndex((m) => m.includes('clarifier'));
+    const readyAt = messages.findIndex((m) => m.includes('report-ready'));
+    expect(clarifierAt).toBeGreaterThan(0);
+    expect(readyAt).toBeGreaterThan(clarifierAt);
+
+    // The report, rendered from Markdown.
+    const h1 = await page.textContent('#report h1');
+    expect(h1).toMatch(/^Report: /);
+    expect(h1).toContain('Apple');
+    expect(await page.$$('#report h2')).not.toHaveLength(0);
+    expect(await page.$$('#report li strong')).not.toHaveLength(0);
+    expect(await page.isEnabled('#copy-report')).toBe(true);
+    expect(await page.isEnabled('#download-report')).toBe(true);
+    expect(await page.isVisible('#cancel')).toBe(false);
+    expect(await page.textContent('#send-hint')).toMatch(/refine/);
+
+    firstRun = run;
+    firstReport = (await hook(page)).reportMarkdown!;
+    expect(firstReport.startsWith('# Report: ')).toBe(true);
+  });
+
+  it('downloads the report as Markdown', async () => {
+    const { page } = client;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-report')]);
+    expect(download.suggestedFilename()).toBe(`maws-report-${sessionId}.md`);
+    const stream = await download.createReadStream();
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(firstReport);
+  });
+
+  it('copies the report as Markdown', async () => {
+    const { page } = client;
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: maws.url! });
+    await page.click('#copy-report');
+    await page.waitForFunction(() => document.getElementById('copy-report')?.textContent === 'Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(firstReport);
+  });
+
+  it('refines the report from the same box', async () => {
+    const { page } = client;
+    await typeAndSend(page, REFINE);
+    const run = await waitForRunEnd(page, 2);
+    await waitForState(page, 'REFINEMENT_READY');
+    expect(run.mode).toBe('refinement');
+    expect(run.status).toBe('completed');
+    expect(run.steps.every((s) => s.state === 'done')).toBe(true);
+    expect(run.steps.filter((s) => s.agent === 'executor').length).toBeGreaterThanOrEqual(2);
+    const h1 = await page.textContent('#report h1');
+    expect(h1).toMatch(/^Refined report: /);
+    expect(h1).toContain('Tesla');
+    refinedReport = (await hook(page)).reportMarkdown!;
+    expect(refinedReport).not.toBe(firstReport);
+
+    // The earlier report is still one click away.
+    await page.click(`#thread .report-ready[data-run-id="${firstRun.runId}"] button`);
+    expect(await page.textContent('#report h1')).toMatch(/^Report: /);
+    expect(await page.textContent('#report-meta')).toContain('earlier');
+    await page.click(`#thread .report-ready[data-run-id="${run.runId}"] button`);
+    expect(await page.textContent('#report h1')).toMatch(/^Refined report: /);
+  });
+
+  it('a reload after the runs restores the whole history from the server', async () => {
+    const { page } = client;
+    const before = {
+      runs: await readRuns(page),
+      messages: await threadMessages(page),
+      lastSeq: (await hook(page)).lastSeq,
+      report: await page.textContent('#report'),
+    };
+    await page.reload({ waitUntil: 'load' });
+    await waitConnected(page);
+    await page.waitForFunction((n) => window.maws.lastSeq === n, before.lastSeq);
+    await waitForState(page, 'REFINEMENT_READY');
+    expect(await readRuns(page)).toEqual(before.runs);
+    expect(await threadMessages(page)).toEqual(before.messages);
+    expect(await page.textContent('#report')).toBe(before.report);
+    expect((await hook(page)).reportMarkdown).toBe(refinedReport);
+  });
+
+  it('a reload mid-run restores what was streamed and ends with the same report and checklist', async () => {
+    const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-mid`, context });
+    try {
+      const { page } = other;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      await typeAndSend(page, QUERY);
+      // Reload while the second executor step streams.
+      await waitForStep(page, 'exec-2', 'running', { withText: true });
+      await page.reload({ waitUntil: 'load' });
+      await waitConnected(page);
+      // Right after the reload the history is back: the finished steps are there again.
+      await page.waitForSelector('#thread .task-step[data-step-id="exec-1"][data-state="done"]');
+      const run = await waitForRunEnd(page, 1);
+      expect(run.status).toBe('completed');
+      expect(run.steps.map(({ agent, state, title, text }) => ({ agent, state, title, text }))).toEqual(
+        firstRun.steps.map(({ agent, state, title, text }) => ({ agent, state, title, text })),
+      );
+      expect((await hook(page)).reportMarkdown).toBe(firstReport);
+      expect(await page.textContent('#report h1')).toMatch(/^Report: /);
+      expect(other.pageErrors).toEqual([]);
+    } finally {
+      await other.page.close();
+    }
+  });
+
+  it('Cancel stops a running task', async () => {
+    const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-cancel`, context });
+    try {
+      const { page } = other;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      await typeAndSend(page, QUERY);
+      await page.waitForSelector('#cancel:not([hidden]):not([disabled])');
+      await page.click('#cancel');
+      const run = await waitForRunEnd(page, 1);
+      expect(run.status).toBe('cancelled');
+      expect(run.steps.some((s) => s.state === 'cancelled')).toBe(true);
+      await waitForState(page, 'IDLE'); // no earlier report in this session
+      expect(await page.isVisible('#cancel')).toBe(false);
+      expect(await page.textContent('#thread .note-warn')).toMatch(/cancelled/i);
+      expect((await logLines(page)).some((l) => l.startsWith('[RUN] cancelled'))).toBe(true);
+      expect(other.pageErrors).toEqual([]);
+    } finally {
+      await other.page.close();
+    }
+  });
+
+  it('screenshots of a finished run at desktop and phone width; on a phone the box and Send fit the screen', async () => {
+    const { page } = client;
+    // Show the first run's checklist and the refined report.
+    await page.$eval('#thread', (t) => (t.scrollTop = 0));
+    await screenshot(page, 'desktop-finished-run');
+
+    const phone = await openClient(browser, maws.url!, { sessionId, context, viewport: PHONE });
+    try {
+      const p = phone.page;
+      await waitConnected(p);
+      await waitForState(p, 'REFINEMENT_READY');
+      await p.waitForSelector('#report h1');
+      // Screen-sized shots: a whole-page one would paint the fixed composer mid-page.
+      await screenshot(p, 'phone-finished-run', false);
+      const fit = await p.evaluate(() => {
+        const box = (id: string) => document.getElementById(id)!.getBoundingClientRect();
+        const message = box('message');
+        const send = box('send');
+        return {
+          scrollWidth: document.documentElement.scrollWidth,
+          innerWidth: window.innerWidth,
+          innerHeight: window.innerHeight,
+          message: { left: message.left, right: message.right, top: message.top, bottom: message.bottom },
+          send: { left: send.left, right: send.right, top: send.top, bottom: send.bottom },
+        };
+      });
+      expect(fit.innerWidth).toBe(PHONE.width);
+      expect(fit.scrollWidth).toBeLessThanOrEqual(fit.innerWidth);
+      for (const b of [fit.message, fit.send]) {
+        expect(b.left).toBeGreaterThanOrEqual(0);
+        expect(b.right).toBeLessThanOrEqual(fit.innerWidth);
+        expect(b.top).toBeGreaterThanOrEqual(0);
+        expect(b.bottom).toBeLessThanOrEqual(fit.innerHeight);
+      }
+      expect(await p.isVisible('#message')).toBe(true);
+      expect(await p.isVisible('#send')).toBe(true);
+      // Still there after scrolling down to the report.
+      await p.$eval('#report-card', (el) => el.scrollIntoView());
+      const sendTop = await p.$eval('#send', (el) => el.getBoundingClientRect().top);
+      expect(sendTop).toBeLessThan(PHONE.height);
+      await screenshot(p, 'phone-finished-run-report', false);
+      expect(phone.pageErrors).toEqual([]);
+    } finally {
+      await phone.page.close();
+    }
+  });
+});

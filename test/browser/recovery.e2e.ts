@@ -1,0 +1,175 @@
+/**
+ * Browser: the gateway dies (SIGKILL) mid-run and comes back on the same port; a separate
+ * worker keeps the run going meanwhile. The page reconnects by itself (backoff, ?lastSeq=N)
+ * and ends with the same text as an undisturbed run of the same query (the offline model is
+ * deterministic), with no gap and no duplicated text in any step.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Browser, BrowserContext } from 'playwright-core';
+import {
+  closeAllBrowsers,
+  DESKTOP,
+  hook,
+  launchBrowser,
+  openClient,
+  readRuns,
+  screenshot,
+  typeAndSend,
+  waitConnected,
+  waitForRunEnd,
+  waitForState,
+  waitForStep,
+  type RunView,
+} from '../support/browser';
+import { cleanupAll } from '../support/cleanup';
+import { startMaws, type MawsProcess } from '../support/maws-process';
+import { startRedis, type RedisServer } from '../support/redis-server';
+
+jest.setTimeout(240_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+
+let redis: RedisServer;
+let env: Record<string, string>;
+let gateway: MawsProcess;
+let worker: MawsProcess;
+let browser: Browser;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  try {
+    redis = await startRedis();
+    // Slow enough tokens that the run is still going when the gateway comes back.
+    env = { REDIS_URL: redis.url, AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '15' };
+    [gateway, worker] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: DESKTOP });
+  } catch (err) {
+    await closeAllBrowsers();
+    await cleanupAll();
+    throw err;
+  }
+});
+
+afterAll(async () => {
+  await closeAllBrowsers();
+  await cleanupAll();
+});
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** What must be equal between two runs of the same query: every step and the report. */
+function essence(run: RunView): unknown {
+  return run.steps.map(({ agent, stepId, state, title, text }) => ({ agent, stepId, state, title, text }));
+}
+
+async function logStreams(page: import('playwright-core').Page): Promise<Record<string, string>> {
+  return page.$$eval('#log .agent-stream', (blocks) =>
+    Object.fromEntries(blocks.map((b) => [b.dataset.stepId ?? '', b.querySelector('.agent-text')?.textContent ?? ''])),
+  );
+}
+
+// The undisturbed run, to compare the others with.
+let calmRun: RunView;
+let calmReport: string | null;
+
+describe('gateway killed and restarted mid-run', () => {
+  it('the page reconnects by itself and ends with the same text as an undisturbed run', async () => {
+    // --- an undisturbed run of the same query, in its own session
+    const calm = await openClient(browser, gateway.url!, { sessionId: unique('calm'), context });
+    await waitConnected(calm.page);
+    await waitForState(calm.page, 'IDLE');
+    await typeAndSend(calm.page, QUERY);
+    calmRun = await waitForRunEnd(calm.page, 1, 120_000);
+    expect(calmRun.status).toBe('completed');
+    calmReport = (await hook(calm.page)).reportMarkdown;
+    const calmStreams = await logStreams(calm.page);
+    await calm.page.close();
+
+    // --- the disturbed run
+    const client = await openClient(browser, gateway.url!, { sessionId: unique('crash'), context });
+    const { page } = client;
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await waitConnected(page);
+    await waitForState(page, 'IDLE');
+    await typeAndSend(page, QUERY);
+
+    // Kill the gateway while the second executor step streams.
+    await waitForStep(page, 'exec-2', 'running', { withText: true });
+    const seqAtKill = (await hook(page)).lastSeq!;
+    expect(seqAtKill).toBeGreaterThan(0);
+    const port = gateway.port!;
+    gateway.kill('SIGKILL');
+    await gateway.exited;
+    await page.waitForSelector('#status[data-status="reconnecting"]', { timeout: 30_000 });
+    expect(await page.isVisible('#banner')).toBe(true);
+    await screenshot(page, 'desktop-reconnecting');
+
+    // The worker keeps writing the run's events while no gateway is up.
+    await new Promise((r) => setTimeout(r, 1_000));
+    gateway = await startMaws('gateway', { ...env, PORT: String(port) });
+
+    await waitConnected(page, 60_000);
+    expect(await page.isVisible('#banner')).toBe(false);
+    const run = await waitForRunEnd(page, 1, 120_000);
+    await waitForState(page, 'REFINEMENT_READY');
+
+    // It resumed where it was, rather than starting over.
+    // (`sockets` holds those opened after the first: the reconnect attempts.)
+    const resumed = sockets.map((u) => Number(new URL(u).searchParams.get('lastSeq')));
+    expect(resumed.length).toBeGreaterThan(0);
+    expect(resumed[resumed.length - 1]).toBeGreaterThanOrEqual(seqAtKill);
+
+    // Same steps, same streamed text (nothing lost, nothing twice), same report.
+    expect(run.status).toBe('completed');
+    expect(essence(run)).toEqual(essence(calmRun));
+    expect(await logStreams(page)).toEqual(calmStreams);
+    expect((await hook(page)).reportMarkdown).toBe(calmReport);
+    expect(await page.textContent('#report h1')).toMatch(/^Report: /);
+    expect((await readRuns(page)).length).toBe(1);
+
+    // No logged event shows up twice.
+    const seqs = await page.$$eval('#log > .line[data-seq]', (lines) => lines.map((l) => Number(l.dataset.seq)));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(client.pageErrors).toEqual([]);
+  });
+});
+
+describe('worker killed mid-step', () => {
+  it('the step that another worker starts again shows as restarted, its earlier text dropped', async () => {
+    expect(calmRun).toBeDefined();
+    // Workers that notice a dead one quickly; the first one is the only one when the run starts.
+    const fast = { ...env, WORKER_LOCK_MS: '2000', WORKER_STALLED_INTERVAL_MS: '1000', OFFLINE_TOKEN_DELAY_MS: '30' };
+    await worker.stop();
+    const doomed = await startMaws('worker', fast);
+
+    const client = await openClient(browser, gateway.url!, { sessionId: unique('worker'), context });
+    const { page } = client;
+    await waitConnected(page);
+    await waitForState(page, 'IDLE');
+    await typeAndSend(page, QUERY);
+    await waitForStep(page, 'exec-2', 'running', { withText: true });
+    worker = await startMaws('worker', fast);
+    doomed.kill('SIGKILL');
+
+    // The step that was running when the worker died starts again, with attempt 2.
+    await page.waitForSelector('#thread .task-step[data-restarted="true"]', { timeout: 60_000 });
+    if (await page.$('#thread .task-step[data-state="restarted"]')) await screenshot(page, 'desktop-step-restarted');
+    const run = await waitForRunEnd(page, 1, 120_000);
+    expect(run.status).toBe('completed');
+    const restarted = run.steps.filter((s) => s.restarted);
+    expect(restarted).toHaveLength(1);
+    expect(restarted[0].state).toBe('done');
+    // Its text is the second attempt's alone: the same as in the undisturbed run.
+    expect(essence(run)).toEqual(essence(calmRun));
+    expect((await hook(page)).reportMarkdown).toBe(calmReport);
+    expect(await page.$eval('#log .agent-stream .restart-badge:not([hidden])', (b) => b.textContent)).toMatch(
+      /restarted \(attempt 2\)/,
+    );
+    expect(client.pageErrors).toEqual([]);
+  });
+});
