@@ -75,6 +75,8 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS = 10_000;
   @Transform(toInt) @IsInt() @Min(1000) WORKER_LOCK_MS = 10_000;
   @Transform(toInt) @IsInt() @Min(500) WORKER_STALLED_INTERVAL_MS = 5_000;
+  /** A run begun this long ago whose job is missing is queued again (its gateway died). */
+  @Transform(toInt) @IsInt() @Min(1000) LOST_RUN_GRACE_MS = 15_000;
   @Transform(toInt) @IsInt() @Min(1000) MODEL_TIMEOUT_MS = 120_000;
 
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) LOG_LEVEL = 'log';

@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import { SessionKeys, UserKeys, userKeyOf } from '../session/session-key';
 import type { RunMode, RunOutcome, SessionState } from './event-types';
 import { PendingEvent, frameTail } from './event-types';
-import { APPEND_EVENTS, BEGIN_RUN, FINISH_RUN, SNAPSHOT } from './lua-scripts';
+import { APPEND_EVENTS, BEGIN_RUN, FINISH_RUN, READ_AFTER, SNAPSHOT } from './lua-scripts';
 
 export interface EventLogOptions {
   /** Stream entries kept per session (trimmed approximately, never below this). */
@@ -35,6 +35,8 @@ export interface ReadResult {
 }
 
 const STATS_KEY = 'maws:stats';
+/** Runs begun and not yet ended, across the deployment: "sessionKey|runId" → begin time. */
+export const PENDING_RUNS_KEY = 'maws:runs:pending';
 export const RUN_DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
@@ -44,7 +46,7 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
  * session's stream and published on its channel in one atomic script.
  */
 export class EventLog {
-  private readonly scripts: Record<'append' | 'begin' | 'finish' | 'snapshot', ScriptFn>;
+  private readonly scripts: Record<'append' | 'begin' | 'finish' | 'snapshot' | 'readAfter', ScriptFn>;
 
   constructor(
     private readonly redis: Redis,
@@ -58,9 +60,10 @@ export class EventLog {
     };
     this.scripts = {
       append: define('append', APPEND_EVENTS, 5),
-      begin: define('begin', BEGIN_RUN, 7),
-      finish: define('finish', FINISH_RUN, 7),
+      begin: define('begin', BEGIN_RUN, 8),
+      finish: define('finish', FINISH_RUN, 8),
       snapshot: define('snapshot', SNAPSHOT, 2),
+      readAfter: define('read_after', READ_AFTER, 2),
     };
   }
 
@@ -111,6 +114,7 @@ export class EventLog {
       k.run(run.runId),
       user.activeRuns,
       user.runsThisMinute(now.getTime()),
+      PENDING_RUNS_KEY,
       this.options.maxEvents,
       this.options.ttlSeconds,
       allowed.join(','),
@@ -123,6 +127,7 @@ export class EventLog {
       frameTail(announce.queued, now),
       limits.maxActivePerUser,
       limits.maxPerMinutePerUser,
+      `${sessionKey}|${run.runId}`,
     )) as [number, string | number, string?];
     if (ok === 1) return { started: true, seq: Number(value) };
     return value === 'LIMIT' ? { started: false, limit: why ?? 'run limit reached' } : { started: false, state: value as SessionState };
@@ -143,6 +148,7 @@ export class EventLog {
       k.run(runId),
       STATS_KEY,
       new UserKeys(userKeyOf(sessionKey)).activeRuns,
+      PENDING_RUNS_KEY,
       this.options.maxEvents,
       this.options.ttlSeconds,
       runId,
@@ -152,6 +158,7 @@ export class EventLog {
       frameTail(terminal, now),
       report,
       RUN_DURATION_BUCKETS.join(','),
+      `${sessionKey}|${runId}`,
     )) as number;
     return seq >= 0;
   }
@@ -170,24 +177,11 @@ export class EventLog {
   /** Stored frames with seq > afterSeq, oldest first, up to `limit`. */
   async readAfter(sessionKey: string, afterSeq: number, limit = 1000): Promise<ReadResult> {
     const k = new SessionKeys(sessionKey);
-    const entries = (await this.redis.xrange(
-      k.log,
-      `${afterSeq + 1}-0`,
-      '+',
-      'COUNT',
-      limit,
-    )) as [string, string[]][];
-    const frames = entries.map(([, fields]) => fields[1]);
-    let complete = true;
-    if (entries.length > 0) {
-      complete = Number(entries[0][0].split('-')[0]) === afterSeq + 1;
-    } else {
-      // Nothing after afterSeq: complete only if the session really ends at afterSeq. A
-      // session whose seq is behind it lost its history (a Redis without persistence).
-      const last = Number((await this.redis.get(k.seq)) ?? 0);
-      complete = last === afterSeq;
-    }
-    return { frames, complete };
+    const [complete, ...frames] = (await this.scripts.readAfter(k.log, k.seq, afterSeq, limit)) as [
+      number,
+      ...string[],
+    ];
+    return { frames, complete: complete === 1 };
   }
 
   channel(sessionKey: string): string {

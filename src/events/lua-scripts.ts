@@ -64,9 +64,10 @@ return append(tails, maxlen, ttl)
 /**
  * Starts a run when the session's state and the user's run limits allow it.
  * KEYS[5] run hash, KEYS[6] the user's running runs (zset runId → start ms),
- * KEYS[7] the user's runs-this-minute counter.
+ * KEYS[7] the user's runs-this-minute counter, KEYS[8] the deployment's started-not-ended
+ * runs (zset "sessionKey|runId" → ms), from which a lost job is queued again.
  * ARGV: maxlen, ttl, allowedStates (comma separated), runId, mode, input, nowMs, ts,
- *       userMessageTail, runQueuedTail, maxActive, maxPerMinute
+ *       userMessageTail, runQueuedTail, maxActive, maxPerMinute, pendingMember
  * Returns {1, seq} when started, {0, currentState} when the state refuses, {0, 'LIMIT', why}
  * when a limit does.
  */
@@ -89,6 +90,7 @@ redis.call('INCR', KEYS[7])
 redis.call('EXPIRE', KEYS[7], 60)
 redis.call('ZADD', KEYS[6], now, runId)
 redis.call('EXPIRE', KEYS[6], ttl)
+redis.call('ZADD', KEYS[8], now, ARGV[13])
 local parent = ''
 if mode == 'refinement' then parent = redis.call('HGET', KEYS[1], 'lastRunId') or '' end
 redis.call('HSET', KEYS[5], 'mode', mode, 'input', input, 'parentRunId', parent, 'queuedAt', now, 'status', 'queued')
@@ -100,8 +102,9 @@ return {1, seq}
 
 /**
  * Ends the session's running run exactly once. KEYS[5] run hash, KEYS[6] stats hash,
- * KEYS[7] the user's running runs.
- * ARGV: maxlen, ttl, runId, outcome, nowMs, ts, terminalTail, report, durationBuckets (csv)
+ * KEYS[7] the user's running runs, KEYS[8] the deployment's started-not-ended runs.
+ * ARGV: maxlen, ttl, runId, outcome, nowMs, ts, terminalTail, report, durationBuckets (csv),
+ *       pendingMember
  * Returns the last seq, or -1 when that run is not the running one (already ended).
  */
 export const FINISH_RUN = `${PRELUDE}
@@ -120,6 +123,7 @@ redis.call('HSET', KEYS[1], 'state', nextState)
 redis.call('HDEL', KEYS[1], 'runId', 'runQueuedAt')
 redis.call('HSET', KEYS[5], 'status', outcome, 'finishedAt', now)
 redis.call('ZREM', KEYS[7], runId)
+redis.call('ZREM', KEYS[8], ARGV[10])
 local seconds = (tonumber(now) - queuedAt) / 1000
 redis.call('HINCRBY', KEYS[6], 'runs:' .. outcome, 1)
 redis.call('HINCRBYFLOAT', KEYS[6], 'duration:sum', seconds)
@@ -135,4 +139,27 @@ export const SNAPSHOT = `
 local v = redis.call('HMGET', KEYS[1], 'state', 'runId', 'report')
 local seq = redis.call('GET', KEYS[2]) or '0'
 return {v[1] or 'IDLE', v[2] or '', v[3] or '', seq}
+`;
+
+/**
+ * Stored frames after a seq, and whether the log still holds everything after it, read in
+ * one step (a separate read of the counter could see an event appended in between).
+ * KEYS[1] log stream, KEYS[2] seq counter. ARGV: afterSeq, limit.
+ * Returns {complete (1|0), frame, frame, ...}.
+ */
+export const READ_AFTER = `
+local after = tonumber(ARGV[1])
+local first = string.format('%d-0', after + 1)
+local entries = redis.call('XRANGE', KEYS[1], first, '+', 'COUNT', ARGV[2])
+local complete = 0
+if #entries > 0 then
+  if entries[1][1] == first then complete = 1 end
+elseif tonumber(redis.call('GET', KEYS[2]) or '0') == after then
+  -- Nothing after it, and the session really ends there. A counter behind the client
+  -- means Redis lost the history (restarted without persistence).
+  complete = 1
+end
+local out = {complete}
+for i, e in ipairs(entries) do out[i + 1] = e[2][2] end
+return out
 `;

@@ -148,11 +148,18 @@ export class MawsWsAdapter extends WsAdapter {
   ): Promise<void> {
     let replyTo: string | undefined;
     try {
-      if (!this.admit(client)) {
+      // Every frame is counted, garbage too; it is parsed first only to answer its id.
+      const admitted = this.admit(client);
+      let frame;
+      try {
+        frame = parseEnvelope(raw, isBinary);
+      } catch (err) {
+        if (admitted) throw err;
+      }
+      replyTo = frame?.id;
+      if (!admitted || !frame) {
         throw new ClientError('RATE_LIMITED', `more than ${this.options.messagesPerSecond} frames a second; slow down`);
       }
-      const frame = parseEnvelope(raw, isBinary);
-      replyTo = frame.id;
       await this.options.hub.attached(client);
       const handler = byEvent.get(frame.event);
       if (!isClientEvent(frame.event) || !handler) {

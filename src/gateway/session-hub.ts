@@ -13,6 +13,8 @@ interface Connection {
   lastSeq: number;
   /** Non-null while the socket is being filled from the log: live frames wait here. */
   held: { seq: number; frame: Buffer }[] | null;
+  /** Held frames were dropped (too many): the fill reads the log once more for them. */
+  heldDropped: boolean;
   /** Serialises fills of this socket. */
   work: Promise<void>;
   /** Heartbeat: when the last ping went out, and whether its pong is still owed. */
@@ -24,6 +26,10 @@ interface Connection {
 
 const NEWLINE = 10;
 const READ_BATCH = 500;
+/** Live frames held for one socket while it is filled; past this the log is read again instead. */
+const HELD_MAX = 2000;
+/** A socket being filled waits this long at most for its buffer to drain. */
+const DRAIN_TIMEOUT_MS = 30_000;
 
 /**
  * Relays a session's events to its sockets. Live frames come from Redis pub/sub as the
@@ -108,6 +114,7 @@ export class SessionHub {
       sessionKey,
       lastSeq: 0,
       held: [],
+      heldDropped: false,
       work: Promise.resolve(),
       pingSentAt: Date.now(),
       awaitingPong: false,
@@ -249,17 +256,36 @@ export class SessionHub {
     conn.held ??= [];
     for (let round = 0; round < 100; round++) {
       for (let reads = 0; reads < 10_000; reads++) {
+        conn.heldDropped = false;
         const { frames, complete } = await this.log.readAfter(conn.sessionKey, conn.lastSeq, READ_BATCH);
         if (!complete) {
           const snap = await this.log.snapshot(conn.sessionKey);
           this.unavailable(conn, snap, `events after seq ${conn.lastSeq} are no longer kept`);
           continue;
         }
-        for (const frame of frames) this.sendSeq(conn, Buffer.from(frame), seqOfString(frame));
-        if (frames.length < READ_BATCH) break;
+        for (const frame of frames) {
+          // A replay waits for the client to read, rather than cut off a client that is
+          // merely catching up (1013 is for one that does not drain at all).
+          if (conn.ws.bufferedAmount > this.maxBufferedBytes / 2 && !(await this.drained(conn.ws))) return;
+          this.sendSeq(conn, Buffer.from(frame), seqOfString(frame));
+        }
+        if (frames.length < READ_BATCH && !conn.heldDropped) break;
       }
       if (await this.drainHeld(conn)) return;
     }
+  }
+
+  /** Resolves true once the socket's unsent bytes are low again; closes it (1013) if they never are. */
+  private async drained(ws: WebSocket): Promise<boolean> {
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > this.maxBufferedBytes / 4) {
+      if (Date.now() > deadline) {
+        ws.close(1013, 'slow consumer: reconnect with lastSeq');
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return ws.readyState === WebSocket.OPEN;
   }
 
   /** Sends held frames in order; returns false (still holding) when a gap remains. */
@@ -296,6 +322,11 @@ export class SessionHub {
 
   private deliver(conn: Connection, frame: Buffer, seq: number): void {
     if (conn.held) {
+      if (conn.held.length >= HELD_MAX) {
+        // Every frame is in the log too: drop what is held, and let the fill read it from there.
+        conn.held.length = 0;
+        conn.heldDropped = true;
+      }
       conn.held.push({ seq, frame });
     } else if (seq === conn.lastSeq + 1) {
       this.sendSeq(conn, frame, seq);

@@ -30,6 +30,12 @@ export class JobProducer {
     });
   }
 
+  /** The state of a run's job: BullMQ's name for it, or 'missing'. */
+  async runJobState(runId: string): Promise<string> {
+    const job = await this.queues[QueueName.Resolver].getJob(runId);
+    return job ? await job.getState() : 'missing';
+  }
+
   async enqueueChat(data: JobPayloads[JobName.AnswerChat]): Promise<void> {
     await this.queues[QUEUE_OF[JobName.AnswerChat]].add(JobName.AnswerChat, data, {
       attempts: 2,

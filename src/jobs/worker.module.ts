@@ -2,7 +2,10 @@ import { Inject, Module, OnApplicationBootstrap, BeforeApplicationShutdown } fro
 import { Clarifier } from '../agents/clarifier';
 import { RunResolver } from '../agents/run-resolver';
 import { AppConfig } from '../config/config';
-import { MODEL_PROVIDER } from '../core/tokens';
+import type Redis from 'ioredis';
+import { MODEL_PROVIDER, REDIS } from '../core/tokens';
+import { JobProducer } from './job-producer';
+import { LostRunRequeuer } from './lost-run-requeuer';
 import { EventLog } from '../events/event-log';
 import type { ModelProvider } from '../llm/model-provider';
 import { RunStore } from '../session/run-store';
@@ -44,20 +47,32 @@ import { openRedis } from './redis-connection';
         }),
       inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER],
     },
+    {
+      provide: LostRunRequeuer,
+      useFactory: (config: AppConfig, redis: Redis, runs: RunStore, log: EventLog) =>
+        new LostRunRequeuer(redis, runs, new JobProducer(config.REDIS_URL), log, {
+          intervalMs: Math.min(5_000, config.LOST_RUN_GRACE_MS),
+          graceMs: config.LOST_RUN_GRACE_MS,
+        }),
+      inject: [AppConfig, REDIS, RunStore, EventLog],
+    },
   ],
 })
 export class WorkerModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     @Inject(ResolverProcessor) private readonly resolver: ResolverProcessor,
     @Inject(ClarifierProcessor) private readonly clarifier: ClarifierProcessor,
+    @Inject(LostRunRequeuer) private readonly requeuer: LostRunRequeuer,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await Promise.all([this.resolver.start(), this.clarifier.start()]);
+    this.requeuer.start();
   }
 
   /** Stop taking jobs and let running ones finish before Redis connections close. */
   async beforeApplicationShutdown(): Promise<void> {
-    await Promise.all([this.resolver.stop(), this.clarifier.stop()]);
+    this.requeuer.stop();
+    await Promise.all([this.resolver.stop(), this.clarifier.stop(), this.requeuer.close()]);
   }
 }

@@ -1,0 +1,71 @@
+import { Logger } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { EventLog, PENDING_RUNS_KEY } from '../events/event-log';
+import { durable } from '../events/event-types';
+import type { RunStore } from '../session/run-store';
+import type { JobProducer } from './job-producer';
+
+/**
+ * A gateway that dies between starting a run (in Redis) and queueing its job would leave
+ * the session EXECUTING forever, and so would a job BullMQ gave up on (its workers kept
+ * dying). Workers look for runs begun a while ago that have not ended: a missing job is
+ * queued again (the job id is the run id, so this is idempotent); a run whose job failed
+ * for good is ended with run.failed.
+ */
+export class LostRunRequeuer {
+  private readonly log = new Logger('LostRunRequeuer');
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly runs: RunStore,
+    private readonly jobs: JobProducer,
+    private readonly events: EventLog,
+    private readonly options: { intervalMs: number; graceMs: number },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep().catch(() => undefined), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async close(): Promise<void> {
+    await this.jobs.close();
+  }
+
+  /** Returns how many runs were queued again. */
+  async sweep(): Promise<number> {
+    const members = await this.redis.zrangebyscore(
+      PENDING_RUNS_KEY,
+      '-inf',
+      Date.now() - this.options.graceMs,
+      'LIMIT',
+      0,
+      100,
+    );
+    let requeued = 0;
+    for (const member of members) {
+      const [sessionKey, runId] = member.split('|');
+      const view = await this.runs.sessionView(sessionKey);
+      if (view.state !== 'EXECUTING' || view.runId !== runId) {
+        // Ended, or its session is gone: nothing to do but forget it.
+        await this.redis.zrem(PENDING_RUNS_KEY, member);
+        continue;
+      }
+      const state = await this.jobs.runJobState(runId);
+      if (state === 'missing') {
+        await this.jobs.enqueueRun({ sessionKey, runId });
+        requeued++;
+        this.log.warn(`run ${runId} had no job (a gateway died while starting it?): queued it again`);
+      } else if (state === 'failed') {
+        const error = { code: 'INTERNAL', message: 'the run was abandoned: the workers running it kept failing' };
+        await this.events.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }));
+      }
+    }
+    return requeued;
+  }
+}

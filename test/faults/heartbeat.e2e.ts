@@ -1,0 +1,106 @@
+/**
+ * Fault tolerance (issue 3): heartbeat. With HEARTBEAT_INTERVAL_MS=300 and
+ * HEARTBEAT_TIMEOUT_MS=300 a client that never answers the gateway's pings is terminated
+ * (no close frame: 1006 on its side) within about a second, while a client that answers
+ * stays connected and keeps working.
+ */
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { cleanupAll } from '../support/cleanup';
+import { startMaws, type MawsProcess } from '../support/maws-process';
+import { startRedis } from '../support/redis-server';
+import { signToken } from '../support/tokens';
+import { TestClient, buildWsUrl } from '../support/ws-client';
+
+jest.setTimeout(60_000);
+
+let gateway: MawsProcess;
+
+beforeAll(async () => {
+  const redis = await startRedis();
+  gateway = await startMaws('gateway', {
+    REDIS_URL: redis.url,
+    HEARTBEAT_INTERVAL_MS: '300',
+    HEARTBEAT_TIMEOUT_MS: '300',
+  });
+});
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Silent {
+  ws: WebSocket;
+  openedAt: number;
+  pings: number;
+  closed: Promise<{ code: number; at: number }>;
+}
+
+/** A raw ws client that does not answer pings (autoPong: false). */
+function connectSilent(url: string): Promise<Silent> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { autoPong: false });
+    const silent: Silent = {
+      ws,
+      openedAt: 0,
+      pings: 0,
+      closed: new Promise((r) => ws.once('close', (code: number) => r({ code, at: Date.now() }))),
+    };
+    ws.on('ping', () => (silent.pings += 1));
+    ws.on('error', () => undefined);
+    ws.once('open', () => {
+      silent.openedAt = Date.now();
+      resolve(silent);
+    });
+    ws.once('unexpected-response', () => reject(new Error('upgrade refused')));
+    ws.once('close', () => reject(new Error('closed before open')));
+  });
+}
+
+describe('heartbeat', () => {
+  it('terminates a client that does not answer pings (1006 within ~1 s); an answering one stays', async () => {
+    const sessionId = unique('hb');
+    const token = signToken(unique('hal'));
+    const normal = await TestClient.connect(gateway.wsUrl!, sessionId, token);
+    let normalPings = 0;
+    normal.ws.on('ping', () => (normalPings += 1));
+    await normal.waitForEvent('session.snapshot', undefined, 10_000);
+
+    const silent = await connectSilent(buildWsUrl(gateway.wsUrl!, sessionId, token));
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      silent.closed,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the silent client was not terminated within 10 s')), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    expect(closed.code).toBe(1006);
+    expect(silent.pings).toBeGreaterThanOrEqual(1);
+    // interval 300 ms + timeout 300 ms (+ the gateway's check tick): about 0.75 s. Generous
+    // for a loaded machine, but well under the defaults' 35 s.
+    expect(closed.at - silent.openedAt).toBeLessThan(2_000);
+
+    // The answering client is still there a good while later and still served.
+    await sleep(2_000);
+    expect(normal.isOpen).toBe(true);
+    expect(normal.closeResult).toBeUndefined();
+    expect(normalPings).toBeGreaterThanOrEqual(3);
+    const pong = await normal.request('task.cancel', {});
+    expect(pong.event).toBe('error');
+    expect(pong.data.code).toBe('INVALID_STATE');
+    const since = normal.frames.length;
+    normal.send('ping', {}, 'p1');
+    await normal.waitForEvent('pong', undefined, 5_000, since);
+
+    // The gateway lets go of the dead socket: only the answering one is counted.
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(/^maws_connected_sockets (\d+)/m.exec(metrics)?.[1]).toBe('1');
+    expect(gateway.running).toBe(true);
+  });
+});

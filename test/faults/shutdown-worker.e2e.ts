@@ -1,0 +1,132 @@
+/**
+ * Fault tolerance (issue 3): graceful shutdown of a worker.
+ * - SIGTERM mid-step with a small SHUTDOWN_GRACE_MS: exit 0, and the other worker continues
+ *   the run: finished steps are not run again, the interrupted step restarts with attempt + 1.
+ * - With a grace long enough for the step, the step finishes first and the other worker goes
+ *   on with the next one (no step is restarted).
+ */
+import { randomBytes } from 'node:crypto';
+import { cleanupAll } from '../support/cleanup';
+import { startMaws } from '../support/maws-process';
+import { startRedis } from '../support/redis-server';
+import { signToken } from '../support/tokens';
+import { TestClient, type Frame } from '../support/ws-client';
+
+jest.setTimeout(60_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+function seqs(frames: Frame[]): number[] {
+  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
+
+async function flush(client: TestClient): Promise<void> {
+  const since = client.frames.length;
+  client.send('ping', {}, client.nextId());
+  await client.waitForEvent('pong', undefined, 10_000, since);
+}
+
+/** agent.started attempts per stepId, in order of arrival. */
+function attemptsByStep(frames: Frame[], runId: string): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const f of frames) {
+    if (f.event === 'agent.started' && f.data.runId === runId) (out[f.data.stepId] ??= []).push(f.data.attempt);
+  }
+  return out;
+}
+
+/** No step is started again after its agent.finished; each finishes once. */
+function expectNoRerun(frames: Frame[], runId: string): void {
+  const finished = new Set<string>();
+  for (const f of frames) {
+    if (f.data?.runId !== runId) continue;
+    if (f.event === 'agent.started')
+      expect({ rerun: f.data.stepId, wasFinished: finished.has(f.data.stepId) }).toEqual({
+        rerun: f.data.stepId,
+        wasFinished: false,
+      });
+    if (f.event === 'agent.finished') {
+      expect(finished.has(f.data.stepId)).toBe(false);
+      finished.add(f.data.stepId);
+    }
+  }
+  const terminals = frames.filter((f) => TERMINAL.includes(f.event) && f.data.runId === runId);
+  expect(terminals.map((f) => f.event)).toEqual(['run.completed']);
+}
+
+describe('graceful shutdown of a worker', () => {
+  async function runAndTerminate(
+    graceMs: number,
+  ): Promise<{ frames: Frame[]; runId: string; interrupted: string; finishedAtTerm: Set<string> }> {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '12', SHUTDOWN_GRACE_MS: String(graceMs) };
+    const [gateway, worker1] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+    const client = await TestClient.connect(gateway.wsUrl!, unique('term'), signToken(unique('tim')));
+    await client.waitForEvent('session.snapshot', undefined, 10_000);
+    const ack = await client.request('task.start', { text: QUERY });
+    const runId = ack.data.runId as string;
+    await client.waitForEvent('run.started', (f) => f.data.runId === runId, 30_000);
+    await startMaws('worker', env); // idle until worker 1 hands the run back
+
+    // Interrupt the next step that starts from now on (an executor's or the aggregator's),
+    // once its model output is streaming.
+    const from = client.frames.length;
+    const next = await client.waitFor(
+      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.agent !== 'planner',
+      30_000,
+      from,
+    );
+    const interrupted = next.data.stepId as string;
+    await client.waitFor(
+      (f) => f.event === 'agent.delta' && f.data.runId === runId && f.data.stepId === interrupted,
+      30_000,
+      from,
+    );
+    const finishedAtTerm = new Set<string>(
+      client.frames.filter((f) => f.event === 'agent.finished' && f.data.runId === runId).map((f) => f.data.stepId),
+    );
+    const exit = await worker1.stop('SIGTERM', 20_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+    // It handed the run back rather than finishing it before exiting.
+    expect(client.frames.filter((f) => TERMINAL.includes(f.event))).toEqual([]);
+
+    await client.waitFor((f) => TERMINAL.includes(f.event) && f.data.runId === runId, 45_000);
+    await flush(client);
+    expect(seqs(client.frames)).toEqual(range(1, client.lastSeq()));
+    expectNoRerun(client.frames, runId);
+    return { frames: client.frames, runId, interrupted, finishedAtTerm };
+  }
+
+  it('small SHUTDOWN_GRACE_MS: exit 0; the other worker restarts the interrupted step with attempt 2', async () => {
+    const { frames, runId, interrupted, finishedAtTerm } = await runAndTerminate(200);
+    expect(finishedAtTerm.has('plan')).toBe(true);
+    expect(finishedAtTerm.has(interrupted)).toBe(false);
+    const attempts = attemptsByStep(frames, runId);
+    expect(attempts[interrupted]).toEqual([1, 2]);
+    for (const [stepId, list] of Object.entries(attempts)) {
+      if (stepId !== interrupted) expect({ stepId, list }).toEqual({ stepId, list: [1] });
+    }
+  });
+
+  it('a grace long enough for the step: it finishes, and the other worker goes on from the next step', async () => {
+    const { frames, runId, interrupted } = await runAndTerminate(20_000);
+    const attempts = attemptsByStep(frames, runId);
+    for (const [stepId, list] of Object.entries(attempts)) expect({ stepId, list }).toEqual({ stepId, list: [1] });
+    // The step that was running at the SIGTERM was finished by the stopping worker.
+    expect(attempts[interrupted]).toEqual([1]);
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * Fault tolerance (issue 3): subscriber loss. During a run the gateway's Redis pub/sub
+ * connection is killed (`CLIENT KILL TYPE pubsub`), several times. The gateway reconnects,
+ * resubscribes and fills each socket from the log: the client sees every seq once, in order,
+ * and the run completes.
+ */
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { cleanupAll } from '../support/cleanup';
+import { startMaws, type MawsProcess } from '../support/maws-process';
+import { startRedis, type RedisServer } from '../support/redis-server';
+import { signToken } from '../support/tokens';
+import { TestClient, type Frame } from '../support/ws-client';
+
+jest.setTimeout(90_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
+
+let redis: RedisServer;
+let admin: Redis;
+let gateway: MawsProcess;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = new Redis(redis.url, { maxRetriesPerRequest: null });
+  admin.on('error', () => undefined);
+  const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '10' };
+  [gateway] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+});
+
+afterAll(async () => {
+  admin?.disconnect();
+  await cleanupAll();
+});
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function seqs(frames: Frame[]): number[] {
+  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
+
+/** Names (CLIENT SETNAME) of the connections currently in pub/sub mode. */
+async function pubsubClients(): Promise<string[]> {
+  const list = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+  return list
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? '');
+}
+
+describe('subscriber loss', () => {
+  it('the gateway reconnects its subscriber and fills the gap: every seq once, run completes', async () => {
+    const sessionId = unique('sub');
+    const token = signToken(unique('sue'));
+    const client = await TestClient.connect(gateway.wsUrl!, sessionId, token);
+    await client.waitForEvent('session.snapshot', undefined, 10_000);
+    // The session's live channel is subscribed once the snapshot is out.
+    expect(await pubsubClients()).toContain('maws:relay');
+
+    const ack = await client.request('task.start', { text: QUERY });
+    expect(ack.event).toBe('ack');
+    const runId = ack.data.runId as string;
+    await client.waitFor((f) => f.event === 'agent.delta' && f.data.runId === runId, 30_000);
+
+    // Kill every pub/sub connection (the gateway's relay; the worker's control channel too)
+    // again and again for 400 ms, four times, while events are written every ~10 ms: the
+    // relay is away for a while each time and misses what was published meanwhile.
+    const seqKey = await seqKeyOf(sessionId);
+    let killed = 0;
+    for (let round = 0; round < 4; round++) {
+      const before = Number(await admin.get(seqKey));
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        killed += Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+        await sleep(20);
+      }
+      // The run went on while the relay was away.
+      expect(Number(await admin.get(seqKey))).toBeGreaterThan(before);
+      await sleep(500);
+    }
+    expect(killed).toBeGreaterThanOrEqual(4);
+
+    const terminal = await client.waitFor((f) => TERMINAL.includes(f.event) && f.data?.runId === runId, 60_000);
+    expect(terminal.event).toBe('run.completed');
+    await client.waitFor((f) => f.event === 'session.state' && f.data.state === 'REFINEMENT_READY', 10_000);
+    const since = client.frames.length;
+    client.send('ping', {}, 'sync');
+    await client.waitForEvent('pong', undefined, 10_000, since);
+
+    const stored = Number(await admin.get(seqKey));
+    expect(seqs(client.frames)).toEqual(range(1, stored));
+    expect(client.events('error')).toEqual([]);
+    expect(client.frames.filter((f) => TERMINAL.includes(f.event))).toHaveLength(1);
+    // The relay connection is back (resubscribed).
+    expect(await pubsubClients()).toContain('maws:relay');
+
+    // And it keeps relaying live events after the drops.
+    const chat = await client.request('chat.send', { text: 'Are you done?' });
+    expect(chat.event).toBe('ack');
+    await client.waitForEvent('chat.response', undefined, 15_000);
+    expect(seqs(client.frames)).toEqual(range(1, client.lastSeq()));
+  });
+});
+
+async function seqKeyOf(sessionId: string): Promise<string> {
+  const [, keys] = await admin.scan('0', 'MATCH', `maws:{*.${sessionId}}:seq`, 'COUNT', 10_000);
+  if (keys.length !== 1) throw new Error(`seq key of ${sessionId}: ${JSON.stringify(keys)}`);
+  return keys[0];
+}

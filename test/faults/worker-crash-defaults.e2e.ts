@@ -1,0 +1,137 @@
+/**
+ * Fault tolerance (issue 3): a worker crashes (SIGKILL) mid-step with the default lock and
+ * stalled-check settings (WORKER_LOCK_MS 10000, WORKER_STALLED_INTERVAL_MS 5000): the other
+ * worker takes the run over within 15 s, at the interrupted step (attempt 2), and the run
+ * completes exactly once with gap-free seqs.
+ */
+import { randomBytes } from 'node:crypto';
+import { cleanupAll } from '../support/cleanup';
+import { startMaws } from '../support/maws-process';
+import { startRedis } from '../support/redis-server';
+import { signToken } from '../support/tokens';
+import { TestClient, type Frame } from '../support/ws-client';
+
+jest.setTimeout(90_000);
+
+const QUERY =
+  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
+const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+function seqs(frames: Frame[]): number[] {
+  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
+
+/**
+ * The contract's takeover rules over one run's frames; `killedAt` is the index of the first
+ * frame that arrived after the kill, `interrupted` the step that was running then.
+ */
+function expectTakenOver(frames: Frame[], runId: string, killedAt: number, interrupted: string): void {
+  expect(seqs(frames)).toEqual(range(1, seqs(frames).length));
+  const ofRun = frames.filter((f) => f.data?.runId === runId);
+  const terminals = ofRun.filter((f) => TERMINAL.includes(f.event));
+  expect(terminals.map((f) => f.event)).toEqual(['run.completed']);
+  const terminalIndex = frames.indexOf(terminals[0]);
+  expect(frames.slice(terminalIndex + 1).filter((f) => f.data?.runId === runId && f.seq)).toEqual([]);
+
+  const plan = ofRun.find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output
+    .plan as unknown[];
+  const steps = ['plan', ...plan.map((_, i) => `exec-${i + 1}`), 'aggregate'];
+  const finishedBeforeKill = new Set(
+    frames
+      .slice(0, killedAt)
+      .filter((f) => f.event === 'agent.finished' && f.data.runId === runId)
+      .map((f) => f.data.stepId),
+  );
+  expect(finishedBeforeKill.size).toBeGreaterThanOrEqual(1); // the plan at least
+  for (const stepId of steps) {
+    const started = ofRun.filter((f) => f.event === 'agent.started' && f.data.stepId === stepId);
+    const finished = ofRun.filter((f) => f.event === 'agent.finished' && f.data.stepId === stepId);
+    expect({ stepId, finished: finished.length }).toEqual({ stepId, finished: 1 });
+    // A finished step is never started again.
+    const startedAfterFinish = started.filter((f) => frames.indexOf(f) > frames.indexOf(finished[0]));
+    expect({ stepId, startedAfterFinish }).toEqual({ stepId, startedAfterFinish: [] });
+    if (stepId === interrupted) {
+      expect(started.map((f) => f.data.attempt)).toEqual([1, 2]);
+      expect(frames.indexOf(started[1])).toBeGreaterThanOrEqual(killedAt);
+    } else {
+      expect({ stepId, attempts: started.map((f) => f.data.attempt) }).toEqual({ stepId, attempts: [1] });
+    }
+  }
+  // Steps in the contract's order (the restarted one where it was).
+  const order = ofRun
+    .filter((f) => f.event === 'agent.started')
+    .map((f) => f.data.stepId as string)
+    .filter((s, i, all) => all.indexOf(s) === i);
+  expect(order).toEqual(steps);
+}
+
+describe('worker crash, default settings', () => {
+  it('the other worker takes the run over within 15 s', async () => {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '20' };
+    // Only worker 1 runs when the task starts, so it is the one holding the run.
+    const [gateway, worker1] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+    const sessionId = unique('crash-defaults');
+    const token = signToken(unique('cy'));
+    const client = await TestClient.connect(gateway.wsUrl!, sessionId, token);
+    await client.waitForEvent('session.snapshot', undefined, 10_000);
+    const ack = await client.request('task.start', { text: QUERY });
+    const runId = ack.data.runId as string;
+    await client.waitForEvent('run.started', (f) => f.data.runId === runId, 30_000);
+    // Worker 2 joins now: it waits for work while worker 1 holds the run.
+    await startMaws('worker', env);
+
+    // Interrupt the next step that starts from now on (an executor's or the aggregator's),
+    // once its model output is streaming.
+    const from = client.frames.length;
+    const next = await client.waitFor(
+      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.agent !== 'planner',
+      30_000,
+      from,
+    );
+    const interrupted = next.data.stepId as string;
+    await client.waitFor(
+      (f) => f.event === 'agent.delta' && f.data.runId === runId && f.data.stepId === interrupted,
+      30_000,
+      from,
+    );
+    worker1.kill('SIGKILL');
+    const killedAt = client.frames.length;
+    const killTime = Date.now();
+    expect((await worker1.exited).signal).toBe('SIGKILL');
+
+    const restarted = await client.waitFor(
+      (f) =>
+        f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === interrupted && f.data.attempt === 2,
+      30_000,
+      killedAt,
+    );
+    const takeoverMs = Date.now() - killTime;
+    console.log(`worker crash: takeover after ${takeoverMs} ms (default lock and stalled-check settings)`);
+    expect(takeoverMs).toBeLessThanOrEqual(15_000);
+    expect(restarted.data.agent).toBe('executor');
+    await client.waitFor((f) => TERMINAL.includes(f.event) && f.data.runId === runId, 60_000);
+    await client.waitFor((f) => f.event === 'session.state' && f.data.state === 'REFINEMENT_READY', 10_000);
+    const since = client.frames.length;
+    client.send('ping', {}, 'sync');
+    await client.waitForEvent('pong', undefined, 10_000, since);
+    expectTakenOver(client.frames, runId, killedAt, interrupted);
+
+    // A client that joins now replays the same history, gap-free.
+    const late = await TestClient.connect(gateway.wsUrl!, sessionId, token, { lastSeq: 0 });
+    await late.waitFor((f) => f.seq === client.lastSeq(), 10_000);
+    expect(late.raw.filter((_, i) => late.frames[i].seq)).toEqual(client.raw.filter((_, i) => client.frames[i].seq));
+  });
+});
