@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  if (!config.JWT_SECRET) {
+  if (!config.JWT_SECRET && config.AUTH_DEV_TOKENS) {
     // Dev tokens without a secret: one made up for this process (other gateways won't share it).
     config.JWT_SECRET = randomBytes(32).toString('base64url');
     console.warn('JWT_SECRET is not set: tokens are signed with a random secret valid for this process only');

@@ -34,4 +34,13 @@ describe('client frames', () => {
     expect(codeOf(() => validateData('resume', { afterSeq: 1.5 }, 10))).toBe('VALIDATION_FAILED');
     expect(validateData('resume', { afterSeq: 3 }, 10)).toMatchObject({ afterSeq: 3 });
   });
+
+  it('answers deeply nested data with VALIDATION_FAILED or ignores it, never overflowing the stack', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 5000; i++) deep = [deep];
+    expect(codeOf(() => validateData('ping', { x: deep }, 10))).toBe('OK');
+    expect(codeOf(() => validateData('task.start', { text: deep }, 10))).toBe('VALIDATION_FAILED');
+    expect(codeOf(() => validateData('resume', { afterSeq: { n: deep } }, 10))).toBe('VALIDATION_FAILED');
+    expect(validateData('task.start', { text: 'hi', extra: deep }, 10)).not.toHaveProperty('extra');
+  });
 });

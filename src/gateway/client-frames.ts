@@ -46,6 +46,14 @@ export const CLIENT_EVENTS = {
 } as const;
 export type ClientEventName = keyof typeof CLIENT_EVENTS;
 
+/** The fields each data class reads; anything else a client sends is dropped unread. */
+const FIELDS = new Map<new () => object, string[]>([
+  [TextData, ['text']],
+  [ResumeData, ['afterSeq']],
+  [TokenData, ['token']],
+  [EmptyData, []],
+]);
+
 export function isClientEvent(name: string): name is ClientEventName {
   return Object.prototype.hasOwnProperty.call(CLIENT_EVENTS, name);
 }
@@ -79,7 +87,18 @@ export function parseEnvelope(raw: Buffer | ArrayBuffer | Buffer[], isBinary: bo
 
 /** Validates a known event's data with its class; text length is checked against the limit. */
 export function validateData(event: ClientEventName, data: unknown, maxInputChars: number): Record<string, unknown> {
-  const dto = plainToInstance(CLIENT_EVENTS[event] as new () => object, data);
+  const type = CLIENT_EVENTS[event] as new () => object;
+  // Only declared fields, and only scalar values, reach class-transformer: it recurses into
+  // whatever it is given, and a deeply nested value would exhaust the stack.
+  const picked: Record<string, unknown> = {};
+  for (const field of FIELDS.get(type) ?? []) {
+    const value = (data as Record<string, unknown>)[field];
+    if (value !== null && typeof value === 'object') {
+      throw new ClientError('VALIDATION_FAILED', `${field} must be a ${field === 'afterSeq' ? 'number' : 'string'}`);
+    }
+    if (value !== undefined) picked[field] = value;
+  }
+  const dto = plainToInstance(type, picked);
   const errors = validateSync(dto, { forbidUnknownValues: false });
   if (errors.length > 0) {
     const message = errors.flatMap((e) => Object.values(e.constraints ?? {})).join('; ');

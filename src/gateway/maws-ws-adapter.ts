@@ -40,9 +40,13 @@ const HTTP_REASONS: Record<number, string> = {
 interface RateState {
   tokens: number;
   at: number;
-  /** Rate-limited frames in a row; past the limit the connection is closed (1008). */
+  /** Rate-limited frames in the current flood window; past the limit the socket is closed (1008). */
   strikes: number;
+  windowStart: number;
 }
+
+/** Refused frames are counted over this window, so a steady flood is closed, not only a burst. */
+const FLOOD_WINDOW_MS = 10_000;
 
 /** The socket's connection context, attached at upgrade time. */
 export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
@@ -113,7 +117,10 @@ export class MawsWsAdapter extends WsAdapter {
   private admit(client: WebSocket): boolean {
     const now = Date.now();
     let state = this.rates.get(client);
-    if (!state) this.rates.set(client, (state = { tokens: this.options.messageBurst, at: now, strikes: 0 }));
+    if (!state) {
+      state = { tokens: this.options.messageBurst, at: now, strikes: 0, windowStart: now };
+      this.rates.set(client, state);
+    }
     state.tokens = Math.min(
       this.options.messageBurst,
       state.tokens + ((now - state.at) / 1000) * this.options.messagesPerSecond,
@@ -121,8 +128,11 @@ export class MawsWsAdapter extends WsAdapter {
     state.at = now;
     if (state.tokens >= 1) {
       state.tokens -= 1;
-      state.strikes = 0;
       return true;
+    }
+    if (now - state.windowStart > FLOOD_WINDOW_MS) {
+      state.windowStart = now;
+      state.strikes = 0;
     }
     if (++state.strikes >= this.options.floodCloseAfter) client.close(1008, 'message rate exceeded');
     return false;
