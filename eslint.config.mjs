@@ -4,7 +4,18 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build-tools/', 'node_modules/', 'coverage/', 'test-artifacts/', 'public/', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      'dist/',
+      'build-tools/',
+      'node_modules/',
+      'coverage/',
+      'test-artifacts/',
+      'public/',
+      '**/*.js',
+      '**/*.mjs',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -54,12 +54,15 @@ export function describeProgress(run: RunRecord): string {
   if (!run.started) return `Your ${mode} is queued and will start in a moment.`;
   if (!run.plan) return `Your ${mode} has started: the planner is splitting it into subtasks.`;
   const total = run.plan.length + 2;
-  const done = 1 + run.plan.filter((_, i) => run.outputs[`exec-${i + 1}`] !== undefined).length +
+  const done =
+    1 +
+    run.plan.filter((_, i) => run.outputs[`exec-${i + 1}`] !== undefined).length +
     (run.outputs.aggregate !== undefined ? 1 : 0);
   const subtasksDone = run.plan.filter((_, i) => run.outputs[`exec-${i + 1}`] !== undefined).length;
-  const current = run.current && run.outputs[run.current.stepId] === undefined
-    ? `Step ${Math.min(done + 1, total)} of ${total} is running: the ${run.current.agent} is working on "${run.current.title}".`
-    : `Step ${Math.min(done + 1, total)} of ${total} is about to start.`;
+  const current =
+    run.current && run.outputs[run.current.stepId] === undefined
+      ? `Step ${Math.min(done + 1, total)} of ${total} is running: the ${run.current.agent} is working on "${run.current.title}".`
+      : `Step ${Math.min(done + 1, total)} of ${total} is about to start.`;
   return `${current} ${subtasksDone} of ${run.plan.length} subtasks are done; the plan is: ${run.plan
     .map((p, i) => `${i + 1}. ${p.title}`)
     .join('; ')}.`;

@@ -19,9 +19,7 @@ export interface SessionSnapshot {
 }
 
 export type BeginRunResult =
-  | { started: true; seq: number }
-  | { started: false; state: SessionState }
-  | { started: false; limit: string };
+  { started: true; seq: number } | { started: false; state: SessionState } | { started: false; limit: string };
 
 export interface RunLimits {
   maxActivePerUser: number;
@@ -130,7 +128,9 @@ export class EventLog {
       `${sessionKey}|${run.runId}`,
     )) as [number, string | number, string?];
     if (ok === 1) return { started: true, seq: Number(value) };
-    return value === 'LIMIT' ? { started: false, limit: why ?? 'run limit reached' } : { started: false, state: value as SessionState };
+    return value === 'LIMIT'
+      ? { started: false, limit: why ?? 'run limit reached' }
+      : { started: false, state: value as SessionState };
   }
 
   /** Ends the running run with its terminal event, exactly once; false if it had ended. */

@@ -30,7 +30,11 @@ import { SessionHub } from './session-hub';
         }),
       inject: [AppConfig],
     },
-    { provide: REDIS_SUBSCRIBER, useFactory: (config: AppConfig) => openRedis(config.REDIS_URL, 'relay'), inject: [AppConfig] },
+    {
+      provide: REDIS_SUBSCRIBER,
+      useFactory: (config: AppConfig) => openRedis(config.REDIS_URL, 'relay'),
+      inject: [AppConfig],
+    },
     { provide: JobProducer, useFactory: (config: AppConfig) => new JobProducer(config.REDIS_URL), inject: [AppConfig] },
     {
       provide: SessionHub,

@@ -218,10 +218,7 @@ export class SessionHub {
       return closed;
     });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(closing),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs))),
-    ]);
+    await Promise.race([Promise.all(closing), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
     clearTimeout(timer);
   }
 

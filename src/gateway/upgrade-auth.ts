@@ -13,8 +13,7 @@ export interface ConnectionContext {
 }
 
 export type UpgradeDecision =
-  | { ok: true; context: ConnectionContext }
-  | { ok: false; status: 400 | 401 | 403 | 404 | 429 | 503; message: string };
+  { ok: true; context: ConnectionContext } | { ok: false; status: 400 | 401 | 403 | 404 | 429 | 503; message: string };
 
 const WS_PATH = /^\/ws\/([^/]*)$/;
 

@@ -48,7 +48,7 @@ export class JobProducer {
   /** Removes a run's job if no worker has taken it yet. */
   async removeQueuedRun(runId: string): Promise<void> {
     const job = await this.queues[QueueName.Resolver].getJob(runId);
-    if (job && (await job.isWaiting() || await job.isDelayed())) {
+    if (job && ((await job.isWaiting()) || (await job.isDelayed()))) {
       await job.remove().catch(() => undefined);
     }
   }

@@ -79,16 +79,20 @@ export class SessionCommands {
     allowed: SessionState[],
   ): Promise<CommandResult> {
     const runId = `r_${randomBytes(12).toString('base64url')}`;
-    const result = await this.log.beginRun(sessionKey, { runId, mode, input: text }, allowed, {
-      userMessage: durable('user.message', { text, kind: mode }),
-      queued: durable('run.queued', { runId, mode, input: text }),
-    }, this.limits);
+    const result = await this.log.beginRun(
+      sessionKey,
+      { runId, mode, input: text },
+      allowed,
+      {
+        userMessage: durable('user.message', { text, kind: mode }),
+        queued: durable('run.queued', { runId, mode, input: text }),
+      },
+      this.limits,
+    );
     if (!result.started && 'limit' in result) throw new ClientError('RATE_LIMITED', result.limit);
     if (!result.started) {
       const why =
-        result.state === 'EXECUTING'
-          ? 'a run is already going in this session'
-          : 'there is no report to refine yet';
+        result.state === 'EXECUTING' ? 'a run is already going in this session' : 'there is no report to refine yet';
       throw new ClientError('INVALID_STATE', `${why} (state ${result.state})`);
     }
     try {

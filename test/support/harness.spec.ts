@@ -61,13 +61,9 @@ describe('signToken', () => {
       alg: 'HS256',
       typ: 'JWT',
     });
-    const expected = createHmac('sha256', TEST_JWT_SECRET)
-      .update(`${header}.${payload}`)
-      .digest('base64url');
+    const expected = createHmac('sha256', TEST_JWT_SECRET).update(`${header}.${payload}`).digest('base64url');
     expect(signature).toBe(expected);
-    const wrong = createHmac('sha256', 'another-secret')
-      .update(`${header}.${payload}`)
-      .digest('base64url');
+    const wrong = createHmac('sha256', 'another-secret').update(`${header}.${payload}`).digest('base64url');
     expect(signature).not.toBe(wrong);
 
     const claims = decodeTokenPayload(token);
@@ -80,9 +76,7 @@ describe('signToken', () => {
 
   it('honours expiresInSec, exp and a custom secret', () => {
     const now = Math.floor(Date.now() / 1000);
-    expect(decodeTokenPayload(signToken('bob', undefined, { expiresInSec: -60 })).exp).toBeLessThan(
-      now,
-    );
+    expect(decodeTokenPayload(signToken('bob', undefined, { expiresInSec: -60 })).exp).toBeLessThan(now);
     expect(decodeTokenPayload(signToken('bob', undefined, { exp: 12345 })).exp).toBe(12345);
 
     const token = signToken('carol', 'custom-secret');

@@ -163,9 +163,7 @@ class MawsProcessImpl implements MawsProcess {
     const timer = setTimeout(() => {
       if (!this.readySeen) {
         onNotReady(
-          new Error(
-            `MAWS ${role} did not print "${READY_MARKER}" within ${readyTimeoutMs} ms. Output:\n${this.out}`,
-          ),
+          new Error(`MAWS ${role} did not print "${READY_MARKER}" within ${readyTimeoutMs} ms. Output:\n${this.out}`),
         );
       }
     }, readyTimeoutMs);
@@ -228,18 +226,13 @@ function isAddrInUse(text: string): boolean {
  * Spawns `node dist/main.js ROLE`. For all/gateway a free PORT is picked unless given
  * (opts.port, else env.PORT). Resolves once `MAWS ready` is printed (unless waitReady is false).
  */
-export async function startMaws(
-  role: MawsRole,
-  env: MawsEnv = {},
-  opts: StartMawsOptions = {},
-): Promise<MawsProcess> {
+export async function startMaws(role: MawsRole, env: MawsEnv = {}, opts: StartMawsOptions = {}): Promise<MawsProcess> {
   const needsPort = role === 'all' || role === 'gateway';
   const envPort = env.PORT !== undefined && /^\d+$/.test(env.PORT) ? Number(env.PORT) : undefined;
   const waitReady = opts.waitReady ?? true;
   const readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
   // A picked port can be taken by someone else before the child binds it: retry then.
-  const attempts =
-    needsPort && opts.port === undefined && env.PORT === undefined && waitReady ? 3 : 1;
+  const attempts = needsPort && opts.port === undefined && env.PORT === undefined && waitReady ? 3 : 1;
 
   let lastErr: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {

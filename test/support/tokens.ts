@@ -22,11 +22,7 @@ export function base64url(input: Buffer | string): string {
 }
 
 /** An HS256 JWT `{alg:'HS256',typ:'JWT'}.{sub,iat,exp}.signature`. */
-export function signToken(
-  sub: string,
-  secret: string = TEST_JWT_SECRET,
-  opts: SignTokenOptions = {},
-): string {
+export function signToken(sub: string, secret: string = TEST_JWT_SECRET, opts: SignTokenOptions = {}): string {
   const now = Math.floor(Date.now() / 1000);
   const iat = opts.iat ?? now;
   const exp = opts.exp ?? now + (opts.expiresInSec ?? 3600);
@@ -41,7 +37,6 @@ export function decodeTokenPayload(token: string): Record<string, unknown> {
   const part = token.split('.')[1];
   if (part === undefined) throw new Error('not a JWT');
   const parsed: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-  if (typeof parsed !== 'object' || parsed === null)
-    throw new Error('JWT payload is not an object');
+  if (typeof parsed !== 'object' || parsed === null) throw new Error('JWT payload is not an object');
   return parsed as Record<string, unknown>;
 }

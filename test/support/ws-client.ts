@@ -6,10 +6,10 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 /** A received frame: parsed JSON (unparseable text is recorded as `{__raw, __parseError: true}`). */
 export type Frame = any;
-/* eslint-enable @typescript-eslint/no-explicit-any */
+ 
 
 export interface CloseInfo {
   code: number;
@@ -38,9 +38,7 @@ export class UpgradeRejectedError extends Error {
     readonly body: string,
     readonly headers: IncomingMessage['headers'],
   ) {
-    super(
-      `WebSocket upgrade rejected with HTTP ${statusCode}${body ? `: ${body.slice(0, 500)}` : ''}`,
-    );
+    super(`WebSocket upgrade rejected with HTTP ${statusCode}${body ? `: ${body.slice(0, 500)}` : ''}`);
     this.name = 'UpgradeRejectedError';
   }
 }
@@ -103,9 +101,7 @@ export class TestClient {
     readonly ws: WebSocket,
     readonly url: string,
   ) {
-    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) =>
-      this.onMessage(data, isBinary),
-    );
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onMessage(data, isBinary));
     this.closed = new Promise<CloseInfo>((resolve) => {
       ws.once('close', (code: number, reason: Buffer) => {
         this.closeInfo = { code, reason: reason.toString() };
@@ -165,13 +161,7 @@ export class TestClient {
         const finish = (): void => {
           if (finished) return;
           finished = true;
-          fail(
-            new UpgradeRejectedError(
-              res.statusCode ?? 0,
-              Buffer.concat(chunks).toString(),
-              res.headers,
-            ),
-          );
+          fail(new UpgradeRejectedError(res.statusCode ?? 0, Buffer.concat(chunks).toString(), res.headers));
           try {
             ws.terminate(); // aborts the handshake request; 'close' follows
           } catch {
@@ -287,12 +277,7 @@ export class TestClient {
   }
 
   /** First frame with `event === event` (and matching `pred`, if given). */
-  waitForEvent(
-    event: string,
-    pred?: (f: Frame) => boolean,
-    timeoutMs = 15_000,
-    since = 0,
-  ): Promise<Frame> {
+  waitForEvent(event: string, pred?: (f: Frame) => boolean, timeoutMs = 15_000, since = 0): Promise<Frame> {
     return this.waitFor((f) => f?.event === event && (pred ? pred(f) : true), timeoutMs, since);
   }
 

@@ -3,7 +3,7 @@ import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
 export function plannerPrompt(facts: AgentFacts): ChatMessage[] {
   const max = facts.maxSubtasks ?? 6;
   const system = [
-    'You are the Planner of a research team. Split the user\'s question into 2 to',
+    "You are the Planner of a research team. Split the user's question into 2 to",
     `${max} subtasks that, done in order, answer it. Each subtask has a short "title"`,
     'and a one-sentence "description". Later subtasks see earlier results.',
     'Answer with JSON only, exactly of the form {"subtasks":[{"title":"...","description":"..."}]}.',

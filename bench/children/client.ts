@@ -1,0 +1,379 @@
+/**
+ * A bench client process: holds many WebSockets (to a MAWS gateway or a bare floor server)
+ * and measures what arrives, so that the bench's own process never competes with them.
+ * Driven over IPC by bench/run.ts.
+ */
+import WebSocket from 'ws';
+import { signToken } from '../../test/support/tokens';
+import { notify, serve } from '../lib/ipc';
+import { SENT_MARK, names } from '../lib/names';
+import { errorText, hrUs, mapLimit, sleep } from '../lib/util';
+
+type Json = any;
+
+interface Sock {
+  ws: WebSocket;
+  index: number;
+  lastSeq: number;
+  onJson?: (frame: Json, tUs: number) => void;
+}
+
+const groups = new Map<string, Sock[]>();
+const MARK = Buffer.from(SENT_MARK);
+
+/** Relay counters: hot path, no JSON parsing. */
+const relay = {
+  on: false,
+  received: 0,
+  gaps: 0,
+  dups: 0,
+  latency: false,
+  samples: [] as number[],
+  closes: 0,
+};
+let progressTimer: NodeJS.Timeout | undefined;
+
+function onMessage(sock: Sock, data: Buffer): void {
+  // Durable frames start with {"seq": (MAWS writes them so; the bare relay's too).
+  if (relay.on && data[2] === 115 /* s */ && data[3] === 101 /* e */ && data[4] === 113 /* q */) {
+    let seq = 0;
+    for (let i = 7; i < data.length; i++) {
+      const c = data[i];
+      if (c < 48 || c > 57) break;
+      seq = seq * 10 + (c - 48);
+    }
+    relay.received++;
+    if (seq === sock.lastSeq + 1) sock.lastSeq = seq;
+    else if (seq > sock.lastSeq) {
+      relay.gaps += seq - sock.lastSeq - 1;
+      sock.lastSeq = seq;
+    } else relay.dups++;
+    if (relay.latency) {
+      const at = data.indexOf(MARK);
+      if (at >= 0) {
+        let sent = 0;
+        for (let i = at + MARK.length; i < data.length; i++) {
+          const c = data[i];
+          if (c < 48 || c > 57) break;
+          sent = sent * 10 + (c - 48);
+        }
+        relay.samples.push(hrUs() - sent);
+      }
+    }
+    return;
+  }
+  if (!sock.onJson) return;
+  const t = hrUs();
+  let frame: Json;
+  try {
+    frame = JSON.parse(data.toString('utf8'));
+  } catch {
+    return;
+  }
+  sock.onJson(frame, t);
+}
+
+interface OpenArgs {
+  group: string;
+  /** ws://host:port */
+  url: string;
+  from: number;
+  to: number;
+  /** Send a token (MAWS); the bare servers ignore it. */
+  auth: boolean;
+  /** Wait for the first frame (MAWS's snapshot, the bare relay's ready) before counting it open. */
+  waitFirst: boolean;
+  concurrency: number;
+  timeoutMs?: number;
+}
+
+function openOne(args: OpenArgs, index: number): Promise<Sock> {
+  const { user, sessionId } = names(args.group, index);
+  const qs = args.auth ? `?token=${signToken(user, undefined, { expiresInSec: 24 * 3600 })}` : '';
+  const ws = new WebSocket(`${args.url}/ws/${sessionId}${qs}`, {
+    perMessageDeflate: false,
+    handshakeTimeout: args.timeoutMs ?? 30_000,
+  });
+  const sock: Sock = { ws, index, lastSeq: 0 };
+  return new Promise<Sock>((resolve, reject) => {
+    let settled = false;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      ws.terminate();
+      reject(err);
+    };
+    ws.on('error', (err) => fail(err));
+    ws.on('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} on upgrade`)));
+    ws.on('close', (code) => {
+      if (!settled) fail(new Error(`closed before ready (${code})`));
+      else if (relay.on) relay.closes++;
+    });
+    const ready = (): void => {
+      if (settled) return;
+      settled = true;
+      ws.on('message', (data: Buffer) => onMessage(sock, data));
+      resolve(sock);
+    };
+    if (!args.waitFirst) ws.once('open', ready);
+    else {
+      ws.once('message', (data: Buffer) => {
+        try {
+          const first = JSON.parse(data.toString('utf8'));
+          if (first?.event === 'session.snapshot') sock.lastSeq = Number(first.data?.lastSeq ?? 0);
+        } catch {
+          /* a first frame that is not JSON still means the socket is set up */
+        }
+        ready();
+      });
+    }
+  });
+}
+
+async function open(args: OpenArgs): Promise<{ opened: number; failed: number; ms: number; errors: string[] }> {
+  const list = groups.get(args.group) ?? [];
+  groups.set(args.group, list);
+  const indices = Array.from({ length: args.to - args.from }, (_, k) => args.from + k);
+  const errors: string[] = [];
+  let failed = 0;
+  const t0 = hrUs();
+  await mapLimit(indices, args.concurrency, async (i) => {
+    try {
+      list.push(await openOne(args, i));
+    } catch (err) {
+      failed++;
+      if (errors.length < 3) errors.push(errorText(err));
+    }
+  });
+  return { opened: indices.length - failed, failed, ms: (hrUs() - t0) / 1000, errors };
+}
+
+/** Closes a group's sockets (all with no group): a close handshake, or at once with `terminate`. */
+async function close(args: { group?: string; terminate?: boolean }): Promise<void> {
+  const names = args.group ? [args.group] : [...groups.keys()];
+  const socks = names.flatMap((g) => groups.get(g) ?? []);
+  for (const g of names) groups.delete(g);
+  await Promise.all(
+    socks.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.ws.readyState === WebSocket.CLOSED) return resolve();
+          if (args.terminate) {
+            s.ws.terminate();
+            return resolve();
+          }
+          const t = setTimeout(() => {
+            s.ws.terminate();
+            resolve();
+          }, 3000);
+          s.ws.once('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          s.ws.close(1000);
+        }),
+    ),
+  );
+}
+
+function relayStart(args: { latency: boolean; progressMs: number }): void {
+  Object.assign(relay, { on: true, received: 0, gaps: 0, dups: 0, latency: args.latency, samples: [], closes: 0 });
+  clearInterval(progressTimer);
+  progressTimer = setInterval(() => notify('progress', { received: relay.received, t: hrUs() }), args.progressMs);
+}
+
+/** After warm-up: drop the latency samples so far; returns the count received so far. */
+function relayMark(): { received: number; t: number } {
+  relay.samples = [];
+  return { received: relay.received, t: hrUs() };
+}
+
+function relayStop(): { received: number; gaps: number; dups: number; closes: number; samplesUs: number[] } {
+  clearInterval(progressTimer);
+  relay.on = false;
+  const { received, gaps, dups, closes, samples } = relay;
+  relay.samples = [];
+  return { received, gaps, dups, closes, samplesUs: samples };
+}
+
+/** Open-loop chat on `socks`: each asks every `intervalMs`; latency chat.send → chat.response. */
+function chatProbe(socks: Sock[], intervalMs: number, text: string) {
+  const pending = new Map<string, number>();
+  const latMs: number[] = [];
+  const errors: string[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  let n = 0;
+  for (const [k, sock] of socks.entries()) {
+    sock.onJson = (f, t) => {
+      const id = f?.data?.replyTo as string | undefined;
+      if (id === undefined || !pending.has(id)) return;
+      if (f.event === 'chat.response') {
+        latMs.push((t - pending.get(id)!) / 1000);
+        pending.delete(id);
+      } else if (f.event === 'error') {
+        errors.push(String(f.data.code));
+        pending.delete(id);
+      }
+    };
+    const ask = (): void => {
+      const id = `c${k}-${n++}`;
+      pending.set(id, hrUs());
+      sock.ws.send(JSON.stringify({ event: 'chat.send', data: { text }, id }));
+    };
+    timers.push(
+      setTimeout(
+        () => {
+          ask();
+          timers.push(setInterval(ask, intervalMs));
+        },
+        Math.floor((k * intervalMs) / socks.length),
+      ),
+    );
+  }
+  return {
+    stop: async (): Promise<{ latMs: number[]; missing: number; errors: string[] }> => {
+      for (const t of timers) clearTimeout(t);
+      const deadline = Date.now() + 5000;
+      while (pending.size > 0 && Date.now() < deadline) await sleep(20);
+      for (const s of socks) s.onJson = undefined;
+      return { latMs, missing: pending.size, errors };
+    },
+  };
+}
+
+interface BatchArgs {
+  group: string;
+  event: string;
+  text: string;
+  timeoutMs: number;
+  chatGroup?: string;
+  chatIntervalMs?: number;
+  chatText?: string;
+}
+
+/** Every socket of `group` starts a run at once; resolves when every run has ended. */
+async function runsBatch(args: BatchArgs) {
+  const socks = groups.get(args.group) ?? [];
+  const chatSocks = args.chatGroup ? (groups.get(args.chatGroup) ?? []) : [];
+  const chat = chatSocks.length > 0 ? chatProbe(chatSocks, args.chatIntervalMs ?? 200, args.chatText ?? '?') : null;
+  let completed = 0;
+  let failed = 0;
+  let events = 0;
+  const runMs: number[] = [];
+  const errors: string[] = [];
+  const t0 = hrUs();
+  let tLast = t0;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, args.timeoutMs);
+    const ended = (): void => {
+      if (completed + failed === socks.length) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    for (const [k, sock] of socks.entries()) {
+      const id = `b${k}`;
+      const sent = hrUs();
+      let done = false;
+      sock.onJson = (f, t) => {
+        if (typeof f?.seq === 'number') events++;
+        if (done) return;
+        if (f.event === 'run.completed') {
+          completed++;
+          runMs.push((t - sent) / 1000);
+          tLast = t;
+        } else if (f.event === 'run.failed' || f.event === 'run.cancelled') {
+          failed++;
+          if (errors.length < 5) errors.push(`${f.event} ${JSON.stringify(f.data?.error ?? '')}`);
+        } else if (f.event === 'error' && f.data?.replyTo === id) {
+          failed++;
+          if (errors.length < 5) errors.push(`${f.data.code}: ${f.data.message}`);
+        } else return;
+        done = true;
+        ended();
+      };
+      sock.ws.send(JSON.stringify({ event: args.event, data: { text: args.text }, id }));
+    }
+  });
+  for (const s of socks) s.onJson = undefined;
+  const chatResult = chat ? await chat.stop() : null;
+  return {
+    runs: socks.length,
+    completed,
+    failed,
+    events,
+    ms: (tLast - t0) / 1000,
+    runMs,
+    errors,
+    chat: chatResult,
+  };
+}
+
+/** One run at a time on an idle system: message → run.started, and → run.completed. */
+async function singleRuns(args: { group: string; text: string; pauseMs: number; timeoutMs: number }) {
+  const startedMs: number[] = [];
+  const wholeMs: number[] = [];
+  const errors: string[] = [];
+  for (const [k, sock] of (groups.get(args.group) ?? []).entries()) {
+    const id = `m${k}`;
+    const t0 = hrUs();
+    const outcome = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('timeout'), args.timeoutMs);
+      sock.onJson = (f, t) => {
+        if (f.event === 'run.started') startedMs.push((t - t0) / 1000);
+        else if (f.event === 'run.completed') {
+          wholeMs.push((t - t0) / 1000);
+          clearTimeout(timer);
+          resolve('ok');
+        } else if (f.event === 'run.failed' || (f.event === 'error' && f.data?.replyTo === id)) {
+          clearTimeout(timer);
+          resolve(`${f.event} ${JSON.stringify(f.data)}`);
+        }
+      };
+      sock.ws.send(JSON.stringify({ event: 'message', data: { text: args.text }, id }));
+    });
+    sock.onJson = undefined;
+    if (outcome !== 'ok' && errors.length < 5) errors.push(outcome);
+    await sleep(args.pauseMs);
+  }
+  return { startedMs, wholeMs, errors };
+}
+
+/** Chat answers on an idle system, one at a time across the group's sockets. */
+async function chatIdle(args: { group: string; n: number; text: string; pauseMs: number }) {
+  const socks = groups.get(args.group) ?? [];
+  const latMs: number[] = [];
+  let missing = 0;
+  for (let k = 0; k < args.n && socks.length > 0; k++) {
+    const sock = socks[k % socks.length];
+    const id = `i${k}`;
+    const t0 = hrUs();
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      sock.onJson = (f, t) => {
+        if (f?.data?.replyTo !== id || (f.event !== 'chat.response' && f.event !== 'error')) return;
+        clearTimeout(timer);
+        if (f.event === 'chat.response') latMs.push((t - t0) / 1000);
+        resolve(f.event === 'chat.response');
+      };
+      sock.ws.send(JSON.stringify({ event: 'chat.send', data: { text: args.text }, id }));
+    });
+    sock.onJson = undefined;
+    if (!ok) missing++;
+    await sleep(args.pauseMs);
+  }
+  return { latMs, missing };
+}
+
+serve({
+  open,
+  close,
+  relayStart,
+  relayMark,
+  relayStop,
+  runsBatch,
+  singleRuns,
+  chatIdle,
+  count: () => ({ sockets: [...groups.values()].reduce((n, g) => n + g.length, 0) }),
+  memory: () => process.memoryUsage(),
+});

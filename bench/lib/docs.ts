@@ -1,0 +1,52 @@
+/** Writes the latest results into docs/benchmarks.md, between its two markers. */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { MachineInfo } from './system';
+import { markdownTable, type Row } from './table';
+
+export const START = '<!-- bench:results:start -->';
+export const END = '<!-- bench:results:end -->';
+
+const TITLES: Record<string, string> = {
+  relay: 'Relay',
+  connections: 'Connections',
+  runs: 'Runs',
+  chat: 'Chat',
+};
+
+export function resultsBlock(
+  command: string,
+  date: string,
+  machine: MachineInfo,
+  rows: Row[],
+  notes: string[],
+): string {
+  const lines = [
+    START,
+    '',
+    `Latest run: \`${command}\` on ${date.slice(0, 16).replace('T', ' ')} UTC.`,
+    `Node ${machine.node}, Redis ${machine.redis}; ${machine.nproc} × ${machine.cpuModel} (nproc ${machine.nproc}), ` +
+      `${machine.memoryGiB} GiB, Linux ${machine.kernel}; load average at start ${machine.loadavg.join(' / ')}.`,
+    '',
+  ];
+  for (const n of notes) lines.push(`> ${n}`, '');
+  for (const workload of ['relay', 'connections', 'runs', 'chat']) {
+    const part = rows.filter((r) => r.workload === workload);
+    if (part.length === 0) continue;
+    lines.push(`### ${TITLES[workload]}`, '', markdownTable(part), '');
+    for (const r of part.filter((x) => x.note)) lines.push(`- ${r.metric}: ${r.note}`);
+    if (part.some((x) => x.note)) lines.push('');
+  }
+  lines.push(END);
+  return lines.join('\n');
+}
+
+/** Replaces the block between the markers (or appends it) and writes the file atomically. */
+export function updateDocs(file: string, block: string): void {
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);
+  else text = `${text.trimEnd()}\n\n## Latest results\n\n${block}\n`;
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
