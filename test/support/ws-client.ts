@@ -6,10 +6,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 
- 
 /** A received frame: parsed JSON (unparseable text is recorded as `{__raw, __parseError: true}`). */
 export type Frame = any;
- 
 
 export interface CloseInfo {
   code: number;
