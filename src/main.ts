@@ -8,6 +8,7 @@ import { AppModule, Role, ROLES } from './app.module';
 import { redact } from './common/redact';
 import { TokenService } from './auth/token-service';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
+import { MawsGateway } from './gateway/maws.gateway';
 import { MawsWsAdapter } from './gateway/maws-ws-adapter';
 import { SessionHub } from './gateway/session-hub';
 import { JobProducer } from './jobs/job-producer';
@@ -75,6 +76,7 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(role, config), { logger });
   app.useWebSocketAdapter(
     new MawsWsAdapter(app, {
+      commands: app.get(MawsGateway),
       tokens: app.get(TokenService),
       hub: app.get(SessionHub),
       maxFrameBytes: config.MAX_FRAME_BYTES,

@@ -349,6 +349,8 @@ describe('timeouts (MODEL_TIMEOUT_MS=1500)', () => {
     expect(attempts(frames, 'plan')).toEqual([1, 2, 3]);
     const calls = fake.requestsOf('planner');
     expect(calls).toHaveLength(3);
+    // The run fails as its last call is aborted; the server may see that close a moment later.
+    await fake.waitFor((r) => r.agent === 'planner' && r === calls[2] && r.closedAt !== undefined, 5_000);
     for (const call of calls) {
       expect(call.aborted).toBe(true);
       expect(call.closedAt! - call.receivedAt).toBeGreaterThanOrEqual(1_400);

@@ -1,3 +1,4 @@
+import { withTimeout } from '../common/abort';
 import type { EventLog } from '../events/event-log';
 import { durable } from '../events/event-types';
 import type { AgentFacts, ModelProvider } from '../llm/model-provider';
@@ -18,12 +19,17 @@ export class Clarifier {
 
   async answer(sessionKey: string, question: string, replyTo: string | undefined, signal: AbortSignal): Promise<void> {
     const facts = await this.factsFor(sessionKey);
-    const stream = this.model.stream(
-      { agent: 'clarifier', messages: clarifierPrompt(facts, question), facts },
-      AbortSignal.any([signal, AbortSignal.timeout(this.modelTimeoutMs)]),
-    );
+    const call = withTimeout(signal, this.modelTimeoutMs);
     let text = '';
-    for await (const chunk of stream.chunks) text += chunk;
+    try {
+      const stream = this.model.stream(
+        { agent: 'clarifier', messages: clarifierPrompt(facts, question), facts },
+        call.signal,
+      );
+      for await (const chunk of stream.chunks) text += chunk;
+    } finally {
+      call.clear();
+    }
     await this.log.append(sessionKey, [
       durable('chat.response', { text: text.trim(), ...(replyTo ? { replyTo } : {}) }),
     ]);

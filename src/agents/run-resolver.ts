@@ -66,7 +66,7 @@ export class RunResolver {
     try {
       const context = await this.contextOf(sessionKey, run);
       if (!run.started) {
-        await writer.emit([durable('run.started', { runId, mode: run.mode })], {
+        writer.write([durable('run.started', { runId, mode: run.mode })], {
           started: '1',
           query: context.query,
         });
@@ -161,7 +161,7 @@ export class RunResolver {
       usage = addUsage(usage, repaired.usage);
       plan = parsePlan(repaired.text, max);
     }
-    await writer.emit(
+    writer.write(
       [
         durable('agent.finished', {
           runId: run.runId,
@@ -200,7 +200,7 @@ export class RunResolver {
       signal,
     );
     const output = { text: result.text };
-    await writer.emit(
+    writer.write(
       [durable('agent.finished', { runId: run.runId, agent: 'executor', stepId, output, ...usageOf(result.usage) })],
       { [`out:${stepId}`]: JSON.stringify({ ...output, usage: result.usage }), ...usageField(stepId, result.usage) },
     );
@@ -230,7 +230,7 @@ export class RunResolver {
     );
     const report = result.text.trim();
     const knowledge = [...(context.findings ?? []), ...findings].slice(-MAX_KNOWLEDGE);
-    await writer.emit(
+    writer.write(
       [
         durable('agent.finished', {
           runId: run.runId,

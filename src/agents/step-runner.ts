@@ -1,4 +1,4 @@
-import { sleep } from '../common/abort';
+import { sleep, withTimeout } from '../common/abort';
 import type { AgentName } from '../events/event-types';
 import { durable } from '../events/event-types';
 import type { RunEventWriter } from '../events/run-event-writer';
@@ -44,7 +44,7 @@ export class StepRunner {
   async run(runId: string, writer: RunEventWriter, step: StepSpec, signal: AbortSignal): Promise<StepText> {
     let attempt = step.previousAttempts + 1;
     for (let restarts = 0; ; restarts++) {
-      await this.announce(runId, writer, step, attempt);
+      this.announce(runId, writer, step, attempt);
       try {
         const result = await this.call(writer, step, signal);
         return { ...result, attempt };
@@ -57,8 +57,9 @@ export class StepRunner {
     }
   }
 
-  private async announce(runId: string, writer: RunEventWriter, step: StepSpec, attempt: number): Promise<void> {
-    await writer.emit(
+  /** Queued, not awaited: the model call starts at once and its deltas follow in order. */
+  private announce(runId: string, writer: RunEventWriter, step: StepSpec, attempt: number): void {
+    writer.write(
       [durable('agent.started', { runId, agent: step.agent, stepId: step.stepId, attempt, title: step.title })],
       {
         [`attempt:${step.stepId}`]: String(attempt),
@@ -74,16 +75,20 @@ export class StepRunner {
     step: StepSpec,
     signal: AbortSignal,
   ): Promise<{ text: string; usage: ModelUsage }> {
-    const callSignal = AbortSignal.any([signal, AbortSignal.timeout(this.modelTimeoutMs)]);
-    const stream = this.model.stream(step.request, callSignal);
-    let text = '';
-    for await (const chunk of stream.chunks) {
-      if (signal.aborted) break;
-      text += chunk;
-      writer.delta(step.agent, step.stepId, chunk);
+    const call = withTimeout(signal, this.modelTimeoutMs);
+    try {
+      const stream = this.model.stream(step.request, call.signal);
+      let text = '';
+      for await (const chunk of stream.chunks) {
+        if (signal.aborted) break;
+        text += chunk;
+        writer.delta(step.agent, step.stepId, chunk);
+      }
+      if (signal.aborted) throw reasonOf(signal);
+      return { text, usage: await stream.usage() };
+    } finally {
+      call.clear();
     }
-    if (signal.aborted) throw reasonOf(signal);
-    return { text, usage: await stream.usage() };
   }
 }
 

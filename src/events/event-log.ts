@@ -163,6 +163,11 @@ export class EventLog {
     return seq >= 0;
   }
 
+  /** Just the state, for routing a command (the snapshot would also read the report). */
+  async stateOf(sessionKey: string): Promise<SessionState> {
+    return ((await this.redis.hget(new SessionKeys(sessionKey).state, 'state')) ?? 'IDLE') as SessionState;
+  }
+
   async snapshot(sessionKey: string): Promise<SessionSnapshot> {
     const k = new SessionKeys(sessionKey);
     const [state, runId, report, seq] = (await this.scripts.snapshot(k.state, k.seq)) as string[];

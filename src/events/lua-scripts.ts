@@ -9,7 +9,7 @@
  * by seq directly, and published joined by "\n" (JSON never holds a raw newline).
  */
 const PRELUDE = `
-local function append(tails, maxlen, ttl)
+local function append(tails, maxlen, ttl, keepTtl)
   local frames = {}
   local seq = 0
   for i, tail in ipairs(tails) do
@@ -21,9 +21,11 @@ local function append(tails, maxlen, ttl)
   if #frames > 0 then
     redis.call('PUBLISH', KEYS[4], table.concat(frames, '\\n'))
   end
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
+  if not keepTtl then
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[2], ttl)
+    redis.call('EXPIRE', KEYS[3], ttl)
+  end
   return seq
 end
 local function stateTail(state, runId, ts)
@@ -39,6 +41,8 @@ end
 /**
  * Appends events. With a guard run id, appends only while that run is the session's
  * running one, so nothing of a finished or cancelled run can follow its terminal event.
+ * A run's own events leave the keys' TTL alone: beginning and ending the run refresh it,
+ * which saves three EXPIREs on every delta.
  * KEYS[5] run hash (checkpoint). ARGV: maxlen, ttl, guardRunId, nTails, tails..., then
  * field/value pairs to HSET on the run hash in the same step.
  * Returns the last seq, or -1 when the guard refused.
@@ -56,9 +60,8 @@ local fields = {}
 for i = 5 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
 if #fields > 0 then
   redis.call('HSET', KEYS[5], unpack(fields))
-  redis.call('EXPIRE', KEYS[5], ttl)
 end
-return append(tails, maxlen, ttl)
+return append(tails, maxlen, ttl, guard ~= '')
 `;
 
 /**
@@ -92,7 +95,14 @@ redis.call('ZADD', KEYS[6], now, runId)
 redis.call('EXPIRE', KEYS[6], ttl)
 redis.call('ZADD', KEYS[8], now, ARGV[13])
 local parent = ''
-if mode == 'refinement' then parent = redis.call('HGET', KEYS[1], 'lastRunId') or '' end
+if mode == 'refinement' then
+  parent = redis.call('HGET', KEYS[1], 'lastRunId') or ''
+  -- The refined run's stored context lives as long as the session that builds on it.
+  if parent ~= '' then
+    local parentKey = string.gsub(KEYS[1], ':state$', ':run:' .. parent)
+    redis.call('EXPIRE', parentKey, ttl)
+  end
+end
 redis.call('HSET', KEYS[5], 'mode', mode, 'input', input, 'parentRunId', parent, 'queuedAt', now, 'status', 'queued')
 redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('HSET', KEYS[1], 'state', 'EXECUTING', 'runId', runId, 'runQueuedAt', now)
@@ -122,6 +132,7 @@ local queuedAt = tonumber(redis.call('HGET', KEYS[1], 'runQueuedAt') or now)
 redis.call('HSET', KEYS[1], 'state', nextState)
 redis.call('HDEL', KEYS[1], 'runId', 'runQueuedAt')
 redis.call('HSET', KEYS[5], 'status', outcome, 'finishedAt', now)
+redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('ZREM', KEYS[7], runId)
 redis.call('ZREM', KEYS[8], ARGV[10])
 local seconds = (tonumber(now) - queuedAt) / 1000

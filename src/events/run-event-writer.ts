@@ -1,5 +1,5 @@
-import type { AgentName } from './event-types';
-import { PendingEvent, durable } from './event-types';
+import type { AgentName, PendingEvent } from './event-types';
+import { durable } from './event-types';
 import type { EventLog } from './event-log';
 
 /** The run was cancelled or ended elsewhere: its worker stops without writing more. */
@@ -9,15 +9,25 @@ export class RunNotCurrentError extends Error {
   }
 }
 
+interface Batch {
+  events: PendingEvent[];
+  checkpoint: Record<string, string>;
+}
+
 /**
- * Writes one run's events in order. Model tokens are coalesced for a few milliseconds
- * into one `agent.delta`, which cuts frames and Redis calls without visible delay; any
- * other event first flushes the pending text, so order is always kept.
+ * Writes one run's events in order, without making the run wait for Redis:
+ * - model tokens are coalesced for a few milliseconds into one `agent.delta`;
+ * - while one append is in flight, whatever is written meanwhile is gathered and sent as
+ *   the next single append (group commit), checkpoint fields included.
+ * Order is always kept, and a step's checkpoint is stored with its `agent.finished`, before
+ * anything of the next step. A refused append (the run was cancelled or ended) surfaces
+ * as RunNotCurrentError at the next write or drain.
  */
 export class RunEventWriter {
-  private pending: { agent: AgentName; stepId: string; text: string } | null = null;
+  private pendingDelta: { agent: AgentName; stepId: string; text: string } | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private chain: Promise<void> = Promise.resolve();
+  private batch: Batch | null = null;
+  private inFlight: Promise<void> | null = null;
   private failure: Error | null = null;
 
   constructor(
@@ -28,26 +38,32 @@ export class RunEventWriter {
   ) {}
 
   delta(agent: AgentName, stepId: string, text: string): void {
-    if (this.pending && (this.pending.stepId !== stepId || this.pending.agent !== agent)) {
-      this.flushPending();
+    if (this.pendingDelta && (this.pendingDelta.stepId !== stepId || this.pendingDelta.agent !== agent)) {
+      this.flushDelta();
     }
-    if (this.pending) this.pending.text += text;
-    else this.pending = { agent, stepId, text };
-    if (this.flushMs === 0) this.flushPending();
-    else this.timer ??= setTimeout(() => this.flushPending(), this.flushMs);
+    if (this.pendingDelta) this.pendingDelta.text += text;
+    else this.pendingDelta = { agent, stepId, text };
+    if (this.flushMs === 0) this.flushDelta();
+    else this.timer ??= setTimeout(() => this.flushDelta(), this.flushMs);
   }
 
-  /** Appends events (after any pending text) and stores checkpoint fields with them. */
+  /** Queues events (after any pending text) with checkpoint fields stored in the same append. */
+  write(events: PendingEvent[], checkpoint?: Record<string, string>): void {
+    if (this.failure) throw this.failure;
+    this.flushDelta();
+    this.queue(events, checkpoint);
+  }
+
+  /** Writes and waits until it is stored. */
   async emit(events: PendingEvent[], checkpoint?: Record<string, string>): Promise<void> {
-    this.flushPending();
-    this.enqueue(events, checkpoint);
+    this.write(events, checkpoint);
     await this.drain();
   }
 
   /** Waits until everything written so far is stored; throws if the run stopped being current. */
   async drain(): Promise<void> {
-    this.flushPending();
-    await this.chain;
+    this.flushDelta();
+    while (!this.failure && (this.inFlight || this.batch)) await (this.inFlight ?? this.send());
     if (this.failure) throw this.failure;
   }
 
@@ -55,30 +71,45 @@ export class RunEventWriter {
   discard(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.pending = null;
+    this.pendingDelta = null;
+    this.batch = null;
   }
 
-  private flushPending(): void {
+  private flushDelta(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (!this.pending) return;
-    const { agent, stepId, text } = this.pending;
-    this.pending = null;
-    this.enqueue([durable('agent.delta', { runId: this.runId, agent, stepId, text })]);
+    if (!this.pendingDelta) return;
+    const { agent, stepId, text } = this.pendingDelta;
+    this.pendingDelta = null;
+    this.queue([durable('agent.delta', { runId: this.runId, agent, stepId, text })]);
   }
 
-  private enqueue(events: PendingEvent[], checkpoint?: Record<string, string>): void {
-    this.chain = this.chain.then(async () => {
-      if (this.failure) return;
-      try {
-        const seq = await this.log.append(this.sessionKey, events, {
-          guardRunId: this.runId,
-          checkpoint,
-        });
-        if (seq === null) this.failure = new RunNotCurrentError(this.runId);
-      } catch (err) {
-        this.failure = err instanceof Error ? err : new Error(String(err));
-      }
-    });
+  private queue(events: PendingEvent[], checkpoint?: Record<string, string>): void {
+    if (this.failure) return;
+    this.batch ??= { events: [], checkpoint: {} };
+    this.batch.events.push(...events);
+    if (checkpoint) Object.assign(this.batch.checkpoint, checkpoint);
+    if (!this.inFlight) void this.send();
+  }
+
+  private send(): Promise<void> {
+    const batch = this.batch;
+    this.batch = null;
+    if (!batch || this.failure) return Promise.resolve();
+    this.inFlight = this.log
+      .append(this.sessionKey, batch.events, { guardRunId: this.runId, checkpoint: batch.checkpoint })
+      .then(
+        (seq) => {
+          if (seq === null) this.failure = new RunNotCurrentError(this.runId);
+        },
+        (err: unknown) => {
+          this.failure = err instanceof Error ? err : new Error(String(err));
+        },
+      )
+      .finally(() => {
+        this.inFlight = null;
+        if (this.batch && !this.failure) void this.send();
+      });
+    return this.inFlight;
   }
 }

@@ -1,19 +1,23 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { isObservable, lastValueFrom, Observable } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
 import { redact } from '../common/redact';
 import { ConnectionContext, UpgradeDecision, authorizeUpgrade, originAllowed } from './upgrade-auth';
-import { isClientEvent, parseEnvelope, validateData } from './client-frames';
+import { ClientEventName, ClientFrame, isClientEvent, parseEnvelope, validateData } from './client-frames';
 import type { SessionHub } from './session-hub';
 
+/** Carries out a validated client frame (the gateway). */
+export interface ClientCommands {
+  handle(ws: WebSocket, frame: ClientFrame & { event: ClientEventName }): Promise<void>;
+}
+
 export interface MawsWsOptions {
+  commands: ClientCommands;
   tokens: TokenService;
   hub: SessionHub;
   maxFrameBytes: number;
@@ -47,6 +51,9 @@ interface RateState {
 
 /** Refused frames are counted over this window, so a steady flood is closed, not only a burst. */
 const FLOOD_WINDOW_MS = 10_000;
+
+/** Module-level, so no closure over the upgrade request outlives the upgrade. */
+const ignore = (): void => undefined;
 
 /** The socket's connection context, attached at upgrade time. */
 export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
@@ -92,7 +99,7 @@ export class MawsWsAdapter extends WsAdapter {
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       contextOf.set(ws, decision.context);
-      ws.on('error', () => undefined);
+      ws.on('error', ignore);
       wss.emit('connection', ws, req);
     });
   }
@@ -138,24 +145,21 @@ export class MawsWsAdapter extends WsAdapter {
     return false;
   }
 
-  override bindMessageHandlers(
-    client: WebSocket,
-    handlers: MessageMappingProperties[],
-    transform: (data: unknown) => Observable<unknown>,
-  ): void {
-    const byEvent = new Map(handlers.map((h) => [String(h.message), h]));
-    client.on('message', (raw: Buffer, isBinary: boolean) => {
-      void this.dispatch(client, raw, isBinary, byEvent, transform);
-    });
+  /**
+   * Nest would bind a handler object per event per socket (about 1 KB each socket, kept as
+   * long as it lives); frames go instead through one shared listener to the gateway's
+   * command table, so an idle socket costs only what ws itself needs.
+   */
+  override bindMessageHandlers(client: WebSocket): void {
+    client.on('message', this.onMessage);
   }
 
-  private async dispatch(
-    client: WebSocket,
-    raw: Buffer,
-    isBinary: boolean,
-    byEvent: Map<string, MessageMappingProperties>,
-    transform: (data: unknown) => Observable<unknown>,
-  ): Promise<void> {
+  private readonly onMessage = ((adapter: MawsWsAdapter) =>
+    function (this: WebSocket, raw: Buffer, isBinary: boolean): void {
+      void adapter.dispatch(this, raw, isBinary);
+    })(this);
+
+  private async dispatch(client: WebSocket, raw: Buffer, isBinary: boolean): Promise<void> {
     let replyTo: string | undefined;
     try {
       // Every frame is counted, garbage too; it is parsed first only to answer its id.
@@ -171,14 +175,11 @@ export class MawsWsAdapter extends WsAdapter {
         throw new ClientError('RATE_LIMITED', `more than ${this.options.messagesPerSecond} frames a second; slow down`);
       }
       await this.options.hub.attached(client);
-      const handler = byEvent.get(frame.event);
-      if (!isClientEvent(frame.event) || !handler) {
+      if (!isClientEvent(frame.event)) {
         throw new ClientError('UNKNOWN_EVENT', `unknown event "${frame.event}"`);
       }
       const data = validateData(frame.event, frame.data, this.options.maxInputChars);
-      const result: unknown = await handler.callback({ event: frame.event, data, id: frame.id }, frame.event);
-      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
-      void transform;
+      await this.options.commands.handle(client, { event: frame.event, data, id: frame.id });
     } catch (err) {
       const known = err instanceof ClientError;
       if (!known) this.log.error(redact(err instanceof Error ? (err.stack ?? err.message) : String(err)));

@@ -1,25 +1,20 @@
-import { Inject, UseFilters } from '@nestjs/common';
-import {
-  ConnectedSocket,
-  MessageBody,
-  OnGatewayConnection,
-  OnGatewayDisconnect,
-  SubscribeMessage,
-  WebSocketGateway,
-} from '@nestjs/websockets';
+import { Inject } from '@nestjs/common';
+import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
+import { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
 import { SessionCommands } from '../session/session-commands';
-import { TokenService } from '../auth/token-service';
-import type { ClientFrame, ResumeData, TextData, TokenData } from './client-frames';
-import { contextOf } from './maws-ws-adapter';
-import { RethrowWsFilter } from './rethrow-ws.filter';
+import type { ClientEventName, ClientFrame, ResumeData, TextData, TokenData } from './client-frames';
+import { ClientCommands, contextOf } from './maws-ws-adapter';
 import { SessionHub } from './session-hub';
 
-/** The client commands of the contract. Frames arrive here already validated. */
+/**
+ * The client commands of the contract. Frames arrive here already validated, through
+ * MawsWsAdapter's one shared listener (see its bindMessageHandlers for why not
+ * per-socket @SubscribeMessage bindings).
+ */
 @WebSocketGateway({ path: '/ws' })
-@UseFilters(RethrowWsFilter)
-export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, ClientCommands {
   constructor(
     @Inject(SessionHub) private readonly hub: SessionHub,
     @Inject(SessionCommands) private readonly commands: SessionCommands,
@@ -39,48 +34,43 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect {
     this.hub.detach(ws);
   }
 
-  @SubscribeMessage('message')
-  async onMessage(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<TextData>): Promise<void> {
-    const result = await this.commands.message(this.sessionOf(ws), frame.data.text, frame.id);
-    this.ack(ws, frame, result.runId);
-  }
-
-  @SubscribeMessage('task.start')
-  async onTaskStart(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<TextData>): Promise<void> {
-    const result = await this.commands.startTask(this.sessionOf(ws), frame.data.text);
-    this.ack(ws, frame, result.runId);
-  }
-
-  @SubscribeMessage('task.refine')
-  async onTaskRefine(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<TextData>): Promise<void> {
-    const result = await this.commands.refine(this.sessionOf(ws), frame.data.text);
-    this.ack(ws, frame, result.runId);
-  }
-
-  @SubscribeMessage('chat.send')
-  async onChat(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<TextData>): Promise<void> {
-    await this.commands.chat(this.sessionOf(ws), frame.data.text, frame.id);
-    this.ack(ws, frame);
-  }
-
-  @SubscribeMessage('task.cancel')
-  async onCancel(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame): Promise<void> {
-    const result = await this.commands.cancel(this.sessionOf(ws));
-    this.ack(ws, frame, result.runId);
-  }
-
-  @SubscribeMessage('resume')
-  async onResume(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<ResumeData>): Promise<void> {
-    await this.hub.resume(ws, frame.data.afterSeq, frame.id);
+  async handle(ws: WebSocket, frame: ClientFrame & { event: ClientEventName }): Promise<void> {
+    const session = this.sessionOf(ws);
+    switch (frame.event) {
+      case 'message': {
+        const { text } = frame.data as unknown as TextData;
+        return this.ack(ws, frame, (await this.commands.message(session, text, frame.id)).runId);
+      }
+      case 'task.start': {
+        const { text } = frame.data as unknown as TextData;
+        return this.ack(ws, frame, (await this.commands.startTask(session, text)).runId);
+      }
+      case 'task.refine': {
+        const { text } = frame.data as unknown as TextData;
+        return this.ack(ws, frame, (await this.commands.refine(session, text)).runId);
+      }
+      case 'chat.send': {
+        const { text } = frame.data as unknown as TextData;
+        await this.commands.chat(session, text, frame.id);
+        return this.ack(ws, frame);
+      }
+      case 'task.cancel':
+        return this.ack(ws, frame, (await this.commands.cancel(session)).runId);
+      case 'resume':
+        return this.hub.resume(ws, (frame.data as unknown as ResumeData).afterSeq, frame.id);
+      case 'auth.refresh':
+        return this.refreshAuth(ws, frame.data as unknown as TokenData, frame);
+      case 'ping':
+        return this.hub.reply(ws, 'pong', {});
+    }
   }
 
   /** A fresh token for the same user keeps the socket open past the old token's expiry. */
-  @SubscribeMessage('auth.refresh')
-  async onAuthRefresh(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: ClientFrame<TokenData>): Promise<void> {
+  private async refreshAuth(ws: WebSocket, data: TokenData, frame: ClientFrame): Promise<void> {
     const context = contextOf.get(ws);
     let verified;
     try {
-      verified = await this.tokens.verify(frame.data.token);
+      verified = await this.tokens.verify(data.token);
     } catch (err) {
       throw new ClientError('VALIDATION_FAILED', `token refused: ${err instanceof Error ? err.message : 'invalid'}`);
     }
@@ -90,11 +80,6 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect {
     context.expiresAt = verified.exp !== undefined ? verified.exp * 1000 : undefined;
     this.hub.refreshExpiry(ws, context.expiresAt);
     this.ack(ws, frame);
-  }
-
-  @SubscribeMessage('ping')
-  onPing(@ConnectedSocket() ws: WebSocket): void {
-    this.hub.reply(ws, 'pong', {});
   }
 
   private sessionOf(ws: WebSocket): string {

@@ -28,7 +28,7 @@ export class SessionCommands {
   /** `message`: one box, routed by state as a person would expect. */
   async message(sessionKey: string, text: string, replyTo?: string): Promise<CommandResult> {
     for (let tries = 0; ; tries++) {
-      const { state } = await this.log.snapshot(sessionKey);
+      const state = await this.log.stateOf(sessionKey);
       try {
         switch (state) {
           case 'IDLE':
