@@ -40,8 +40,10 @@ describe('EventLog on a real Redis', () => {
     const key = sessionKeyOf('bob', 'S2');
     const start = (runId: string) =>
       log.beginRun(key, { runId, mode: 'task', input: 'q' }, ['IDLE', 'REFINEMENT_READY'], {
-        userMessage: durable('user.message', { text: 'q', kind: 'task' }),
-        queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+        task: {
+          userMessage: durable('user.message', { text: 'q', kind: 'task' }),
+          queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+        },
       });
     const results = await Promise.all([start('r_aaaaaaaaaa'), start('r_bbbbbbbbbb')]);
     expect(results.filter((r) => r.started)).toHaveLength(1);

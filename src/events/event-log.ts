@@ -19,7 +19,9 @@ export interface SessionSnapshot {
 }
 
 export type BeginRunResult =
-  { started: true; seq: number } | { started: false; state: SessionState } | { started: false; limit: string };
+  | { started: true; seq: number; mode: RunMode }
+  | { started: false; state: SessionState }
+  | { started: false; limit: string };
 
 export interface RunLimits {
   maxActivePerUser: number;
@@ -99,15 +101,21 @@ export class EventLog {
   /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
   async beginRun(
     sessionKey: string,
-    run: { runId: string; mode: RunMode; input: string },
+    run: { runId: string; mode: RunMode | 'auto'; input: string },
     allowed: SessionState[],
-    announce: { userMessage: PendingEvent; queued: PendingEvent },
+    announce: Partial<Record<RunMode, { userMessage: PendingEvent; queued: PendingEvent }>>,
     limits: RunLimits = { maxActivePerUser: 1e9, maxPerMinutePerUser: 1e9 },
   ): Promise<BeginRunResult> {
     const k = new SessionKeys(sessionKey);
     const user = new UserKeys(userKeyOf(sessionKey));
     const now = new Date();
-    const [ok, value, why] = (await this.scripts.begin(
+    const tails = (mode: RunMode): [string, string] => {
+      const events = announce[mode];
+      return events ? [frameTail(events.userMessage, now), frameTail(events.queued, now)] : ['', ''];
+    };
+    const [taskUser, taskQueued] = tails('task');
+    const [refineUser, refineQueued] = tails('refinement');
+    const [ok, value, detail] = (await this.scripts.begin(
       ...this.sessionKeys(k),
       k.run(run.runId),
       user.activeRuns,
@@ -121,15 +129,17 @@ export class EventLog {
       run.input,
       now.getTime(),
       now.toISOString(),
-      frameTail(announce.userMessage, now),
-      frameTail(announce.queued, now),
+      taskUser,
+      taskQueued,
       limits.maxActivePerUser,
       limits.maxPerMinutePerUser,
       `${sessionKey}|${run.runId}`,
+      refineUser,
+      refineQueued,
     )) as [number, string | number, string?];
-    if (ok === 1) return { started: true, seq: Number(value) };
+    if (ok === 1) return { started: true, seq: Number(value), mode: detail as RunMode };
     return value === 'LIMIT'
-      ? { started: false, limit: why ?? 'run limit reached' }
+      ? { started: false, limit: detail ?? 'run limit reached' }
       : { started: false, state: value as SessionState };
   }
 

@@ -70,9 +70,12 @@ return append(tails, maxlen, ttl, guard ~= '')
  * KEYS[7] the user's runs-this-minute counter, KEYS[8] the deployment's started-not-ended
  * runs (zset "sessionKey|runId" → ms), from which a lost job is queued again.
  * ARGV: maxlen, ttl, allowedStates (comma separated), runId, mode, input, nowMs, ts,
- *       userMessageTail, runQueuedTail, maxActive, maxPerMinute, pendingMember
- * Returns {1, seq} when started, {0, currentState} when the state refuses, {0, 'LIMIT', why}
- * when a limit does.
+ *       task userMessageTail, task runQueuedTail, maxActive, maxPerMinute, pendingMember,
+ *       refinement userMessageTail, refinement runQueuedTail
+ * mode `auto` is the `message` command's routing, decided here in the same step: a task
+ * from IDLE, a refinement from REFINEMENT_READY.
+ * Returns {1, seq, mode} when started, {0, currentState} when the state refuses,
+ * {0, 'LIMIT', why} when a limit does.
  */
 export const BEGIN_RUN = `${PRELUDE}
 local maxlen, ttl, allowed, runId, mode, input, now, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -81,6 +84,11 @@ local state = currentState()
 if not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then
   return {0, state}
 end
+if mode == 'auto' then
+  if state == 'REFINEMENT_READY' then mode = 'refinement' else mode = 'task' end
+end
+local userTail, queuedTail = ARGV[9], ARGV[10]
+if mode == 'refinement' then userTail, queuedTail = ARGV[14], ARGV[15] end
 -- Runs whose end was never recorded (lost to a crash) stop counting after the session TTL.
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(now) - tonumber(ttl) * 1000)
 if redis.call('ZCARD', KEYS[6]) >= maxActive then
@@ -106,8 +114,8 @@ end
 redis.call('HSET', KEYS[5], 'mode', mode, 'input', input, 'parentRunId', parent, 'queuedAt', now, 'status', 'queued')
 redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('HSET', KEYS[1], 'state', 'EXECUTING', 'runId', runId, 'runQueuedAt', now)
-local seq = append({ARGV[9], stateTail('EXECUTING', runId, ts), ARGV[10]}, maxlen, ttl)
-return {1, seq}
+local seq = append({userTail, stateTail('EXECUTING', runId, ts), queuedTail}, maxlen, ttl)
+return {1, seq, mode}
 `;
 
 /**

@@ -21,8 +21,10 @@ describe('RunEventWriter on a real Redis', () => {
 
   async function begin(session: string, runId: string): Promise<void> {
     const result = await log.beginRun(session, { runId, mode: 'task', input: 'q' }, ['IDLE'], {
-      userMessage: durable('user.message', { text: 'q', kind: 'task' }),
-      queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+      task: {
+        userMessage: durable('user.message', { text: 'q', kind: 'task' }),
+        queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+      },
     });
     expect(result.started).toBe(true);
   }

@@ -62,6 +62,13 @@ export class SessionHub {
     });
   }
 
+  /** One listener for every socket (`this` is the socket): no closure per connection. */
+  private readonly onPong = ((hub: SessionHub) =>
+    function (this: WebSocket): void {
+      const conn = hub.connections.get(this);
+      if (conn) conn.awaitingPong = false;
+    })(this);
+
   /**
    * One shared timer pings every socket each `intervalMs` and terminates one whose pong is
    * `timeoutMs` late (a half-open TCP connection would otherwise hold its slot forever).
@@ -125,7 +132,7 @@ export class SessionHub {
     };
     const user = userKeyOf(sessionKey);
     this.userSockets.set(user, (this.userSockets.get(user) ?? 0) + 1);
-    ws.on('pong', () => (conn.awaitingPong = false));
+    ws.on('pong', this.onPong);
     this.connections.set(ws, conn);
     let set = this.sessions.get(sessionKey);
     if (!set) this.sessions.set(sessionKey, (set = new Set()));
@@ -340,7 +347,7 @@ export class SessionHub {
   private sendSeq(conn: Connection, frame: Buffer, seq: number): void {
     if (seq <= conn.lastSeq) return;
     conn.lastSeq = seq;
-    if (this.send(conn.ws, frame)) this.metrics.eventsRelayed.inc();
+    if (this.send(conn.ws, frame)) this.metrics.relayedCount++;
   }
 
   /** Never throws: a closing socket just misses the frame (it resumes by seq). */
@@ -399,7 +406,8 @@ export class SessionHub {
     let pending = this.subscriptions.get(channel);
     if (!pending) {
       this.channelToSession.set(channel, sessionKey);
-      pending = this.subscriber.subscribe(channel);
+      // Once subscribed, a settled marker is kept rather than ioredis's reply.
+      pending = this.subscriber.subscribe(channel).then(() => undefined);
       this.subscriptions.set(channel, pending);
     }
     return pending;

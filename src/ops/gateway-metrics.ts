@@ -8,11 +8,20 @@ export class GatewayMetrics {
     help: 'WebSocket connections open on this gateway',
     registers: [this.registry],
   });
+  /** Bumped on the relay's hot path as a plain number; the counter reads it on scrape. */
+  relayedCount = 0;
   readonly eventsRelayed = new Counter({
     name: 'maws_events_relayed_total',
     help: 'Durable event frames sent to sockets by this gateway',
     registers: [this.registry],
+    collect: ((metrics: GatewayMetrics) =>
+      function (this: Counter) {
+        const delta = metrics.relayedCount - metrics.relayedReported;
+        metrics.relayedReported = metrics.relayedCount;
+        if (delta > 0) this.inc(delta);
+      })(this),
   });
+  private relayedReported = 0;
   readonly framesRejected = new Counter({
     name: 'maws_client_errors_total',
     help: 'Error replies sent to clients, by code',

@@ -25,33 +25,22 @@ export class SessionCommands {
     private readonly limits: RunLimits,
   ) {}
 
-  /** `message`: one box, routed by state as a person would expect. */
+  /**
+   * `message`: one box, routed by state as a person would expect. Starting a task or a
+   * refinement is decided in the same atomic step that starts it; a running session
+   * gets the text as chat.
+   */
   async message(sessionKey: string, text: string, replyTo?: string): Promise<CommandResult> {
-    for (let tries = 0; ; tries++) {
-      const state = await this.log.stateOf(sessionKey);
-      try {
-        switch (state) {
-          case 'IDLE':
-            return await this.startTask(sessionKey, text);
-          case 'EXECUTING':
-            return await this.chat(sessionKey, text, replyTo);
-          case 'REFINEMENT_READY':
-            return await this.refine(sessionKey, text);
-        }
-      } catch (err) {
-        // The state moved between reading it and acting on it: route again, once.
-        if (err instanceof ClientError && err.code === 'INVALID_STATE' && tries === 0) continue;
-        throw err;
-      }
-    }
+    const started = await this.begin(sessionKey, text, 'auto', START_FROM);
+    return started ?? this.chat(sessionKey, text, replyTo);
   }
 
-  startTask(sessionKey: string, text: string): Promise<CommandResult> {
-    return this.begin(sessionKey, text, 'task', START_FROM);
+  async startTask(sessionKey: string, text: string): Promise<CommandResult> {
+    return (await this.begin(sessionKey, text, 'task', START_FROM)) ?? this.refused('EXECUTING');
   }
 
-  refine(sessionKey: string, text: string): Promise<CommandResult> {
-    return this.begin(sessionKey, text, 'refinement', REFINE_FROM);
+  async refine(sessionKey: string, text: string): Promise<CommandResult> {
+    return (await this.begin(sessionKey, text, 'refinement', REFINE_FROM)) ?? this.refused('EXECUTING');
   }
 
   async chat(sessionKey: string, text: string, replyTo?: string): Promise<CommandResult> {
@@ -72,28 +61,29 @@ export class SessionCommands {
     return { runId };
   }
 
+  /** Starts a run; undefined when the session is EXECUTING (for `message` that means chat). */
   private async begin(
     sessionKey: string,
     text: string,
-    mode: RunMode,
+    mode: RunMode | 'auto',
     allowed: SessionState[],
-  ): Promise<CommandResult> {
+  ): Promise<CommandResult | undefined> {
     const runId = `r_${randomBytes(12).toString('base64url')}`;
+    const announce = (m: RunMode) => ({
+      userMessage: durable('user.message', { text, kind: m }),
+      queued: durable('run.queued', { runId, mode: m, input: text }),
+    });
     const result = await this.log.beginRun(
       sessionKey,
       { runId, mode, input: text },
       allowed,
-      {
-        userMessage: durable('user.message', { text, kind: mode }),
-        queued: durable('run.queued', { runId, mode, input: text }),
-      },
+      mode === 'auto' ? { task: announce('task'), refinement: announce('refinement') } : { [mode]: announce(mode) },
       this.limits,
     );
-    if (!result.started && 'limit' in result) throw new ClientError('RATE_LIMITED', result.limit);
     if (!result.started) {
-      const why =
-        result.state === 'EXECUTING' ? 'a run is already going in this session' : 'there is no report to refine yet';
-      throw new ClientError('INVALID_STATE', `${why} (state ${result.state})`);
+      if ('limit' in result) throw new ClientError('RATE_LIMITED', result.limit);
+      if (result.state === 'EXECUTING') return undefined;
+      this.refused(result.state);
     }
     try {
       await this.jobs.enqueueRun({ sessionKey, runId });
@@ -107,5 +97,10 @@ export class SessionCommands {
       throw err;
     }
     return { runId };
+  }
+
+  private refused(state: SessionState): never {
+    const why = state === 'EXECUTING' ? 'a run is already going in this session' : 'there is no report to refine yet';
+    throw new ClientError('INVALID_STATE', `${why} (state ${state})`);
   }
 }

@@ -41,11 +41,13 @@ describe('a run whose job was never queued', () => {
       { runId, mode: 'task', input: text },
       ['IDLE', 'REFINEMENT_READY'],
       {
-        userMessage: durable('user.message', { text, kind: 'task' }),
-        queued: durable('run.queued', { runId, mode: 'task', input: text }),
+        task: {
+          userMessage: durable('user.message', { text, kind: 'task' }),
+          queued: durable('run.queued', { runId, mode: 'task', input: text }),
+        },
       },
     );
-    expect(begun).toEqual({ started: true, seq: 3 });
+    expect(begun).toEqual({ started: true, seq: 3, mode: 'task' });
     await client.waitForEvent('run.queued');
 
     const started = Date.now();
