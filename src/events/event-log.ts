@@ -73,13 +73,14 @@ export class EventLog {
 
   /**
    * Appends events in order. With `guardRunId`, only while that run is still the running
-   * one; `checkpoint` fields are stored on the run in the same step. Returns the last seq,
-   * or null when the guard refused.
+   * one; `checkpoint` fields are stored on the run in the same step; with `once`, only if
+   * the run has no such field yet. Returns the last seq (0 when `once` skipped it), or null
+   * when the guard refused.
    */
   async append(
     sessionKey: string,
     events: PendingEvent[],
-    opts: { guardRunId?: string; checkpoint?: Record<string, string> } = {},
+    opts: { guardRunId?: string; checkpoint?: Record<string, string>; once?: string } = {},
   ): Promise<number | null> {
     const k = new SessionKeys(sessionKey);
     const runKey = opts.guardRunId ? k.run(opts.guardRunId) : k.state;
@@ -91,10 +92,12 @@ export class EventLog {
       this.options.maxEvents,
       this.options.ttlSeconds,
       opts.guardRunId ?? '',
+      opts.once ?? '',
       events.length,
       ...events.map((e) => frameTail(e, now)),
       ...fields,
     )) as number;
+    if (seq === -2) return 0; // written before (`once`)
     return seq < 0 ? null : seq;
   }
 

@@ -43,21 +43,23 @@ end
  * running one, so nothing of a finished or cancelled run can follow its terminal event.
  * A run's own events leave the keys' TTL alone: beginning and ending the run refresh it,
  * which saves three EXPIREs on every delta.
- * KEYS[5] run hash (checkpoint). ARGV: maxlen, ttl, guardRunId, nTails, tails..., then
- * field/value pairs to HSET on the run hash in the same step.
- * Returns the last seq, or -1 when the guard refused.
+ * KEYS[5] run hash (checkpoint). ARGV: maxlen, ttl, guardRunId, onceField, nTails, tails...,
+ * then field/value pairs to HSET on the run hash in the same step. With a onceField, nothing
+ * is done when the run hash already has that field (an event that must be written once).
+ * Returns the last seq, -1 when the guard refused, -2 when onceField skipped it.
  */
 export const APPEND_EVENTS = `${PRELUDE}
-local maxlen, ttl, guard, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local maxlen, ttl, guard, once, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 if guard ~= '' then
   if currentState() ~= 'EXECUTING' or redis.call('HGET', KEYS[1], 'runId') ~= guard then
     return -1
   end
 end
+if once ~= '' and redis.call('HEXISTS', KEYS[5], once) == 1 then return -2 end
 local tails = {}
-for i = 1, n do tails[i] = ARGV[4 + i] end
+for i = 1, n do tails[i] = ARGV[5 + i] end
 local fields = {}
-for i = 5 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 6 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
 if #fields > 0 then
   redis.call('HSET', KEYS[5], unpack(fields))
 end

@@ -1,3 +1,5 @@
+import type { RunMode } from '../events/event-types';
+
 /** Queue and job names, and job payloads: defined once, compiled against by producer and processor. */
 export enum QueueName {
   Resolver = 'resolver',
@@ -10,7 +12,8 @@ export enum JobName {
 }
 
 export interface JobPayloads {
-  [JobName.ResolveRun]: { sessionKey: string; runId: string };
+  /** `mode` lets the worker announce run.started before it has read the run's record. */
+  [JobName.ResolveRun]: { sessionKey: string; runId: string; mode?: RunMode };
   [JobName.AnswerChat]: { sessionKey: string; text: string; replyTo?: string };
 }
 
@@ -38,7 +41,7 @@ export function assertPayload<J extends JobName>(name: J, data: unknown): JobPay
     d !== null &&
     typeof d.sessionKey === 'string' &&
     (name === JobName.ResolveRun
-      ? typeof d.runId === 'string'
+      ? typeof d.runId === 'string' && (d.mode === undefined || d.mode === 'task' || d.mode === 'refinement')
       : typeof d.text === 'string' && (d.replyTo === undefined || typeof d.replyTo === 'string'));
   if (!ok) throw new Error(`malformed ${name} job payload`);
   return d as unknown as JobPayloads[J];

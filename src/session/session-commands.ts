@@ -86,7 +86,7 @@ export class SessionCommands {
       this.refused(result.state);
     }
     try {
-      await this.jobs.enqueueRun({ sessionKey, runId });
+      await this.jobs.enqueueRun({ sessionKey, runId, mode: result.mode });
     } catch (err) {
       await this.log.finishRun(
         sessionKey,

@@ -2,6 +2,8 @@ import { sleep } from '../../common/abort';
 import type { ModelProvider, ModelRequest, ModelStream, ModelUsage } from '../model-provider';
 import { writeChatAnswer, writeFinding, writePlan, writeReport } from './offline-writer';
 
+const YIELD_EVERY = 16;
+
 /**
  * The built-in model: deterministic, no network. It streams its text word by word with a
  * fixed pause, like a real model's tokens, and honours abort between tokens.
@@ -21,9 +23,12 @@ export class OfflineProvider implements ModelProvider {
       outputTokens: tokens.length,
     };
     async function* chunks(): AsyncGenerator<string> {
-      for (const token of tokens) {
+      for (const [i, token] of tokens.entries()) {
         if (delay > 0) await sleep(delay, signal);
         else if (signal.aborted) throw new Error('aborted');
+        // At zero delay a whole answer would be one run of microtasks; yielding now and
+        // then lets the process answer chat and sockets meanwhile, as a network model's would.
+        else if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
         yield token;
       }
     }
