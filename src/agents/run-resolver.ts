@@ -120,7 +120,10 @@ export class RunResolver {
       const completed = { runId, report, usage };
       await this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', completed), report);
     } finally {
-      writer.discard();
+      // Whatever ended the run here (a hand-back, a failed step, a cancel), the finished
+      // steps' outputs written so far must be stored, or a retry would run them again. (A
+      // cancelled run's writes are refused by the guard, so nothing of it leaks out.)
+      await writer.drain().catch(() => undefined);
     }
   }
 

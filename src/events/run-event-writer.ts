@@ -67,14 +67,6 @@ export class RunEventWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** Drops pending text without writing it (the run was cancelled). */
-  discard(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.pendingDelta = null;
-    this.batch = null;
-  }
-
   private flushDelta(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
