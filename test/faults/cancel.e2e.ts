@@ -5,19 +5,15 @@
  * worker at all, or the only worker slot busy with another session's run) is cancelled too
  * and never starts later.
  */
-import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { cleanupAll } from '../support/cleanup';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis, type RedisServer } from '../support/redis-server';
 import { signToken } from '../support/tokens';
 import { TestClient, type Frame } from '../support/ws-client';
+import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(60_000);
-
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
 
 const admins: Redis[] = [];
 
@@ -26,19 +22,7 @@ afterAll(async () => {
   await cleanupAll();
 });
 
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function seqs(frames: Frame[]): number[] {
-  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-}
 
 async function session(gateway: MawsProcess, prefix: string): Promise<TestClient> {
   const client = await TestClient.connect(gateway.wsUrl!, unique(prefix), signToken(unique(`${prefix}-user`)));

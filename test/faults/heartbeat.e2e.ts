@@ -4,13 +4,13 @@
  * (no close frame: 1006 on its side) within about a second, while a client that answers
  * stays connected and keeps working.
  */
-import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { cleanupAll } from '../support/cleanup';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
 import { signToken } from '../support/tokens';
 import { TestClient, buildWsUrl } from '../support/ws-client';
+import { unique } from '../support/scenario';
 
 jest.setTimeout(60_000);
 
@@ -28,10 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cleanupAll();
 });
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

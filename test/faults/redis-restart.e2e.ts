@@ -7,37 +7,21 @@
  *   affected run ends with a clear coded error (run.failed STATE_LOST, or RESUME_UNAVAILABLE
  *   and a snapshot) rather than hanging, and a new task afterwards works.
  */
-import { randomBytes } from 'node:crypto';
 import { cleanupAll } from '../support/cleanup';
 import { httpJson } from '../support/http';
 import { startMaws } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
 import { signToken } from '../support/tokens';
-import { TestClient, type Frame } from '../support/ws-client';
+import { TestClient } from '../support/ws-client';
+import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(90_000);
-
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
 
 afterAll(async () => {
   await cleanupAll();
 });
 
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function seqs(frames: Frame[]): number[] {
-  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-}
 
 async function flush(client: TestClient): Promise<void> {
   const since = client.frames.length;

@@ -8,19 +8,16 @@
  *   RESUME_UNAVAILABLE and a snapshot with the latest report, and XLEN of the session's
  *   stream stays near the limit (Redis memory per session is bounded).
  */
-import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { cleanupAll } from '../support/cleanup';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis, type RedisServer } from '../support/redis-server';
 import { signToken } from '../support/tokens';
 import { TestClient, type Frame } from '../support/ws-client';
+import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(90_000);
 
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
 const RUN_TIMEOUT_MS = 45_000;
 
 const redisClients: Redis[] = [];
@@ -29,10 +26,6 @@ afterAll(async () => {
   for (const r of redisClients) r.disconnect();
   await cleanupAll();
 });
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
 
 function rawRedis(server: RedisServer): Redis {
   const r = new Redis(server.url, { maxRetriesPerRequest: null, lazyConnect: false });
@@ -62,14 +55,6 @@ async function flush(client: TestClient): Promise<void> {
   const since = client.frames.length;
   client.send('ping', {}, client.nextId());
   await client.waitForEvent('pong', undefined, 10_000, since);
-}
-
-function seqs(frames: Frame[]): number[] {
-  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
 
 /** Raw durable frames of a client from frame index `since` on. */

@@ -3,34 +3,18 @@
  * sockets with 1001 and exits 0; the clients resume on another gateway with no gap.
  * (shutdown-worker.e2e.ts: SIGTERM on a worker.)
  */
-import { randomBytes } from 'node:crypto';
 import { cleanupAll } from '../support/cleanup';
 import { startMaws } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
 import { signToken } from '../support/tokens';
-import { TestClient, type Frame } from '../support/ws-client';
+import { TestClient } from '../support/ws-client';
+import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(60_000);
-
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
 
 afterAll(async () => {
   await cleanupAll();
 });
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
-
-function seqs(frames: Frame[]): number[] {
-  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-}
 
 async function flush(client: TestClient): Promise<void> {
   const since = client.frames.length;

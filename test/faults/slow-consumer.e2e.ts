@@ -7,14 +7,14 @@
  * `?lastSeq=` and gets everything it missed, with no gap and no duplicate.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cleanupAll } from '../support/cleanup';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
 import { signToken } from '../support/tokens';
-import { TestClient, buildWsUrl, type Frame } from '../support/ws-client';
+import { TestClient, buildWsUrl } from '../support/ws-client';
+import { range, seqs, unique } from '../support/scenario';
 
 jest.setTimeout(120_000);
 
@@ -50,24 +50,12 @@ afterAll(async () => {
   await cleanupAll();
 });
 
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
   return Number(kb) * 1024;
-}
-
-function seqs(frames: Frame[]): number[] {
-  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
 
 /**

@@ -4,19 +4,15 @@
  * resubscribes and fills each socket from the log: the client sees every seq once, in order,
  * and the run completes.
  */
-import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { cleanupAll } from '../support/cleanup';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis, type RedisServer } from '../support/redis-server';
 import { signToken } from '../support/tokens';
-import { TestClient, type Frame } from '../support/ws-client';
+import { TestClient } from '../support/ws-client';
+import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(90_000);
-
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
 
 let redis: RedisServer;
 let admin: Redis;
@@ -35,19 +31,7 @@ afterAll(async () => {
   await cleanupAll();
 });
 
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function seqs(frames: Frame[]): number[] {
-  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-}
 
 /** Names (CLIENT SETNAME) of the connections currently in pub/sub mode. */
 async function pubsubClients(): Promise<string[]> {
