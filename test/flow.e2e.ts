@@ -9,11 +9,10 @@ import { startMaws, type MawsProcess } from './support/maws-process';
 import { startRedis, type RedisServer } from './support/redis-server';
 import { signToken } from './support/tokens';
 import { TestClient, type ConnectOptions, type Frame } from './support/ws-client';
+import { QUERY, unique } from './support/scenario';
 
 jest.setTimeout(60_000);
 
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
 const CHAT = 'What is the current status?';
 const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
 const COMPANIES = ['Apple', 'Google', 'Tesla'];
@@ -39,10 +38,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-function newSessionId(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
 
 function newUser(prefix: string): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
@@ -229,7 +224,7 @@ let flowPromise: Promise<FlowFixture> | undefined;
 
 function flowFixture(): Promise<FlowFixture> {
   flowPromise ??= (async () => {
-    const sessionId = newSessionId('flow');
+    const sessionId = unique('flow');
     const token = signToken(newUser('alice'));
     const strangerToken = signToken(newUser('mallory'));
     const { client: first, snapshot: firstSnapshot } = await connect(sessionId, token);
@@ -272,7 +267,7 @@ function flowFixture(): Promise<FlowFixture> {
 
 describe('connecting', () => {
   it('sends session.snapshot first, with state IDLE and lastSeq 0 on a new session', async () => {
-    const client = await TestClient.connect(maws.wsUrl!, newSessionId('fresh'), signToken(newUser('u')));
+    const client = await TestClient.connect(maws.wsUrl!, unique('fresh'), signToken(newUser('u')));
     const first = await client.waitFor(() => true, 10_000);
     expect(first.event).toBe('session.snapshot');
     expect(first.seq).toBeUndefined();
@@ -330,7 +325,7 @@ describe('a task, end to end', () => {
 
 describe('chat while the run executes', () => {
   it('routes `message` to the Clarifier, answers with the real progress, and the run completes', async () => {
-    const { client } = await connect(newSessionId('chat'), signToken(newUser('carol')));
+    const { client } = await connect(unique('chat'), signToken(newUser('carol')));
     const ack = await client.request('message', { text: QUERY });
     expect(ack.event).toBe('ack');
     const runId = ack.data.runId as string;
@@ -438,7 +433,7 @@ function progressStates(
 
 describe('refinement', () => {
   it('in REFINEMENT_READY, `message` starts a refinement run that completes with a refined report', async () => {
-    const sessionId = newSessionId('refine');
+    const sessionId = unique('refine');
     const token = signToken(newUser('dave'));
     const { client } = await connect(sessionId, token);
     const task = await runTask(client);

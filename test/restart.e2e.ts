@@ -3,17 +3,15 @@
  * Resuming, Refinement). A refinement works after every process that ran the task has exited
  * (SIGTERM, exit 0), and a client resumes by seq on another gateway with no gap or duplicate.
  */
-import { randomBytes } from 'node:crypto';
 import { cleanupAll } from './support/cleanup';
 import { startMaws, type MawsProcess } from './support/maws-process';
 import { startRedis, type RedisServer } from './support/redis-server';
 import { signToken } from './support/tokens';
 import { TestClient, type Frame } from './support/ws-client';
+import { QUERY, unique } from './support/scenario';
 
 jest.setTimeout(60_000);
 
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
 const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
 const COMPANIES = ['Apple', 'Google', 'Tesla'];
 const RUN_TIMEOUT_MS = 30_000;
@@ -35,10 +33,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
 
 async function connect(
   gateway: MawsProcess,

@@ -2,17 +2,15 @@
  * End-to-end: the session state machine over the real WebSocket (/work/shared/protocol.md):
  * which commands each state accepts, concurrent starts, cancelling, chat in any state, ping.
  */
-import { randomBytes } from 'node:crypto';
 import { cleanupAll } from './support/cleanup';
 import { startMaws, type MawsProcess } from './support/maws-process';
 import { startRedis, type RedisServer } from './support/redis-server';
 import { signToken } from './support/tokens';
 import { TestClient, type Frame } from './support/ws-client';
+import { QUERY, unique } from './support/scenario';
 
 jest.setTimeout(60_000);
 
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
 const SECOND_QUERY = 'Compare the market share of Samsung and Nokia over the last year.';
 const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
 const RUN_TIMEOUT_MS = 30_000;
@@ -36,10 +34,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
 
 /** A new session of a new user: connected, snapshot received (and checked to come first). */
 async function newSession(prefix: string): Promise<{ client: TestClient; sessionId: string; token: string }> {

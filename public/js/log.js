@@ -2,37 +2,16 @@
 // [AGENT STREAM], [CHAT_RESPONSE], [REPORT], [ERROR], [CONN]). An agent's step is one
 // [AGENT STREAM] block whose text grows as its deltas arrive. Text only, never HTML.
 
-import { el, cssToken } from './util.js';
+import { el, cssToken, followBottom } from './util.js';
 
 export function createLog(root) {
   const blocks = new Map(); // "runId/stepId" -> block
 
-  // Follow the stream only while the reader is at the bottom, so scrolling up to read is not
-  // fought by incoming tokens (tracked on scroll, not measured per token).
-  let pinned = true;
-  let lastTop = 0;
-  root.addEventListener('scroll', () => {
-    // Only the reader scrolling up unpins: our own scrolling goes down, and growth alone
-    // does not fire a scroll event.
-    const top = root.scrollTop;
-    if (root.scrollHeight - top - root.clientHeight < 48) pinned = true;
-    else if (top < lastTop) pinned = false;
-    lastTop = top;
-  });
-
-  let scrollQueued = false;
-  function scrollSoon() {
-    if (scrollQueued) return;
-    scrollQueued = true;
-    requestAnimationFrame(() => {
-      scrollQueued = false;
-      root.scrollTop = root.scrollHeight;
-    });
-  }
+  const follow = followBottom(root, 48);
 
   function append(node) {
     root.appendChild(node);
-    if (pinned) scrollSoon();
+    follow.grew();
     return node;
   }
 
@@ -91,7 +70,7 @@ export function createLog(root) {
     clear() {
       blocks.clear();
       root.replaceChildren();
-      pinned = true;
+      follow.pin();
     },
     agentStarted(d, attempt) {
       const b = block(d);
@@ -107,7 +86,7 @@ export function createLog(root) {
     },
     agentDelta(d, text) {
       block(d).text.appendData(text);
-      if (pinned) scrollSoon();
+      follow.grew();
     },
     agentFinished(d, fallbackText) {
       const b = block(d);

@@ -2,7 +2,7 @@
 // (planner, one row per executor step, aggregator) and the Clarifier's answers, in the order
 // they happened. Rebuilt from the session's history on every page load.
 
-import { el, cssToken, reportTitle } from './util.js';
+import { el, cssToken, followBottom, reportTitle } from './util.js';
 
 const AGENT_LABEL = { planner: 'planner', executor: 'executor', aggregator: 'aggregator', clarifier: 'clarifier' };
 const STATE_LABEL = {
@@ -30,39 +30,18 @@ export function createThread(root, opts) {
   const empty = root.querySelector('.empty-state');
 
   // Follow new output while the reader is at the bottom; stop when they scroll up to read.
-  // Tracked on scroll rather than measured per token, so a long replay does not force a
-  // layout for every delta.
-  let pinned = true;
-  let lastTop = 0;
-  root.addEventListener('scroll', () => {
-    // Only the reader scrolling up unpins: our own scrolling goes down, and growth alone
-    // does not fire a scroll event.
-    const top = root.scrollTop;
-    if (root.scrollHeight - top - root.clientHeight < 80) pinned = true;
-    else if (top < lastTop) pinned = false;
-    lastTop = top;
-  });
-
-  let scrollQueued = false;
-  function scrollSoon() {
-    if (scrollQueued) return;
-    scrollQueued = true;
-    requestAnimationFrame(() => {
-      scrollQueued = false;
-      root.scrollTop = root.scrollHeight;
-    });
-  }
+  const follow = followBottom(root, 80);
 
   function append(node) {
     if (empty) empty.hidden = true;
     root.appendChild(node);
-    if (pinned) scrollSoon();
+    follow.grew();
     return node;
   }
 
   function grew(fn) {
     fn();
-    if (pinned) scrollSoon();
+    follow.grew();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -354,12 +333,11 @@ export function createThread(root, opts) {
     runCancelled,
     runMode: (runId) => runs.get(String(runId))?.mode,
     scrollToEnd() {
-      pinned = true;
-      scrollSoon();
+      follow.pin(true);
     },
     clear() {
       runs.clear();
-      pinned = true;
+      follow.pin();
       root.replaceChildren(...(empty ? [empty] : []));
       if (empty) empty.hidden = false;
     },

@@ -139,3 +139,42 @@ export function reportTitle(md) {
         .find((l) => l.trim()) || '';
   return line.trim().slice(0, 200);
 }
+
+/**
+ * Keeps a scrolling container at its bottom while it grows, but only while the reader is
+ * there: scrolling up to read unpins it (tracked on scroll, not measured per token, so a
+ * long replay does not force a layout for every delta). `slack` is how near the bottom
+ * counts as at it.
+ */
+export function followBottom(root, slack) {
+  let pinned = true;
+  let lastTop = 0;
+  root.addEventListener('scroll', () => {
+    // Only the reader scrolling up unpins: our own scrolling goes down, and growth alone
+    // does not fire a scroll event.
+    const top = root.scrollTop;
+    if (root.scrollHeight - top - root.clientHeight < slack) pinned = true;
+    else if (top < lastTop) pinned = false;
+    lastTop = top;
+  });
+  let scrollQueued = false;
+  const scrollSoon = () => {
+    if (scrollQueued) return;
+    scrollQueued = true;
+    requestAnimationFrame(() => {
+      scrollQueued = false;
+      root.scrollTop = root.scrollHeight;
+    });
+  };
+  return {
+    /** The content grew: follow it if pinned. */
+    grew() {
+      if (pinned) scrollSoon();
+    },
+    /** Pin to the bottom again (and go there now, with `scroll`). */
+    pin(scroll = false) {
+      pinned = true;
+      if (scroll) scrollSoon();
+    },
+  };
+}

@@ -86,14 +86,24 @@ export function replyFrame<E extends ReplyEventName>(event: E, data: ReplyEventM
   return JSON.stringify({ event, data, ts: new Date().toISOString() });
 }
 
-/** Reads the seq of a frame built by the append script without parsing the whole frame. */
-export function seqOfFrame(frame: string): number {
-  // Frames always start with {"seq":N, because the append script writes them that way.
+/**
+ * Reads N from a frame built by the append script, which always starts `{"seq":N,`,
+ * without parsing the frame: the relay only needs the number. Text and bytes alike.
+ */
+export function seqOfFrame(frame: string | Buffer): number {
   let n = 0;
-  for (let i = 7; i < frame.length; i++) {
-    const c = frame.charCodeAt(i);
-    if (c < 48 || c > 57) break;
-    n = n * 10 + (c - 48);
+  if (typeof frame === 'string') {
+    for (let i = 7; i < frame.length; i++) {
+      const c = frame.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      n = n * 10 + (c - 48);
+    }
+  } else {
+    for (let i = 7; i < frame.length; i++) {
+      const c = frame[i];
+      if (c < 48 || c > 57) break;
+      n = n * 10 + (c - 48);
+    }
   }
   return n;
 }

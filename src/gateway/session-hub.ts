@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { EventLog, SessionSnapshot } from '../events/event-log';
-import { ClientErrorCode, ReplyEventMap, ReplyEventName, replyFrame } from '../events/event-types';
+import { ClientErrorCode, ReplyEventMap, ReplyEventName, replyFrame, seqOfFrame } from '../events/event-types';
 import type { GatewayMetrics } from '../ops/gateway-metrics';
 import { userKeyOf } from '../session/session-key';
 
@@ -144,7 +144,7 @@ export class SessionHub {
       this.replyNow(ws, 'session.snapshot', snapshotData(snap));
       if (resumeAfter === undefined) {
         conn.lastSeq = snap.lastSeq;
-        await this.drainHeld(conn);
+        this.drainHeld(conn);
       } else {
         await this.resumeFrom(conn, resumeAfter, snap);
       }
@@ -274,11 +274,11 @@ export class SessionHub {
           // A replay waits for the client to read, rather than cut off a client that is
           // merely catching up (1013 is for one that does not drain at all).
           if (this.unsentBytes(conn.ws) > this.maxBufferedBytes / 2 && !(await this.drained(conn.ws))) return;
-          this.sendSeq(conn, Buffer.from(frame), seqOfString(frame));
+          this.sendSeq(conn, frame, seqOfFrame(frame));
         }
         if (frames.length < READ_BATCH && !conn.heldDropped) break;
       }
-      if (await this.drainHeld(conn)) return;
+      if (this.drainHeld(conn)) return;
     }
   }
 
@@ -296,7 +296,7 @@ export class SessionHub {
   }
 
   /** Sends held frames in order; returns false (still holding) when a gap remains. */
-  private async drainHeld(conn: Connection): Promise<boolean> {
+  private drainHeld(conn: Connection): boolean {
     const held = (conn.held ?? []).sort((a, b) => a.seq - b.seq);
     conn.held = null;
     for (let i = 0; i < held.length; i++) {
@@ -304,11 +304,11 @@ export class SessionHub {
       if (seq <= conn.lastSeq) continue;
       if (seq !== conn.lastSeq + 1) {
         conn.held = held.slice(i);
-        return Promise.resolve(false);
+        return false;
       }
       this.sendSeq(conn, frame, seq);
     }
-    return Promise.resolve(true);
+    return true;
   }
 
   private onPublished(channel: Buffer, payload: Buffer): void {
@@ -321,7 +321,7 @@ export class SessionHub {
       let end = payload.indexOf(NEWLINE, start);
       if (end < 0) end = payload.length;
       const frame = payload.subarray(start, end);
-      const seq = seqOfBuffer(frame);
+      const seq = seqOfFrame(frame);
       for (const conn of set) this.deliver(conn, frame, seq);
       start = end + 1;
     }
@@ -344,7 +344,7 @@ export class SessionHub {
     }
   }
 
-  private sendSeq(conn: Connection, frame: Buffer, seq: number): void {
+  private sendSeq(conn: Connection, frame: Buffer | string, seq: number): void {
     if (seq <= conn.lastSeq) return;
     conn.lastSeq = seq;
     if (this.send(conn.ws, frame)) this.metrics.relayedCount++;
@@ -425,25 +425,4 @@ function snapshotData(snap: SessionSnapshot): ReplyEventMap['session.snapshot'] 
     ...(snap.runId ? { runId: snap.runId } : {}),
     ...(snap.report ? { report: snap.report } : {}),
   };
-}
-
-/** Frames start with {"seq":N, (the append script writes them so): read N without parsing. */
-function seqOfBuffer(frame: Buffer): number {
-  let n = 0;
-  for (let i = 7; i < frame.length; i++) {
-    const c = frame[i];
-    if (c < 48 || c > 57) break;
-    n = n * 10 + (c - 48);
-  }
-  return n;
-}
-
-function seqOfString(frame: string): number {
-  let n = 0;
-  for (let i = 7; i < frame.length; i++) {
-    const c = frame.charCodeAt(i);
-    if (c < 48 || c > 57) break;
-    n = n * 10 + (c - 48);
-  }
-  return n;
 }
