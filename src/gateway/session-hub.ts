@@ -273,7 +273,7 @@ export class SessionHub {
         for (const frame of frames) {
           // A replay waits for the client to read, rather than cut off a client that is
           // merely catching up (1013 is for one that does not drain at all).
-          if (this.unsentBytes(conn.ws) > this.maxBufferedBytes / 2 && !(await this.drained(conn.ws))) return;
+          if (this.overBufferLimit(conn.ws, this.maxBufferedBytes / 2) && !(await this.drained(conn.ws))) return;
           this.sendSeq(conn, frame, seqOfFrame(frame));
         }
         if (frames.length < READ_BATCH && !conn.heldDropped) break;
@@ -353,7 +353,7 @@ export class SessionHub {
   /** Never throws: a closing socket just misses the frame (it resumes by seq). */
   private send(ws: WebSocket, frame: Buffer | string): boolean {
     if (ws.readyState !== WebSocket.OPEN) return false;
-    if (this.unsentBytes(ws) > this.maxBufferedBytes) {
+    if (this.overBufferLimit(ws, this.maxBufferedBytes)) {
       // A slow consumer is cut off rather than grow this process's memory; it resumes by seq.
       ws.close(1013, 'slow consumer: reconnect with lastSeq');
       return false;
@@ -380,12 +380,16 @@ export class SessionHub {
     if (this.corked.size === 1) process.nextTick(this.uncorkAll);
   }
 
-  /** Bytes the peer has not taken yet (a corked socket is flushed first: those are ours). */
-  private unsentBytes(ws: WebSocket): number {
-    if (ws.bufferedAmount === 0) return 0;
+  /**
+   * Whether the peer has left more than `limit` bytes untaken. Corked bytes count in
+   * bufferedAmount but are ours, so only a figure over the limit is checked again after a
+   * flush: flushing at every send would undo the corking.
+   */
+  private overBufferLimit(ws: WebSocket, limit: number): boolean {
+    if (ws.bufferedAmount <= limit) return false;
     const socket = (ws as unknown as { _socket?: Socket })._socket;
     if (socket && this.corked.delete(socket)) socket.uncork();
-    return ws.bufferedAmount;
+    return ws.bufferedAmount > limit;
   }
 
   private readonly uncorkAll = (): void => {
