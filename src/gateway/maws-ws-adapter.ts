@@ -10,6 +10,7 @@ import { redact } from '../common/redact';
 import { ConnectionContext, UpgradeDecision, authorizeUpgrade, originAllowed } from './upgrade-auth';
 import { ClientEventName, ClientFrame, isClientEvent, parseEnvelope, validateData } from './client-frames';
 import type { SessionHub } from './session-hub';
+import { StartAdmission } from './start-admission';
 
 /** Carries out a validated client frame (the gateway). */
 export interface ClientCommands {
@@ -55,6 +56,10 @@ const FLOOD_WINDOW_MS = 10_000;
 /** Module-level, so no closure over the upgrade request outlives the upgrade. */
 const ignore = (): void => undefined;
 
+/** Run starts carried out at once per gateway; more wait their turn (see StartAdmission). */
+const START_CONCURRENCY = 16;
+const RUN_STARTS = new Set<ClientEventName>(['message', 'task.start', 'task.refine']);
+
 /** The socket's connection context, attached at upgrade time. */
 export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
 
@@ -65,6 +70,7 @@ export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
 export class MawsWsAdapter extends WsAdapter {
   private readonly log = new Logger('WebSocket');
   private readonly rates = new WeakMap<WebSocket, RateState>();
+  private readonly starts = new StartAdmission(START_CONCURRENCY);
 
   constructor(
     app: INestApplicationContext,
@@ -179,7 +185,12 @@ export class MawsWsAdapter extends WsAdapter {
         throw new ClientError('UNKNOWN_EVENT', `unknown event "${frame.event}"`);
       }
       const data = validateData(frame.event, frame.data, this.options.maxInputChars);
-      await this.options.commands.handle(client, { event: frame.event, data, id: frame.id });
+      const command = { event: frame.event, data, id: frame.id };
+      if (RUN_STARTS.has(frame.event) || this.starts.hasWaiting(client)) {
+        await this.starts.run(client, () => this.options.commands.handle(client, command));
+      } else {
+        await this.options.commands.handle(client, command);
+      }
     } catch (err) {
       const known = err instanceof ClientError;
       if (!known) this.log.error(redact(err instanceof Error ? (err.stack ?? err.message) : String(err)));
