@@ -1,5 +1,4 @@
 import { Inject, Module, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
-import { Clarifier } from '../agents/clarifier';
 import { RunResolver } from '../agents/run-resolver';
 import { AppConfig } from '../config/config';
 import type Redis from 'ioredis';
@@ -9,11 +8,11 @@ import { LostRunRequeuer } from './lost-run-requeuer';
 import { EventLog } from '../events/event-log';
 import type { ModelProvider } from '../llm/model-provider';
 import { RunStore } from '../session/run-store';
-import { ClarifierProcessor } from './processors/clarifier.processor';
+import { ClarifierThread } from './clarifier-thread';
 import { ResolverProcessor } from './processors/resolver.processor';
 import { openRedis } from './redis-connection';
 
-/** The worker side: resolver and clarifier queues. It never holds a socket. */
+/** The worker side: the resolver queue here, the clarifier queue on its own thread. It never holds a socket. */
 @Module({
   providers: [
     {
@@ -39,13 +38,9 @@ import { openRedis } from './redis-connection';
       inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER],
     },
     {
-      provide: ClarifierProcessor,
-      useFactory: (config: AppConfig, log: EventLog, runs: RunStore, model: ModelProvider) =>
-        new ClarifierProcessor(new Clarifier(log, runs, model, config.MODEL_TIMEOUT_MS), log, {
-          redisUrl: config.REDIS_URL,
-          concurrency: config.CLARIFIER_CONCURRENCY,
-        }),
-      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER],
+      provide: ClarifierThread,
+      useFactory: (config: AppConfig) => new ClarifierThread(config),
+      inject: [AppConfig],
     },
     {
       provide: LostRunRequeuer,
@@ -61,7 +56,7 @@ import { openRedis } from './redis-connection';
 export class WorkerModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     @Inject(ResolverProcessor) private readonly resolver: ResolverProcessor,
-    @Inject(ClarifierProcessor) private readonly clarifier: ClarifierProcessor,
+    @Inject(ClarifierThread) private readonly clarifier: ClarifierThread,
     @Inject(LostRunRequeuer) private readonly requeuer: LostRunRequeuer,
   ) {}
 

@@ -1,0 +1,47 @@
+import 'reflect-metadata';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Clarifier } from '../agents/clarifier';
+import { AppConfig } from '../config/config';
+import { EventLog } from '../events/event-log';
+import { createModelProvider } from '../llm/create-model-provider';
+import { RunStore } from '../session/run-store';
+import { ClarifierProcessor } from './processors/clarifier.processor';
+import { openRedis } from './redis-connection';
+import type { ClarifierThreadMessage } from './clarifier-thread';
+
+/**
+ * Runs inside the worker process's clarifier thread (see ClarifierThread): the clarifier
+ * queue's BullMQ worker with its own event loop and Redis connections, so answers never wait
+ * behind the runs' work on the main thread.
+ */
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error('clarifier-thread-entry runs only as a worker thread');
+  // The main thread validated the environment; this is that validated config, cloned.
+  const config = Object.assign(new AppConfig(), (workerData as { config: AppConfig }).config);
+  const redis = openRedis(config.REDIS_URL, 'clarifier');
+  const log = new EventLog(redis, { maxEvents: config.HISTORY_MAX_EVENTS, ttlSeconds: config.HISTORY_TTL_SECONDS });
+  const model = createModelProvider(config);
+  const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS);
+  const processor = new ClarifierProcessor(clarifier, log, {
+    redisUrl: config.REDIS_URL,
+    concurrency: config.CLARIFIER_CONCURRENCY,
+  });
+  port.on('message', (message: ClarifierThreadMessage) => {
+    if (message.type !== 'stop') return;
+    // Answers being written are finished first; the host terminates the thread afterwards.
+    void processor
+      .stop()
+      .then(() => model.close?.())
+      .then(() => redis.quit())
+      .catch(() => undefined)
+      .then(() => port.postMessage({ type: 'stopped' } satisfies ClarifierThreadMessage));
+  });
+  await processor.start();
+  port.postMessage({ type: 'ready' } satisfies ClarifierThreadMessage);
+}
+
+main().catch((err: unknown) => {
+  // Thrown from the thread's top level, this reaches the host's 'error' listener.
+  throw err instanceof Error ? err : new Error(String(err));
+});
