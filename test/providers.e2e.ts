@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { cleanupAll } from './support/cleanup';
 import { FakeLlmServer, piecesOf, planJson, tokensOf } from './support/fake-llm-server';
 import { httpJson } from './support/http';
+import { eventually } from './support/scenario';
 import { startMaws, type MawsEnv, type MawsProcess } from './support/maws-process';
 import { startRedis, type RedisServer } from './support/redis-server';
 import { signToken } from './support/tokens';
@@ -184,7 +185,16 @@ describe.each([
     // /metrics (the gateway, from Redis): tokens by provider, model, agent, direction; cost.
     const labels = (agent: string, direction: string): string =>
       `maws_model_tokens_total{provider="${provider}",model="${model}",agent="${agent}",direction="${direction}"}`;
-    const metrics = (await httpJson('GET', `${maws.url!}/metrics`)).text;
+    // Workers write usage in batches (every 250 ms): the figures appear shortly after the run.
+    let metrics = '';
+    await eventually(
+      async () => {
+        metrics = (await httpJson('GET', `${maws.url!}/metrics`)).text;
+        return (sample(metrics, labels('aggregator', 'output')) ?? 0) >= 25;
+      },
+      5_000,
+      "the aggregator's tokens on /metrics",
+    );
     expect(sample(metrics, labels('planner', 'input'))).toBeGreaterThanOrEqual(120);
     expect(sample(metrics, labels('executor', 'input'))).toBeGreaterThanOrEqual(430);
     expect(sample(metrics, labels('aggregator', 'output'))).toBeGreaterThanOrEqual(25);

@@ -4,6 +4,7 @@ import { AppConfig } from '../config/config';
 import { EventLog } from '../events/event-log';
 import { openRedis } from '../jobs/redis-connection';
 import { createModelProvider } from '../llm/create-model-provider';
+import type { ModelProvider } from '../llm/model-provider';
 import { RunStore } from '../session/run-store';
 import { MODEL_PROVIDER, REDIS } from './tokens';
 
@@ -11,7 +12,10 @@ import { MODEL_PROVIDER, REDIS } from './tokens';
 @Global()
 @Module({})
 export class CoreModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(MODEL_PROVIDER) private readonly model: ModelProvider,
+  ) {}
 
   static forConfig(config: AppConfig): DynamicModule {
     return {
@@ -33,6 +37,8 @@ export class CoreModule implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // Runs have stopped by now (the worker module stops first): count their last calls.
+    await this.model.close?.();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

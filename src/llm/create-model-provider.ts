@@ -4,7 +4,8 @@ import type { AgentName } from '../events/event-types';
 import { openRedis } from '../jobs/redis-connection';
 import { recordModelUsage } from '../ops/cluster-metrics';
 import { AiSdkProvider, RealProviderName } from './ai-sdk-provider';
-import { MeteredProvider, UsageSink } from './metered-provider';
+import { UsageBatcher } from '../ops/usage-batcher';
+import { MeteredProvider } from './metered-provider';
 import type { ModelProvider } from './model-provider';
 import { OfflineProvider } from './offline/offline-provider';
 import { parseLlmPrices } from './prices';
@@ -18,8 +19,12 @@ export const DEFAULT_MODELS: Record<RealProviderName, string> = {
 
 /** The provider LLM_PROVIDER names, counting its tokens into the deployment's metrics. */
 export function createModelProvider(config: AppConfig): ModelProvider {
-  return new MeteredProvider(baseProvider(config), redisUsageSink(config.REDIS_URL), parseLlmPrices(config.LLM_PRICES));
+  const usage = redisUsageBatcher(config.REDIS_URL);
+  return new MeteredProvider(baseProvider(config), usage.add, parseLlmPrices(config.LLM_PRICES), () => usage.flush());
 }
+
+/** How long usage counts wait to be written together (see UsageBatcher). */
+const USAGE_FLUSH_MS = 250;
 
 function baseProvider(config: AppConfig): ModelProvider {
   switch (config.LLM_PROVIDER) {
@@ -62,14 +67,14 @@ function keyVariableOf(provider: RealProviderName): string {
 }
 
 /**
- * Usage goes to Redis on a connection of its own, opened at the first model call: the
- * gateway builds a provider too but never calls it, so it never connects. Counting is
- * best-effort and never holds up or fails a run.
+ * Usage goes to Redis on a connection of its own, opened at the first write: the gateway
+ * builds a provider too but never calls it, so it never connects. Counting is best-effort
+ * and never holds up or fails a run; /metrics shows a call's tokens within USAGE_FLUSH_MS.
  */
-function redisUsageSink(redisUrl: string): UsageSink {
+function redisUsageBatcher(redisUrl: string): UsageBatcher {
   let redis: Redis | undefined;
-  return (record) => {
+  return new UsageBatcher(async (records) => {
     redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
-    recordModelUsage(redis, record).catch(() => undefined);
-  };
+    await recordModelUsage(redis, records);
+  }, USAGE_FLUSH_MS);
 }

@@ -18,8 +18,13 @@ export class MeteredProvider implements ModelProvider {
     private readonly inner: ModelProvider,
     private readonly sink: UsageSink,
     private readonly prices: PriceTable = {},
+    private readonly flushUsage: () => Promise<void> = () => Promise.resolve(),
   ) {
     this.name = inner.name;
+  }
+
+  async close(): Promise<void> {
+    await this.flushUsage();
   }
 
   modelFor(agent: AgentName): string {

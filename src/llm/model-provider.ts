@@ -56,6 +56,8 @@ export interface ModelProvider {
   /** The model an agent's calls go to (a label for metrics and logs). */
   modelFor?(agent: AgentName): string;
   stream(request: ModelRequest, signal: AbortSignal): ModelStream;
+  /** At shutdown: hands on what it still holds (usage counts). */
+  close?(): Promise<void>;
 }
 
 /**

@@ -21,16 +21,20 @@ afterAll(async () => {
 describe('model usage metrics', () => {
   it('sums tokens by provider, model, agent and direction, and cost by provider and model', async () => {
     const base = { provider: 'openai', model: 'gpt-4o-mini' };
-    await recordModelUsage(redis, { ...base, agent: 'planner', inputTokens: 100, outputTokens: 20, cost: 0.001 });
-    await recordModelUsage(redis, { ...base, agent: 'planner', inputTokens: 50, outputTokens: 5, cost: 0.0005 });
-    await recordModelUsage(redis, { ...base, agent: 'executor', inputTokens: 10, outputTokens: 1 });
-    await recordModelUsage(redis, {
-      provider: 'openai-compatible',
-      model: 'we"ird\\name',
-      agent: 'aggregator',
-      inputTokens: 1,
-      outputTokens: 2,
-    });
+    await recordModelUsage(redis, [
+      { ...base, agent: 'planner', inputTokens: 100, outputTokens: 20, cost: 0.001 },
+      { ...base, agent: 'planner', inputTokens: 50, outputTokens: 5, cost: 0.0005 },
+    ]);
+    await recordModelUsage(redis, [{ ...base, agent: 'executor', inputTokens: 10, outputTokens: 1 }]);
+    await recordModelUsage(redis, [
+      {
+        provider: 'openai-compatible',
+        model: 'we"ird\\name',
+        agent: 'aggregator',
+        inputTokens: 1,
+        outputTokens: 2,
+      },
+    ]);
     const text = await renderClusterMetrics(redis);
     expect(text).toContain('# TYPE maws_model_tokens_total counter');
     expect(text).toContain(

@@ -16,18 +16,27 @@ const TOKENS_PREFIX = 'tokens:';
 const COST_PREFIX = 'cost:';
 
 /**
- * Adds one model call's usage to the deployment's figures in Redis. Workers have no HTTP
- * port, so they count here and the gateway renders the totals on /metrics.
+ * Adds model calls' usage to the deployment's figures in Redis, in one transaction. Workers
+ * have no HTTP port, so they count here and the gateway renders the totals on /metrics.
  */
-export async function recordModelUsage(redis: Redis, r: ModelUsageRecord): Promise<void> {
+export async function recordModelUsage(redis: Redis, records: ModelUsageRecord[]): Promise<void> {
+  const tokens = new Map<string, number>();
+  const costs = new Map<string, number>();
+  const add = (into: Map<string, number>, field: string, n: number): void => {
+    if (n > 0) into.set(field, (into.get(field) ?? 0) + n);
+  };
+  for (const r of records) {
+    const field = (direction: string): string =>
+      TOKENS_PREFIX + JSON.stringify([r.provider, r.model, r.agent, direction]);
+    add(tokens, field('input'), r.inputTokens);
+    add(tokens, field('output'), r.outputTokens);
+    add(costs, COST_PREFIX + JSON.stringify([r.provider, r.model]), r.cost ?? 0);
+  }
+  if (tokens.size === 0 && costs.size === 0) return;
   const key = EventLog.statsKey();
   const tx = redis.multi();
-  const field = (direction: string): string =>
-    TOKENS_PREFIX + JSON.stringify([r.provider, r.model, r.agent, direction]);
-  if (r.inputTokens > 0) tx.hincrby(key, field('input'), r.inputTokens);
-  if (r.outputTokens > 0) tx.hincrby(key, field('output'), r.outputTokens);
-  if (r.cost !== undefined && r.cost > 0)
-    tx.hincrbyfloat(key, COST_PREFIX + JSON.stringify([r.provider, r.model]), r.cost);
+  for (const [field, n] of tokens) tx.hincrby(key, field, n);
+  for (const [field, n] of costs) tx.hincrbyfloat(key, field, n);
   await tx.exec();
 }
 

@@ -13,7 +13,7 @@ import { startMaws } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
 import { signToken } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
-import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
+import { eventually, QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(90_000);
 
@@ -21,20 +21,10 @@ afterAll(async () => {
   await cleanupAll();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 async function flush(client: TestClient): Promise<void> {
   const since = client.frames.length;
   client.send('ping', {}, client.nextId());
   await client.waitForEvent('pong', undefined, 20_000, since);
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await sleep(200);
-  }
 }
 
 describe('Redis restart with persistence (appendonly yes)', () => {

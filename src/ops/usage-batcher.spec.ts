@@ -1,0 +1,49 @@
+import type { ModelUsageRecord } from './cluster-metrics';
+import { UsageBatcher } from './usage-batcher';
+
+const record = (agent: string, inputTokens: number): ModelUsageRecord => ({
+  provider: 'offline',
+  model: 'offline',
+  agent,
+  inputTokens,
+  outputTokens: 1,
+});
+
+describe('UsageBatcher', () => {
+  it('hands on the calls of one interval in one write, in order', async () => {
+    const writes: ModelUsageRecord[][] = [];
+    const batcher = new UsageBatcher((records) => {
+      writes.push(records);
+      return Promise.resolve();
+    }, 50);
+    batcher.add(record('planner', 1));
+    batcher.add(record('executor', 2));
+    batcher.add(record('aggregator', 3));
+    expect(writes).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(writes.map((w) => w.map((r) => r.inputTokens))).toEqual([[1, 2, 3]]);
+    batcher.add(record('clarifier', 4));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(writes.map((w) => w.map((r) => r.inputTokens))).toEqual([[1, 2, 3], [4]]);
+  });
+
+  it('flush writes what is held at once and waits for it; a failed write is not thrown', async () => {
+    const writes: ModelUsageRecord[][] = [];
+    let fail = true;
+    const batcher = new UsageBatcher((records) => {
+      if (fail) {
+        fail = false;
+        return Promise.reject(new Error('redis is down'));
+      }
+      writes.push(records);
+      return Promise.resolve();
+    }, 60_000);
+    batcher.add(record('planner', 1));
+    await expect(batcher.flush()).resolves.toBeUndefined();
+    batcher.add(record('executor', 2));
+    await batcher.flush();
+    expect(writes.map((w) => w.map((r) => r.agent))).toEqual([['executor']]);
+    await batcher.flush();
+    expect(writes).toHaveLength(1);
+  });
+});
