@@ -76,6 +76,13 @@ function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks
       seq += batch.length;
       return Promise.resolve(seq);
     },
+    // run.started in the record's mode, once (as the Lua script does).
+    appendPicked: (_key: string, _field: string, variants: Record<string, PendingEvent>) => {
+      if (record.started) return Promise.resolve(0);
+      record.started = true;
+      events.push(variants[record.mode]);
+      return Promise.resolve(++seq);
+    },
     finishRun: (_key: string, _runId: string, outcome: string, terminal: PendingEvent) => {
       finished.push({ outcome, terminal });
       events.push(terminal);

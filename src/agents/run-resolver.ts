@@ -1,5 +1,5 @@
 import type { EventLog } from '../events/event-log';
-import type { PlanItem, RunMode } from '../events/event-types';
+import type { PlanItem } from '../events/event-types';
 import { durable } from '../events/event-types';
 import { RunEventWriter, RunNotCurrentError } from '../events/run-event-writer';
 import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage } from '../llm/model-provider';
@@ -56,39 +56,34 @@ export class RunResolver {
    * Runs (or resumes) a run to its end. `handBack` asks it to stop between steps; `signal`
    * aborts the step in progress (a cancel, or a shutdown whose grace ran out).
    */
-  async resolve(
-    sessionKey: string,
-    runId: string,
-    signal: AbortSignal,
-    handBack?: AbortSignal,
-    mode?: RunMode,
-  ): Promise<void> {
-    // With the mode known from the job, run.started goes out while the record is read
-    // (written once: a run taken over after a crash does not announce itself again).
+  async resolve(sessionKey: string, runId: string, signal: AbortSignal, handBack?: AbortSignal): Promise<void> {
+    // run.started goes out while the record is read, in the mode the record holds, and only
+    // once: a run taken over after a crash does not announce itself again.
     const [run, announced] = await Promise.all([
       this.runs.get(sessionKey, runId),
-      mode
-        ? this.log.append(sessionKey, [durable('run.started', { runId, mode })], {
-            guardRunId: runId,
-            checkpoint: { started: '1' },
-            once: 'started',
-          })
-        : undefined,
+      this.log.appendPicked(
+        sessionKey,
+        'mode',
+        {
+          task: durable('run.started', { runId, mode: 'task' }),
+          refinement: durable('run.started', { runId, mode: 'refinement' }),
+        },
+        { guardRunId: runId, checkpoint: { started: '1' }, once: 'started' },
+      ),
     ]);
+    // No record and not the session's run: a refused start, whose job went out beside the
+    // script that refused it (see SessionCommands.begin). There is nothing to do.
+    if (announced === null && !run) return;
     if (announced === null) throw new RunNotCurrentError(runId);
     if (!run) throw new RunNotFoundError(`run ${runId} has no stored record`);
-    if (announced !== undefined) run.started = true;
+    if (announced > 0) run.started = true;
     const writer = new RunEventWriter(this.log, sessionKey, runId, this.options.deltaFlushMs);
     const checkHandBack = (): void => {
       if (handBack?.aborted) throw new HandBackError();
     };
     try {
       const context = await this.contextOf(sessionKey, run);
-      if (!run.started) {
-        writer.write([durable('run.started', { runId, mode: run.mode })], { started: '1', query: context.query });
-      } else if (!run.query) {
-        writer.write([], { query: context.query });
-      }
+      if (!run.query) writer.write([], { query: context.query });
       checkHandBack();
       // Tokens of the whole run: finished steps' usage comes from their checkpoint.
       let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };

@@ -41,6 +41,12 @@ export const RUN_DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
+export interface AppendOptions {
+  guardRunId?: string;
+  checkpoint?: Record<string, string>;
+  once?: string;
+}
+
 /**
  * The session event log: every durable event is appended here, numbered, stored in the
  * session's stream and published on its channel in one atomic script.
@@ -77,15 +83,45 @@ export class EventLog {
    * the run has no such field yet. Returns the last seq (0 when `once` skipped it), or null
    * when the guard refused.
    */
-  async append(
+  async append(sessionKey: string, events: PendingEvent[], opts: AppendOptions = {}): Promise<number | null> {
+    const now = new Date();
+    return this.runAppend(
+      sessionKey,
+      '',
+      events.map((e) => frameTail(e, now)),
+      opts,
+    );
+  }
+
+  /**
+   * Appends the one event of `variants` named by the guarded run's `field` (its mode, say),
+   * with append's guard, checkpoint and once. Returns as append does; 0 also when the run's
+   * field names none of them (no record).
+   */
+  async appendPicked(
     sessionKey: string,
-    events: PendingEvent[],
-    opts: { guardRunId?: string; checkpoint?: Record<string, string>; once?: string } = {},
+    field: string,
+    variants: Record<string, PendingEvent>,
+    opts: AppendOptions & { guardRunId: string },
+  ): Promise<number | null> {
+    const now = new Date();
+    return this.runAppend(
+      sessionKey,
+      field,
+      Object.entries(variants).flatMap(([value, e]) => [value, frameTail(e, now)]),
+      opts,
+    );
+  }
+
+  private async runAppend(
+    sessionKey: string,
+    pick: string,
+    tailArgs: string[],
+    opts: AppendOptions,
   ): Promise<number | null> {
     const k = new SessionKeys(sessionKey);
     const runKey = opts.guardRunId ? k.run(opts.guardRunId) : k.state;
     const fields = Object.entries(opts.checkpoint ?? {}).flat();
-    const now = new Date();
     const seq = (await this.scripts.append(
       ...this.sessionKeys(k),
       runKey,
@@ -93,11 +129,12 @@ export class EventLog {
       this.options.ttlSeconds,
       opts.guardRunId ?? '',
       opts.once ?? '',
-      events.length,
-      ...events.map((e) => frameTail(e, now)),
+      pick ? tailArgs.length / 2 : tailArgs.length,
+      pick,
+      ...tailArgs,
       ...fields,
     )) as number;
-    if (seq === -2) return 0; // written before (`once`)
+    if (seq === -2 || seq === -3) return 0; // written before (`once`), or no variant matched
     return seq < 0 ? null : seq;
   }
 

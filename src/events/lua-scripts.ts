@@ -43,13 +43,17 @@ end
  * running one, so nothing of a finished or cancelled run can follow its terminal event.
  * A run's own events leave the keys' TTL alone: beginning and ending the run refresh it,
  * which saves three EXPIREs on every delta.
- * KEYS[5] run hash (checkpoint). ARGV: maxlen, ttl, guardRunId, onceField, nTails, tails...,
- * then field/value pairs to HSET on the run hash in the same step. With a onceField, nothing
- * is done when the run hash already has that field (an event that must be written once).
- * Returns the last seq, -1 when the guard refused, -2 when onceField skipped it.
+ * KEYS[5] run hash (checkpoint). ARGV: maxlen, ttl, guardRunId, onceField, nTails, pickField,
+ * tails..., then field/value pairs to HSET on the run hash in the same step. With a onceField,
+ * nothing is done when the run hash already has that field (an event that must be written
+ * once). With a pickField, the tails are nTails (value, tail) pairs and only the tail whose
+ * value is the run hash's pickField is appended (run.started, whose mode the run's record
+ * holds).
+ * Returns the last seq, -1 when the guard refused, -2 when onceField skipped it, -3 when no
+ * pair matched.
  */
 export const APPEND_EVENTS = `${PRELUDE}
-local maxlen, ttl, guard, once, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local maxlen, ttl, guard, once, n, pick = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 if guard ~= '' then
   if currentState() ~= 'EXECUTING' or redis.call('HGET', KEYS[1], 'runId') ~= guard then
     return -1
@@ -57,9 +61,19 @@ if guard ~= '' then
 end
 if once ~= '' and redis.call('HEXISTS', KEYS[5], once) == 1 then return -2 end
 local tails = {}
-for i = 1, n do tails[i] = ARGV[5 + i] end
+local rest = 7 + n
+if pick == '' then
+  for i = 1, n do tails[i] = ARGV[6 + i] end
+else
+  local value = redis.call('HGET', KEYS[5], pick)
+  for i = 0, n - 1 do
+    if ARGV[7 + 2 * i] == value then tails[1] = ARGV[8 + 2 * i] end
+  end
+  if #tails == 0 then return -3 end
+  rest = 7 + 2 * n
+end
 local fields = {}
-for i = 6 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = rest, #ARGV do fields[#fields + 1] = ARGV[i] end
 if #fields > 0 then
   redis.call('HSET', KEYS[5], unpack(fields))
 end

@@ -35,7 +35,11 @@ import { SessionHub } from './session-hub';
       useFactory: (config: AppConfig) => openRedis(config.REDIS_URL, 'relay'),
       inject: [AppConfig],
     },
-    { provide: JobProducer, useFactory: (config: AppConfig) => new JobProducer(config.REDIS_URL), inject: [AppConfig] },
+    {
+      provide: JobProducer,
+      useFactory: (config: AppConfig, redis: Redis) => new JobProducer(config.REDIS_URL, redis),
+      inject: [AppConfig, REDIS],
+    },
     {
       provide: SessionHub,
       useFactory: (log: EventLog, sub: Redis, metrics: GatewayMetrics, config: AppConfig) => {

@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+import { Queue, type RedisOptions as BullRedisOptions } from 'bullmq';
+import type Redis from 'ioredis';
 import { JobName, JobPayloads, QUEUE_OF, QUEUE_PREFIX, QueueName } from './job-types';
 import { bullConnection } from './redis-connection';
 
@@ -6,16 +7,21 @@ import { bullConnection } from './redis-connection';
 export class JobProducer {
   readonly queues: Record<QueueName, Queue>;
 
-  constructor(redisUrl: string) {
-    const connection = bullConnection(redisUrl);
-    const make = (name: QueueName): Queue => {
+  /**
+   * `eventConnection`, when given, is the connection the event log writes on: the queues
+   * share it, so a script and the job it is for go out together, and Redis, taking one
+   * connection's commands in order, has run begun or the chat question logged before the
+   * job exists (see SessionCommands).
+   */
+  constructor(redisUrl: string, eventConnection?: Redis) {
+    const make = (name: QueueName, connection: BullRedisOptions | Redis): Queue => {
       const q = new Queue(name, { connection, prefix: QUEUE_PREFIX });
       q.on('error', () => undefined);
       return q;
     };
     this.queues = {
-      [QueueName.Resolver]: make(QueueName.Resolver),
-      [QueueName.Clarifier]: make(QueueName.Clarifier),
+      [QueueName.Resolver]: make(QueueName.Resolver, eventConnection ?? bullConnection(redisUrl)),
+      [QueueName.Clarifier]: make(QueueName.Clarifier, eventConnection ?? bullConnection(redisUrl)),
     };
   }
 

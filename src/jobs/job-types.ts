@@ -12,7 +12,7 @@ export enum JobName {
 }
 
 export interface JobPayloads {
-  /** `mode` lets the worker announce run.started before it has read the run's record. */
+  /** `mode`, when the gateway knew it, is for people reading Bull Board: the worker takes the run's from its record. */
   [JobName.ResolveRun]: { sessionKey: string; runId: string; mode?: RunMode };
   [JobName.AnswerChat]: { sessionKey: string; text: string; replyTo?: string };
 }

@@ -44,8 +44,10 @@ export class SessionCommands {
   }
 
   async chat(sessionKey: string, text: string, replyTo?: string): Promise<CommandResult> {
-    await this.log.append(sessionKey, [durable('user.message', { text, kind: 'chat' })]);
-    await this.jobs.enqueueChat({ sessionKey, text, ...(replyTo !== undefined ? { replyTo } : {}) });
+    // One round trip: both go out on one connection, the question first (see JobProducer).
+    const logged = this.log.append(sessionKey, [durable('user.message', { text, kind: 'chat' })]);
+    const queued = this.jobs.enqueueChat({ sessionKey, text, ...(replyTo !== undefined ? { replyTo } : {}) });
+    await Promise.all([logged, queued]);
     return {};
   }
 
@@ -73,28 +75,45 @@ export class SessionCommands {
       userMessage: durable('user.message', { text, kind: m }),
       queued: durable('run.queued', { runId, mode: m, input: text }),
     });
-    const result = await this.log.beginRun(
+    const began = this.log.beginRun(
       sessionKey,
       { runId, mode, input: text },
       allowed,
       mode === 'auto' ? { task: announce('task'), refinement: announce('refinement') } : { [mode]: announce(mode) },
       this.limits,
     );
+    // The job goes out right behind the script on the same connection (see JobProducer), so
+    // Redis has decided the run before its job exists: one round trip instead of two. The job
+    // of a refused start is removed; a worker that takes it first finds no run and ends it.
+    const queued = this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }).then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    const dropJob = (): void => {
+      void queued.then(() => this.jobs.removeQueuedRun(runId)).catch(() => undefined);
+    };
+    let result: Awaited<typeof began>;
+    try {
+      result = await began;
+    } catch (err) {
+      dropJob();
+      throw err;
+    }
     if (!result.started) {
+      dropJob();
       if ('limit' in result) throw new ClientError('RATE_LIMITED', result.limit);
       if (result.state === 'EXECUTING') return undefined;
       this.refused(result.state);
     }
-    try {
-      await this.jobs.enqueueRun({ sessionKey, runId, mode: result.mode });
-    } catch (err) {
+    const queueError = await queued;
+    if (queueError) {
       await this.log.finishRun(
         sessionKey,
         runId,
         'failed',
         durable('run.failed', { runId, error: { code: 'INTERNAL', message: 'the run could not be queued' } }),
       );
-      throw err;
+      throw queueError;
     }
     return { runId };
   }

@@ -226,6 +226,9 @@ describe('runs per user', () => {
     expect(theirs.event).toBe('ack');
     // Once the first run has ended, the second session may start one.
     await s1.waitForEvent('run.completed', (f) => f.data.runId === first.data.runId, RUN_TIMEOUT_MS);
+    // The refused start left nothing in its session: no run, no event (its job went out with
+    // the refusing script and was dropped, or ended at once by the worker that took it).
+    expect(s2.frames.filter((f) => typeof f.seq === 'number')).toEqual([]);
     const third = await s2.request('task.start', { text: 'Summarize the weather in Bergen.' });
     expect(third.event).toBe('ack');
     await s2.waitForEvent('run.completed', (f) => f.data.runId === third.data.runId, RUN_TIMEOUT_MS);

@@ -88,12 +88,12 @@ export class ResolverProcessor {
   }
 
   private async process(job: Job, token?: string, bullSignal?: AbortSignal): Promise<void> {
-    const { sessionKey, runId, mode } = assertPayload(JobName.ResolveRun, job.data);
+    const { sessionKey, runId } = assertPayload(JobName.ResolveRun, job.data);
     const run: ActiveRun = { cancel: new AbortController(), handBack: new AbortController() };
     this.active.set(runId, run);
     const signal = bullSignal ? AbortSignal.any([run.cancel.signal, bullSignal]) : run.cancel.signal;
     try {
-      await this.resolver.resolve(sessionKey, runId, signal, run.handBack.signal, mode);
+      await this.resolver.resolve(sessionKey, runId, signal, run.handBack.signal);
     } catch (err) {
       if (err instanceof HandBackError || run.cancel.signal.reason instanceof HandBackError) {
         // Not a failure: the job waits for another worker, which resumes at the checkpoint.
