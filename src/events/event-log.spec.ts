@@ -67,6 +67,31 @@ describe('EventLog on a real Redis', () => {
     expect(snap.lastSeq).toBe(5);
   });
 
+  it("appends the run.started of the run's own mode, once, and nothing for a run that never began", async () => {
+    const key = sessionKeyOf('dave', 'S4');
+    const runId = 'r_dddddddddd';
+    const started = (id: string) => ({
+      task: durable('run.started', { runId: id, mode: 'task' }),
+      refinement: durable('run.started', { runId: id, mode: 'refinement' }),
+    });
+    const announce = (id: string) =>
+      log.appendPicked(key, 'mode', started(id), { guardRunId: id, checkpoint: { started: '1' }, once: 'started' });
+    // A start refused before it began: no record, not the session's run.
+    expect(await announce('r_never00000')).toBeNull();
+    await log.beginRun(key, { runId, mode: 'auto', input: 'q' }, ['IDLE'], {
+      task: {
+        userMessage: durable('user.message', { text: 'q', kind: 'task' }),
+        queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+      },
+    });
+    expect(await announce(runId)).toBe(4);
+    expect(await announce(runId)).toBe(0); // once
+    const { frames } = await log.readAfter(key, 0);
+    const events = frames.map((f) => JSON.parse(f) as { event: string; data: { mode?: string } });
+    expect(events.map((e) => e.event)).toEqual(['user.message', 'session.state', 'run.queued', 'run.started']);
+    expect(events[3].data.mode).toBe('task');
+  });
+
   it('reports a resume point that was trimmed away as incomplete', async () => {
     const key = sessionKeyOf('carol', 'S3');
     for (let i = 0; i < 30; i++) {
