@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { signToken } from '../../test/support/tokens';
 import { notify, serve } from '../lib/ipc';
 import { SENT_MARK, names } from '../lib/names';
-import { errorText, hrUs, mapLimit, sleep } from '../lib/util';
+import { collectGarbage, errorText, hrUs, mapLimit, sleep } from '../lib/util';
 
 type Json = any;
 
@@ -374,6 +374,10 @@ serve({
   runsBatch,
   singleRuns,
   chatIdle,
+  gc: () => {
+    collectGarbage();
+    return {};
+  },
   count: () => ({ sockets: [...groups.values()].reduce((n, g) => n + g.length, 0) }),
   memory: () => process.memoryUsage(),
 });

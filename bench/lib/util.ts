@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 /** Small helpers shared by the bench's orchestrator and its child processes. */
 
 /** Microseconds on CLOCK_MONOTONIC: one clock for every process on this machine. */
@@ -58,4 +60,13 @@ export function round(n: number, digits = 2): number {
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * A full garbage collection in this process. Measured windows start from a clean heap, so
+ * that garbage left by an earlier phase (a saturating publisher) is not counted in them.
+ */
+export function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }

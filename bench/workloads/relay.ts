@@ -15,7 +15,7 @@ import { bareChannel, names, sessionKeyFor } from '../lib/names';
 import { redisInterval, topCommands, type RedisInterval } from '../lib/redis-stats';
 import { CpuMeter } from '../lib/system';
 import { makeRow, type Row } from '../lib/table';
-import { hrUs, round, sleep, summarize, type Summary } from '../lib/util';
+import { collectGarbage, hrUs, round, sleep, summarize, type Summary } from '../lib/util';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -232,6 +232,11 @@ async function fixedRate(
   serverProbe: number,
   durations: { warmMs: number; measureMs: number } = ctx.sizes,
 ): Promise<LatencyResult> {
+  // Every process of the path starts from a clean heap (MAWS and floor alike): the saturating
+  // phase before this one leaves garbage whose collection is not what this window measures.
+  collectGarbage();
+  await probe(serverProbe, '/mem');
+  await Promise.all(clients.map((c) => c.call('gc')));
   await Promise.all(clients.map((c) => c.call('relayStart', { latency: true, progressMs: 500 })));
   let sent = 0;
   let idx = 0;
