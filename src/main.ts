@@ -12,6 +12,7 @@ import { MawsGateway } from './gateway/maws.gateway';
 import { MawsWsAdapter } from './gateway/maws-ws-adapter';
 import { SessionHub } from './gateway/session-hub';
 import { JobProducer } from './jobs/job-producer';
+import { lowerThreadPriority } from './jobs/run-thread-priority';
 import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -68,7 +69,9 @@ function stop(app: INestApplicationContext, signal: string): void {
 async function startWorker(config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {
   const app = await NestFactory.createApplicationContext(AppModule.forRole('worker', config), { logger });
   await app.init();
-  console.log(`MAWS ready role=worker concurrency=${config.WORKER_CONCURRENCY}`);
+  // Only here: in role `all` the main thread is the gateway's too.
+  const priority = lowerThreadPriority(config.WORKER_RUN_NICE);
+  console.log(`MAWS ready role=worker concurrency=${config.WORKER_CONCURRENCY}; ${priority}`);
   return app;
 }
 

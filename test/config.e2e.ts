@@ -3,6 +3,7 @@
  * "Processes"). A bad value stops the process with a message naming the variable; an unknown
  * role exits 2; SIGTERM closes sockets with 1001 and exits 0.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { cleanupAll } from './support/cleanup';
 import { runMawsOnce, startMaws, type MawsEnv, type RunOnceResult } from './support/maws-process';
 import { getFreePort, startRedis, type RedisServer } from './support/redis-server';
@@ -137,6 +138,40 @@ describe('roles', () => {
     expect(result.code).toBe(2);
     expect(result.output).toContain('banana');
     for (const role of ['all', 'gateway', 'worker']) expect(result.output).toMatch(new RegExp(`\\b${role}\\b`));
+  });
+});
+
+/** The nice value of each thread of `pid` (Linux keeps them per thread), from /proc. */
+function threadNices(pid: number): { tid: number; nice: number }[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, nice field 19.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { tid: Number(tid), nice: Number(fields[19 - 3]) };
+  });
+}
+
+describe('worker run thread priority', () => {
+  it('a `worker` lowers its run (main) thread to WORKER_RUN_NICE, default 10; its other threads keep 0', async () => {
+    const worker = await startMaws('worker', { REDIS_URL: redis.url });
+    const threads = threadNices(worker.pid!);
+    expect(threads.find((t) => t.tid === worker.pid)?.nice).toBe(10);
+    expect(threads.filter((t) => t.tid !== worker.pid).every((t) => t.nice === 0)).toBe(true);
+    expect(worker.output()).toContain('run thread at nice 10');
+    await worker.stop('SIGTERM', 15_000);
+  });
+
+  it('WORKER_RUN_NICE=0 leaves it alone; the `all` role never lowers it', async () => {
+    const worker = await startMaws('worker', { REDIS_URL: redis.url, WORKER_RUN_NICE: '0' });
+    expect(threadNices(worker.pid!).find((t) => t.tid === worker.pid)?.nice).toBe(0);
+    await worker.stop('SIGTERM', 15_000);
+    const all = await startMaws('all', { REDIS_URL: redis.url });
+    expect(threadNices(all.pid!).find((t) => t.tid === all.pid)?.nice).toBe(0);
+    await all.stop('SIGTERM', 15_000);
+  });
+
+  it('WORKER_RUN_NICE=20 → exits non-zero, naming WORKER_RUN_NICE', async () => {
+    await expectRefused({ WORKER_RUN_NICE: '20', JWT_SECRET: 'x'.repeat(32) }, ['WORKER_RUN_NICE'], ['worker']);
   });
 });
 

@@ -59,6 +59,8 @@ export class AppConfig {
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) WORKER_CONCURRENCY = 8;
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) CLARIFIER_CONCURRENCY = 32;
+  /** `worker` role: the nice value its run thread lowers itself to (chat and the gateway come first). */
+  @Transform(toInt) @IsInt() @Min(0) @Max(19) WORKER_RUN_NICE = 10;
   @Transform(toInt) @IsInt() @Min(2) @Max(50) MAX_SUBTASKS = 6;
 
   @IsOptional() @IsString() @MinLength(1) ADMIN_USER?: string;
