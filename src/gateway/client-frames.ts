@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { plainToInstance, Transform } from 'class-transformer';
 import { IsInt, IsNotEmpty, IsString, Max, MaxLength, Min, validateSync } from 'class-validator';
 import { ClientError } from '../common/client-error';
 
@@ -10,8 +9,8 @@ export interface ClientFrame<D = Record<string, unknown>> {
   id?: string;
 }
 
+/** `text` is trimmed before it is validated (see validateData). */
 export class TextData {
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
   @IsString()
   @IsNotEmpty({ message: 'text must not be empty' })
   text!: string;
@@ -98,7 +97,10 @@ export function validateData(event: ClientEventName, data: unknown, maxInputChar
     }
     if (value !== undefined) picked[field] = value;
   }
-  const dto = plainToInstance(type, picked);
+  // The picked fields are scalars already: they are set on the class directly (class-transformer
+  // was a tenth of the gateway's CPU in a burst of starts), and `text` is trimmed here.
+  if (type === TextData && typeof picked.text === 'string') picked.text = picked.text.trim();
+  const dto = Object.assign(new type(), picked);
   const errors = validateSync(dto, { forbidUnknownValues: false });
   if (errors.length > 0) {
     const message = errors.flatMap((e) => Object.values(e.constraints ?? {})).join('; ');
@@ -107,5 +109,5 @@ export function validateData(event: ClientEventName, data: unknown, maxInputChar
   if (dto instanceof TextData && [...dto.text].length > maxInputChars) {
     throw new ClientError('VALIDATION_FAILED', `text must be at most ${maxInputChars} characters`);
   }
-  return dto as Record<string, unknown>;
+  return dto;
 }
