@@ -22,7 +22,10 @@ export class CoreModule implements OnApplicationShutdown {
       module: CoreModule,
       providers: [
         { provide: AppConfig, useValue: config },
-        { provide: REDIS, useFactory: () => openRedis(config.REDIS_URL, 'commands') },
+        {
+          provide: REDIS,
+          useFactory: () => openRedis(config.REDIS_URL, 'commands', {}, { coalesceWrites: true }),
+        },
         {
           provide: EventLog,
           useFactory: (redis: Redis) =>

@@ -1,8 +1,14 @@
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import Redis, { RedisOptions } from 'ioredis';
+import type { Socket } from 'node:net';
 
 /** One place that opens Redis connections, so every role connects the same way. */
-export function openRedis(url: string, purpose: string, extra: RedisOptions = {}): Redis {
+export function openRedis(
+  url: string,
+  purpose: string,
+  extra: RedisOptions = {},
+  { coalesceWrites = false }: { coalesceWrites?: boolean } = {},
+): Redis {
   const redis = new Redis(url, {
     connectionName: `maws:${purpose}`,
     // Commands wait for a reconnect instead of failing at once while Redis restarts.
@@ -13,7 +19,33 @@ export function openRedis(url: string, purpose: string, extra: RedisOptions = {}
   });
   // An 'error' listener keeps a dropped connection from crashing the process; ioredis reconnects.
   redis.on('error', () => undefined);
+  if (coalesceWrites) coalesceCommandWrites(redis);
   return redis;
+}
+
+/**
+ * Commands issued in one turn of the event loop leave in one write: the socket is corked at
+ * the first and uncorked once the turn's callbacks and promise continuations are done (a
+ * run-starting script and its job, a burst of frames' commands). A write per command was a
+ * fifth of a busy gateway's CPU. Order is unchanged: one socket, one buffer.
+ */
+function coalesceCommandWrites(redis: Redis): void {
+  let corked: Socket | undefined;
+  const uncork = (): void => {
+    const socket = corked;
+    corked = undefined;
+    socket?.uncork();
+  };
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    const socket = (redis as unknown as { stream?: Socket }).stream;
+    if (!corked && !stream && socket && redis.status === 'ready') {
+      socket.cork();
+      corked = socket;
+      process.nextTick(uncork);
+    }
+    return send(command, stream);
+  };
 }
 
 /** BullMQ wants connection options it can duplicate for its blocking connections. */
