@@ -232,8 +232,9 @@ async function fixedRate(
   serverProbe: number,
   durations: { warmMs: number; measureMs: number } = ctx.sizes,
 ): Promise<LatencyResult> {
-  // Every process of the path starts from a clean heap (MAWS and floor alike): the saturating
-  // phase before this one leaves garbage whose collection is not what this window measures.
+  // Every process of the path starts from a clean heap (MAWS and floor alike): earlier phases
+  // (the warm-up, the previous session count's saturating run) leave garbage whose collection
+  // is not what this window measures.
   collectGarbage();
   await probe(serverProbe, '/mem');
   await Promise.all(clients.map((c) => c.call('gc')));
