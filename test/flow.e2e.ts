@@ -3,6 +3,7 @@
  * /work/shared/protocol.md (task flow and its event order, chat while running, refinement,
  * several sockets on one session, user isolation, resuming by seq).
  */
+import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { cleanupAll } from './support/cleanup';
 import { startMaws, type MawsProcess } from './support/maws-process';
@@ -184,6 +185,24 @@ function checkCompletedRun(
   return { plan, report, deltas, outputs };
 }
 
+/** The ids of the resolver queue's jobs (as Bull Board lists them) for a session id. */
+async function resolverJobsOf(sessionId: string): Promise<string[]> {
+  const db = new Redis(redis.url);
+  try {
+    const keys = await db.keys('maws:q:resolver:r_*');
+    const ids: string[] = [];
+    for (const key of keys) {
+      const data = await db.hget(key, 'data');
+      if (data && (JSON.parse(data) as { sessionKey: string }).sessionKey.endsWith(`.${sessionId}`)) {
+        ids.push(key.slice('maws:q:resolver:'.length));
+      }
+    }
+    return ids;
+  } finally {
+    db.disconnect();
+  }
+}
+
 /** Runs QUERY (via `message`) on a connected client and waits until the run has ended. */
 async function runTask(client: TestClient): Promise<{ ack: Frame; runId: string }> {
   const ack = await client.request('message', { text: QUERY });
@@ -325,7 +344,8 @@ describe('a task, end to end', () => {
 
 describe('chat while the run executes', () => {
   it('routes `message` to the Clarifier, answers with the real progress, and the run completes', async () => {
-    const { client } = await connect(unique('chat'), signToken(newUser('carol')));
+    const sessionId = unique('chat');
+    const { client } = await connect(sessionId, signToken(newUser('carol')));
     const ack = await client.request('message', { text: QUERY });
     expect(ack.event).toBe('ack');
     const runId = ack.data.runId as string;
@@ -366,6 +386,9 @@ describe('chat while the run executes', () => {
       durable.filter((f) => !isChat(f)),
       { runId, mode: 'task', input: QUERY },
     );
+
+    // The chat left no run job behind: the session's only resolver job is its run's.
+    expect(await resolverJobsOf(sessionId)).toEqual([runId]);
 
     const askedAt = durable.indexOf(chatFrames[0]);
     const answeredAt = durable.indexOf(response);

@@ -4,6 +4,7 @@ import { ClientError } from '../common/client-error';
 import type { EventLog, RunLimits } from '../events/event-log';
 import { durable, RunMode, SessionState } from '../events/event-types';
 import type { JobProducer } from '../jobs/job-producer';
+import { BusySessions } from './busy-sessions';
 import { CONTROL_CHANNEL, ControlMessage } from '../jobs/job-types';
 
 export interface CommandResult {
@@ -12,12 +13,16 @@ export interface CommandResult {
 
 const START_FROM: SessionState[] = ['IDLE', 'REFINEMENT_READY'];
 const REFINE_FROM: SessionState[] = ['REFINEMENT_READY'];
+/** Sessions remembered as busy (see BusySessions); past this the oldest are forgotten. */
+const BUSY_SESSIONS_KEPT = 10_000;
 
 /**
  * What a person can ask of a session. State changes are atomic in Redis, so two tabs
  * that start a task at the same moment get one run and one INVALID_STATE.
  */
 export class SessionCommands {
+  private readonly busy = new BusySessions(BUSY_SESSIONS_KEPT);
+
   constructor(
     private readonly log: EventLog,
     private readonly jobs: JobProducer,
@@ -82,15 +87,19 @@ export class SessionCommands {
       mode === 'auto' ? { task: announce('task'), refinement: announce('refinement') } : { [mode]: announce(mode) },
       this.limits,
     );
-    // The job goes out right behind the script on the same connection (see JobProducer), so
-    // Redis has decided the run before its job exists: one round trip instead of two. The job
-    // of a refused start is removed; a worker that takes it first finds no run and ends it.
-    const queued = this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }).then(
-      () => undefined,
-      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-    );
+    // Mostly the job goes out right behind the script on the same connection (see
+    // JobProducer), so Redis has decided the run before its job exists: one round trip
+    // instead of two. Where a run was last seen going, this is most likely chat or a refusal,
+    // and the job waits for the script's answer instead of being queued and removed again.
+    const pipelined = !this.busy.has(sessionKey);
+    const queue = () =>
+      this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }).then(
+        () => undefined,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+    const queuedEarly = pipelined ? queue() : undefined;
     const dropJob = (): void => {
-      void queued.then(() => this.jobs.removeQueuedRun(runId)).catch(() => undefined);
+      void queuedEarly?.then(() => this.jobs.removeQueuedRun(runId)).catch(() => undefined);
     };
     let result: Awaited<typeof began>;
     try {
@@ -102,10 +111,15 @@ export class SessionCommands {
     if (!result.started) {
       dropJob();
       if ('limit' in result) throw new ClientError('RATE_LIMITED', result.limit);
-      if (result.state === 'EXECUTING') return undefined;
+      if (result.state === 'EXECUTING') {
+        this.busy.add(sessionKey);
+        return undefined;
+      }
+      this.busy.delete(sessionKey);
       this.refused(result.state);
     }
-    const queueError = await queued;
+    this.busy.add(sessionKey);
+    const queueError = await (queuedEarly ?? queue());
     if (queueError) {
       await this.log.finishRun(
         sessionKey,
