@@ -13,8 +13,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { writeHeapSnapshot } from 'node:v8';
+import { collectGarbage } from './lib/util';
 
 const port = Number(process.env.BENCH_PROBE_PORT ?? 0);
 
@@ -25,8 +25,6 @@ function post<T>(session: Session, method: string, params?: object): Promise<T> 
 }
 
 if (port > 0) {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
   let session: Session | undefined;
   // GC pauses (kind 1 = minor, 4 = mark-compact) and the event loop's delay, since /stalls was last read.
   let gcs: { kind: number; ms: number }[] = [];
@@ -64,9 +62,9 @@ if (port > 0) {
     void (async () => {
       try {
         if (url.pathname === '/mem') {
-          gc();
+          collectGarbage();
           await new Promise((r) => setImmediate(r));
-          gc();
+          collectGarbage();
           answer(200, process.memoryUsage());
         } else if (url.pathname === '/cpu/start') {
           session = new Session();
@@ -85,7 +83,7 @@ if (port > 0) {
         } else if (url.pathname === '/stalls') {
           answer(200, stalls());
         } else if (url.pathname === '/heap/snapshot') {
-          gc();
+          collectGarbage();
           const file = writeHeapSnapshot(url.searchParams.get('file') ?? undefined);
           answer(200, { file });
         } else {

@@ -1,7 +1,7 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { AppConfig } from '../config/config';
-import { EventLog } from '../events/event-log';
+import { EventLog, eventLogOptions } from '../events/event-log';
 import { openRedis } from '../jobs/redis-connection';
 import { createModelProvider } from '../llm/create-model-provider';
 import type { ModelProvider } from '../llm/model-provider';
@@ -28,8 +28,7 @@ export class CoreModule implements OnApplicationShutdown {
         },
         {
           provide: EventLog,
-          useFactory: (redis: Redis) =>
-            new EventLog(redis, { maxEvents: config.HISTORY_MAX_EVENTS, ttlSeconds: config.HISTORY_TTL_SECONDS }),
+          useFactory: (redis: Redis) => new EventLog(redis, eventLogOptions(config)),
           inject: [REDIS],
         },
         { provide: RunStore, useFactory: (redis: Redis) => new RunStore(redis), inject: [REDIS] },

@@ -1,3 +1,4 @@
+import type { AppConfig } from '../config/config';
 import type Redis from 'ioredis';
 import { SessionKeys, UserKeys, userKeyOf } from '../session/session-key';
 import type { RunMode, RunOutcome, SessionState } from './event-types';
@@ -9,6 +10,13 @@ export interface EventLogOptions {
   maxEvents: number;
   /** Seconds an idle session's keys live after its last event. */
   ttlSeconds: number;
+}
+
+/** An event log's options as the deployment's config sets them (every role builds its log so). */
+export function eventLogOptions(
+  config: Pick<AppConfig, 'HISTORY_MAX_EVENTS' | 'HISTORY_TTL_SECONDS'>,
+): EventLogOptions {
+  return { maxEvents: config.HISTORY_MAX_EVENTS, ttlSeconds: config.HISTORY_TTL_SECONDS };
 }
 
 export interface SessionSnapshot {

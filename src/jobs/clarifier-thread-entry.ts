@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Clarifier } from '../agents/clarifier';
 import { AppConfig } from '../config/config';
-import { EventLog } from '../events/event-log';
+import { EventLog, eventLogOptions } from '../events/event-log';
 import { createModelProvider } from '../llm/create-model-provider';
 import { RunStore } from '../session/run-store';
 import { ClarifierProcessor } from './processors/clarifier.processor';
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   // The main thread validated the environment; this is that validated config, cloned.
   const config = Object.assign(new AppConfig(), (workerData as { config: AppConfig }).config);
   const redis = openRedis(config.REDIS_URL, 'clarifier');
-  const log = new EventLog(redis, { maxEvents: config.HISTORY_MAX_EVENTS, ttlSeconds: config.HISTORY_TTL_SECONDS });
+  const log = new EventLog(redis, eventLogOptions(config));
   const model = createModelProvider(config);
   const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS);
   const processor = new ClarifierProcessor(clarifier, log, {
