@@ -681,51 +681,14 @@ function send(c: TestClient, frame: FuzzFrame): void {
   }
 }
 
-/** Checks a batch's answers against its frames; records mismatches. */
-function checkBatch(frames: FuzzFrame[], answers: Frame[], stats: Stats, where: string): void {
-  // Mutated ids ('ping', '0'...) may repeat within a batch: an id maps to every frame that has it.
-  type Entry = { frame: FuzzFrame; matched: boolean };
-  const byId = new Map<string, Entry[]>();
-  const entries: Entry[] = frames.map((frame) => ({ frame, matched: false }));
-  for (const e of entries) {
-    const exp = e.frame.expect as AnswerExpectation;
-    if (exp.id !== undefined) byId.set(exp.id, [...(byId.get(exp.id) ?? []), e]);
-  }
-  const pool: Frame[] = [];
-  for (const a of answers) {
-    const key = answerKey(a);
-    bump(stats.answers, key);
-    const replyTo = a.data?.replyTo;
-    if (replyTo === undefined) {
-      pool.push(a);
-      continue;
-    }
-    const candidates = (byId.get(replyTo) ?? []).filter((x) => !x.matched);
-    const e =
-      candidates.find((x) => (x.frame.expect as AnswerExpectation).keyed.includes(key)) ??
-      candidates[0] ??
-      byId.get(replyTo)?.[0];
-    if (!e) {
-      stats.mismatches.push(`${where}: ${key} with replyTo ${JSON.stringify(replyTo)} matches no frame in flight`);
-      continue;
-    }
-    const exp = e.frame.expect as AnswerExpectation;
-    if (e.matched) stats.mismatches.push(`${where}: a second answer (${key}) to ${e.frame.label}`);
-    else if (!exp.keyed.includes(key)) {
-      stats.mismatches.push(
-        `${where}: ${e.frame.label} got ${key} (${JSON.stringify(a.data?.message ?? '').slice(0, 80)}), expected one of ${exp.keyed.join('|') || '(unkeyed ' + exp.unkeyed.join('|') + ')'}; frame ${preview(e.frame)}`,
-      );
-    }
-    e.matched = true;
-  }
-  // Answers without replyTo: a bipartite matching (Kuhn's augmenting paths) of the frames still
-  // unanswered to the answers each of them may get.
-  const open = entries.filter((e) => !e.matched);
-  const takenBy = new Array<number>(pool.length).fill(-1);
-  const fits = (fi: number, ai: number): boolean =>
-    (open[fi].frame.expect as AnswerExpectation).unkeyed.includes(answerKey(pool[ai]));
+/**
+ * A maximum bipartite matching (Kuhn's augmenting paths) of `nFrames` frames to `nAnswers`
+ * answers, `fits(f, a)` saying which answer a frame may get. Returns, per answer, its frame or -1.
+ */
+function matchAnswers(nFrames: number, nAnswers: number, fits: (f: number, a: number) => boolean): number[] {
+  const takenBy = new Array<number>(nAnswers).fill(-1);
   const augment = (fi: number, seen: boolean[]): boolean => {
-    for (let ai = 0; ai < pool.length; ai++) {
+    for (let ai = 0; ai < nAnswers; ai++) {
       if (seen[ai] || !fits(fi, ai)) continue;
       seen[ai] = true;
       if (takenBy[ai] < 0 || augment(takenBy[ai], seen)) {
@@ -735,9 +698,69 @@ function checkBatch(frames: FuzzFrame[], answers: Frame[], stats: Stats, where: 
     }
     return false;
   };
+  for (let fi = 0; fi < nFrames; fi++) augment(fi, new Array<boolean>(nAnswers).fill(false));
+  return takenBy;
+}
+
+/** Checks a batch's answers against its frames; records mismatches. */
+function checkBatch(frames: FuzzFrame[], answers: Frame[], stats: Stats, where: string): void {
+  // Mutated ids ('ping', '0'...) may repeat within a batch, and the answers of two frames with
+  // one id may come in either order: an id's answers are matched to its frames as a whole.
+  type Entry = { frame: FuzzFrame; matched: boolean };
+  const expectOf = (e: Entry): AnswerExpectation => e.frame.expect as AnswerExpectation;
+  const byId = new Map<string, Entry[]>();
+  const entries: Entry[] = frames.map((frame) => ({ frame, matched: false }));
+  for (const e of entries) {
+    const exp = expectOf(e);
+    if (exp.id !== undefined) byId.set(exp.id, [...(byId.get(exp.id) ?? []), e]);
+  }
+  const pool: Frame[] = [];
+  const keyedById = new Map<string, Frame[]>();
+  for (const a of answers) {
+    bump(stats.answers, answerKey(a));
+    const replyTo = a.data?.replyTo;
+    if (replyTo === undefined) pool.push(a);
+    else keyedById.set(replyTo, [...(keyedById.get(replyTo) ?? []), a]);
+  }
+  for (const [replyTo, keyed] of keyedById) {
+    const group = byId.get(replyTo) ?? [];
+    if (group.length === 0) {
+      for (const a of keyed) {
+        stats.mismatches.push(
+          `${where}: ${answerKey(a)} with replyTo ${JSON.stringify(replyTo)} matches no frame in flight`,
+        );
+      }
+      continue;
+    }
+    const takenBy = matchAnswers(group.length, keyed.length, (fi, ai) =>
+      expectOf(group[fi]).keyed.includes(answerKey(keyed[ai])),
+    );
+    for (const fi of takenBy) if (fi >= 0) group[fi].matched = true;
+    // What fits no frame of the id: a wrong answer to one still unanswered, else a second answer.
+    keyed.forEach((a, ai) => {
+      if (takenBy[ai] >= 0) return;
+      const key = answerKey(a);
+      const e = group.find((x) => !x.matched);
+      if (!e) {
+        stats.mismatches.push(`${where}: a second answer (${key}) to ${group[0].frame.label}`);
+        return;
+      }
+      const exp = expectOf(e);
+      stats.mismatches.push(
+        `${where}: ${e.frame.label} got ${key} (${JSON.stringify(a.data?.message ?? '').slice(0, 80)}), expected one of ${exp.keyed.join('|') || '(unkeyed ' + exp.unkeyed.join('|') + ')'}; frame ${preview(e.frame)}`,
+      );
+      e.matched = true;
+    });
+  }
+  // Answers without replyTo: the frames still unanswered, matched to the answers each may get.
+  const open = entries.filter((e) => !e.matched);
+  const takenBy = matchAnswers(open.length, pool.length, (fi, ai) =>
+    expectOf(open[fi]).unkeyed.includes(answerKey(pool[ai])),
+  );
+  const answered = new Set(takenBy.filter((fi) => fi >= 0));
   open.forEach((e, fi) => {
-    if (augment(fi, new Array<boolean>(pool.length).fill(false))) return;
-    const exp = e.frame.expect as AnswerExpectation;
+    if (answered.has(fi)) return;
+    const exp = expectOf(e);
     stats.mismatches.push(
       `${where}: ${e.frame.label} got no answer of ${[...exp.keyed.map((k) => `${k}(replyTo)`), ...exp.unkeyed].join('|')}; frame ${preview(e.frame)}`,
     );
