@@ -4,9 +4,10 @@
  * authenticated sockets on a spawned MAWS gateway; beside it the floor, a bare `ws` +
  * ioredis relay fed by one PUBLISH per event, with the same clients, bytes and load.
  */
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { EventLog } from '../../src/events/event-log';
 import { durable, frameTail, type PendingEvent } from '../../src/events/event-types';
+import { openRedis } from '../../src/jobs/redis-connection';
 import { getFreePort } from '../../test/support/redis-server';
 import { Ctx, probe } from '../lib/context';
 import { formatProfile, summarizeProfile, type ProfileSummary } from '../lib/cpu-profile';
@@ -325,8 +326,10 @@ export async function relayWorkload(ctx: Ctx): Promise<void> {
   await bare.call('sockets');
   const clients: ChildProc[] = [];
   for (let j = 0; j < opts.clients; j++) clients.push(await ctx.fork(`relay-client-${j}`, 'client.js'));
-  const pubRedis = new Redis(ctx.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
-  pubRedis.on('error', () => undefined);
+  // The publisher writes as a worker does (its command connection: one write per tick, any
+  // number of calls in flight), MAWS and floor alike. ioredis autopipelining, used here at
+  // first, keeps one pipeline in flight, so each tick's events waited for the last reply.
+  const pubRedis = openRedis(ctx.redis.url, 'bench-publisher', {}, { coalesceWrites: true });
   const log = new EventLog(pubRedis, { maxEvents: 10_000, ttlSeconds: 24 * 3600 });
   const clientPids = Object.fromEntries(clients.map((c, j) => [`client${j}`, c.pid]));
   const rows: Row[] = [];
