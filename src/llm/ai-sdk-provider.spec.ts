@@ -109,6 +109,30 @@ describe.each(PROVIDERS)('%s', (name) => {
     expect(schema.required).toEqual(['subtasks']);
   });
 
+  it('asks again without structured output when the server refuses it, and from then on for that model', async () => {
+    const refusal =
+      name === 'anthropic'
+        ? 'output_config.format: structured outputs are not supported for this model'
+        : "Invalid parameter: 'response_format' of type 'json_schema' is not supported by this server";
+    fake.script('planner', { kind: 'error', status: 400, message: refusal });
+    const p = provider(name);
+    const first = await collect(p, plannerRequest());
+    expect(first.error).toBeUndefined();
+    expect(JSON.parse(first.chunks.join('')).subtasks).toHaveLength(2);
+    const formatOf = (body: { output_config?: unknown; response_format?: unknown }): unknown =>
+      name === 'anthropic' ? body.output_config : body.response_format;
+    const [refused, plain] = fake.requests;
+    expect(refused.status).toBe(400);
+    expect(formatOf(refused.body)).toBeDefined();
+    expect(plain.status).toBe(200);
+    expect(formatOf(plain.body)).toBeUndefined();
+    // The next JSON request to the same model goes without it straight away.
+    const second = await collect(p, plannerRequest());
+    expect(second.error).toBeUndefined();
+    expect(fake.requests).toHaveLength(3);
+    expect(formatOf(fake.requests[2].body)).toBeUndefined();
+  });
+
   it('honours Retry-After on a 429, then succeeds', async () => {
     fake.script('executor', { kind: 'error', status: 429, headers: { 'retry-after': '1' } });
     const result = await collect(provider(name), executorRequest());
@@ -196,6 +220,15 @@ describe('retries and failures (openai)', () => {
     expect((result.error as PermanentModelError).code).toBe('MODEL_REJECTED');
     expect((result.error as Error).message).toContain('LLM_MODEL');
     expect((result.error as Error).message).toContain('does not exist');
+  });
+
+  it('a 400 about anything but the response format stays MODEL_REJECTED, asked once', async () => {
+    fake.script('planner', { kind: 'error', status: 400, message: "'messages' must contain the word 'json'" });
+    const result = await collect(provider('openai-compatible'), plannerRequest());
+    expect((result.error as PermanentModelError).code).toBe('MODEL_REJECTED');
+    expect((result.error as Error).message).toContain("must contain the word 'json'");
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.requests[0].body.response_format.type).toBe('json_schema');
   });
 
   it('nothing listening: ModelUnavailableError naming LLM_BASE_URL', async () => {

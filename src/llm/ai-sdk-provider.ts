@@ -49,6 +49,8 @@ export interface AiSdkProviderSettings {
 export class AiSdkProvider implements ModelProvider {
   readonly name: RealProviderName;
   private readonly modelOf: (modelId: string) => LanguageModel;
+  /** Models whose server refused structured output: their JSON requests go without it. */
+  private readonly schemaRefused = new Set<string>();
 
   constructor(private readonly settings: AiSdkProviderSettings) {
     this.name = settings.provider;
@@ -62,47 +64,67 @@ export class AiSdkProvider implements ModelProvider {
   stream(request: ModelRequest, signal: AbortSignal): ModelStream {
     const modelId = this.modelFor(request.agent);
     const { system, messages } = splitSystem(request.messages);
-    const result = streamText({
-      model: this.modelOf(modelId),
-      system,
-      messages,
-      maxRetries: this.settings.maxRetries,
-      abortSignal: signal,
-      // Structured output: OpenAI and compatible servers get `response_format: json_schema`,
-      // Anthropic its JSON output format. The text still streams, and the caller validates it.
-      ...(request.json && request.schema
-        ? { output: Output.object({ schema: jsonSchema(request.schema as JSONSchema7), name: request.agent }) }
-        : {}),
-      // Errors arrive as `error` parts of the stream, handled below; the default logs them.
-      onError: () => undefined,
-    });
+    const schema = request.json && request.schema ? (request.schema as JSONSchema7) : undefined;
+    const call = (structured: boolean) =>
+      streamText({
+        model: this.modelOf(modelId),
+        system,
+        messages,
+        maxRetries: this.settings.maxRetries,
+        abortSignal: signal,
+        // Structured output: OpenAI and compatible servers get `response_format: json_schema`,
+        // Anthropic its JSON output format. The text still streams, and the caller validates it.
+        ...(structured && schema ? { output: Output.object({ schema: jsonSchema(schema), name: request.agent }) } : {}),
+        // Errors arrive as `error` parts of the stream, handled below; the default logs them.
+        onError: () => undefined,
+      });
     let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
     let finished = false;
     const describe = (err: unknown): Error => this.classify(err, modelId);
-    async function* chunks(): AsyncGenerator<string> {
-      try {
-        for await (const part of result.fullStream) {
-          // Text, the usage at the end, and what stops the stream; the other parts (steps,
-          // reasoning, tools) carry nothing MAWS shows.
-          if (part.type === 'text-delta') {
-            if (part.text.length > 0) yield part.text;
-          } else if (part.type === 'finish') {
-            // The SDK finishes even a response that simply stopped; one that never said why
-            // it stopped (no finish_reason / stop_reason) nor what it used was cut off.
-            finished = part.rawFinishReason !== undefined || part.totalUsage.outputTokens !== undefined;
-            usage = {
-              inputTokens: part.totalUsage.inputTokens ?? 0,
-              outputTokens: part.totalUsage.outputTokens ?? 0,
-            };
-          } else if (part.type === 'error') {
-            throw part.error;
-          } else if (part.type === 'abort') {
-            throw reasonOf(signal);
-          }
+    const schemaRefused = this.schemaRefused;
+    async function* parts(structured: boolean): AsyncGenerator<string> {
+      for await (const part of call(structured).fullStream) {
+        // Text, the usage at the end, and what stops the stream; the other parts (steps,
+        // reasoning, tools) carry nothing MAWS shows.
+        if (part.type === 'text-delta') {
+          if (part.text.length > 0) yield part.text;
+        } else if (part.type === 'finish') {
+          // The SDK finishes even a response that simply stopped; one that never said why
+          // it stopped (no finish_reason / stop_reason) nor what it used was cut off.
+          finished = part.rawFinishReason !== undefined || part.totalUsage.outputTokens !== undefined;
+          usage = {
+            inputTokens: part.totalUsage.inputTokens ?? 0,
+            outputTokens: part.totalUsage.outputTokens ?? 0,
+          };
+        } else if (part.type === 'error') {
+          throw part.error;
+        } else if (part.type === 'abort') {
+          throw reasonOf(signal);
         }
-      } catch (err) {
-        if (signal.aborted) throw reasonOf(signal);
-        throw describe(err);
+      }
+    }
+    async function* chunks(): AsyncGenerator<string> {
+      let structured = schema !== undefined && !schemaRefused.has(modelId);
+      let answered = false;
+      for (;;) {
+        try {
+          for await (const text of parts(structured)) {
+            answered = true;
+            yield text;
+          }
+          break;
+        } catch (err) {
+          if (signal.aborted) throw reasonOf(signal);
+          // A server that does not do structured output (an older llama.cpp or vLLM, some
+          // gateways) refuses the request: ask again without it, and from then on for this
+          // model. The caller validates the JSON in any case.
+          if (structured && !answered && refusesStructuredOutput(err)) {
+            schemaRefused.add(modelId);
+            structured = false;
+            continue;
+          }
+          throw describe(err);
+        }
       }
       if (signal.aborted) throw reasonOf(signal);
       if (!finished) throw new ModelStreamCutError(`The ${modelId} stream ended before the answer was finished.`);
@@ -205,6 +227,18 @@ function splitSystem(messages: ChatMessage[]): { system?: string; messages: Mode
     .filter((m) => m.role !== 'system')
     .map((m) => (m.role === 'user' ? { role: 'user', content: m.content } : { role: 'assistant', content: m.content }));
   return { system: system || undefined, messages: rest };
+}
+
+/**
+ * A 400 or 422 whose message is about the response format: the server (or the model) does not
+ * do structured output, e.g. "response_format type json_schema is not supported".
+ */
+function refusesStructuredOutput(err: unknown): boolean {
+  const last = RetryError.isInstance(err) ? err.lastError : err;
+  if (!APICallError.isInstance(last) || (last.statusCode !== 400 && last.statusCode !== 422)) return false;
+  return /response_format|json_schema|structured output|output_format|output_config/i.test(
+    `${last.message} ${last.responseBody ?? ''}`,
+  );
 }
 
 /** `: <the server's own message>` from an error body, when it has one. */
