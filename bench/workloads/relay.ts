@@ -97,6 +97,8 @@ interface ThroughputResult {
 
 interface LatencyResult {
   rate: number;
+  /** Publish → receive of every event in the window, ms (kept out of the JSON). */
+  samplesMs: number[];
   achievedRate: number;
   ms: Summary;
   received: number;
@@ -278,6 +280,7 @@ async function fixedRate(
   const samples = stops.flatMap((s) => s.samplesUs.map((us) => us / 1000));
   return {
     rate,
+    samplesMs: samples,
     achievedRate: Math.round(achievedRate),
     ms: summarize(samples),
     received: stops.reduce((n, s) => n + s.received, 0),
@@ -287,6 +290,71 @@ async function fixedRate(
     stalls,
     publisherLoopMs,
   };
+}
+
+const TARGETS = ['maws', 'floor'] as const;
+type Target = (typeof TARGETS)[number];
+
+interface TargetSetup {
+  group: string;
+  openMs: number;
+  pub: Publisher;
+  probe: number;
+  pids: Record<string, number | undefined>;
+}
+
+/** A target's latency windows pooled: percentiles over every sample, each window's details. */
+interface PooledLatency {
+  rate: number;
+  /** The slowest window's achieved publish rate. */
+  achievedRate: number;
+  ms: Summary;
+  received: number;
+  gaps: number;
+  windows: Omit<LatencyResult, 'samplesMs'>[];
+}
+
+/** The order of the latency windows: each target's mean position is the same. */
+const WINDOW_ORDER: Target[] = ['maws', 'floor', 'floor', 'maws'];
+
+async function alternatingLatency(
+  ctx: Ctx,
+  clients: ChildProc[],
+  targets: Record<Target, TargetSetup>,
+  sessions: number,
+): Promise<Record<Target, PooledLatency>> {
+  const rate = ctx.sizes.latencyRate;
+  // Two windows a target, each half the measuring time, so each target is measured as long as before.
+  const durations = { warmMs: ctx.sizes.warmMs, measureMs: Math.round(ctx.sizes.measureMs / 2) };
+  const windows: Record<Target, LatencyResult[]> = { maws: [], floor: [] };
+  for (const target of WINDOW_ORDER) {
+    const t = targets[target];
+    const lat = await fixedRate(ctx, clients, t.pub, sessions, rate, t.pids, t.probe, durations);
+    windows[target].push(lat);
+    ctx.log(
+      `relay S=${sessions} ${target} @${rate}/s: p50 ${lat.ms.p50.toFixed(2)} ms, p99 ${lat.ms.p99.toFixed(2)} ms, max ${lat.ms.max.toFixed(2)} ms (${lat.ms.n} samples, ${lat.achievedRate}/s); ` +
+        `cores ${JSON.stringify(Object.fromEntries(Object.entries(lat.cpu).map(([k, v]) => [k, v.cores])))}; ` +
+        `server GC ${lat.stalls.gcCount}× max ${lat.stalls.gcMaxMs} ms (${lat.stalls.majorGcCount} major, max ${lat.stalls.majorGcMaxMs} ms), ` +
+        `loop delay p99 ${lat.stalls.loopDelayP99Ms} ms max ${lat.stalls.loopDelayMaxMs} ms; ` +
+        `publisher loop p99 ${lat.publisherLoopMs.p99} max ${lat.publisherLoopMs.max} ms; redis ${topCommands(lat.redis)}`,
+    );
+  }
+  const pool = (list: LatencyResult[]): PooledLatency => ({
+    rate,
+    achievedRate: Math.min(...list.map((l) => l.achievedRate)),
+    ms: summarize(list.flatMap((l) => l.samplesMs)),
+    received: list.reduce((n, l) => n + l.received, 0),
+    gaps: list.reduce((n, l) => n + l.gaps, 0),
+    windows: list.map(({ samplesMs: _samples, ...rest }) => rest),
+  });
+  const pooled = { maws: pool(windows.maws), floor: pool(windows.floor) };
+  for (const target of TARGETS) {
+    const { ms } = pooled[target];
+    ctx.log(
+      `relay S=${sessions} ${target} @${rate}/s pooled: p50 ${ms.p50.toFixed(2)} ms, p99 ${ms.p99.toFixed(2)} ms (${ms.n} samples)`,
+    );
+  }
+  return pooled;
 }
 
 async function openAll(
@@ -357,48 +425,42 @@ export async function relayWorkload(ctx: Ctx): Promise<void> {
       await Promise.all(clients.map((c) => c.call('close', { group: 'relaywarm' })));
     }
     for (const sessions of sizes.relaySessions) {
-      const group = `relay${sessions}`;
-      const res: Record<string, unknown> = {};
-      for (const target of ['maws', 'floor'] as const) {
-        await ctx.flushRedis();
+      await ctx.flushRedis();
+      // Both targets' sockets stay open through the latency windows, which alternate
+      // (MAWS, floor, floor, MAWS): drift of the machine over the minute falls on both alike.
+      const targets = {} as Record<Target, TargetSetup>;
+      for (const target of TARGETS) {
         const isMaws = target === 'maws';
+        const group = `relay${sessions}${target}`;
         const url = isMaws ? gateway.proc.wsUrl! : `ws://127.0.0.1:${barePort}`;
         const openMs = await openAll(ctx, clients, group, url, sessions, isMaws);
-        const pids = {
-          server: isMaws ? gateway.proc.pid : bare.pid,
-          redis: ctx.redis.pid,
-          bench: process.pid,
-          ...clientPids,
+        ctx.log(`relay S=${sessions} ${target}: ${sessions} sockets open in ${openMs.toFixed(0)} ms`);
+        targets[target] = {
+          group,
+          openMs,
+          pub: isMaws ? mawsPublisher(log, group, sessions) : floorPublisher(pubRedis, group, sessions),
+          probe: isMaws ? gateway.probe : bare.probe!,
+          pids: {
+            server: isMaws ? gateway.proc.pid : bare.pid,
+            redis: ctx.redis.pid,
+            bench: process.pid,
+            ...clientPids,
+          },
         };
-        const pub = isMaws ? mawsPublisher(log, group, sessions) : floorPublisher(pubRedis, group, sessions);
+      }
+      const latency = await alternatingLatency(ctx, clients, targets, sessions);
+      const res: Record<string, unknown> = {};
+      // The floor saturates first, so it does not meet a Redis full of MAWS's saturating streams.
+      for (const target of ['floor', 'maws'] as const) {
+        const isMaws = target === 'maws';
+        const { pub, pids, group, openMs } = targets[target];
         const profilePort =
           opts.profile && sessions === Math.max(...sizes.relaySessions)
             ? {
-                port: isMaws ? gateway.probe : bare.probe!,
+                port: targets[target].probe,
                 file: path.join(ctx.profileDir, `relay-S${sessions}-${target}.cpuprofile`),
               }
             : undefined;
-        // Latency first: both targets meet a fresh Redis and a fresh server, not one full of
-        // the saturating phase's streams and garbage.
-        ctx.log(
-          `relay S=${sessions} ${target}: ${sessions} sockets open in ${openMs.toFixed(0)} ms; ${sizes.latencyRate} events/s for latency`,
-        );
-        const lat = await fixedRate(
-          ctx,
-          clients,
-          pub,
-          sessions,
-          sizes.latencyRate,
-          pids,
-          isMaws ? gateway.probe : bare.probe!,
-        );
-        ctx.log(
-          `  p50 ${lat.ms.p50.toFixed(2)} ms, p99 ${lat.ms.p99.toFixed(2)} ms, max ${lat.ms.max.toFixed(2)} ms (${lat.ms.n} samples, ${lat.achievedRate}/s); ` +
-            `cores ${JSON.stringify(Object.fromEntries(Object.entries(lat.cpu).map(([k, v]) => [k, v.cores])))}; ` +
-            `server GC ${lat.stalls.gcCount}× max ${lat.stalls.gcMaxMs} ms (${lat.stalls.majorGcCount} major, max ${lat.stalls.majorGcMaxMs} ms), ` +
-            `loop delay p99 ${lat.stalls.loopDelayP99Ms} ms max ${lat.stalls.loopDelayMaxMs} ms; ` +
-            `publisher loop p99 ${lat.publisherLoopMs.p99} max ${lat.publisherLoopMs.max} ms; redis ${topCommands(lat.redis)}`,
-        );
         ctx.log(`relay S=${sessions} ${target}: saturating`);
         // The floor gets the same calls (one PUBLISH per event) so both pipeline equally deep.
         const batch = opts.batch;
@@ -414,16 +476,21 @@ export async function relayWorkload(ctx: Ctx): Promise<void> {
           perEvent = await saturate(ctx, clients, pub, sessions, 1, pids);
           ctx.log(`  per-event appends: ${perEvent.eventsPerSec} events/s; redis ${topCommands(perEvent.redis)}`);
         }
-        res[target] = { openMs: round(openMs), throughput: thr, perEventThroughput: perEvent, latency: lat };
+        res[target] = {
+          openMs: round(openMs),
+          throughput: thr,
+          perEventThroughput: perEvent,
+          latency: latency[target],
+        };
         await Promise.all(clients.map((c) => c.call('close', { group })));
       }
       details[`S=${sessions}`] = res;
       const m = res.maws as {
         throughput: ThroughputResult;
         perEventThroughput?: ThroughputResult;
-        latency: LatencyResult;
+        latency: PooledLatency;
       };
-      const f = res.floor as { throughput: ThroughputResult; latency: LatencyResult };
+      const f = res.floor as { throughput: ThroughputResult; latency: PooledLatency };
       const lossNote = (t: ThroughputResult): string | undefined =>
         t.lost > 0 || t.gaps > 0 || t.closes > 0
           ? `${t.lost} events lost, ${t.gaps} seq gaps, ${t.closes} sockets closed`
