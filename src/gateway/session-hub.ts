@@ -25,6 +25,20 @@ interface Connection {
   expiresAt?: number;
 }
 
+/**
+ * A session with sockets on this gateway, kept under its channel's name (what pub/sub hands
+ * back). One record for what were four maps: an idle socket's memory is mostly bookkeeping.
+ */
+interface SessionEntry {
+  /** Its sockets, usually one. Replaced rather than changed, so a delivery loop never sees it move. */
+  conns: readonly Connection[];
+  /** Settles once this gateway is subscribed to the session's channel. */
+  subscribed: Promise<unknown>;
+}
+
+/** Shared by every settled subscription and idle socket, instead of one promise each. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 const NEWLINE = 10;
 const TEXT_FRAME = { binary: false };
 const READ_BATCH = 500;
@@ -40,9 +54,8 @@ const DRAIN_TIMEOUT_MS = 30_000;
  */
 export class SessionHub {
   private readonly connections = new Map<WebSocket, Connection>();
-  private readonly sessions = new Map<string, Set<Connection>>();
-  private readonly channelToSession = new Map<string, string>();
-  private readonly subscriptions = new Map<string, Promise<unknown>>();
+  /** Sessions with sockets here, by channel. */
+  private readonly sessions = new Map<string, SessionEntry>();
   private heartbeat?: NodeJS.Timeout;
   private readonly userSockets = new Map<string, number>();
   private readonly attaching = new WeakMap<WebSocket, Promise<void>>();
@@ -125,7 +138,7 @@ export class SessionHub {
       lastSeq: 0,
       held: [],
       heldDropped: false,
-      work: Promise.resolve(),
+      work: SETTLED,
       pingSentAt: Date.now(),
       awaitingPong: false,
       expiresAt,
@@ -134,12 +147,10 @@ export class SessionHub {
     this.userSockets.set(user, (this.userSockets.get(user) ?? 0) + 1);
     ws.on('pong', this.onPong);
     this.connections.set(ws, conn);
-    let set = this.sessions.get(sessionKey);
-    if (!set) this.sessions.set(sessionKey, (set = new Set()));
-    set.add(conn);
+    const session = this.joinSession(conn);
     this.metrics.socketsConnected.inc();
     const setup = this.schedule(conn, async () => {
-      await this.ensureSubscribed(sessionKey);
+      await session.subscribed;
       const snap = await this.log.snapshot(sessionKey);
       this.replyNow(ws, 'session.snapshot', snapshotData(snap));
       if (resumeAfter === undefined) {
@@ -151,6 +162,7 @@ export class SessionHub {
     });
     this.attaching.set(ws, setup);
     await setup;
+    this.attaching.delete(ws);
   }
 
   /**
@@ -158,7 +170,7 @@ export class SessionHub {
    * command causes always reach the socket that sent it.
    */
   attached(ws: WebSocket): Promise<void> {
-    return this.attaching.get(ws) ?? Promise.resolve();
+    return this.attaching.get(ws) ?? SETTLED;
   }
 
   detach(ws: WebSocket): void {
@@ -170,13 +182,12 @@ export class SessionHub {
     const left = (this.userSockets.get(user) ?? 1) - 1;
     if (left > 0) this.userSockets.set(user, left);
     else this.userSockets.delete(user);
-    const set = this.sessions.get(conn.sessionKey);
-    set?.delete(conn);
-    if (set && set.size === 0) {
-      this.sessions.delete(conn.sessionKey);
-      const channel = this.log.channel(conn.sessionKey);
-      this.channelToSession.delete(channel);
-      this.subscriptions.delete(channel);
+    const channel = this.log.channel(conn.sessionKey);
+    const session = this.sessions.get(channel);
+    if (!session) return;
+    session.conns = session.conns.filter((c) => c !== conn);
+    if (session.conns.length === 0) {
+      this.sessions.delete(channel);
       this.subscriber.unsubscribe(channel).catch(() => undefined);
     }
   }
@@ -312,17 +323,16 @@ export class SessionHub {
   }
 
   private onPublished(channel: Buffer, payload: Buffer): void {
-    const sessionKey = this.channelToSession.get(channel.toString());
-    if (!sessionKey) return;
-    const set = this.sessions.get(sessionKey);
-    if (!set || set.size === 0) return;
+    const session = this.sessions.get(channel.toString());
+    if (!session) return;
+    const { conns } = session;
     let start = 0;
     while (start < payload.length) {
       let end = payload.indexOf(NEWLINE, start);
       if (end < 0) end = payload.length;
       const frame = payload.subarray(start, end);
       const seq = seqOfFrame(frame);
-      for (const conn of set) this.deliver(conn, frame, seq);
+      for (const conn of conns) this.deliver(conn, frame, seq);
       start = end + 1;
     }
   }
@@ -402,19 +412,28 @@ export class SessionHub {
       this.replyNow(conn.ws, 'error', errorData('INTERNAL', `could not read the session's events: ${String(err)}`));
     });
     conn.work = next;
+    // An idle socket keeps the shared settled promise, not its last task's.
+    void next.then(() => {
+      if (conn.work === next) conn.work = SETTLED;
+    });
     return next;
   }
 
-  private ensureSubscribed(sessionKey: string): Promise<unknown> {
-    const channel = this.log.channel(sessionKey);
-    let pending = this.subscriptions.get(channel);
-    if (!pending) {
-      this.channelToSession.set(channel, sessionKey);
-      // Once subscribed, a settled marker is kept rather than ioredis's reply.
-      pending = this.subscriber.subscribe(channel).then(() => undefined);
-      this.subscriptions.set(channel, pending);
+  /** Adds the socket to its session's record, subscribing to the channel for the first one. */
+  private joinSession(conn: Connection): SessionEntry {
+    const channel = this.log.channel(conn.sessionKey);
+    const existing = this.sessions.get(channel);
+    if (existing) {
+      existing.conns = [...existing.conns, conn];
+      return existing;
     }
-    return pending;
+    const session: SessionEntry = { conns: [conn], subscribed: SETTLED };
+    const subscribing = this.subscriber.subscribe(channel).then(() => {
+      if (session.subscribed === subscribing) session.subscribed = SETTLED;
+    });
+    session.subscribed = subscribing;
+    this.sessions.set(channel, session);
+    return session;
   }
 }
 
