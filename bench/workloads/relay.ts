@@ -1,6 +1,6 @@
 /**
  * Workload 1, relay: events appended through MAWS's own EventLog (the worker's code path,
- * one atomic script per call: INCR, XADD, PUBLISH) and received by clients holding
+ * one atomic script per call: INCRBY, XADD, PUBLISH) and received by clients holding
  * authenticated sockets on a spawned MAWS gateway; beside it the floor, a bare `ws` +
  * ioredis relay fed by one PUBLISH per event, with the same clients, bytes and load.
  */
