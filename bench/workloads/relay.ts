@@ -329,6 +329,9 @@ async function alternatingLatency(
   const windows: Record<Target, LatencyResult[]> = { maws: [], floor: [] };
   for (const target of WINDOW_ORDER) {
     const t = targets[target];
+    // The idle target's server collects its garbage too, so that none of its collecting falls
+    // into the window (the measured one collects in fixedRate).
+    await probe(targets[target === 'maws' ? 'floor' : 'maws'].probe, '/mem');
     const lat = await fixedRate(ctx, clients, t.pub, sessions, rate, t.pids, t.probe, durations);
     windows[target].push(lat);
     ctx.log(
