@@ -11,6 +11,7 @@ import { startRedis, type RedisServer } from '../support/redis-server';
 import { signToken } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
+import { sessionKeyOf } from '../../src/session/session-key';
 
 jest.setTimeout(90_000);
 
@@ -93,6 +94,54 @@ describe('subscriber loss', () => {
     expect(chat.event).toBe('ack');
     await client.waitForEvent('chat.response', undefined, 15_000);
     expect(seqs(client.frames)).toEqual(range(1, client.lastSeq()));
+  });
+});
+
+describe("a session's channel on the gateway", () => {
+  /** How many connections are subscribed to the session's live channel. */
+  async function subscribers(channel: string): Promise<number> {
+    const [, count] = (await admin.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+    return Number(count);
+  }
+
+  async function waitForSubscribers(channel: string, want: number): Promise<number> {
+    const until = Date.now() + 5_000;
+    let n = await subscribers(channel);
+    while (n !== want && Date.now() < until) {
+      await sleep(25);
+      n = await subscribers(channel);
+    }
+    return n;
+  }
+
+  it('is subscribed once while any socket of the session is open, and let go with the last', async () => {
+    const user = unique('chan');
+    const sessionId = unique('two');
+    const token = signToken(user);
+    const channel = `maws:{${sessionKeyOf(user, sessionId)}}:live`;
+    const first = await TestClient.connect(gateway.wsUrl!, sessionId, token);
+    const second = await TestClient.connect(gateway.wsUrl!, sessionId, token);
+    await first.waitForEvent('session.snapshot', undefined, 10_000);
+    await second.waitForEvent('session.snapshot', undefined, 10_000);
+    expect(await subscribers(channel)).toBe(1);
+
+    // The first socket leaves; the second still gets the session's events.
+    await first.close();
+    expect((await second.request('chat.send', { text: 'Still there?' })).event).toBe('ack');
+    await second.waitForEvent('chat.response', undefined, 15_000);
+    expect(await subscribers(channel)).toBe(1);
+
+    // The last one leaves: the gateway lets the channel go.
+    await second.close();
+    expect(await waitForSubscribers(channel, 0)).toBe(0);
+
+    // A socket that comes back subscribes it again and is relayed to, from where it left off.
+    const again = await TestClient.connect(gateway.wsUrl!, sessionId, token, { lastSeq: second.lastSeq() });
+    await again.waitForEvent('session.snapshot', undefined, 10_000);
+    expect(await subscribers(channel)).toBe(1);
+    expect((await again.request('chat.send', { text: 'And now?' })).event).toBe('ack');
+    await again.waitForEvent('chat.response', undefined, 15_000);
+    expect(seqs(again.frames)).toEqual(range(second.lastSeq() + 1, again.lastSeq()));
   });
 });
 
