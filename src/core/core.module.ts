@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { AppConfig } from '../config/config';
 import { EventLog, eventLogOptions } from '../events/event-log';
@@ -32,7 +32,10 @@ export class CoreModule implements OnApplicationShutdown {
           inject: [REDIS],
         },
         { provide: RunStore, useFactory: (redis: Redis) => new RunStore(redis), inject: [REDIS] },
-        { provide: MODEL_PROVIDER, useFactory: () => createModelProvider(config) },
+        {
+          provide: MODEL_PROVIDER,
+          useFactory: () => createModelProvider(config, (message) => new Logger('Model').warn(message)),
+        },
       ],
       exports: [AppConfig, REDIS, EventLog, RunStore, MODEL_PROVIDER],
     };

@@ -21,7 +21,9 @@ async function main(): Promise<void> {
   const config = Object.assign(new AppConfig(), (workerData as { config: AppConfig }).config);
   const redis = openRedis(config.REDIS_URL, 'clarifier');
   const log = new EventLog(redis, eventLogOptions(config));
-  const model = createModelProvider(config);
+  const model = createModelProvider(config, (message) =>
+    port.postMessage({ type: 'warn', message } satisfies ClarifierThreadMessage),
+  );
   const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS);
   const processor = new ClarifierProcessor(clarifier, log, {
     redisUrl: config.REDIS_URL,

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AppConfig } from '../config/config';
 
-export type ClarifierThreadMessage = { type: 'ready' } | { type: 'stop' } | { type: 'stopped' };
+export type ClarifierThreadMessage =
+  | { type: 'ready' }
+  | { type: 'stop' }
+  | { type: 'stopped' }
+  /** Something for the operator, logged by the host (the thread has no logger of its own). */
+  | { type: 'warn'; message: string };
 
 const RESTART_DELAY_MS = 1000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -32,6 +37,7 @@ export class ClarifierThread {
       this.thread = thread;
       let ready = false;
       thread.on('message', (message: ClarifierThreadMessage) => {
+        if (message.type === 'warn') this.logger.warn(message.message);
         if (message.type !== 'ready') return;
         ready = true;
         resolve();

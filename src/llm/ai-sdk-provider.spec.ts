@@ -25,7 +25,10 @@ beforeEach(() => fake.reset());
 
 const PROVIDERS: RealProviderName[] = ['openai', 'anthropic', 'openai-compatible'];
 
-function provider(name: RealProviderName, overrides: { maxRetries?: number; baseUrl?: string } = {}): AiSdkProvider {
+function provider(
+  name: RealProviderName,
+  overrides: { maxRetries?: number; baseUrl?: string; warn?: (message: string) => void } = {},
+): AiSdkProvider {
   const model = name === 'anthropic' ? 'claude-sonnet-4-5' : 'gpt-4o-mini';
   const models: Record<AgentName, string> = { planner: model, executor: model, aggregator: model, clarifier: model };
   return new AiSdkProvider({
@@ -35,6 +38,7 @@ function provider(name: RealProviderName, overrides: { maxRetries?: number; base
     apiKey: 'sk-test',
     maxRetries: overrides.maxRetries ?? 2,
     keyVariable: name === 'openai' ? 'LLM_API_KEY (or OPENAI_API_KEY)' : 'LLM_API_KEY',
+    warn: overrides.warn,
   });
 }
 
@@ -115,7 +119,8 @@ describe.each(PROVIDERS)('%s', (name) => {
         ? 'output_config.format: structured outputs are not supported for this model'
         : "Invalid parameter: 'response_format' of type 'json_schema' is not supported by this server";
     fake.script('planner', { kind: 'error', status: 400, message: refusal });
-    const p = provider(name);
+    const warnings: string[] = [];
+    const p = provider(name, { warn: (message) => warnings.push(message) });
     const first = await collect(p, plannerRequest());
     expect(first.error).toBeUndefined();
     expect(JSON.parse(first.chunks.join('')).subtasks).toHaveLength(2);
@@ -131,6 +136,10 @@ describe.each(PROVIDERS)('%s', (name) => {
     expect(second.error).toBeUndefined();
     expect(fake.requests).toHaveLength(3);
     expect(formatOf(fake.requests[2].body)).toBeUndefined();
+    // The operator is told once, naming the model.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('refused structured output');
+    expect(warnings[0]).toContain(name === 'anthropic' ? 'claude-sonnet-4-5' : 'gpt-4o-mini');
   });
 
   it('honours Retry-After on a 429, then succeeds', async () => {

@@ -30,6 +30,8 @@ export interface AiSdkProviderSettings {
   maxRetries: number;
   /** The variable(s) an operator sets the key with, named in MODEL_AUTH messages. */
   keyVariable: string;
+  /** Told once per model when its server refuses structured output (and it goes without). */
+  warn?: (message: string) => void;
 }
 
 // The SDK prints provider warnings (an unsupported setting, say) to the console on every call;
@@ -82,6 +84,7 @@ export class AiSdkProvider implements ModelProvider {
     let finished = false;
     const describe = (err: unknown): Error => this.classify(err, modelId);
     const schemaRefused = this.schemaRefused;
+    const { provider, warn } = this.settings;
     async function* parts(structured: boolean): AsyncGenerator<string> {
       for await (const part of call(structured).fullStream) {
         // Text, the usage at the end, and what stops the stream; the other parts (steps,
@@ -119,6 +122,11 @@ export class AiSdkProvider implements ModelProvider {
           // gateways) refuses the request: ask again without it, and from then on for this
           // model. The caller validates the JSON in any case.
           if (structured && !answered && refusesStructuredOutput(err)) {
+            if (!schemaRefused.has(modelId)) {
+              warn?.(
+                `The ${provider} server refused structured output for ${modelId}; its JSON requests go without it from now on.`,
+              );
+            }
             schemaRefused.add(modelId);
             structured = false;
             continue;

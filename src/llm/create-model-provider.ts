@@ -17,16 +17,21 @@ export const DEFAULT_MODELS: Record<RealProviderName, string> = {
   'openai-compatible': '',
 };
 
-/** The provider LLM_PROVIDER names, counting its tokens into the deployment's metrics. */
-export function createModelProvider(config: AppConfig): ModelProvider {
+/**
+ * The provider LLM_PROVIDER names, counting its tokens into the deployment's metrics. `warn`
+ * gets what an operator should know of (a server that refuses structured output).
+ */
+export function createModelProvider(config: AppConfig, warn?: (message: string) => void): ModelProvider {
   const usage = redisUsageBatcher(config.REDIS_URL);
-  return new MeteredProvider(baseProvider(config), usage.add, parseLlmPrices(config.LLM_PRICES), () => usage.flush());
+  return new MeteredProvider(baseProvider(config, warn), usage.add, parseLlmPrices(config.LLM_PRICES), () =>
+    usage.flush(),
+  );
 }
 
 /** How long usage counts wait to be written together (see UsageBatcher). */
 const USAGE_FLUSH_MS = 250;
 
-function baseProvider(config: AppConfig): ModelProvider {
+function baseProvider(config: AppConfig, warn?: (message: string) => void): ModelProvider {
   switch (config.LLM_PROVIDER) {
     case 'offline':
       return new OfflineProvider(config.OFFLINE_TOKEN_DELAY_MS);
@@ -40,6 +45,7 @@ function baseProvider(config: AppConfig): ModelProvider {
         apiKey: config.LLM_API_KEY,
         maxRetries: config.LLM_MAX_RETRIES,
         keyVariable: keyVariableOf(config.LLM_PROVIDER),
+        warn,
       });
   }
 }
