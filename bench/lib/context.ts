@@ -51,7 +51,7 @@ export const SIZES: Record<Mode, Sizes> = {
     connections: [1000, 10_000],
     idleSettleMs: 1500,
     runSessions: 200,
-    batches: 3,
+    batches: 5,
     singles: 100,
     chatSessions: 20,
     chatIntervalMs: 200,
