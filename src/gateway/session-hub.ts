@@ -57,6 +57,7 @@ export class SessionHub {
   /** Sessions with sockets here, by channel. */
   private readonly sessions = new Map<string, SessionEntry>();
   private heartbeat?: NodeJS.Timeout;
+  private heartbeatIntervalMs = 0;
   private readonly userSockets = new Map<string, number>();
   private readonly attaching = new WeakMap<WebSocket, Promise<void>>();
   private readonly corked = new Set<Socket>();
@@ -87,8 +88,10 @@ export class SessionHub {
    * `timeoutMs` late (a half-open TCP connection would otherwise hold its slot forever).
    */
   startHeartbeat(intervalMs: number, timeoutMs: number): void {
-    // The same sweep closes sockets whose token has expired, so it runs at least every second.
-    const tick = Math.max(50, Math.min(1000, Math.floor(Math.min(intervalMs, timeoutMs) / 2)));
+    // The same sweep closes sockets whose token has expired. It runs four times a second, so
+    // that with first pings spread (see attach) each sweep pings a small share of the sockets.
+    const tick = Math.max(50, Math.min(250, Math.floor(Math.min(intervalMs, timeoutMs) / 2)));
+    this.heartbeatIntervalMs = intervalMs;
     this.heartbeat = setInterval(() => {
       const now = Date.now();
       for (const conn of this.connections.values()) {
@@ -139,7 +142,10 @@ export class SessionHub {
       held: [],
       heldDropped: false,
       work: SETTLED,
-      pingSentAt: Date.now(),
+      // The first ping comes at a random point of the first interval: sockets that connected
+      // together (clients coming back after a restart) are then not all pinged in one sweep,
+      // which would hold up every session's events while it ran.
+      pingSentAt: Date.now() - Math.floor(Math.random() * this.heartbeatIntervalMs),
       awaitingPong: false,
       expiresAt,
     };

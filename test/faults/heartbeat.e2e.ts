@@ -59,6 +59,40 @@ function connectSilent(url: string): Promise<Silent> {
   });
 }
 
+describe('heartbeat spread', () => {
+  it('sockets that connect together get their first pings spread over the interval, not in one sweep', async () => {
+    const redis = await startRedis();
+    const spread = await startMaws('gateway', {
+      REDIS_URL: redis.url,
+      HEARTBEAT_INTERVAL_MS: '4000',
+      HEARTBEAT_TIMEOUT_MS: '10000',
+    });
+    const firstPings: number[] = [];
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const url = buildWsUrl(spread.wsUrl!, unique(`spread${i}`), signToken(unique('spreader')));
+        const ws = new WebSocket(url);
+        ws.on('error', () => undefined);
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('unexpected-response', () => reject(new Error('upgrade refused')));
+        });
+        const openedAt = Date.now();
+        ws.once('ping', () => firstPings.push(Date.now() - openedAt));
+        return ws;
+      }),
+    );
+    const until = Date.now() + 6_000;
+    while (firstPings.length < clients.length && Date.now() < until) await sleep(100);
+    for (const ws of clients) ws.close();
+    expect(firstPings).toHaveLength(clients.length);
+    // Unspread, every socket's first ping would come 4-5 s after it opened, in one sweep.
+    // Spread, they fall across the interval: half of them in its first half, give or take.
+    expect(Math.min(...firstPings)).toBeLessThan(2_000);
+    expect(Math.max(...firstPings) - Math.min(...firstPings)).toBeGreaterThan(1_500);
+  });
+});
+
 describe('heartbeat', () => {
   it('terminates a client that does not answer pings (1006 within ~1 s); an answering one stays', async () => {
     const sessionId = unique('hb');
