@@ -88,7 +88,7 @@ export class SessionHub {
    * `timeoutMs` late (a half-open TCP connection would otherwise hold its slot forever).
    */
   startHeartbeat(intervalMs: number, timeoutMs: number): void {
-    // The same sweep closes sockets whose token has expired. It runs four times a second, so
+    // The same sweep closes sockets whose token has expired. It runs at least four times a second, so
     // that with first pings spread (see attach) each sweep pings a small share of the sockets.
     const tick = Math.max(50, Math.min(250, Math.floor(Math.min(intervalMs, timeoutMs) / 2)));
     this.heartbeatIntervalMs = intervalMs;
