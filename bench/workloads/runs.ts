@@ -102,7 +102,12 @@ async function mawsRuns(ctx: Ctx): Promise<Record<string, unknown>> {
     // Measured as a deployment runs, not as a process that has just started: one unmeasured
     // batch first (the floor gets the same), so V8 has compiled the start path, then a pause.
     await open('warm', sizes.runSessions);
-    await client.call('runsBatch', { group: 'warm', event: 'task.start', text: QUERY, timeoutMs: 120_000 }, 200_000);
+    const warm = await client.call<BatchResult>(
+      'runsBatch',
+      { group: 'warm', event: 'task.start', text: QUERY, timeoutMs: 120_000 },
+      200_000,
+    );
+    if (warm.failed > 0) ctx.log(`  warm-up: ${warm.failed} runs failed: ${warm.errors.join('; ')}`);
     await client.call('close', { group: 'warm' });
     await sleep(WARM_PAUSE_MS);
 
@@ -265,6 +270,8 @@ async function floorRuns(ctx: Ctx): Promise<Record<string, unknown>> {
         removeOnFail: { age: 24 * 3600 },
       },
     );
+  /** One batch: a job for each of the runs' sessions, all at once. */
+  const addBatch = (): Promise<unknown> => Promise.all(Array.from({ length: sizes.runSessions }, add));
   const collect = (need: number, timeoutMs: number, start: () => Promise<unknown>): Promise<Done[]> =>
     new Promise<Done[]>((resolve, reject) => {
       const got: Done[] = [];
@@ -286,7 +293,7 @@ async function floorRuns(ctx: Ctx): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { concurrency };
   try {
     await addWorker();
-    await collect(sizes.runSessions, 120_000, () => Promise.all(Array.from({ length: sizes.runSessions }, add)));
+    await collect(sizes.runSessions, 120_000, addBatch);
     await sleep(WARM_PAUSE_MS);
     const started: number[] = [];
     const whole: number[] = [];
@@ -302,9 +309,7 @@ async function floorRuns(ctx: Ctx): Promise<Record<string, unknown>> {
       const batches: { runsPerSec: number; ms: number }[] = [];
       for (let b = 0; b < sizes.batches; b++) {
         const t0 = hrUs();
-        const done = await collect(sizes.runSessions, 120_000, () =>
-          Promise.all(Array.from({ length: sizes.runSessions }, add)),
-        );
+        const done = await collect(sizes.runSessions, 120_000, addBatch);
         const ms = (Math.max(...done.map((d) => d.endUs)) - t0) / 1000;
         batches.push({ runsPerSec: round(sizes.runSessions / (ms / 1000), 1), ms: round(ms) });
         await sleep(200);

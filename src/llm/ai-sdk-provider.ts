@@ -123,11 +123,11 @@ export class AiSdkProvider implements ModelProvider {
           // model. The caller validates the JSON in any case.
           if (structured && !answered && refusesStructuredOutput(err)) {
             if (!schemaRefused.has(modelId)) {
+              schemaRefused.add(modelId);
               warn?.(
                 `The ${provider} server refused structured output for ${modelId}; its JSON requests go without it from now on.`,
               );
             }
-            schemaRefused.add(modelId);
             structured = false;
             continue;
           }
