@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { DevAuthModule } from './auth/dev-auth.module';
 import { AppConfig } from './config/config';
-import { CoreModule } from './core/core.module';
+import { CoreModule } from './core.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { WorkerModule } from './jobs/worker.module';
 

@@ -1,5 +1,5 @@
 /** One naming scheme for benchmark users and sessions, shared by the bench and its clients. */
-import { sessionKeyOf } from '../../src/session/session-key';
+import { sessionKeyOf } from '../../src/store/redis-keys';
 
 /** Socket i of group `prefix`: its own user (so per-user limits never bite) and session. */
 export function names(prefix: string, i: number): { user: string; sessionId: string } {

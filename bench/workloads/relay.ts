@@ -6,8 +6,8 @@
  */
 import type Redis from 'ioredis';
 import { EventLog } from '../../src/events/event-log';
-import { durable, frameTail, type PendingEvent } from '../../src/events/event-types';
-import { openRedis } from '../../src/jobs/redis-connection';
+import { durable, frameTail, type PendingEvent } from '../../src/events/frames';
+import { openRedis } from '../../src/store/redis-connection';
 import { getFreePort } from '../../test/support/redis-server';
 import { Ctx, probe } from '../lib/context';
 import { formatProfile, summarizeProfile, type ProfileSummary } from '../lib/cpu-profile';

@@ -1,8 +1,10 @@
 import { withTimeout } from '../common/abort';
 import type { EventLog } from '../events/event-log';
-import { durable } from '../events/event-types';
+import { AGGREGATE_STEP_ID, executorStepId } from '../contract';
+import { durable } from '../events/frames';
 import type { AgentFacts, ModelProvider } from '../llm/model-provider';
-import type { RunRecord, RunStore } from '../session/run-store';
+import type { RunRecord } from '../store/run-record';
+import type { RunStore } from '../store/run-store';
 import { clarifierPrompt } from './prompts/clarifier.prompt';
 
 /**
@@ -60,11 +62,8 @@ export function describeProgress(run: RunRecord): string {
   if (!run.started) return `Your ${mode} is queued and will start in a moment.`;
   if (!run.plan) return `Your ${mode} has started: the planner is splitting it into subtasks.`;
   const total = run.plan.length + 2;
-  const done =
-    1 +
-    run.plan.filter((_, i) => run.outputs[`exec-${i + 1}`] !== undefined).length +
-    (run.outputs.aggregate !== undefined ? 1 : 0);
-  const subtasksDone = run.plan.filter((_, i) => run.outputs[`exec-${i + 1}`] !== undefined).length;
+  const subtasksDone = run.plan.filter((_, i) => run.outputs[executorStepId(i)] !== undefined).length;
+  const done = 1 + subtasksDone + (run.outputs[AGGREGATE_STEP_ID] !== undefined ? 1 : 0);
   const current =
     run.current && run.outputs[run.current.stepId] === undefined
       ? `Step ${Math.min(done + 1, total)} of ${total} is running: the ${run.current.agent} is working on "${run.current.title}".`

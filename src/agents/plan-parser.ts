@@ -12,7 +12,7 @@ import {
   ValidationError,
   validateSync,
 } from 'class-validator';
-import type { PlanItem } from '../events/event-types';
+import type { PlanItem, RunErrorCode } from '../contract';
 
 class PlanItemDto {
   @IsString() @MinLength(1) @MaxLength(300) title!: string;
@@ -29,7 +29,8 @@ class PlanDto {
 }
 
 export class PlanInvalidError extends Error {
-  readonly code = 'PLAN_INVALID';
+  override readonly name = 'PlanInvalidError';
+  readonly code = 'PLAN_INVALID' satisfies RunErrorCode;
 }
 
 /**

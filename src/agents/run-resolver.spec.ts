@@ -3,10 +3,11 @@
  * the plan's repair, the restart of a step whose stream broke off, and token usage.
  */
 import type { EventLog } from '../events/event-log';
-import type { PendingEvent } from '../events/event-types';
+import type { PendingEvent } from '../events/frames';
 import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelUsage } from '../llm/model-provider';
 import { ModelStreamCutError, PermanentModelError } from '../llm/model-provider';
-import type { RunRecord, RunStore } from '../session/run-store';
+import type { RunRecord } from '../store/run-record';
+import type { RunStore } from '../store/run-store';
 import { PlanInvalidError } from './plan-parser';
 import { RunResolver } from './run-resolver';
 import { MAX_STREAM_RESTARTS } from './step-runner';

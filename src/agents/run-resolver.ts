@@ -1,9 +1,10 @@
 import type { EventLog } from '../events/event-log';
-import type { PlanItem } from '../events/event-types';
-import { durable } from '../events/event-types';
+import { AGGREGATE_STEP_ID, PLAN_STEP_ID, executorStepId, type PlanItem } from '../contract';
+import { durable } from '../events/frames';
 import { RunEventWriter, RunNotCurrentError } from '../events/run-event-writer';
 import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage } from '../llm/model-provider';
-import type { RunRecord, RunStore } from '../session/run-store';
+import { RunCheckpoint, RunField, type RunRecord } from '../store/run-record';
+import type { RunStore } from '../store/run-store';
 import { parsePlan, planJsonSchema, planRepairMessage, PlanInvalidError } from './plan-parser';
 import { aggregatorPrompt } from './prompts/aggregator.prompt';
 import { executorPrompt } from './prompts/executor.prompt';
@@ -16,10 +17,13 @@ export interface ResolverOptions {
   modelTimeoutMs: number;
 }
 
-export class RunNotFoundError extends Error {}
+export class RunNotFoundError extends Error {
+  override readonly name = 'RunNotFoundError';
+}
 
 /** The worker is shutting down: the run goes back to the queue for another worker. */
 export class HandBackError extends Error {
+  override readonly name = 'HandBackError';
   constructor() {
     super('handed back to the queue');
   }
@@ -68,7 +72,7 @@ export class RunResolver {
           task: durable('run.started', { runId, mode: 'task' }),
           refinement: durable('run.started', { runId, mode: 'refinement' }),
         },
-        { guardRunId: runId, checkpoint: { started: '1' }, once: 'started' },
+        { guardRunId: runId, checkpoint: RunCheckpoint.started(), once: RunField.started },
       ),
     ]);
     // No record and not the session's run: a refused start, whose job went out beside the
@@ -83,19 +87,19 @@ export class RunResolver {
     };
     try {
       const context = await this.contextOf(sessionKey, run);
-      if (!run.query) writer.write([], { query: context.query });
+      if (!run.query) writer.write([], RunCheckpoint.query(context.query));
       checkHandBack();
       // Tokens of the whole run: finished steps' usage comes from their checkpoint.
       let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
       const planned = run.plan
-        ? { value: run.plan, usage: storedUsage(run.outputs.plan) }
+        ? { value: run.plan, usage: storedUsage(run.outputs[PLAN_STEP_ID]) }
         : await this.plan(run, writer, context, signal);
       const plan = planned.value;
       usage = addUsage(usage, planned.usage);
       const findings: PriorFinding[] = [];
       for (const [i, subtask] of plan.entries()) {
         checkHandBack();
-        const stepId = `exec-${i + 1}`;
+        const stepId = executorStepId(i);
         const stored = run.outputs[stepId] as { text: string } | undefined;
         const executed = stored
           ? { value: stored.text, usage: storedUsage(stored) }
@@ -104,7 +108,7 @@ export class RunResolver {
         findings.push({ title: subtask.title, text: executed.value });
       }
       checkHandBack();
-      const stored = run.outputs.aggregate as { report: string } | undefined;
+      const stored = run.outputs[AGGREGATE_STEP_ID] as { report: string } | undefined;
       const aggregated = stored
         ? { value: stored.report, usage: storedUsage(stored) }
         : await this.aggregate(run, writer, context, plan, findings, signal);
@@ -150,10 +154,10 @@ export class RunResolver {
     const facts = { ...context, maxSubtasks: max };
     const messages = plannerPrompt(facts);
     const spec = {
-      stepId: 'plan',
+      stepId: PLAN_STEP_ID,
       agent: 'planner' as const,
       title: 'Plan the work',
-      previousAttempts: run.attempts.plan ?? 0,
+      previousAttempts: run.attempts[PLAN_STEP_ID] ?? 0,
       request: { agent: 'planner' as const, messages, json: true, schema: planJsonSchema(max), facts },
     };
     const first = await this.steps.run(run.runId, writer, spec, signal);
@@ -182,12 +186,12 @@ export class RunResolver {
         durable('agent.finished', {
           runId: run.runId,
           agent: 'planner',
-          stepId: 'plan',
+          stepId: PLAN_STEP_ID,
           output: { plan },
           ...usageOf(usage),
         }),
       ],
-      { plan: JSON.stringify(plan), 'out:plan': JSON.stringify({ plan, usage }), ...usageField('plan', usage) },
+      RunCheckpoint.planned(PLAN_STEP_ID, plan, usage),
     );
     return { value: plan, usage };
   }
@@ -218,7 +222,7 @@ export class RunResolver {
     const output = { text: result.text };
     writer.write(
       [durable('agent.finished', { runId: run.runId, agent: 'executor', stepId, output, ...usageOf(result.usage) })],
-      { [`out:${stepId}`]: JSON.stringify({ ...output, usage: result.usage }), ...usageField(stepId, result.usage) },
+      RunCheckpoint.stepFinished(stepId, output, result.usage),
     );
     return { value: result.text, usage: result.usage };
   }
@@ -236,10 +240,10 @@ export class RunResolver {
       run.runId,
       writer,
       {
-        stepId: 'aggregate',
+        stepId: AGGREGATE_STEP_ID,
         agent: 'aggregator',
         title: 'Write the report',
-        previousAttempts: run.attempts.aggregate ?? 0,
+        previousAttempts: run.attempts[AGGREGATE_STEP_ID] ?? 0,
         request: { agent: 'aggregator', messages: aggregatorPrompt(facts), facts },
       },
       signal,
@@ -251,16 +255,12 @@ export class RunResolver {
         durable('agent.finished', {
           runId: run.runId,
           agent: 'aggregator',
-          stepId: 'aggregate',
+          stepId: AGGREGATE_STEP_ID,
           output: { report },
           ...usageOf(result.usage),
         }),
       ],
-      {
-        'out:aggregate': JSON.stringify({ report, usage: result.usage }),
-        knowledge: JSON.stringify(knowledge),
-        ...usageField('aggregate', result.usage),
-      },
+      RunCheckpoint.aggregated(AGGREGATE_STEP_ID, report, knowledge, result.usage),
     );
     return { value: report, usage: result.usage };
   }
@@ -268,10 +268,6 @@ export class RunResolver {
 
 function usageOf(usage: ModelUsage): { usage: ModelUsage } {
   return { usage };
-}
-
-function usageField(stepId: string, usage: ModelUsage): Record<string, string> {
-  return { [`usage:${stepId}`]: JSON.stringify(usage) };
 }
 
 function addUsage(a: ModelUsage, b: ModelUsage): ModelUsage {

@@ -1,6 +1,7 @@
 import { sleep, withTimeout } from '../common/abort';
-import type { AgentName } from '../events/event-types';
-import { durable } from '../events/event-types';
+import type { AgentName } from '../contract';
+import { durable } from '../events/frames';
+import { RunCheckpoint } from '../store/run-record';
 import type { RunEventWriter } from '../events/run-event-writer';
 import type { ModelProvider, ModelRequest, ModelUsage } from '../llm/model-provider';
 import { ModelStreamCutError } from '../llm/model-provider';
@@ -61,12 +62,7 @@ export class StepRunner {
   private announce(runId: string, writer: RunEventWriter, step: StepSpec, attempt: number): void {
     writer.write(
       [durable('agent.started', { runId, agent: step.agent, stepId: step.stepId, attempt, title: step.title })],
-      {
-        [`attempt:${step.stepId}`]: String(attempt),
-        current: step.stepId,
-        currentTitle: step.title,
-        currentAgent: step.agent,
-      },
+      RunCheckpoint.stepStarted(step, attempt),
     );
   }
 

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { GatewayModule } from '../gateway/gateway.module';
+import { AuthModule } from './auth.module';
 import { DevTokenController } from './dev-token.controller';
 
 /** Mounted only with AUTH_DEV_TOKENS=true. */
-@Module({ imports: [GatewayModule], controllers: [DevTokenController] })
+@Module({ imports: [AuthModule], controllers: [DevTokenController] })
 export class DevAuthModule {}

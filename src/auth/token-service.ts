@@ -6,7 +6,9 @@ export interface VerifiedToken {
   exp?: number;
 }
 
-export class TokenError extends Error {}
+export class TokenError extends Error {
+  override readonly name = 'TokenError';
+}
 
 export interface TokenOptions {
   /** HS256 secret. */

@@ -1,7 +1,9 @@
-import type { ClientErrorCode } from '../events/event-types';
+import type { ClientErrorCode } from '../contract';
 
 /** An error the client caused or can act on; answered as an `error` frame with its code. */
 export class ClientError extends Error {
+  override readonly name = 'ClientError';
+
   constructor(
     readonly code: ClientErrorCode,
     message: string,

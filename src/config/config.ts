@@ -12,7 +12,7 @@ import {
   MinLength,
   validateSync,
 } from 'class-validator';
-import { parseLlmPrices } from '../llm/prices';
+import { parseLlmPrices } from './prices';
 
 export const LLM_PROVIDERS = ['offline', 'openai', 'anthropic', 'openai-compatible'] as const;
 export type LlmProviderName = (typeof LLM_PROVIDERS)[number];
@@ -102,7 +102,9 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1) DEV_TOKENS_PER_MINUTE = 30;
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
 
 /** Reads and validates the environment; throws ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {

@@ -1,8 +1,8 @@
 import Redis from 'ioredis';
 import { RedisServer, startRedis, stopAllRedis } from '../../test/support/redis-server';
-import { SessionKeys, sessionKeyOf } from '../session/session-key';
+import { SessionKeys, sessionKeyOf } from '../store/redis-keys';
 import { EventLog } from './event-log';
-import { durable } from './event-types';
+import { durable } from './frames';
 
 describe('EventLog on a real Redis', () => {
   let server: RedisServer;

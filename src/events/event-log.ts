@@ -1,9 +1,27 @@
-import type { AppConfig } from '../config/config';
 import type Redis from 'ioredis';
-import { SessionKeys, UserKeys, userKeyOf } from '../session/session-key';
-import type { RunMode, RunOutcome, SessionState } from './event-types';
-import { PendingEvent, frameTail } from './event-types';
-import { APPEND_EVENTS, BEGIN_RUN, FINISH_RUN, READ_AFTER, SNAPSHOT } from './lua-scripts';
+import type { AppConfig } from '../config/config';
+import type { RunMode, RunOutcome, SessionState } from '../contract';
+import {
+  PENDING_RUNS_KEY,
+  RUN_DURATION_BUCKETS,
+  STATS_KEY,
+  SessionKeys,
+  UserKeys,
+  pendingRunMember,
+  userKeyOf,
+} from '../store/redis-keys';
+import { SessionField } from '../store/session-record';
+import type { RunFields } from '../store/run-record';
+import { PendingEvent, frameTail } from './frames';
+import {
+  APPEND_EVENTS,
+  AppendSentinel,
+  BEGIN_RUN,
+  FINISH_NOT_RUNNING,
+  FINISH_RUN,
+  READ_AFTER,
+  SNAPSHOT,
+} from './lua-scripts';
 
 export interface EventLogOptions {
   /** Stream entries kept per session (trimmed approximately, never below this). */
@@ -42,17 +60,20 @@ export interface ReadResult {
   complete: boolean;
 }
 
-const STATS_KEY = 'maws:stats';
-/** Runs begun and not yet ended, across the deployment: "sessionKey|runId" → begin time. */
-export const PENDING_RUNS_KEY = 'maws:runs:pending';
-export const RUN_DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
-
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-
 export interface AppendOptions {
   guardRunId?: string;
-  checkpoint?: Record<string, string>;
+  checkpoint?: RunFields;
   once?: string;
+}
+
+function bindScripts(redis: Redis) {
+  return {
+    append: APPEND_EVENTS.bind(redis),
+    begin: BEGIN_RUN.bind(redis),
+    finish: FINISH_RUN.bind(redis),
+    snapshot: SNAPSHOT.bind(redis),
+    readAfter: READ_AFTER.bind(redis),
+  };
 }
 
 /**
@@ -60,29 +81,21 @@ export interface AppendOptions {
  * session's stream and published on its channel in one atomic script.
  */
 export class EventLog {
-  private readonly scripts: Record<'append' | 'begin' | 'finish' | 'snapshot' | 'readAfter', ScriptFn>;
+  private readonly scripts: ReturnType<typeof bindScripts>;
 
   constructor(
     private readonly redis: Redis,
     private readonly options: EventLogOptions,
   ) {
-    const define = (name: string, lua: string, keys: number): ScriptFn => {
-      const command = `maws_${name}`;
-      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: keys, lua });
-      const fn = (redis as unknown as Record<string, ScriptFn>)[command];
-      return fn.bind(redis);
-    };
-    this.scripts = {
-      append: define('append', APPEND_EVENTS, 5),
-      begin: define('begin', BEGIN_RUN, 8),
-      finish: define('finish', FINISH_RUN, 8),
-      snapshot: define('snapshot', SNAPSHOT, 2),
-      readAfter: define('read_after', READ_AFTER, 2),
-    };
+    this.scripts = bindScripts(redis);
   }
 
-  private sessionKeys(k: SessionKeys): string[] {
-    return [k.state, k.seq, k.log, k.channel];
+  private sessionKeys(k: SessionKeys): { stateKey: string; seqKey: string; logKey: string; channel: string } {
+    return { stateKey: k.state, seqKey: k.seq, logKey: k.log, channel: k.channel };
+  }
+
+  private get history(): { maxlen: number; ttl: number } {
+    return { maxlen: this.options.maxEvents, ttl: this.options.ttlSeconds };
   }
 
   /**
@@ -128,22 +141,20 @@ export class EventLog {
     opts: AppendOptions,
   ): Promise<number | null> {
     const k = new SessionKeys(sessionKey);
-    const runKey = opts.guardRunId ? k.run(opts.guardRunId) : k.state;
     const fields = Object.entries(opts.checkpoint ?? {}).flat();
     const seq = (await this.scripts.append(
-      ...this.sessionKeys(k),
-      runKey,
-      this.options.maxEvents,
-      this.options.ttlSeconds,
-      opts.guardRunId ?? '',
-      opts.once ?? '',
-      pick ? tailArgs.length / 2 : tailArgs.length,
-      pick,
-      ...tailArgs,
-      ...fields,
+      { ...this.sessionKeys(k), runKey: opts.guardRunId ? k.run(opts.guardRunId) : k.state },
+      {
+        ...this.history,
+        guard: opts.guardRunId ?? '',
+        once: opts.once ?? '',
+        nTails: pick ? tailArgs.length / 2 : tailArgs.length,
+        pick,
+      },
+      [...tailArgs, ...fields],
     )) as number;
-    if (seq === -2 || seq === -3) return 0; // written before (`once`), or no variant matched
-    return seq < 0 ? null : seq;
+    if (seq === AppendSentinel.alreadyWritten || seq === AppendSentinel.noVariant) return 0;
+    return seq === AppendSentinel.notRunning ? null : seq;
   }
 
   /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
@@ -161,29 +172,33 @@ export class EventLog {
       const events = announce[mode];
       return events ? [frameTail(events.userMessage, now), frameTail(events.queued, now)] : ['', ''];
     };
-    const [taskUser, taskQueued] = tails('task');
-    const [refineUser, refineQueued] = tails('refinement');
+    const [taskUserTail, taskQueuedTail] = tails('task');
+    const [refinementUserTail, refinementQueuedTail] = tails('refinement');
     const [ok, value, detail] = (await this.scripts.begin(
-      ...this.sessionKeys(k),
-      k.run(run.runId),
-      user.activeRuns,
-      user.runsThisMinute(now.getTime()),
-      PENDING_RUNS_KEY,
-      this.options.maxEvents,
-      this.options.ttlSeconds,
-      allowed.join(','),
-      run.runId,
-      run.mode,
-      run.input,
-      now.getTime(),
-      now.toISOString(),
-      taskUser,
-      taskQueued,
-      limits.maxActivePerUser,
-      limits.maxPerMinutePerUser,
-      `${sessionKey}|${run.runId}`,
-      refineUser,
-      refineQueued,
+      {
+        ...this.sessionKeys(k),
+        runKey: k.run(run.runId),
+        activeRuns: user.activeRuns,
+        runsThisMinute: user.runsThisMinute(now.getTime()),
+        pendingRuns: PENDING_RUNS_KEY,
+      },
+      {
+        ...this.history,
+        allowed: allowed.join(','),
+        runId: run.runId,
+        mode: run.mode,
+        input: run.input,
+        now: now.getTime(),
+        ts: now.toISOString(),
+        taskUserTail,
+        taskQueuedTail,
+        refinementUserTail,
+        refinementQueuedTail,
+        maxActive: limits.maxActivePerUser,
+        maxPerMinute: limits.maxPerMinutePerUser,
+        pendingMember: pendingRunMember(sessionKey, run.runId),
+        runKeyPrefix: k.run(''),
+      },
     )) as [number, string | number, string?];
     if (ok === 1) return { started: true, seq: Number(value), mode: detail as RunMode };
     return value === 'LIMIT'
@@ -202,33 +217,40 @@ export class EventLog {
     const k = new SessionKeys(sessionKey);
     const now = new Date();
     const seq = (await this.scripts.finish(
-      ...this.sessionKeys(k),
-      k.run(runId),
-      STATS_KEY,
-      new UserKeys(userKeyOf(sessionKey)).activeRuns,
-      PENDING_RUNS_KEY,
-      this.options.maxEvents,
-      this.options.ttlSeconds,
-      runId,
-      outcome,
-      now.getTime(),
-      now.toISOString(),
-      frameTail(terminal, now),
-      report,
-      RUN_DURATION_BUCKETS.join(','),
-      `${sessionKey}|${runId}`,
+      {
+        ...this.sessionKeys(k),
+        runKey: k.run(runId),
+        statsKey: STATS_KEY,
+        activeRuns: new UserKeys(userKeyOf(sessionKey)).activeRuns,
+        pendingRuns: PENDING_RUNS_KEY,
+      },
+      {
+        ...this.history,
+        runId,
+        outcome,
+        now: now.getTime(),
+        ts: now.toISOString(),
+        terminalTail: frameTail(terminal, now),
+        report,
+        durationBuckets: RUN_DURATION_BUCKETS.join(','),
+        pendingMember: pendingRunMember(sessionKey, runId),
+      },
     )) as number;
-    return seq >= 0;
+    return seq !== FINISH_NOT_RUNNING;
   }
 
   /** Just the state, for routing a command (the snapshot would also read the report). */
   async stateOf(sessionKey: string): Promise<SessionState> {
-    return ((await this.redis.hget(new SessionKeys(sessionKey).state, 'state')) ?? 'IDLE') as SessionState;
+    const state = await this.redis.hget(new SessionKeys(sessionKey).state, SessionField.state);
+    return (state ?? 'IDLE') as SessionState;
   }
 
   async snapshot(sessionKey: string): Promise<SessionSnapshot> {
     const k = new SessionKeys(sessionKey);
-    const [state, runId, report, seq] = (await this.scripts.snapshot(k.state, k.seq)) as string[];
+    const [state, runId, report, seq] = (await this.scripts.snapshot(
+      { stateKey: k.state, seqKey: k.seq },
+      {},
+    )) as string[];
     return {
       state: state as SessionState,
       lastSeq: Number(seq),
@@ -240,18 +262,14 @@ export class EventLog {
   /** Stored frames with seq > afterSeq, oldest first, up to `limit`. */
   async readAfter(sessionKey: string, afterSeq: number, limit = 1000): Promise<ReadResult> {
     const k = new SessionKeys(sessionKey);
-    const [complete, ...frames] = (await this.scripts.readAfter(k.log, k.seq, afterSeq, limit)) as [
-      number,
-      ...string[],
-    ];
+    const [complete, ...frames] = (await this.scripts.readAfter(
+      { logKey: k.log, seqKey: k.seq },
+      { afterSeq, limit },
+    )) as [number, ...string[]];
     return { frames, complete: complete === 1 };
   }
 
   channel(sessionKey: string): string {
     return new SessionKeys(sessionKey).channel;
-  }
-
-  static statsKey(): string {
-    return STATS_KEY;
   }
 }

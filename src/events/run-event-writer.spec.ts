@@ -1,8 +1,8 @@
 import Redis from 'ioredis';
 import { startRedis, stopAllRedis } from '../../test/support/redis-server';
-import { SessionKeys, sessionKeyOf } from '../session/session-key';
+import { SessionKeys, sessionKeyOf } from '../store/redis-keys';
 import { EventLog } from './event-log';
-import { durable } from './event-types';
+import { durable } from './frames';
 import { RunEventWriter, RunNotCurrentError } from './run-event-writer';
 
 describe('RunEventWriter on a real Redis', () => {

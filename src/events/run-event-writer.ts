@@ -1,9 +1,11 @@
-import type { AgentName, PendingEvent } from './event-types';
-import { durable } from './event-types';
+import type { AgentName } from '../contract';
+import { durable, type PendingEvent } from './frames';
 import type { EventLog } from './event-log';
 
 /** The run was cancelled or ended elsewhere: its worker stops without writing more. */
 export class RunNotCurrentError extends Error {
+  override readonly name = 'RunNotCurrentError';
+
   constructor(runId: string) {
     super(`run ${runId} is no longer the session's running run`);
   }

@@ -1,39 +1,50 @@
 import 'reflect-metadata';
 import { IsInt, IsNotEmpty, IsString, Max, MaxLength, Min, validateSync } from 'class-validator';
 import { ClientError } from '../common/client-error';
+import type {
+  ClientCommand,
+  ClientCommandMap,
+  ClientCommandName,
+  EmptyCommandData,
+  ResumeCommandData,
+  TextCommandData,
+  TokenCommandData,
+} from '../contract';
 
-/** A validated client frame as the gateway's handlers receive it. */
-export interface ClientFrame<D = Record<string, unknown>> {
+/** A frame's envelope, parsed but not yet validated against its command. */
+export interface RawFrame {
   event: string;
-  data: D;
+  data: unknown;
   id?: string;
 }
 
-/** `text` is trimmed before it is validated (see validateData). */
-export class TextData {
+/** `text` is trimmed before it is validated (see validateCommand). */
+export class TextData implements TextCommandData {
   @IsString()
   @IsNotEmpty({ message: 'text must not be empty' })
   text!: string;
 }
 
-export class ResumeData {
+export class ResumeData implements ResumeCommandData {
   @IsInt({ message: 'afterSeq must be a whole number' })
   @Min(0)
   @Max(Number.MAX_SAFE_INTEGER)
   afterSeq!: number;
 }
 
-export class TokenData {
+export class TokenData implements TokenCommandData {
   @IsString({ message: 'token must be a string' })
   @IsNotEmpty({ message: 'token must not be empty' })
   @MaxLength(8192)
   token!: string;
 }
 
-export class EmptyData {}
+export class EmptyData implements EmptyCommandData {
+  [key: string]: never;
+}
 
-/** The client events of the contract and the shape of each one's data. */
-export const CLIENT_EVENTS = {
+/** The validator of each command's data: a class per shape of the contract's ClientCommandMap. */
+export const CLIENT_EVENTS: { readonly [E in ClientCommandName]: new () => ClientCommandMap[E] } = {
   message: TextData,
   'task.start': TextData,
   'task.refine': TextData,
@@ -42,8 +53,7 @@ export const CLIENT_EVENTS = {
   resume: ResumeData,
   ping: EmptyData,
   'auth.refresh': TokenData,
-} as const;
-export type ClientEventName = keyof typeof CLIENT_EVENTS;
+};
 
 /** The fields each data class reads; anything else a client sends is dropped unread. */
 const FIELDS = new Map<new () => object, string[]>([
@@ -53,12 +63,12 @@ const FIELDS = new Map<new () => object, string[]>([
   [EmptyData, []],
 ]);
 
-export function isClientEvent(name: string): name is ClientEventName {
+export function isClientEvent(name: string): name is ClientCommandName {
   return Object.prototype.hasOwnProperty.call(CLIENT_EVENTS, name);
 }
 
 /** Parses a raw frame into its envelope, or throws the contract's error code. */
-export function parseEnvelope(raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): ClientFrame<unknown> {
+export function parseEnvelope(raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): RawFrame {
   if (isBinary) throw new ClientError('BAD_FRAME', 'binary frames are not accepted; send UTF-8 JSON text');
   const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw as Buffer).toString('utf8');
   let value: unknown;
@@ -84,9 +94,21 @@ export function parseEnvelope(raw: Buffer | ArrayBuffer | Buffer[], isBinary: bo
   return { event, data: data ?? {}, id };
 }
 
-/** Validates a known event's data with its class; text length is checked against the limit. */
-export function validateData(event: ClientEventName, data: unknown, maxInputChars: number): Record<string, unknown> {
-  const type = CLIENT_EVENTS[event] as new () => object;
+/**
+ * Validates a known command's data with its class (text length against the limit) and
+ * returns the command, narrowed by its event: the one place where a frame becomes typed.
+ */
+export function validateCommand(event: ClientCommandName, frame: RawFrame, maxInputChars: number): ClientCommand {
+  return { event, data: validateData(event, frame.data, maxInputChars), id: frame.id } as ClientCommand;
+}
+
+/** Validates a known command's data with its class; text length is checked against the limit. */
+export function validateData<E extends ClientCommandName>(
+  event: E,
+  data: unknown,
+  maxInputChars: number,
+): ClientCommandMap[E] {
+  const type: new () => object = CLIENT_EVENTS[event];
   // Only declared fields, and only scalar values, reach class-transformer: it recurses into
   // whatever it is given, and a deeply nested value would exhaust the stack.
   const picked: Record<string, unknown> = {};
@@ -109,5 +131,5 @@ export function validateData(event: ClientEventName, data: unknown, maxInputChar
   if (dto instanceof TextData && [...dto.text].length > maxInputChars) {
     throw new ClientError('VALIDATION_FAILED', `text must be at most ${maxInputChars} characters`);
   }
-  return dto;
+  return dto as ClientCommandMap[E];
 }

@@ -1,11 +1,11 @@
 import { BeforeApplicationShutdown, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { TokenService } from '../auth/token-service';
+import { AuthModule } from '../auth/auth.module';
 import { AppConfig } from '../config/config';
-import { REDIS, REDIS_SUBSCRIBER } from '../core/tokens';
+import { REDIS, REDIS_SUBSCRIBER } from '../common/tokens';
 import { EventLog } from '../events/event-log';
 import { JobProducer } from '../jobs/job-producer';
-import { openRedis } from '../jobs/redis-connection';
+import { openRedis } from '../store/redis-connection';
 import { GatewayMetrics } from '../ops/gateway-metrics';
 import { HealthController } from '../ops/health.controller';
 import { MetricsController } from '../ops/metrics.controller';
@@ -15,21 +15,11 @@ import { SessionHub } from './session-hub';
 
 /** The HTTP + WebSocket side: upgrade auth, frames, relay. It never runs an agent. */
 @Module({
+  imports: [AuthModule],
   controllers: [HealthController, MetricsController],
   providers: [
     GatewayMetrics,
     MawsGateway,
-    {
-      provide: TokenService,
-      useFactory: (config: AppConfig) =>
-        new TokenService({
-          secret: config.JWT_SECRET,
-          jwksUrl: config.JWKS_URL,
-          issuer: config.JWT_ISSUER,
-          audience: config.JWT_AUDIENCE,
-        }),
-      inject: [AppConfig],
-    },
     {
       provide: REDIS_SUBSCRIBER,
       useFactory: (config: AppConfig) => openRedis(config.REDIS_URL, 'relay'),
@@ -59,7 +49,7 @@ import { SessionHub } from './session-hub';
       inject: [EventLog, JobProducer, REDIS, AppConfig],
     },
   ],
-  exports: [SessionHub, TokenService, JobProducer, GatewayMetrics],
+  exports: [SessionHub, JobProducer, GatewayMetrics],
 })
 export class GatewayModule implements BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(

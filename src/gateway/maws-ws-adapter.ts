@@ -8,13 +8,14 @@ import type { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
 import { redact } from '../common/redact';
 import { ConnectionContext, UpgradeDecision, authorizeUpgrade, originAllowed } from './upgrade-auth';
-import { ClientEventName, ClientFrame, isClientEvent, parseEnvelope, validateData } from './client-frames';
+import type { ClientCommand, ClientCommandName } from '../contract';
+import { isClientEvent, parseEnvelope, validateCommand } from './client-frames';
 import type { SessionHub } from './session-hub';
 import { StartAdmission } from './start-admission';
 
 /** Carries out a validated client frame (the gateway). */
 export interface ClientCommands {
-  handle(ws: WebSocket, frame: ClientFrame & { event: ClientEventName }): Promise<void>;
+  handle(ws: WebSocket, command: ClientCommand): Promise<void>;
 }
 
 export interface MawsWsOptions {
@@ -58,7 +59,7 @@ const ignore = (): void => undefined;
 
 /** Run starts carried out at once per gateway; more wait their turn (see StartAdmission). */
 const START_CONCURRENCY = 16;
-const RUN_STARTS = new Set<ClientEventName>(['message', 'task.start', 'task.refine']);
+const RUN_STARTS = new Set<ClientCommandName>(['message', 'task.start', 'task.refine']);
 
 /** The socket's connection context, attached at upgrade time. */
 export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
@@ -184,8 +185,7 @@ export class MawsWsAdapter extends WsAdapter {
       if (!isClientEvent(frame.event)) {
         throw new ClientError('UNKNOWN_EVENT', `unknown event "${frame.event}"`);
       }
-      const data = validateData(frame.event, frame.data, this.options.maxInputChars);
-      const command = { event: frame.event, data, id: frame.id };
+      const command = validateCommand(frame.event, frame, this.options.maxInputChars);
       if (RUN_STARTS.has(frame.event) || this.starts.hasWaiting(client)) {
         await this.starts.run(client, () => this.options.commands.handle(client, command));
       } else {

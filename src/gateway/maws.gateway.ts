@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
 import { SessionCommands } from '../session/session-commands';
-import type { ClientEventName, ClientFrame, ResumeData, TextData, TokenData } from './client-frames';
+import type { ClientCommand, TokenCommandData } from '../contract';
 import { ClientCommands, contextOf } from './maws-ws-adapter';
 import { SessionHub } from './session-hub';
 
@@ -34,39 +34,31 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
     this.hub.detach(ws);
   }
 
-  async handle(ws: WebSocket, frame: ClientFrame & { event: ClientEventName }): Promise<void> {
+  async handle(ws: WebSocket, command: ClientCommand): Promise<void> {
     const session = this.sessionOf(ws);
-    switch (frame.event) {
-      case 'message': {
-        const { text } = frame.data as unknown as TextData;
-        return this.ack(ws, frame, (await this.commands.message(session, text, frame.id)).runId);
-      }
-      case 'task.start': {
-        const { text } = frame.data as unknown as TextData;
-        return this.ack(ws, frame, (await this.commands.startTask(session, text)).runId);
-      }
-      case 'task.refine': {
-        const { text } = frame.data as unknown as TextData;
-        return this.ack(ws, frame, (await this.commands.refine(session, text)).runId);
-      }
-      case 'chat.send': {
-        const { text } = frame.data as unknown as TextData;
-        await this.commands.chat(session, text, frame.id);
-        return this.ack(ws, frame);
-      }
+    switch (command.event) {
+      case 'message':
+        return this.ack(ws, command, (await this.commands.message(session, command.data.text, command.id)).runId);
+      case 'task.start':
+        return this.ack(ws, command, (await this.commands.startTask(session, command.data.text)).runId);
+      case 'task.refine':
+        return this.ack(ws, command, (await this.commands.refine(session, command.data.text)).runId);
+      case 'chat.send':
+        await this.commands.chat(session, command.data.text, command.id);
+        return this.ack(ws, command);
       case 'task.cancel':
-        return this.ack(ws, frame, (await this.commands.cancel(session)).runId);
+        return this.ack(ws, command, (await this.commands.cancel(session)).runId);
       case 'resume':
-        return this.hub.resume(ws, (frame.data as unknown as ResumeData).afterSeq, frame.id);
+        return this.hub.resume(ws, command.data.afterSeq, command.id);
       case 'auth.refresh':
-        return this.refreshAuth(ws, frame.data as unknown as TokenData, frame);
+        return this.refreshAuth(ws, command.data, command);
       case 'ping':
         return this.hub.reply(ws, 'pong', {});
     }
   }
 
   /** A fresh token for the same user keeps the socket open past the old token's expiry. */
-  private async refreshAuth(ws: WebSocket, data: TokenData, frame: ClientFrame): Promise<void> {
+  private async refreshAuth(ws: WebSocket, data: TokenCommandData, command: ClientCommand): Promise<void> {
     const context = contextOf.get(ws);
     let verified;
     try {
@@ -79,7 +71,7 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
     }
     context.expiresAt = verified.exp !== undefined ? verified.exp * 1000 : undefined;
     this.hub.refreshExpiry(ws, context.expiresAt);
-    this.ack(ws, frame);
+    this.ack(ws, command);
   }
 
   private sessionOf(ws: WebSocket): string {
@@ -88,9 +80,9 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
     return key;
   }
 
-  private ack(ws: WebSocket, frame: ClientFrame<unknown>, runId?: string): void {
+  private ack(ws: WebSocket, command: ClientCommand, runId?: string): void {
     this.hub.reply(ws, 'ack', {
-      ...(frame.id !== undefined ? { replyTo: frame.id } : {}),
+      ...(command.id !== undefined ? { replyTo: command.id } : {}),
       ...(runId ? { runId } : {}),
     });
   }

@@ -2,9 +2,10 @@ import type Redis from 'ioredis';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { EventLog, SessionSnapshot } from '../events/event-log';
-import { ClientErrorCode, ReplyEventMap, ReplyEventName, replyFrame, seqOfFrame } from '../events/event-types';
+import type { ClientErrorCode, ReplyEventMap, ReplyEventName } from '../contract';
+import { replyFrame, seqOfFrame } from '../events/frames';
 import type { GatewayMetrics } from '../ops/gateway-metrics';
-import { userKeyOf } from '../session/session-key';
+import { userKeyOf } from '../store/redis-keys';
 
 /** One socket's place in its session's stream. */
 interface Connection {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TokenError, TokenService } from '../auth/token-service';
-import { isValidSessionId, sessionKeyOf } from '../session/session-key';
+import { isValidSessionId, sessionKeyOf } from '../store/redis-keys';
 
 export interface ConnectionContext {
   sub: string;

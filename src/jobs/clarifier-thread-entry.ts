@@ -4,9 +4,10 @@ import { Clarifier } from '../agents/clarifier';
 import { AppConfig } from '../config/config';
 import { EventLog, eventLogOptions } from '../events/event-log';
 import { createModelProvider } from '../llm/create-model-provider';
-import { RunStore } from '../session/run-store';
+import { redisUsageMeter } from '../ops/redis-usage-meter';
+import { RunStore } from '../store/run-store';
 import { ClarifierProcessor } from './processors/clarifier.processor';
-import { openRedis } from './redis-connection';
+import { openRedis } from '../store/redis-connection';
 import type { ClarifierThreadMessage } from './clarifier-thread';
 
 /**
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   const config = Object.assign(new AppConfig(), (workerData as { config: AppConfig }).config);
   const redis = openRedis(config.REDIS_URL, 'clarifier');
   const log = new EventLog(redis, eventLogOptions(config));
-  const model = createModelProvider(config, (message) =>
+  const model = createModelProvider(config, redisUsageMeter(config.REDIS_URL), (message) =>
     port.postMessage({ type: 'warn', message } satisfies ClarifierThreadMessage),
   );
   const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS);

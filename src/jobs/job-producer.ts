@@ -1,7 +1,8 @@
 import { Queue, type RedisOptions as BullRedisOptions } from 'bullmq';
 import type Redis from 'ioredis';
-import { JobName, JobPayloads, QUEUE_OF, QUEUE_PREFIX, QueueName } from './job-types';
-import { bullConnection } from './redis-connection';
+import { JobName, JobPayloads, QUEUE_OF, QueueName } from '../contract';
+import { bullConnection } from '../store/redis-connection';
+import { QUEUE_PREFIX } from '../store/redis-keys';
 
 /** Enqueues jobs; the gateway's only way of asking workers for anything. */
 export class JobProducer {

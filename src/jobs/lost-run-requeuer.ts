@@ -1,8 +1,10 @@
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { EventLog, PENDING_RUNS_KEY } from '../events/event-log';
-import { durable } from '../events/event-types';
-import type { RunStore } from '../session/run-store';
+import type { RunError } from '../contract';
+import type { EventLog } from '../events/event-log';
+import { durable } from '../events/frames';
+import { PENDING_RUNS_KEY, parsePendingRunMember } from '../store/redis-keys';
+import type { RunStore } from '../store/run-store';
 import type { JobProducer } from './job-producer';
 
 /**
@@ -49,7 +51,7 @@ export class LostRunRequeuer {
     );
     let requeued = 0;
     for (const member of members) {
-      const [sessionKey, runId] = member.split('|');
+      const { sessionKey, runId } = parsePendingRunMember(member);
       const view = await this.runs.sessionView(sessionKey);
       if (view.state !== 'EXECUTING' || view.runId !== runId) {
         // Ended, or its session is gone: nothing to do but forget it.
@@ -62,7 +64,10 @@ export class LostRunRequeuer {
         requeued++;
         this.log.warn(`run ${runId} had no job (a gateway died while starting it?): queued it again`);
       } else if (state === 'failed') {
-        const error = { code: 'INTERNAL', message: 'the run was abandoned: the workers running it kept failing' };
+        const error: RunError = {
+          code: 'INTERNAL',
+          message: 'the run was abandoned: the workers running it kept failing',
+        };
         await this.events.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }));
       }
     }

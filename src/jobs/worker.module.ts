@@ -2,15 +2,15 @@ import { Inject, Module, OnApplicationBootstrap, BeforeApplicationShutdown } fro
 import { RunResolver } from '../agents/run-resolver';
 import { AppConfig } from '../config/config';
 import type Redis from 'ioredis';
-import { MODEL_PROVIDER, REDIS } from '../core/tokens';
+import { MODEL_PROVIDER, REDIS } from '../common/tokens';
 import { JobProducer } from './job-producer';
 import { LostRunRequeuer } from './lost-run-requeuer';
 import { EventLog } from '../events/event-log';
 import type { ModelProvider } from '../llm/model-provider';
-import { RunStore } from '../session/run-store';
+import { RunStore } from '../store/run-store';
 import { ClarifierThread } from './clarifier-thread';
 import { ResolverProcessor } from './processors/resolver.processor';
-import { openRedis } from './redis-connection';
+import { openRedis } from '../store/redis-connection';
 
 /** The worker side: the resolver queue here, the clarifier queue on its own thread. It never holds a socket. */
 @Module({

@@ -4,7 +4,7 @@
  */
 import { FakeLlmServer, getClosedPort, tokensOf } from '../../test/support/fake-llm-server';
 import { planJsonSchema } from '../agents/plan-parser';
-import type { AgentName } from '../events/event-types';
+import type { AgentName } from '../contract';
 import { AiSdkProvider, RealProviderName } from './ai-sdk-provider';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from './model-provider';
 import type { ModelRequest } from './model-provider';

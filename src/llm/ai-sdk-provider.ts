@@ -13,7 +13,7 @@ import {
   UnsupportedFunctionalityError,
 } from 'ai';
 import type { JSONSchema7, LanguageModel, ModelMessage } from 'ai';
-import type { AgentName } from '../events/event-types';
+import type { AgentName } from '../contract';
 import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelUsage } from './model-provider';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from './model-provider';
 

@@ -2,10 +2,11 @@ import { loadConfig } from '../config/config';
 import { createModelProvider, modelsOf } from './create-model-provider';
 
 const base = { JWT_SECRET: 'a-secret-of-sixteen-chars-or-more' };
+const noUsage = { add: () => undefined, flush: () => Promise.resolve() };
 
 describe('createModelProvider', () => {
   it('offline stays the default', () => {
-    const provider = createModelProvider(loadConfig(base));
+    const provider = createModelProvider(loadConfig(base), noUsage);
     expect(provider.name).toBe('offline');
   });
 
@@ -14,7 +15,7 @@ describe('createModelProvider', () => {
     ['anthropic', { LLM_API_KEY: 'sk-test' }, 'claude-sonnet-4-5'],
     ['openai-compatible', { LLM_BASE_URL: 'http://127.0.0.1:11434/v1', LLM_MODEL: 'llama3.1' }, 'llama3.1'],
   ])('%s is built with its model', (name, env, model) => {
-    const provider = createModelProvider(loadConfig({ ...base, LLM_PROVIDER: name, ...env }));
+    const provider = createModelProvider(loadConfig({ ...base, LLM_PROVIDER: name, ...env }), noUsage);
     expect(provider.name).toBe(name);
     expect(provider.modelFor?.('executor')).toBe(model);
   });

@@ -1,14 +1,10 @@
-import type Redis from 'ioredis';
-import { AppConfig } from '../config/config';
-import type { AgentName } from '../events/event-types';
-import { openRedis } from '../jobs/redis-connection';
-import { recordModelUsage } from '../ops/cluster-metrics';
+import type { AppConfig } from '../config/config';
+import type { AgentName } from '../contract';
 import { AiSdkProvider, RealProviderName } from './ai-sdk-provider';
-import { UsageBatcher } from '../ops/usage-batcher';
-import { MeteredProvider } from './metered-provider';
+import { MeteredProvider, type UsageMeter } from './metered-provider';
 import type { ModelProvider } from './model-provider';
 import { OfflineProvider } from './offline/offline-provider';
-import { parseLlmPrices } from './prices';
+import { parseLlmPrices } from '../config/prices';
 
 /** The model a provider uses when LLM_MODEL is not set (openai-compatible has none: config asks for one). */
 export const DEFAULT_MODELS: Record<RealProviderName, string> = {
@@ -18,18 +14,19 @@ export const DEFAULT_MODELS: Record<RealProviderName, string> = {
 };
 
 /**
- * The provider LLM_PROVIDER names, counting its tokens into the deployment's metrics. `warn`
- * gets what an operator should know of (a server that refuses structured output).
+ * The provider LLM_PROVIDER names, counting every call's tokens into `usage` (the
+ * deployment's metrics; the caller decides where they go). `warn` gets what an operator
+ * should know of (a server that refuses structured output).
  */
-export function createModelProvider(config: AppConfig, warn?: (message: string) => void): ModelProvider {
-  const usage = redisUsageBatcher(config.REDIS_URL);
+export function createModelProvider(
+  config: AppConfig,
+  usage: UsageMeter,
+  warn?: (message: string) => void,
+): ModelProvider {
   return new MeteredProvider(baseProvider(config, warn), usage.add, parseLlmPrices(config.LLM_PRICES), () =>
     usage.flush(),
   );
 }
-
-/** How long usage counts wait to be written together (see UsageBatcher). */
-const USAGE_FLUSH_MS = 250;
 
 function baseProvider(config: AppConfig, warn?: (message: string) => void): ModelProvider {
   switch (config.LLM_PROVIDER) {
@@ -70,17 +67,4 @@ function keyVariableOf(provider: RealProviderName): string {
     case 'openai-compatible':
       return 'LLM_API_KEY';
   }
-}
-
-/**
- * Usage goes to Redis on a connection of its own, opened at the first write: the gateway
- * builds a provider too but never calls it, so it never connects. Counting is best-effort
- * and never holds up or fails a run; /metrics shows a call's tokens within USAGE_FLUSH_MS.
- */
-function redisUsageBatcher(redisUrl: string): UsageBatcher {
-  let redis: Redis | undefined;
-  return new UsageBatcher(async (records) => {
-    redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await recordModelUsage(redis, records);
-  }, USAGE_FLUSH_MS);
 }

@@ -2,7 +2,7 @@ import type { ModelUsageRecord } from '../ops/cluster-metrics';
 import { MeteredProvider } from './metered-provider';
 import type { ModelProvider, ModelRequest } from './model-provider';
 import { OfflineProvider } from './offline/offline-provider';
-import { costOf, parseLlmPrices } from './prices';
+import { costOf, parseLlmPrices } from '../config/prices';
 
 const request = (agent: ModelRequest['agent']): ModelRequest => ({
   agent,

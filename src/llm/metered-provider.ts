@@ -1,10 +1,16 @@
-import type { AgentName } from '../events/event-types';
+import type { AgentName } from '../contract';
 import type { ModelUsageRecord } from '../ops/cluster-metrics';
 import type { ModelProvider, ModelRequest, ModelStream } from './model-provider';
-import { costOf, PriceTable } from './prices';
+import { costOf, PriceTable } from '../config/prices';
 
 /** Where finished calls' usage goes (Redis in the deployment; a list in tests). */
 export type UsageSink = (record: ModelUsageRecord) => void;
+
+/** A usage sink that may hold records back, and hands them on when flushed (at shutdown). */
+export interface UsageMeter {
+  add: UsageSink;
+  flush(): Promise<void>;
+}
 
 /**
  * Counts every finished model call's tokens (any agent, including the Clarifier and a

@@ -1,4 +1,4 @@
-import type { AgentName, PlanItem } from '../events/event-types';
+import type { AgentName, PlanItem, RunErrorCode } from '../contract';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -66,8 +66,10 @@ export interface ModelProvider {
  * name, base URL or request).
  */
 export class PermanentModelError extends Error {
+  override readonly name = 'PermanentModelError';
+
   constructor(
-    readonly code: string,
+    readonly code: Extract<RunErrorCode, 'MODEL_AUTH' | 'MODEL_REJECTED'>,
     message: string,
   ) {
     super(message);
@@ -79,7 +81,8 @@ export class PermanentModelError extends Error {
  * call. Transient: the run is retried as a whole, and fails with `MODEL_UNAVAILABLE` at last.
  */
 export class ModelUnavailableError extends Error {
-  readonly code = 'MODEL_UNAVAILABLE';
+  override readonly name = 'ModelUnavailableError';
+  readonly code = 'MODEL_UNAVAILABLE' satisfies RunErrorCode;
 }
 
 /**
@@ -88,5 +91,6 @@ export class ModelUnavailableError extends Error {
  * that it counts as the provider being unavailable.
  */
 export class ModelStreamCutError extends Error {
-  readonly code = 'MODEL_UNAVAILABLE';
+  override readonly name = 'ModelStreamCutError';
+  readonly code = 'MODEL_UNAVAILABLE' satisfies RunErrorCode;
 }

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { EventLog, RUN_DURATION_BUCKETS } from '../events/event-log';
+import { RUN_DURATION_BUCKETS, STATS_KEY } from '../store/redis-keys';
 
 /** One model call's tokens (and cost, when LLM_PRICES prices its model). */
 export interface ModelUsageRecord {
@@ -33,7 +33,7 @@ export async function recordModelUsage(redis: Redis, records: ModelUsageRecord[]
     add(costs, COST_PREFIX + JSON.stringify([r.provider, r.model]), r.cost ?? 0);
   }
   if (tokens.size === 0 && costs.size === 0) return;
-  const key = EventLog.statsKey();
+  const key = STATS_KEY;
   const tx = redis.multi();
   for (const [field, n] of tokens) tx.hincrby(key, field, n);
   for (const [field, n] of costs) tx.hincrbyfloat(key, field, n);
@@ -45,7 +45,7 @@ export async function recordModelUsage(redis: Redis, records: ModelUsageRecord[]
  * worker may end a run) and rendered in Prometheus text format on scrape.
  */
 export async function renderClusterMetrics(redis: Redis): Promise<string> {
-  const stats = await redis.hgetall(EventLog.statsKey());
+  const stats = await redis.hgetall(STATS_KEY);
   const n = (field: string): number => Number(stats[field] ?? 0);
   const lines = [
     '# HELP maws_runs_total Runs ended, by outcome (whole deployment, from Redis)',

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { REDIS } from '../core/tokens';
+import { REDIS } from '../common/tokens';
 
 @Controller('health')
 export class HealthController {

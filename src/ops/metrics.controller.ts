@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { REDIS } from '../core/tokens';
+import { REDIS } from '../common/tokens';
 import { renderClusterMetrics } from './cluster-metrics';
 import { GatewayMetrics } from './gateway-metrics';
 

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { ClientError } from '../common/client-error';
 import type { EventLog, RunLimits } from '../events/event-log';
-import { durable, RunMode, SessionState } from '../events/event-types';
+import type { ControlMessage, RunMode, SessionState } from '../contract';
+import { durable } from '../events/frames';
 import type { JobProducer } from '../jobs/job-producer';
 import { BusySessions } from './busy-sessions';
-import { CONTROL_CHANNEL, ControlMessage } from '../jobs/job-types';
+import { CONTROL_CHANNEL } from '../store/redis-keys';
 
 export interface CommandResult {
   runId?: string;

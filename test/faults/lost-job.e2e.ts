@@ -4,8 +4,8 @@
  */
 import Redis from 'ioredis';
 import { EventLog } from '../../src/events/event-log';
-import { durable } from '../../src/events/event-types';
-import { sessionKeyOf } from '../../src/session/session-key';
+import { durable } from '../../src/events/frames';
+import { sessionKeyOf } from '../../src/store/redis-keys';
 import { cleanupAll } from '../support/cleanup';
 import { startMaws } from '../support/maws-process';
 import { RedisServer, startRedis } from '../support/redis-server';

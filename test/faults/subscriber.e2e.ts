@@ -11,7 +11,7 @@ import { startRedis, type RedisServer } from '../support/redis-server';
 import { signToken } from '../support/tokens';
 import { TestClient } from '../support/ws-client';
 import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
-import { sessionKeyOf } from '../../src/session/session-key';
+import { sessionKeyOf } from '../../src/store/redis-keys';
 
 jest.setTimeout(90_000);
 

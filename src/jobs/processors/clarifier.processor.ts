@@ -1,9 +1,11 @@
 import { Job, Worker } from 'bullmq';
 import type { Clarifier } from '../../agents/clarifier';
 import type { EventLog } from '../../events/event-log';
-import { durable } from '../../events/event-types';
-import { JobName, QUEUE_PREFIX, QueueName, assertPayload } from '../job-types';
-import { bullConnection } from '../redis-connection';
+import { JobName, QueueName } from '../../contract';
+import { durable } from '../../events/frames';
+import { bullConnection } from '../../store/redis-connection';
+import { QUEUE_PREFIX } from '../../store/redis-keys';
+import { assertPayload } from '../job-payloads';
 
 /** Runs chat jobs on their own queue, with high concurrency: answers never wait for runs. */
 export class ClarifierProcessor {

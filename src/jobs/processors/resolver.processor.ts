@@ -3,12 +3,14 @@ import type Redis from 'ioredis';
 import { PlanInvalidError } from '../../agents/plan-parser';
 import { HandBackError, RunNotFoundError, RunResolver } from '../../agents/run-resolver';
 import type { EventLog } from '../../events/event-log';
-import { durable, RunError } from '../../events/event-types';
+import { ControlMessage, JobName, QueueName, RunError } from '../../contract';
+import { durable } from '../../events/frames';
 import { RunNotCurrentError } from '../../events/run-event-writer';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from '../../llm/model-provider';
-import type { RunStore } from '../../session/run-store';
-import { CONTROL_CHANNEL, ControlMessage, JobName, QUEUE_PREFIX, QueueName, assertPayload } from '../job-types';
-import { bullConnection } from '../redis-connection';
+import type { RunStore } from '../../store/run-store';
+import { bullConnection } from '../../store/redis-connection';
+import { CONTROL_CHANNEL, QUEUE_PREFIX } from '../../store/redis-keys';
+import { assertPayload } from '../job-payloads';
 
 export interface ResolverWorkerOptions {
   redisUrl: string;
@@ -113,7 +115,7 @@ export class ResolverProcessor {
   private async endedElsewhere(sessionKey: string, runId: string): Promise<void> {
     const view = await this.runs.sessionView(sessionKey);
     if (view.exists) return;
-    const error = {
+    const error: RunError = {
       code: 'STATE_LOST',
       message: "Redis lost this session's state (restarted without persistence?): start the task again.",
     };

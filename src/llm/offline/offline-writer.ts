@@ -1,4 +1,4 @@
-import type { PlanItem } from '../../events/event-types';
+import type { PlanItem } from '../../contract';
 import type { AgentFacts, PriorFinding } from '../model-provider';
 import { analyzeQuery, seededRandom } from './query-analysis';
 

@@ -57,3 +57,29 @@ export class SessionKeys {
     return `${this.base}:run:${runId}`;
   }
 }
+
+/** BullMQ's key prefix: every queue key starts with it. */
+export const QUEUE_PREFIX = 'maws:q';
+
+/** Pub/sub channel on which cancels reach whichever worker holds the run. */
+export const CONTROL_CHANNEL = 'maws:control';
+
+/** The deployment's run counters and duration histogram (a hash; see FINISH_RUN). */
+export const STATS_KEY = 'maws:stats';
+
+/** Runs begun and not yet ended, across the deployment: "sessionKey|runId" → begin time. */
+export const PENDING_RUNS_KEY = 'maws:runs:pending';
+
+/** The member of PENDING_RUNS_KEY that stands for one run. */
+export function pendingRunMember(sessionKey: string, runId: string): string {
+  return `${sessionKey}|${runId}`;
+}
+
+/** The run a PENDING_RUNS_KEY member stands for. */
+export function parsePendingRunMember(member: string): { sessionKey: string; runId: string } {
+  const [sessionKey, runId] = member.split('|');
+  return { sessionKey, runId };
+}
+
+/** Upper bounds (seconds) of the run duration histogram kept in STATS_KEY. */
+export const RUN_DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];

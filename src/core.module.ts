@@ -1,12 +1,13 @@
 import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { AppConfig } from '../config/config';
-import { EventLog, eventLogOptions } from '../events/event-log';
-import { openRedis } from '../jobs/redis-connection';
-import { createModelProvider } from '../llm/create-model-provider';
-import type { ModelProvider } from '../llm/model-provider';
-import { RunStore } from '../session/run-store';
-import { MODEL_PROVIDER, REDIS } from './tokens';
+import { AppConfig } from './config/config';
+import { EventLog, eventLogOptions } from './events/event-log';
+import { openRedis } from './store/redis-connection';
+import { createModelProvider } from './llm/create-model-provider';
+import type { ModelProvider } from './llm/model-provider';
+import { redisUsageMeter } from './ops/redis-usage-meter';
+import { RunStore } from './store/run-store';
+import { MODEL_PROVIDER, REDIS } from './common/tokens';
 
 /** What every role shares: the config, one Redis command connection, the event log. */
 @Global()
@@ -34,7 +35,10 @@ export class CoreModule implements OnApplicationShutdown {
         { provide: RunStore, useFactory: (redis: Redis) => new RunStore(redis), inject: [REDIS] },
         {
           provide: MODEL_PROVIDER,
-          useFactory: () => createModelProvider(config, (message) => new Logger('Model').warn(message)),
+          useFactory: () =>
+            createModelProvider(config, redisUsageMeter(config.REDIS_URL), (message) =>
+              new Logger('Model').warn(message),
+            ),
         },
       ],
       exports: [AppConfig, REDIS, EventLog, RunStore, MODEL_PROVIDER],

@@ -1,4 +1,4 @@
-import { durable, frameTail, seqOfFrame } from './event-types';
+import { durable, frameTail, seqOfFrame } from './frames';
 
 describe('seqOfFrame', () => {
   it('reads the seq the append script put in front, from text and from bytes', () => {

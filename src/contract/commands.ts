@@ -1,0 +1,43 @@
+/**
+ * The client's side of the wire contract: every command a client can send, by name, with the
+ * shape of its data. The gateway's validators implement these shapes; its handler takes the
+ * narrowed union, so a command and its data cannot drift apart.
+ */
+
+export interface TextCommandData {
+  /** 1 to MAX_INPUT_CHARS characters after trimming. */
+  text: string;
+}
+
+export interface ResumeCommandData {
+  afterSeq: number;
+}
+
+export interface TokenCommandData {
+  token: string;
+}
+
+export type EmptyCommandData = Record<string, never>;
+
+export interface ClientCommandMap {
+  message: TextCommandData;
+  'task.start': TextCommandData;
+  'task.refine': TextCommandData;
+  'chat.send': TextCommandData;
+  'task.cancel': EmptyCommandData;
+  resume: ResumeCommandData;
+  ping: EmptyCommandData;
+  /** MAWS's addition: a fresh token for the same user keeps the socket open past the old one's `exp`. */
+  'auth.refresh': TokenCommandData;
+}
+export type ClientCommandName = keyof ClientCommandMap;
+
+/** A client frame: `{event, data, id?}`; `id` comes back as `replyTo` on its ack or error. */
+export interface ClientFrame<E extends ClientCommandName = ClientCommandName> {
+  event: E;
+  data: ClientCommandMap[E];
+  id?: string;
+}
+
+/** Any validated command, narrowed by its `event`. */
+export type ClientCommand = { [E in ClientCommandName]: ClientFrame<E> }[ClientCommandName];

@@ -1,0 +1,34 @@
+/** Error codes of the wire contract, each list defined once. */
+
+/** Codes of an `error` reply: what was wrong with a client's frame or command. */
+export const CLIENT_ERROR_CODES = [
+  'BAD_JSON',
+  'BAD_FRAME',
+  'UNKNOWN_EVENT',
+  'VALIDATION_FAILED',
+  'INVALID_STATE',
+  'RATE_LIMITED',
+  'RESUME_UNAVAILABLE',
+  'INTERNAL',
+] as const;
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
+/** Codes of `run.failed`'s `error`: why a run ended without its report. */
+export const RUN_ERROR_CODES = [
+  /** The planner's plan was invalid, also after one repair. */
+  'PLAN_INVALID',
+  /** The run's stored record (or the report it refines) is gone. */
+  'RUN_NOT_FOUND',
+  /** The provider refused the key. */
+  'MODEL_AUTH',
+  /** The provider refused the request (model name, base URL, request shape). */
+  'MODEL_REJECTED',
+  /** The provider stayed unavailable through every retry. */
+  'MODEL_UNAVAILABLE',
+  /** A model call took longer than MODEL_TIMEOUT_MS. */
+  'MODEL_TIMEOUT',
+  /** Redis lost the session's state (restarted without persistence). */
+  'STATE_LOST',
+  'INTERNAL',
+] as const;
+export type RunErrorCode = (typeof RUN_ERROR_CODES)[number];

@@ -1,0 +1,84 @@
+/**
+ * The server's side of the wire contract (docs/protocol.md): every event a client can
+ * receive, by name, with the shape of its data. Gateway, workers, the page, the tests, the
+ * bench and the chaos run all compile against these maps, so an event name and its data
+ * cannot drift apart anywhere.
+ */
+import type { ClientErrorCode, RunErrorCode } from './errors';
+
+export type SessionState = 'IDLE' | 'EXECUTING' | 'REFINEMENT_READY';
+export type RunMode = 'task' | 'refinement';
+export type AgentName = 'planner' | 'executor' | 'aggregator' | 'clarifier';
+export type UserMessageKind = 'task' | 'refinement' | 'chat';
+export type RunOutcome = 'completed' | 'failed' | 'cancelled';
+
+export interface PlanItem {
+  title: string;
+  description: string;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface RunError {
+  code: RunErrorCode;
+  message: string;
+}
+
+/** Durable events: name → data. Every one of these is numbered (`seq`) and kept in the history. */
+export interface DurableEventMap {
+  'user.message': { text: string; kind: UserMessageKind };
+  'session.state': { state: SessionState; runId?: string };
+  'run.queued': { runId: string; mode: RunMode; input: string };
+  'run.started': { runId: string; mode: RunMode };
+  'agent.started': { runId: string; agent: AgentName; stepId: string; attempt: number; title?: string };
+  'agent.delta': { runId: string; agent: AgentName; stepId: string; text: string };
+  'agent.finished': { runId: string; agent: AgentName; stepId: string; output: unknown; usage?: TokenUsage };
+  'run.completed': { runId: string; report: string; usage?: TokenUsage };
+  'run.failed': { runId: string; error: RunError };
+  'run.cancelled': { runId: string };
+  'chat.response': { text: string; replyTo?: string };
+}
+export type DurableEventName = keyof DurableEventMap;
+
+/** Replies: never numbered, never stored. */
+export interface ReplyEventMap {
+  'session.snapshot': { state: SessionState; lastSeq: number; runId?: string; report?: string };
+  ack: { replyTo?: string; runId?: string };
+  error: { code: ClientErrorCode; message: string; replyTo?: string };
+  pong: Record<string, never>;
+}
+export type ReplyEventName = keyof ReplyEventMap;
+
+export type ServerEventMap = DurableEventMap & ReplyEventMap;
+export type ServerEventName = keyof ServerEventMap;
+
+/** A durable event as it reaches a client: `{seq, event, data, ts}`. */
+export interface DurableFrame<E extends DurableEventName = DurableEventName> {
+  seq: number;
+  event: E;
+  data: DurableEventMap[E];
+  ts: string;
+}
+
+/** A reply as it reaches a client: no seq. */
+export interface ReplyFrame<E extends ReplyEventName = ReplyEventName> {
+  event: E;
+  data: ReplyEventMap[E];
+  ts: string;
+}
+
+/** Any durable frame, narrowed by its `event`. */
+export type AnyDurableFrame = { [E in DurableEventName]: DurableFrame<E> }[DurableEventName];
+/** Any reply frame, narrowed by its `event`. */
+export type AnyReplyFrame = { [E in ReplyEventName]: ReplyFrame<E> }[ReplyEventName];
+/** Whatever a client can receive, narrowed by its `event`. */
+export type ServerFrame = AnyDurableFrame | AnyReplyFrame;
+/** The frame of one event name, durable or reply. */
+export type FrameOf<E extends ServerEventName> = E extends DurableEventName
+  ? DurableFrame<E>
+  : E extends ReplyEventName
+    ? ReplyFrame<E>
+    : never;

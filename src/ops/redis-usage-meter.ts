@@ -1,0 +1,25 @@
+import type Redis from 'ioredis';
+import { openRedis } from '../store/redis-connection';
+import { recordModelUsage, type ModelUsageRecord } from './cluster-metrics';
+import { UsageBatcher } from './usage-batcher';
+
+/** How long usage counts wait to be written together (see UsageBatcher). */
+const USAGE_FLUSH_MS = 250;
+
+/**
+ * Model usage counted into the deployment's figures in Redis, on a connection of its own
+ * opened at the first write: the gateway builds a provider too but never calls it, so it
+ * never connects. Counting is best-effort and never holds up or fails a run; /metrics shows
+ * a call's tokens within USAGE_FLUSH_MS.
+ */
+export function redisUsageMeter(redisUrl: string): {
+  add: (record: ModelUsageRecord) => void;
+  flush(): Promise<void>;
+} {
+  let redis: Redis | undefined;
+  const batcher = new UsageBatcher(async (records) => {
+    redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await recordModelUsage(redis, records);
+  }, USAGE_FLUSH_MS);
+  return { add: batcher.add, flush: () => batcher.flush() };
+}

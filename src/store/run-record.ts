@@ -1,0 +1,137 @@
+import type { AgentName, PlanItem, RunMode, TokenUsage } from '../contract';
+
+/** A finding kept for later runs: a subtask's title and what its executor found. */
+export interface StoredFinding {
+  title: string;
+  text: string;
+}
+
+/** The step in progress, as the Clarifier describes it. */
+export interface CurrentStep {
+  stepId: string;
+  title: string;
+  agent: AgentName;
+}
+
+/** A run's stored checkpoint: everything a worker needs to resume it or refine it. */
+export interface RunRecord {
+  runId: string;
+  mode: RunMode;
+  input: string;
+  parentRunId?: string;
+  status: string;
+  /** run.started was written (a run taken over does not announce itself again). */
+  started: boolean;
+  query?: string;
+  plan?: PlanItem[];
+  /** Finished steps' outputs by step id, each with the usage of its model calls. */
+  outputs: Record<string, unknown>;
+  /** How many times each step was started. */
+  attempts: Record<string, number>;
+  current?: CurrentStep;
+  report?: string;
+  /** Every finding this run knew at its end: its context's and its own. */
+  knowledge?: StoredFinding[];
+}
+
+/** Hash fields to store on the run record, written in the same script as their event. */
+export type RunFields = Record<string, string>;
+
+/**
+ * The run hash's fields (SessionKeys.run). The scripts and the store read and write them
+ * through these names only: a misspelt field would make a resumed run miss its checkpoint
+ * and repeat a step.
+ */
+export const RunField = {
+  mode: 'mode',
+  input: 'input',
+  parentRunId: 'parentRunId',
+  queuedAt: 'queuedAt',
+  status: 'status',
+  finishedAt: 'finishedAt',
+  started: 'started',
+  query: 'query',
+  plan: 'plan',
+  current: 'current',
+  currentTitle: 'currentTitle',
+  currentAgent: 'currentAgent',
+  report: 'report',
+  knowledge: 'knowledge',
+} as const;
+
+/** Per-step fields are a prefix and the step id. */
+const STEP_PREFIX = { output: 'out:', attempt: 'attempt:', usage: 'usage:' } as const;
+
+export const stepField = {
+  output: (stepId: string): string => STEP_PREFIX.output + stepId,
+  attempt: (stepId: string): string => STEP_PREFIX.attempt + stepId,
+  usage: (stepId: string): string => STEP_PREFIX.usage + stepId,
+};
+
+/** The checkpoint fields each moment of a run stores, beside the event that announces it. */
+export const RunCheckpoint = {
+  /** run.started was written. */
+  started: (): RunFields => ({ [RunField.started]: '1' }),
+
+  /** The query the run answers (a refinement's is its parent's). */
+  query: (query: string): RunFields => ({ [RunField.query]: query }),
+
+  /** A step began (again): its attempt number, and what the Clarifier reports as running. */
+  stepStarted: (step: CurrentStep, attempt: number): RunFields => ({
+    [stepField.attempt(step.stepId)]: String(attempt),
+    [RunField.current]: step.stepId,
+    [RunField.currentTitle]: step.title,
+    [RunField.currentAgent]: step.agent,
+  }),
+
+  /** A step finished: its output with its usage. A stored output means the step is never run again. */
+  stepFinished: (stepId: string, output: object, usage: TokenUsage): RunFields => ({
+    [stepField.output(stepId)]: JSON.stringify({ ...output, usage }),
+    [stepField.usage(stepId)]: JSON.stringify(usage),
+  }),
+
+  /** The planner's step finished: the plan, for the steps that follow it. */
+  planned: (stepId: string, plan: PlanItem[], usage: TokenUsage): RunFields => ({
+    [RunField.plan]: JSON.stringify(plan),
+    ...RunCheckpoint.stepFinished(stepId, { plan }, usage),
+  }),
+
+  /** The aggregator's step finished: the report and what a refinement may build on. */
+  aggregated: (stepId: string, report: string, knowledge: StoredFinding[], usage: TokenUsage): RunFields => ({
+    ...RunCheckpoint.stepFinished(stepId, { report }, usage),
+    [RunField.knowledge]: JSON.stringify(knowledge),
+  }),
+};
+
+/** The run record a run hash holds, or null when there is none. */
+export function decodeRunRecord(runId: string, hash: Record<string, string>): RunRecord | null {
+  if (!hash[RunField.mode]) return null;
+  const outputs: Record<string, unknown> = {};
+  const attempts: Record<string, number> = {};
+  for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(STEP_PREFIX.output)) outputs[field.slice(STEP_PREFIX.output.length)] = JSON.parse(value);
+    if (field.startsWith(STEP_PREFIX.attempt)) attempts[field.slice(STEP_PREFIX.attempt.length)] = Number(value);
+  }
+  const current = hash[RunField.current];
+  return {
+    runId,
+    mode: hash[RunField.mode] as RunMode,
+    input: hash[RunField.input],
+    parentRunId: hash[RunField.parentRunId] || undefined,
+    status: hash[RunField.status],
+    started: hash[RunField.started] === '1',
+    query: hash[RunField.query] || undefined,
+    plan: hash[RunField.plan] ? (JSON.parse(hash[RunField.plan]) as PlanItem[]) : undefined,
+    outputs,
+    attempts,
+    current: current
+      ? {
+          stepId: current,
+          title: hash[RunField.currentTitle] ?? '',
+          agent: (hash[RunField.currentAgent] ?? 'executor') as AgentName,
+        }
+      : undefined,
+    report: hash[RunField.report] || undefined,
+    knowledge: hash[RunField.knowledge] ? (JSON.parse(hash[RunField.knowledge]) as StoredFinding[]) : undefined,
+  };
+}
