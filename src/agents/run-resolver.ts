@@ -121,7 +121,8 @@ export class RunResolver {
     } finally {
       // Whatever ended the run here (a hand-back, a failed step, a cancel), the finished
       // steps' outputs written so far must be stored, or a retry would run them again. (A
-      // cancelled run's writes are refused by the guard, so nothing of it leaks out.)
+      // cancelled run's writes are refused by the guard, so nothing of it leaks out.) A drain
+      // that fails says nothing new: the error that ended the run is the one that propagates.
       await writer.drain().catch(() => undefined);
     }
   }

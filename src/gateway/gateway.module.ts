@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { AuthModule } from '../auth/auth.module';
+import { ThrottledErrorLog } from '../common/error-log';
 import { AppConfig } from '../config/config';
 import { REDIS, REDIS_SUBSCRIBER } from '../common/tokens';
 import { EventLog } from '../events/event-log';
@@ -65,7 +66,7 @@ export class GatewayModule implements BeforeApplicationShutdown, OnApplicationSh
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.jobs.close().catch(() => undefined);
+    await this.jobs.close().catch(new ThrottledErrorLog('Gateway', 'closing the queues at shutdown').report);
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
 }

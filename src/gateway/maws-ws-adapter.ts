@@ -54,7 +54,11 @@ interface RateState {
 /** Refused frames are counted over this window, so a steady flood is closed, not only a burst. */
 const FLOOD_WINDOW_MS = 10_000;
 
-/** Module-level, so no closure over the upgrade request outlives the upgrade. */
+/**
+ * A client's socket error (a reset, a bad frame that ws closes with 1002/1009) ends that
+ * socket, which the client sees; it is nothing for the operator, so it is not logged.
+ * Module-level, so no closure over the upgrade request outlives the upgrade.
+ */
 const ignore = (): void => undefined;
 
 /** Run starts carried out at once per gateway; more wait their turn (see StartAdmission). */

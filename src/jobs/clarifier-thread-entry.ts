@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Clarifier } from '../agents/clarifier';
+import { ThrottledErrorLog, setErrorSink } from '../common/error-log';
 import { AppConfig } from '../config/config';
 import { EventLog, eventLogOptions } from '../events/event-log';
 import { createModelProvider } from '../llm/create-model-provider';
@@ -18,6 +19,9 @@ import type { ClarifierThreadMessage } from './clarifier-thread';
 async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('clarifier-thread-entry runs only as a worker thread');
+  setErrorSink((context, message) =>
+    port.postMessage({ type: 'error', context, message } satisfies ClarifierThreadMessage),
+  );
   // The main thread validated the environment; this is that validated config, cloned.
   const config = Object.assign(new AppConfig(), (workerData as { config: AppConfig }).config);
   const redis = openRedis(config.REDIS_URL, 'clarifier');
@@ -37,7 +41,7 @@ async function main(): Promise<void> {
       .stop()
       .then(() => model.close?.())
       .then(() => redis.quit())
-      .catch(() => undefined)
+      .catch(new ThrottledErrorLog('ClarifierThread', 'stopping the clarifier thread').report)
       .then(() => port.postMessage({ type: 'stopped' } satisfies ClarifierThreadMessage));
   });
   await processor.start();

@@ -8,7 +8,9 @@ export type ClarifierThreadMessage =
   | { type: 'stop' }
   | { type: 'stopped' }
   /** Something for the operator, logged by the host (the thread has no logger of its own). */
-  | { type: 'warn'; message: string };
+  | { type: 'warn'; message: string }
+  /** An error line (see ThrottledErrorLog), logged by the host under the thread's context. */
+  | { type: 'error'; context: string; message: string };
 
 const RESTART_DELAY_MS = 1000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -38,6 +40,7 @@ export class ClarifierThread {
       let ready = false;
       thread.on('message', (message: ClarifierThreadMessage) => {
         if (message.type === 'warn') this.logger.warn(message.message);
+        if (message.type === 'error') Logger.error(message.message, undefined, `${message.context} (clarifier thread)`);
         if (message.type !== 'ready') return;
         ready = true;
         resolve();

@@ -1,5 +1,6 @@
 import { Queue, type RedisOptions as BullRedisOptions } from 'bullmq';
 import type Redis from 'ioredis';
+import { logErrorsOf } from '../common/error-log';
 import { JobName, JobPayloads, QUEUE_OF, QueueName } from '../contract';
 import { bullConnection } from '../store/redis-connection';
 import { QUEUE_PREFIX } from '../store/redis-keys';
@@ -16,9 +17,7 @@ export class JobProducer {
    */
   constructor(redisUrl: string, eventConnection?: Redis) {
     const make = (name: QueueName, connection: BullRedisOptions | Redis): Queue => {
-      const q = new Queue(name, { connection, prefix: QUEUE_PREFIX });
-      q.on('error', () => undefined);
-      return q;
+      return logErrorsOf(new Queue(name, { connection, prefix: QUEUE_PREFIX }), 'Queue', `queue "${name}"`);
     };
     this.queues = {
       [QueueName.Resolver]: make(QueueName.Resolver, eventConnection ?? bullConnection(redisUrl)),
@@ -56,6 +55,8 @@ export class JobProducer {
   async removeQueuedRun(runId: string): Promise<void> {
     const job = await this.queues[QueueName.Resolver].getJob(runId);
     if (job && ((await job.isWaiting()) || (await job.isDelayed()))) {
+      // A worker took it meanwhile (BullMQ refuses to remove a locked job): the cancel on the
+      // control channel stops it there, so there is nothing to report.
       await job.remove().catch(() => undefined);
     }
   }

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { ThrottledErrorLog } from '../common/error-log';
 import type { RunError } from '../contract';
 import type { EventLog } from '../events/event-log';
 import { durable } from '../events/frames';
@@ -17,6 +18,8 @@ import type { JobProducer } from './job-producer';
 export class LostRunRequeuer {
   private readonly log = new Logger('LostRunRequeuer');
   private timer?: NodeJS.Timeout;
+  /** A sweep that fails (Redis away) is tried again at the next interval; the logs say so. */
+  private readonly sweepErrors = new ThrottledErrorLog('LostRunRequeuer', 'looking for lost runs failed');
 
   constructor(
     private readonly redis: Redis,
@@ -27,7 +30,7 @@ export class LostRunRequeuer {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep().catch(() => undefined), this.options.intervalMs);
+    this.timer = setInterval(() => void this.sweep().catch(this.sweepErrors.report), this.options.intervalMs);
     this.timer.unref();
   }
 

@@ -77,7 +77,8 @@ export class AiSdkProvider implements ModelProvider {
         // Structured output: OpenAI and compatible servers get `response_format: json_schema`,
         // Anthropic its JSON output format. The text still streams, and the caller validates it.
         ...(structured && schema ? { output: Output.object({ schema: jsonSchema(schema), name: request.agent }) } : {}),
-        // Errors arrive as `error` parts of the stream, handled below; the default logs them.
+        // Errors arrive as `error` parts of the stream and are classified below (a run fails
+        // with their code); the SDK's default would print each one a second time.
         onError: () => undefined,
       });
     let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };

@@ -1,3 +1,4 @@
+import { ThrottledErrorLog } from '../common/error-log';
 import type { ModelUsageRecord } from './cluster-metrics';
 
 /**
@@ -9,6 +10,7 @@ export class UsageBatcher {
   private held: ModelUsageRecord[] = [];
   private timer?: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
+  private readonly writeErrors = new ThrottledErrorLog('Metrics', 'model usage could not be counted');
 
   constructor(
     private readonly write: (records: ModelUsageRecord[]) => Promise<void>,
@@ -30,7 +32,10 @@ export class UsageBatcher {
     const records = this.held;
     this.held = [];
     if (records.length > 0) {
-      this.writing = this.writing.then(() => this.write(records)).catch(() => undefined);
+      // Counting is best-effort: records that cannot be written are dropped, and the logs say so.
+      this.writing = this.writing
+        .then(() => this.write(records))
+        .catch((err: unknown) => void this.writeErrors.report(err));
     }
     return this.writing;
   }

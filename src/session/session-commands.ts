@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { ClientError } from '../common/client-error';
+import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, RunLimits } from '../events/event-log';
 import type { ControlMessage, RunMode, SessionState } from '../contract';
 import { durable } from '../events/frames';
@@ -23,6 +24,7 @@ const BUSY_SESSIONS_KEPT = 10_000;
  */
 export class SessionCommands {
   private readonly busy = new BusySessions(BUSY_SESSIONS_KEPT);
+  private readonly dropErrors = new ThrottledErrorLog('SessionCommands', "removing a refused run's job failed");
 
   constructor(
     private readonly log: EventLog,
@@ -100,7 +102,9 @@ export class SessionCommands {
       );
     const queuedEarly = pipelined ? queue() : undefined;
     const dropJob = (): void => {
-      void queuedEarly?.then(() => this.jobs.removeQueuedRun(runId)).catch(() => undefined);
+      // The job went out for a run Redis refused. Were it left, its worker would find no run
+      // and end at once, so a failure to remove it is logged, not acted on.
+      void queuedEarly?.then(() => this.jobs.removeQueuedRun(runId)).catch(this.dropErrors.report);
     };
     let result: Awaited<typeof began>;
     try {

@@ -1,6 +1,7 @@
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import Redis, { RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
+import { logErrorsOf } from '../common/error-log';
 
 /** One place that opens Redis connections, so every role connects the same way. */
 export function openRedis(
@@ -17,8 +18,9 @@ export function openRedis(
     retryStrategy: (times) => Math.min(50 * times, 2000),
     ...extra,
   });
-  // An 'error' listener keeps a dropped connection from crashing the process; ioredis reconnects.
-  redis.on('error', () => undefined);
+  // The listener keeps a dropped connection from crashing the process (ioredis reconnects);
+  // what it says is logged, throttled, so an outage shows in the logs without flooding them.
+  logErrorsOf(redis, 'Redis', `redis connection "${purpose}"`);
   if (coalesceWrites) coalesceCommandWrites(redis);
   return redis;
 }

@@ -1,5 +1,6 @@
 import { Job, Worker } from 'bullmq';
 import type { Clarifier } from '../../agents/clarifier';
+import { logErrorsOf } from '../../common/error-log';
 import type { EventLog } from '../../events/event-log';
 import { JobName, QueueName } from '../../contract';
 import { durable } from '../../events/frames';
@@ -23,7 +24,7 @@ export class ClarifierProcessor {
       prefix: QUEUE_PREFIX,
       concurrency: this.options.concurrency,
     });
-    this.worker.on('error', () => undefined);
+    logErrorsOf(this.worker, 'ClarifierWorker', 'clarifier queue worker');
     await this.worker.waitUntilReady();
   }
 

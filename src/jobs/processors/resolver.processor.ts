@@ -2,6 +2,7 @@ import { Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { PlanInvalidError } from '../../agents/plan-parser';
 import { HandBackError, RunNotFoundError, RunResolver } from '../../agents/run-resolver';
+import { logErrorsOf } from '../../common/error-log';
 import type { EventLog } from '../../events/event-log';
 import { ControlMessage, JobName, QueueName, RunError } from '../../contract';
 import { durable } from '../../events/frames';
@@ -56,7 +57,7 @@ export class ResolverProcessor {
       stalledInterval: this.options.stalledIntervalMs,
       maxStalledCount: 5,
     });
-    this.worker.on('error', () => undefined);
+    logErrorsOf(this.worker, 'ResolverWorker', 'resolver queue worker');
     await this.worker.waitUntilReady();
   }
 
@@ -74,6 +75,7 @@ export class ResolverProcessor {
       await closing;
     } finally {
       clearTimeout(grace);
+      // The connection is dropped next either way; an unsubscribe that fails changes nothing.
       await this.control.unsubscribe(CONTROL_CHANNEL).catch(() => undefined);
       this.control.disconnect();
     }
