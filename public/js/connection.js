@@ -1,3 +1,4 @@
+// @ts-check
 // The WebSocket side of the client: tokens, connect, reconnect with backoff, and the session's
 // sequence numbers (protocol.md: Connecting, Frames, Resuming).
 //
@@ -6,6 +7,19 @@
 // dropped, and a jump past N+1 asks for the gap with `resume`.
 
 import { randomHex } from './util.js';
+
+/** @typedef {import('../../src/contract').ServerFrame} ServerFrame */
+/** @typedef {import('../../src/contract').ReplyEventMap} ReplyEventMap */
+/** @typedef {import('../../src/contract').ClientCommandMap} ClientCommandMap */
+/** @typedef {import('../../src/contract').ClientCommandName} ClientCommandName */
+/**
+ * @template {ClientCommandName} E
+ * @typedef {import('../../src/contract').ClientFrame<E>} ClientFrame
+ */
+/** @typedef {'disconnected' | 'connecting' | 'connected' | 'reconnecting'} ConnectionStatus */
+/** @typedef {{ retryAt?: number }} StatusInfo */
+/** @typedef {{ baseline?: boolean }} FrameMeta  baseline: a snapshot that replaces history */
+/** @typedef {{ http: string, ws: string }} Endpoint */
 
 const PING_MS = 25000;
 const STALE_MS = PING_MS + 10000; // no frame (not even a pong) for this long: the socket is dead
@@ -17,7 +31,11 @@ export const SESSION_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class NoDevTokens extends Error {}
 
-/** Accepts "host:port" or a URL with a scheme; the scheme picks ws or wss. */
+/**
+ * Accepts "host:port" or a URL with a scheme; the scheme picks ws or wss.
+ * @param {string} hostField
+ * @returns {Endpoint}
+ */
 export function endpointOf(hostField) {
   let raw = String(hostField || '').trim() || location.host;
   let secure = location.protocol === 'https:';
@@ -30,7 +48,11 @@ export function endpointOf(hostField) {
   return { http: (secure ? 'https://' : 'http://') + raw, ws: (secure ? 'wss://' : 'ws://') + raw };
 }
 
-/** The `sub` of a JWT (not verified: only used to tell sessions apart). */
+/**
+ * The `sub` of a JWT (not verified: only used to tell sessions apart).
+ * @param {string} token
+ * @returns {string}
+ */
 export function tokenSubject(token) {
   try {
     const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
@@ -42,17 +64,21 @@ export function tokenSubject(token) {
 }
 
 /**
- * handlers:
- *   pastedToken(): string      the Token field ('' = ask for a dev token)
- *   userId(): string           the user a dev token is asked for
- *   onStatus(status, info)     'disconnected' | 'connecting' | 'connected' | 'reconnecting'
- *   onSession(key)             the (user, session) about to be joined; a new key starts from seq 0
- *   onFrame(frame, meta)       every frame to show; meta.baseline: a snapshot that replaces history
- *   onLog(kind, text)          connection notes for the log
- *   onAuthProblem(text)        the server seems up but refuses us (token), or has no dev tokens
+ * @typedef {object} ConnectionHandlers
+ * @property {() => string} pastedToken the Token field ('' = ask for a dev token)
+ * @property {() => string} userId the user a dev token is asked for
+ * @property {(status: ConnectionStatus, info: StatusInfo) => void} onStatus
+ * @property {(key: string) => void} onSession the (user, session) about to be joined; a new key starts from seq 0
+ * @property {(frame: ServerFrame, meta: FrameMeta) => void} onFrame every frame to show. Typed as the
+ *   contract's, checked only for its shape: an event newer than this page arrives here too.
+ * @property {(kind: 'system' | 'error', text: string) => void} onLog connection notes for the log
+ * @property {(text: string) => void} onAuthProblem the server seems up but refuses us (token), or has no dev tokens
  */
+
+/** @param {ConnectionHandlers} handlers */
 export function createConnection(handlers) {
   const conn = {
+    /** @type {WebSocket | null} */
     ws: null,
     open: false,
     wanted: false, // true from Connect until Disconnect: drops in between reconnect
@@ -62,23 +88,35 @@ export function createConnection(handlers) {
     lastSeq: 0,
     attempt: 0, // consecutive failed attempts, drives the backoff
     generation: 0, // bumps on every (re)open and on Disconnect so late callbacks do nothing
-    retryTimer: null,
+    /** @type {number | undefined} */
+    retryTimer: undefined,
     retryAt: 0,
-    pingTimer: null,
+    /** @type {number | undefined} */
+    pingTimer: undefined,
     lastFrameAt: 0,
     resumePending: false,
-    resumeTimer: null,
+    /** @type {number | undefined} */
+    resumeTimer: undefined,
     adoptSnapshot: false,
+    /** @type {ConnectionStatus} */
     status: 'disconnected',
     idCounter: 0,
     failedOpens: 0,
   };
 
+  /**
+   * @param {ConnectionStatus} status
+   * @param {StatusInfo} [info]
+   */
   function setStatus(status, info = {}) {
     conn.status = status;
     handlers.onStatus(status, info);
   }
 
+  /**
+   * @param {Endpoint} ep
+   * @returns {Promise<string>}
+   */
   async function obtainToken(ep) {
     const pasted = handlers.pastedToken().trim();
     if (pasted) return pasted;
@@ -94,6 +132,10 @@ export function createConnection(handlers) {
     return body.token;
   }
 
+  /**
+   * @param {string} host
+   * @param {string} sessionId
+   */
   function connect(host, sessionId) {
     conn.generation++;
     clearTimeout(conn.retryTimer);
@@ -114,7 +156,7 @@ export function createConnection(handlers) {
     conn.wanted = false;
     conn.generation++;
     clearTimeout(conn.retryTimer);
-    conn.retryTimer = null;
+    conn.retryTimer = undefined;
     const ws = conn.ws;
     dropSocket();
     if (ws) {
@@ -139,7 +181,7 @@ export function createConnection(handlers) {
         disconnect();
         return;
       }
-      handlers.onLog('system', `could not get a token: ${err.message}`);
+      handlers.onLog('system', `could not get a token: ${errorMessage(err)}`);
       scheduleReconnect();
       return;
     }
@@ -161,7 +203,7 @@ export function createConnection(handlers) {
       ws = new WebSocket(url);
     } catch (err) {
       // Only a malformed URL throws here; retrying cannot fix that.
-      handlers.onAuthProblem(`Cannot connect: ${err.message}`);
+      handlers.onAuthProblem(`Cannot connect: ${errorMessage(err)}`);
       disconnect();
       return;
     }
@@ -173,6 +215,7 @@ export function createConnection(handlers) {
     ws.onerror = () => {}; // a close event always follows; handled there
   }
 
+  /** @param {WebSocket} ws */
   function onOpen(ws) {
     if (ws !== conn.ws) return;
     conn.open = true;
@@ -200,6 +243,10 @@ export function createConnection(handlers) {
     send('ping', {});
   }
 
+  /**
+   * @param {WebSocket} ws
+   * @param {CloseEvent} ev
+   */
   function onClose(ws, ev) {
     if (ws !== conn.ws) return; // a socket we already let go of
     const wasOpen = conn.open;
@@ -220,6 +267,7 @@ export function createConnection(handlers) {
     scheduleReconnect();
   }
 
+  /** @param {number} gen */
   async function probeRefusal(gen) {
     try {
       const res = await fetch(endpointOf(conn.host).http + '/health/live', { cache: 'no-store' });
@@ -240,7 +288,7 @@ export function createConnection(handlers) {
   function dropSocket() {
     clearInterval(conn.pingTimer);
     clearTimeout(conn.resumeTimer);
-    conn.pingTimer = null;
+    conn.pingTimer = undefined;
     conn.resumePending = false;
     conn.ws = null;
     conn.open = false;
@@ -262,7 +310,7 @@ export function createConnection(handlers) {
   /** Skips the rest of the backoff wait (back online, tab visible again, "Retry now"). */
   function retryNow() {
     clearTimeout(conn.retryTimer);
-    conn.retryTimer = null;
+    conn.retryTimer = undefined;
     if (conn.wanted && !conn.ws) void openSocket();
   }
 
@@ -271,29 +319,43 @@ export function createConnection(handlers) {
     return `c-${Date.now().toString(36)}-${conn.idCounter.toString(36)}-${randomHex(3)}`;
   }
 
-  /** Sends a frame; returns its id ('' without one), or null when not connected. */
+  /**
+   * Sends a frame; returns its id ('' without one), or null when not connected.
+   * @template {ClientCommandName} E
+   * @param {E} event
+   * @param {ClientCommandMap[E]} data
+   * @returns {string | null}
+   */
   function send(event, data, withId = false) {
     const ws = conn.ws;
     if (!ws || !conn.open || ws.readyState !== WebSocket.OPEN) return null;
+    /** @type {ClientFrame<E>} */
     const frame = { event, data };
     if (withId) frame.id = nextId();
     ws.send(JSON.stringify(frame));
     return frame.id || '';
   }
 
+  /**
+   * @param {WebSocket} ws
+   * @param {MessageEvent} ev
+   */
   function onMessage(ws, ev) {
     if (ws !== conn.ws) return;
     conn.lastFrameAt = Date.now();
-    let frame;
+    /** @type {any} the server's JSON, checked for its shape below */
+    let parsed;
     try {
-      frame = JSON.parse(ev.data);
+      parsed = JSON.parse(ev.data);
     } catch {
       handlers.onLog('error', 'unreadable frame from the server');
       return;
     }
-    if (!frame || typeof frame !== 'object' || typeof frame.event !== 'string') return;
-    if (!frame.data || typeof frame.data !== 'object') frame.data = {};
-    if (typeof frame.seq === 'number') {
+    if (!parsed || typeof parsed !== 'object' || typeof parsed.event !== 'string') return;
+    if (!parsed.data || typeof parsed.data !== 'object') parsed.data = {};
+    /** @type {ServerFrame} */
+    const frame = parsed;
+    if ('seq' in frame && typeof frame.seq === 'number') {
       if (!acceptSeq(frame.seq)) return;
       handlers.onFrame(frame, {});
       return;
@@ -309,6 +371,7 @@ export function createConnection(handlers) {
     handlers.onFrame(frame, {});
   }
 
+  /** @param {number} seq */
   function acceptSeq(seq) {
     if (seq <= conn.lastSeq) return false;
     if (seq > conn.lastSeq + 1) {
@@ -330,7 +393,10 @@ export function createConnection(handlers) {
     }, RESUME_RETRY_MS);
   }
 
-  // Returns true when the snapshot replaces what we have (history gone or restarted).
+  /**
+   * Returns true when the snapshot replaces what we have (history gone or restarted).
+   * @param {ReplyEventMap['session.snapshot']} d
+   */
   function onSnapshot(d) {
     conn.attempt = 0; // the session answered, so the next drop starts the backoff over
     let baseline = false;
@@ -365,4 +431,9 @@ export function createConnection(handlers) {
       return conn.lastSeq;
     },
   };
+}
+
+/** @param {unknown} err */
+function errorMessage(err) {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,21 +1,50 @@
+// @ts-check
 // The output log: one line per event, told apart by a prefix ([USER], [STATE], [RUN],
 // [AGENT STREAM], [CHAT_RESPONSE], [REPORT], [ERROR], [CONN]). An agent's step is one
 // [AGENT STREAM] block whose text grows as its deltas arrive. Text only, never HTML.
 
 import { el, cssToken, followBottom } from './util.js';
 
+/** @typedef {import('../../src/contract').DurableEventMap} DurableEventMap */
+/** @typedef {import('./thread.js').StepEvent} StepEvent */
+
+/**
+ * An agent's step in the log.
+ * @typedef {object} Block
+ * @property {HTMLDivElement} node
+ * @property {Text} text
+ * @property {HTMLSpanElement} title
+ * @property {HTMLSpanElement} status
+ * @property {HTMLSpanElement} restart
+ * @property {string} runId
+ * @property {number} attempt
+ * @property {boolean} done
+ */
+
+/** @param {HTMLElement} root */
 export function createLog(root) {
-  const blocks = new Map(); // "runId/stepId" -> block
+  /** @type {Map<string, Block>} "runId/stepId" -> block */
+  const blocks = new Map();
 
   const follow = followBottom(root, 48);
 
+  /**
+   * @template {Node} N
+   * @param {N} node
+   */
   function append(node) {
     root.appendChild(node);
     follow.grew();
     return node;
   }
 
-  /** "<prefix> <text>", the text inserted as text. */
+  /**
+   * "<prefix> <text>", the text inserted as text.
+   * @param {string} kind the line's classes
+   * @param {string} prefix
+   * @param {string} text
+   * @param {number} [seq]
+   */
   function line(kind, prefix, text, seq) {
     const node = el('div', `line ${kind}`);
     if (seq !== undefined) node.dataset.seq = String(seq);
@@ -23,6 +52,7 @@ export function createLog(root) {
     return append(node);
   }
 
+  /** @param {StepEvent} d */
   function block(d) {
     const key = `${d.runId}/${d.stepId}`;
     let b = blocks.get(key);
@@ -59,6 +89,10 @@ export function createLog(root) {
     return b;
   }
 
+  /**
+   * @param {Block} b
+   * @param {string} status 'streaming', 'done', or how the run ended
+   */
   function setBlockStatus(b, status) {
     b.done = status !== 'streaming';
     b.status.textContent = status;
@@ -72,6 +106,10 @@ export function createLog(root) {
       root.replaceChildren();
       follow.pin();
     },
+    /**
+     * @param {DurableEventMap['agent.started']} d
+     * @param {number} attempt
+     */
     agentStarted(d, attempt) {
       const b = block(d);
       if (b.attempt && attempt > b.attempt) {
@@ -84,16 +122,28 @@ export function createLog(root) {
       b.attempt = Math.max(b.attempt, attempt);
       if (d.title) b.title.textContent = String(d.title);
     },
+    /**
+     * @param {DurableEventMap['agent.delta']} d
+     * @param {string} text
+     */
     agentDelta(d, text) {
       block(d).text.appendData(text);
       follow.grew();
     },
+    /**
+     * @param {DurableEventMap['agent.finished']} d
+     * @param {string} fallbackText shown if no delta brought any text
+     */
     agentFinished(d, fallbackText) {
       const b = block(d);
       if (!b.text.data && fallbackText) b.text.data = fallbackText;
       setBlockStatus(b, 'done');
     },
-    /** Steps left open when a run ends will get no more output: say so. */
+    /**
+     * Steps left open when a run ends will get no more output: say so.
+     * @param {string} runId
+     * @param {'incomplete' | 'failed' | 'cancelled'} status
+     */
     endRun(runId, status) {
       for (const b of blocks.values()) if (b.runId === runId && !b.done) setBlockStatus(b, status);
     },

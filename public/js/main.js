@@ -1,5 +1,7 @@
+// @ts-check
 // MAWS web client: wiring. Plain browser ES modules, no build step.
-// Wire contract: /docs/protocol.md (frames, events, states, error codes).
+// Wire contract: /docs/protocol.md (frames, events, states, error codes). Its types are in
+// src/contract; every module here is checked against them (`npm run typecheck`).
 //
 // On load the page joins the session named in the URL hash (#session=ID), else the last one
 // used in this browser, else a new one, and replays its whole history from seq 0: a reload
@@ -11,46 +13,82 @@ import { createReport } from './report.js';
 import { createThread } from './thread.js';
 import { randomHex, storageGet, storageSet } from './util.js';
 
+/** @typedef {import('../../src/contract').DurableEventMap} DurableEventMap */
+/** @typedef {import('../../src/contract').ReplyEventMap} ReplyEventMap */
+/** @typedef {import('../../src/contract').ServerEventName} ServerEventName */
+/** @typedef {import('../../src/contract').ServerFrame} ServerFrame */
+/** @typedef {import('../../src/contract').SessionState} SessionState */
+/** @typedef {import('../../src/contract').RunError} RunError */
+/**
+ * @template {ServerEventName} E
+ * @typedef {import('../../src/contract').FrameOf<E>} FrameOf
+ */
+/** @typedef {import('./connection.js').ConnectionStatus} ConnectionStatus */
+/** @typedef {import('./connection.js').StatusInfo} StatusInfo */
+/** @typedef {import('./connection.js').FrameMeta} FrameMeta */
+
 const USER_KEY = 'maws.userId';
 const SESSION_KEY = 'maws.sessionId';
 const TOKEN_KEY = 'maws.token'; // a pasted token, kept for this tab only (sessionStorage)
 
+/** @type {Record<SessionState, { hint: string, placeholder: string }>} */
 const MODES = {
   IDLE: { hint: 'Send: start a new task', placeholder: 'Describe a task for the agents…' },
   EXECUTING: { hint: 'Send: ask the Clarifier about this run', placeholder: 'Ask about the running task…' },
   REFINEMENT_READY: { hint: 'Send: refine the report', placeholder: 'Ask for a change to the report…' },
 };
+/** @type {Record<SessionState, string>} */
 const STATE_TITLE = { IDLE: 'Idle', EXECUTING: 'Running', REFINEMENT_READY: 'Report ready' };
 
-const $ = (id) => document.getElementById(id);
+/**
+ * The element of index.html with this id, which is a `type`.
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {{ new (): T }} type
+ * @returns {T}
+ */
+function $(id, type) {
+  const node = document.getElementById(id);
+  if (!(node instanceof type)) throw new Error(`index.html has no ${type.name} #${id}`);
+  return node;
+}
 const ui = {
-  form: $('connect-form'),
-  host: $('host'),
-  session: $('session'),
-  token: $('token'),
-  connect: $('connect'),
-  newSession: $('new-session'),
-  connToggle: $('conn-toggle'),
-  connection: $('connection'),
-  connSummary: $('conn-summary'),
-  notice: $('notice'),
-  status: $('status'),
-  state: $('state'),
-  banner: $('banner'),
-  retry: $('retry-now'),
-  thread: $('thread'),
-  log: $('log'),
-  message: $('message'),
-  send: $('send'),
-  hint: $('send-hint'),
-  cancel: $('cancel'),
-  report: $('report'),
-  reportMeta: $('report-meta'),
-  reportCard: $('report-card'),
-  copy: $('copy-report'),
-  download: $('download-report'),
+  form: $('connect-form', HTMLFormElement),
+  host: $('host', HTMLInputElement),
+  session: $('session', HTMLInputElement),
+  token: $('token', HTMLInputElement),
+  connect: $('connect', HTMLButtonElement),
+  newSession: $('new-session', HTMLButtonElement),
+  connToggle: $('conn-toggle', HTMLButtonElement),
+  connection: $('connection', HTMLElement),
+  connSummary: $('conn-summary', HTMLElement),
+  notice: $('notice', HTMLElement),
+  status: $('status', HTMLElement),
+  state: $('state', HTMLElement),
+  banner: $('banner', HTMLElement),
+  retry: $('retry-now', HTMLButtonElement),
+  thread: $('thread', HTMLElement),
+  log: $('log', HTMLElement),
+  message: $('message', HTMLTextAreaElement),
+  send: $('send', HTMLButtonElement),
+  hint: $('send-hint', HTMLElement),
+  cancel: $('cancel', HTMLButtonElement),
+  report: $('report', HTMLElement),
+  reportMeta: $('report-meta', HTMLElement),
+  reportCard: $('report-card', HTMLElement),
+  copy: $('copy-report', HTMLButtonElement),
+  download: $('download-report', HTMLButtonElement),
 };
 
+/**
+ * @type {{
+ *   state: SessionState | null,
+ *   runId: string | null,
+ *   cancelling: boolean,
+ *   pending: Map<string, string>,
+ *   draft: { runId: string, stepId: string, attempt: number, text: string } | null,
+ * }}
+ */
 const session = {
   state: null,
   runId: null,
@@ -111,6 +149,7 @@ function sessionFromHash() {
   return SESSION_RE.test(id || '') ? id : '';
 }
 
+/** @param {string} id */
 function rememberSession(id) {
   storageSet('localStorage', SESSION_KEY, id);
   const hash = `#session=${encodeURIComponent(id)}`;
@@ -120,6 +159,7 @@ function rememberSession(id) {
 // ---------------------------------------------------------------------------------------------
 // Connect, disconnect
 
+/** @param {string} sessionId */
 function connectTo(sessionId) {
   if (!SESSION_RE.test(sessionId)) {
     showNotice('Session id: 1 to 64 characters of A-Z a-z 0-9 _ -');
@@ -171,52 +211,73 @@ function cancelRun() {
 // ---------------------------------------------------------------------------------------------
 // Receiving: every frame the connection accepts, in order, exactly once
 
+/**
+ * What the page does with each event of the contract, by name: each handler gets its event's
+ * frame, and a misspelt, missing or unknown event name does not compile.
+ * @type {{ [E in ServerEventName]: (frame: FrameOf<E>, meta: FrameMeta) => void }}
+ */
+const ON_FRAME = {
+  'session.snapshot': ({ data }, meta) => onSnapshot(data, meta.baseline),
+  ack: ({ data }) => {
+    if (data.replyTo) session.pending.delete(data.replyTo);
+  },
+  pong: () => {},
+  error: ({ data }) => onError(data),
+  'user.message': ({ data: d, seq }) => {
+    thread.userMessage(d, seq);
+    log.line('user', '[USER]', `${d.text ?? ''}${d.kind ? ` (${d.kind})` : ''}`, seq);
+  },
+  'session.state': ({ data: d, seq }) => {
+    setState(d.state, d.runId);
+    log.line('state', '[STATE]', String(d.state), seq);
+  },
+  'run.queued': ({ data: d, seq }) => {
+    thread.runQueued(d);
+    log.line('run', '[RUN]', `queued ${d.mode || ''} ${d.runId ?? ''}`, seq);
+  },
+  'run.started': ({ data: d, seq }) => {
+    thread.runStarted(d);
+    log.line('run', '[RUN]', `started ${d.mode || ''} ${d.runId ?? ''}`, seq);
+  },
+  'agent.started': ({ data }) => onAgentStarted(data),
+  'agent.delta': ({ data }) => onAgentDelta(data),
+  'agent.finished': ({ data }) => onAgentFinished(data),
+  'run.completed': onRunEnded,
+  'run.failed': onRunEnded,
+  'run.cancelled': onRunEnded,
+  'chat.response': ({ data: d, seq }) => {
+    thread.chatResponse(d, seq);
+    log.line('chat-response', '[CHAT_RESPONSE]', d.text ?? '', seq);
+  },
+};
+
+/**
+ * @param {ServerFrame} frame
+ * @param {FrameMeta} meta
+ */
 function dispatch(frame, meta) {
-  const d = frame.data;
-  const seq = frame.seq;
-  switch (frame.event) {
-    case 'session.snapshot':
-      return onSnapshot(d, meta.baseline);
-    case 'ack':
-      session.pending.delete(d.replyTo);
-      return undefined;
-    case 'pong':
-      return undefined;
-    case 'error':
-      return onError(d);
-    case 'user.message':
-      thread.userMessage(d, seq);
-      return log.line('user', '[USER]', `${d.text ?? ''}${d.kind ? ` (${d.kind})` : ''}`, seq);
-    case 'session.state':
-      setState(d.state, d.runId);
-      return log.line('state', '[STATE]', String(d.state), seq);
-    case 'run.queued':
-      thread.runQueued(d);
-      return log.line('run', '[RUN]', `queued ${d.mode || ''} ${d.runId ?? ''}`, seq);
-    case 'run.started':
-      thread.runStarted(d);
-      return log.line('run', '[RUN]', `started ${d.mode || ''} ${d.runId ?? ''}`, seq);
-    case 'agent.started':
-      return onAgentStarted(d);
-    case 'agent.delta':
-      return onAgentDelta(d);
-    case 'agent.finished':
-      return onAgentFinished(d);
-    case 'run.completed':
-      return onRunEnded(d, 'completed', seq);
-    case 'run.failed':
-      return onRunEnded(d, 'failed', seq);
-    case 'run.cancelled':
-      return onRunEnded(d, 'cancelled', seq);
-    case 'chat.response':
-      thread.chatResponse(d, seq);
-      return log.line('chat-response', '[CHAT_RESPONSE]', d.text ?? '', seq);
-    default:
-      // Events added after v1 still show up, plainly.
-      return log.line('system', `[${frame.event}]`, JSON.stringify(d), seq);
+  if (Object.prototype.hasOwnProperty.call(ON_FRAME, frame.event)) {
+    handle(frame.event, frame, meta);
+  } else {
+    // Events added after v1 still show up, plainly.
+    log.line('system', `[${frame.event}]`, JSON.stringify(frame.data), 'seq' in frame ? frame.seq : undefined);
   }
 }
 
+/**
+ * @template {ServerEventName} E
+ * @param {E} event
+ * @param {FrameOf<E>} frame
+ * @param {FrameMeta} meta
+ */
+function handle(event, frame, meta) {
+  ON_FRAME[event](frame, meta);
+}
+
+/**
+ * @param {ReplyEventMap['session.snapshot']} d
+ * @param {boolean} [baseline]
+ */
 function onSnapshot(d, baseline) {
   if (d.state) setState(d.state, d.runId);
   // The history replay brings every report; only a snapshot that replaces the history
@@ -227,6 +288,7 @@ function onSnapshot(d, baseline) {
   }
 }
 
+/** @param {ReplyEventMap['error']} d */
 function onError(d) {
   const code = d.code || 'ERROR';
   log.line('error', '[ERROR]', `${code}: ${d.message || ''}`);
@@ -246,25 +308,36 @@ function onError(d) {
   renderControls();
 }
 
+/**
+ * The text of a step's output (the contract leaves it open): a string, or a text field of an object.
+ * @param {DurableEventMap['agent.finished']} d
+ * @returns {string}
+ */
 function outputText(d) {
   const o = d.output;
   if (typeof o === 'string') return o;
   if (!o || typeof o !== 'object') return '';
-  for (const k of ['text', 'report', 'answer', 'result', 'summary']) if (typeof o[k] === 'string') return o[k];
+  const fields = /** @type {Record<string, unknown>} */ (o);
+  for (const k of ['text', 'report', 'answer', 'result', 'summary']) {
+    const value = fields[k];
+    if (typeof value === 'string') return value;
+  }
   return '';
 }
 
+/** @param {DurableEventMap['agent.started']} d */
 function onAgentStarted(d) {
   const attempt = Number(d.attempt) || 1;
   thread.agentStarted(d);
   log.agentStarted(d, attempt);
   if (d.agent === 'aggregator') {
-    const same = session.draft && session.draft.runId === d.runId && session.draft.stepId === d.stepId;
-    if (!same || attempt > session.draft.attempt)
-      session.draft = { runId: d.runId, stepId: d.stepId, attempt, text: '' };
+    const draft = session.draft;
+    const same = draft && draft.runId === d.runId && draft.stepId === d.stepId;
+    if (!same || attempt > draft.attempt) session.draft = { runId: d.runId, stepId: d.stepId, attempt, text: '' };
   }
 }
 
+/** @param {DurableEventMap['agent.delta']} d */
 function onAgentDelta(d) {
   const text = String(d.text ?? '');
   thread.agentDelta(d, text);
@@ -276,37 +349,61 @@ function onAgentDelta(d) {
   }
 }
 
+/** @param {DurableEventMap['agent.finished']} d */
 function onAgentFinished(d) {
   const text = d.agent === 'planner' ? '' : outputText(d);
   thread.agentFinished(d, text);
   log.agentFinished(d, text);
 }
 
-function onRunEnded(d, outcome, seq) {
-  log.endRun(d.runId, outcome === 'completed' ? 'incomplete' : outcome);
-  if (session.draft && session.draft.runId === d.runId) session.draft = null;
-  if (outcome === 'completed') {
-    const md = typeof d.report === 'string' ? d.report : '';
-    thread.runCompleted(d);
-    report.showFinal(d.runId, md, thread.runMode(d.runId));
-    log.line('run run-completed', '[RUN]', `completed ${d.runId ?? ''}`, seq);
-    log.line('report-line', '[REPORT]', report.title() || `${md.length} characters`);
-  } else if (outcome === 'failed') {
-    thread.runFailed(d);
-    report.dropDraft(d.runId);
-    const err = d.error || {};
-    log.line('run run-failed', '[RUN]', `failed ${d.runId ?? ''} (${err.code || 'ERROR'}: ${err.message || ''})`, seq);
-  } else {
-    thread.runCancelled(d);
-    report.dropDraft(d.runId);
-    log.line('run run-cancelled', '[RUN]', `cancelled ${d.runId ?? ''}`, seq);
+/** @typedef {'run.completed' | 'run.failed' | 'run.cancelled'} RunEndEvent */
+
+/**
+ * What a run's log blocks still open (no agent.finished came) say when the run ends.
+ * @type {Record<RunEndEvent, 'incomplete' | 'failed' | 'cancelled'>}
+ */
+const LOG_END = { 'run.completed': 'incomplete', 'run.failed': 'failed', 'run.cancelled': 'cancelled' };
+
+/** @param {FrameOf<RunEndEvent>} frame */
+function onRunEnded(frame) {
+  const { runId } = frame.data;
+  const seq = frame.seq;
+  log.endRun(runId, LOG_END[frame.event]);
+  if (session.draft && session.draft.runId === runId) session.draft = null;
+  switch (frame.event) {
+    case 'run.completed': {
+      const d = frame.data;
+      const md = typeof d.report === 'string' ? d.report : '';
+      thread.runCompleted(d);
+      report.showFinal(runId, md, thread.runMode(runId));
+      log.line('run run-completed', '[RUN]', `completed ${runId ?? ''}`, seq);
+      log.line('report-line', '[REPORT]', report.title() || `${md.length} characters`);
+      break;
+    }
+    case 'run.failed': {
+      thread.runFailed(frame.data);
+      report.dropDraft(runId);
+      /** @type {Partial<RunError>} */
+      const err = frame.data.error || {};
+      log.line('run run-failed', '[RUN]', `failed ${runId ?? ''} (${err.code || 'ERROR'}: ${err.message || ''})`, seq);
+      break;
+    }
+    case 'run.cancelled':
+      thread.runCancelled(frame.data);
+      report.dropDraft(runId);
+      log.line('run run-cancelled', '[RUN]', `cancelled ${runId ?? ''}`, seq);
+      break;
   }
-  if (session.runId === d.runId) session.cancelling = false;
+  if (session.runId === runId) session.cancelling = false;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
+/**
+ * @param {SessionState} state
+ * @param {string} [runId]
+ */
 function setState(state, runId) {
   session.state = typeof state === 'string' ? state : null;
   if (runId) session.runId = runId;
@@ -317,11 +414,15 @@ function setState(state, runId) {
 function renderState() {
   ui.state.textContent = session.state || '—';
   ui.state.dataset.state = session.state || '';
-  ui.state.title = STATE_TITLE[session.state] || '';
+  ui.state.title = (session.state && STATE_TITLE[session.state]) || '';
   document.title = session.state === 'EXECUTING' ? 'MAWS · running…' : 'MAWS';
   renderControls();
 }
 
+/**
+ * @param {ConnectionStatus} status
+ * @param {StatusInfo} info
+ */
 function renderStatus(status, info) {
   const label =
     status === 'reconnecting' && info.retryAt
@@ -347,7 +448,7 @@ function renderStatus(status, info) {
 
 function renderControls() {
   const online = conn.online;
-  const mode = MODES[session.state] || MODES.IDLE;
+  const mode = (session.state && MODES[session.state]) || MODES.IDLE;
   const executing = session.state === 'EXECUTING';
   ui.send.disabled = !online;
   ui.hint.textContent = online ? mode.hint : conn.wanted ? 'waiting for the connection…' : 'connect first';
@@ -358,6 +459,7 @@ function renderControls() {
   ui.cancel.textContent = session.cancelling ? 'Cancelling…' : 'Cancel';
 }
 
+/** @param {string} text */
 function showNotice(text) {
   ui.notice.textContent = text;
   ui.notice.hidden = false;
@@ -368,7 +470,10 @@ function hideNotice() {
   ui.notice.textContent = '';
 }
 
-// On narrow screens the connection fields fold away once connected.
+/**
+ * On narrow screens the connection fields fold away once connected.
+ * @param {boolean} open
+ */
 function setConnectionOpen(open) {
   ui.connection.dataset.open = open ? 'true' : 'false';
   ui.connToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
@@ -409,9 +514,9 @@ function init() {
       sendMessage();
     }
   });
-  for (const chip of document.querySelectorAll('[data-example]')) {
+  for (const chip of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-example]'))) {
     chip.addEventListener('click', () => {
-      ui.message.value = chip.dataset.example;
+      ui.message.value = chip.dataset.example ?? '';
       autosize();
       ui.message.focus();
     });

@@ -1,21 +1,41 @@
+// @ts-check
 // The report panel: the latest report rendered as Markdown (marked, then DOMPurify), a live
 // draft while the aggregator writes, earlier reports on request, and Copy / Download .md.
 
 import { el, renderMarkdown, reportTitle } from './util.js';
 
-/** ui: { body, meta, copy, download }; fileName(): the download's file name. */
+/** @typedef {import('../../src/contract').RunMode} RunMode */
+/** @typedef {{ runId: string, md: string, mode: RunMode }} ReportEntry */
+/** @typedef {ReportEntry & { draft: boolean }} ShownReport  a draft is the aggregator's text so far */
+/**
+ * @typedef {object} ReportUi
+ * @property {HTMLElement} body
+ * @property {HTMLElement} meta
+ * @property {HTMLButtonElement} copy
+ * @property {HTMLButtonElement} download
+ */
+
+/**
+ * @param {ReportUi} ui
+ * @param {(shown: ShownReport) => string} fileName the download's file name
+ */
 export function createReport(ui, fileName) {
-  const reports = new Map(); // runId -> { md, mode }
-  let latest = null; // { runId, md, mode } of the newest finished report
-  let shown = null; // what the panel shows now: { runId, md, mode, draft }
+  /** @type {Map<string, ReportEntry>} runId -> report */
+  const reports = new Map();
+  /** @type {ReportEntry | null} the newest finished report */
+  let latest = null;
+  /** @type {ShownReport | null} what the panel shows now */
+  let shown = null;
+  /** @type {number | null} */
   let draftQueued = null;
 
   function render() {
-    const has = !!(shown && shown.md);
-    ui.body.dataset.draft = shown && shown.draft ? 'true' : 'false';
-    ui.body.dataset.runId = shown ? String(shown.runId ?? '') : '';
+    const view = shown; // a const, so that the checks below narrow it
+    const has = !!(view && view.md);
+    ui.body.dataset.draft = view && view.draft ? 'true' : 'false';
+    ui.body.dataset.runId = view ? String(view.runId ?? '') : '';
     if (has) {
-      renderMarkdown(ui.body, shown.md);
+      renderMarkdown(ui.body, view.md);
     } else {
       ui.body.replaceChildren(
         el(
@@ -31,19 +51,24 @@ export function createReport(ui, fileName) {
         ),
       );
     }
-    const final = has && !shown.draft;
+    const final = has && !view.draft;
     ui.copy.disabled = !final;
     ui.download.disabled = !final;
     let meta = '';
-    if (shown && shown.draft) meta = 'writing…';
+    if (view && view.draft) meta = 'writing…';
     else if (has) {
-      const older = latest && shown.runId !== latest.runId;
-      meta = [shown.mode === 'refinement' ? 'refined' : '', older ? 'earlier version' : ''].filter(Boolean).join(' · ');
+      const older = latest && view.runId !== latest.runId;
+      meta = [view.mode === 'refinement' ? 'refined' : '', older ? 'earlier version' : ''].filter(Boolean).join(' · ');
     }
     ui.meta.textContent = meta;
-    ui.meta.dataset.kind = shown && shown.draft ? 'draft' : 'final';
+    ui.meta.dataset.kind = view && view.draft ? 'draft' : 'final';
   }
 
+  /**
+   * @param {string} runId
+   * @param {string} md
+   * @param {RunMode} [mode]
+   */
   function showFinal(runId, md, mode) {
     const entry = { runId, md, mode: mode || 'task' };
     if (runId !== undefined && runId !== null) reports.set(String(runId), entry);
@@ -52,7 +77,12 @@ export function createReport(ui, fileName) {
     render();
   }
 
-  // Aggregator deltas: redrawn at most once a frame however fast tokens come.
+  /**
+   * Aggregator deltas: redrawn at most once a frame however fast tokens come.
+   * @param {string} runId
+   * @param {string} md
+   * @param {RunMode} [mode]
+   */
   function showDraft(runId, md, mode) {
     shown = { runId, md, mode: mode || 'task', draft: true };
     if (draftQueued) return;
@@ -62,13 +92,17 @@ export function createReport(ui, fileName) {
     });
   }
 
-  /** A run ended without a report: go back to the last finished one. */
+  /**
+   * A run ended without a report: go back to the last finished one.
+   * @param {string} runId
+   */
   function dropDraft(runId) {
     if (!shown || !shown.draft || String(shown.runId) !== String(runId)) return;
     shown = latest ? { ...latest, draft: false } : null;
     render();
   }
 
+  /** @param {string} runId */
   function showRun(runId) {
     const entry = reports.get(String(runId));
     if (!entry) return false;
@@ -109,6 +143,10 @@ export function createReport(ui, fileName) {
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   }
 
+  /**
+   * @param {HTMLButtonElement} btn
+   * @param {string} label
+   */
   function flash(btn, label) {
     const original = btn.dataset.label || btn.textContent;
     btn.dataset.label = original;

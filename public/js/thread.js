@@ -1,10 +1,56 @@
+// @ts-check
 // The conversation: the user's messages, each run as a card with its plan as a checklist
 // (planner, one row per executor step, aggregator) and the Clarifier's answers, in the order
 // they happened. Rebuilt from the session's history on every page load.
 
 import { el, cssToken, followBottom, reportTitle } from './util.js';
 
+/** @typedef {import('../../src/contract').DurableEventMap} DurableEventMap */
+/** @typedef {import('../../src/contract').AgentName} AgentName */
+/** @typedef {import('../../src/contract').RunMode} RunMode */
+/** @typedef {import('../../src/contract').PlanItem} PlanItem */
+/** @typedef {import('../../src/contract').RunError} RunError */
+/** @typedef {'waiting' | 'running' | 'restarted' | 'done' | 'failed' | 'cancelled'} StepState */
+/** @typedef {'queued' | 'running' | 'completed' | 'failed' | 'cancelled'} RunStatus */
+/**
+ * What the agent.started, agent.delta and agent.finished events say about their step.
+ * @typedef {{ runId: string, agent: AgentName, stepId: string, title?: string }} StepEvent
+ */
+
+/**
+ * A row of a run's checklist.
+ * @typedef {object} Step
+ * @property {HTMLLIElement} node
+ * @property {AgentName} agent
+ * @property {string | null} stepId null until an event names the row's step
+ * @property {HTMLSpanElement} titleEl
+ * @property {HTMLDivElement} descEl
+ * @property {HTMLSpanElement} stateEl
+ * @property {HTMLButtonElement} toggle
+ * @property {Text} text
+ * @property {number} attempt
+ * @property {StepState} state
+ * @property {boolean} userToggled
+ */
+
+/**
+ * A run's card.
+ * @typedef {object} Run
+ * @property {string} id
+ * @property {HTMLElement} node
+ * @property {HTMLSpanElement} kind
+ * @property {HTMLSpanElement} status
+ * @property {HTMLSpanElement} progress
+ * @property {HTMLSpanElement} bar
+ * @property {HTMLOListElement} list
+ * @property {Step[]} steps
+ * @property {RunMode} mode
+ * @property {RunStatus} state
+ */
+
+/** @type {Record<AgentName, string>} */
 const AGENT_LABEL = { planner: 'planner', executor: 'executor', aggregator: 'aggregator', clarifier: 'clarifier' };
+/** @type {Record<StepState, string>} */
 const STATE_LABEL = {
   waiting: 'waiting',
   running: 'running',
@@ -13,6 +59,7 @@ const STATE_LABEL = {
   failed: 'failed',
   cancelled: 'cancelled',
 };
+/** @type {Record<RunStatus, string>} */
 const RUN_LABEL = {
   queued: 'Queued',
   running: 'Running',
@@ -22,16 +69,22 @@ const RUN_LABEL = {
 };
 
 /**
- * root: the thread container (scrolls on wide screens).
- * opts.onShowReport(runId): a "Show report" button was pressed.
+ * @param {HTMLElement} root the thread container (scrolls on wide screens)
+ * @param {{ onShowReport(runId: string): void }} opts onShowReport: a "Show report" button was pressed
  */
 export function createThread(root, opts) {
+  /** @type {Map<string, Run>} */
   const runs = new Map();
+  /** @type {HTMLElement | null} */
   const empty = root.querySelector('.empty-state');
 
   // Follow new output while the reader is at the bottom; stop when they scroll up to read.
   const follow = followBottom(root, 80);
 
+  /**
+   * @template {HTMLElement} N
+   * @param {N} node
+   */
   function append(node) {
     if (empty) empty.hidden = true;
     root.appendChild(node);
@@ -39,6 +92,7 @@ export function createThread(root, opts) {
     return node;
   }
 
+  /** @param {() => void} fn */
   function grew(fn) {
     fn();
     follow.grew();
@@ -47,6 +101,10 @@ export function createThread(root, opts) {
   // ------------------------------------------------------------------------------------------
   // Messages and notes
 
+  /**
+   * @param {DurableEventMap['user.message']} d
+   * @param {number} [seq]
+   */
   function userMessage(d, seq) {
     const kind = ['task', 'refinement', 'chat'].includes(d.kind) ? d.kind : 'message';
     const label = { task: 'New task', refinement: 'Refinement', chat: 'Question', message: 'Message' }[kind];
@@ -61,6 +119,10 @@ export function createThread(root, opts) {
     return append(node);
   }
 
+  /**
+   * @param {DurableEventMap['chat.response']} d
+   * @param {number} [seq]
+   */
   function chatResponse(d, seq) {
     const node = el(
       'div',
@@ -73,7 +135,10 @@ export function createThread(root, opts) {
     return append(node);
   }
 
-  /** kind: 'error' | 'info' | 'warn' */
+  /**
+   * @param {'error' | 'info' | 'warn'} kind
+   * @param {string} text
+   */
   function note(kind, text) {
     return append(el('div', `note note-${cssToken(kind)}`, text));
   }
@@ -81,6 +146,11 @@ export function createThread(root, opts) {
   // ------------------------------------------------------------------------------------------
   // Runs
 
+  /**
+   * @param {string} runId
+   * @param {RunMode} [mode]
+   * @returns {Run}
+   */
   function getRun(runId, mode) {
     const id = String(runId ?? '');
     let run = runs.get(id);
@@ -100,7 +170,7 @@ export function createThread(root, opts) {
       el('div', 'run-bar', undefined, bar),
       list,
     );
-    run = { id, node, kind, status, progress, bar, list, steps: [], mode: '', state: '' };
+    run = { id, node, kind, status, progress, bar, list, steps: [], mode: 'task', state: 'queued' };
     runs.set(id, run);
     setMode(run, mode || 'task');
     setRunStatus(run, 'queued');
@@ -111,12 +181,20 @@ export function createThread(root, opts) {
     return run;
   }
 
+  /**
+   * @param {Run} run
+   * @param {RunMode} mode
+   */
   function setMode(run, mode) {
     run.mode = mode === 'refinement' ? 'refinement' : 'task';
     run.node.dataset.mode = run.mode;
     run.kind.textContent = run.mode === 'refinement' ? 'Refinement' : 'Task';
   }
 
+  /**
+   * @param {Run} run
+   * @param {RunStatus} state
+   */
   function setRunStatus(run, state) {
     run.state = state;
     run.node.dataset.status = state;
@@ -124,6 +202,7 @@ export function createThread(root, opts) {
     updateProgress(run);
   }
 
+  /** @param {Run} run */
   function updateProgress(run) {
     const total = run.steps.length;
     const done = run.steps.filter((s) => s.state === 'done').length;
@@ -131,7 +210,13 @@ export function createThread(root, opts) {
     run.bar.style.width = `${total ? Math.round((done / total) * 100) : 0}%`;
   }
 
-  // A step row. `before`: insert before this step (executors go before the aggregator).
+  /**
+   * A step row. `before`: insert before this step (executors go before the aggregator).
+   * @param {Run} run
+   * @param {{ agent: AgentName, stepId?: string, title?: string, description?: string }} step
+   * @param {Step} [before]
+   * @returns {Step}
+   */
   function addStep(run, { agent, stepId, title, description }, before) {
     const node = el('li', 'task-step');
     const titleEl = el('span', 'step-title', title || '');
@@ -161,8 +246,20 @@ export function createThread(root, opts) {
       pre,
     );
     node.dataset.agent = cssToken(agent);
-    const step = { node, agent, stepId: stepId ?? null, titleEl, descEl, stateEl, toggle, text, attempt: 0, state: '' };
-    step.userToggled = false;
+    /** @type {Step} */
+    const step = {
+      node,
+      agent,
+      stepId: stepId ?? null,
+      titleEl,
+      descEl,
+      stateEl,
+      toggle,
+      text,
+      attempt: 0,
+      state: 'waiting',
+      userToggled: false,
+    };
     toggle.addEventListener('click', () => {
       step.userToggled = true;
       setOpen(step, node.dataset.open !== 'true');
@@ -178,11 +275,20 @@ export function createThread(root, opts) {
     return step;
   }
 
+  /**
+   * @param {Step} step
+   * @param {boolean} open
+   */
   function setOpen(step, open) {
     step.node.dataset.open = open ? 'true' : 'false';
     step.toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
   }
 
+  /**
+   * @param {Step} step
+   * @param {StepState} state
+   * @param {number} [attempt]
+   */
   function setStepState(step, state, attempt) {
     step.state = state;
     step.node.dataset.state = state;
@@ -192,11 +298,16 @@ export function createThread(root, opts) {
     step.stateEl.textContent = label;
   }
 
-  /** The row for an event's step: by stepId, else the first unbound row of that agent. */
-  function findStep(run, d, create) {
+  /**
+   * The row for an event's step: by stepId, else the first unbound row of that agent, else a new row.
+   * @param {Run} run
+   * @param {StepEvent} d
+   * @returns {Step}
+   */
+  function findStep(run, d) {
     const stepId = String(d.stepId ?? '');
     let step = run.steps.find((s) => s.stepId === stepId);
-    if (step || !create) return step;
+    if (step) return step;
     const free = run.steps.filter((s) => s.stepId === null && s.agent === d.agent);
     step = free.find((s) => d.title && s.titleEl.textContent === String(d.title)) || free[0];
     if (!step) {
@@ -208,11 +319,12 @@ export function createThread(root, opts) {
     return step;
   }
 
+  /** @param {DurableEventMap['agent.started']} d */
   function agentStarted(d) {
     if (d.agent === 'clarifier') return;
     const run = getRun(d.runId);
     if (run.state === 'queued') setRunStatus(run, 'running');
-    const step = findStep(run, d, true);
+    const step = findStep(run, d);
     const attempt = Number(d.attempt) || 1;
     if (d.title) step.titleEl.textContent = String(d.title);
     grew(() => {
@@ -231,39 +343,50 @@ export function createThread(root, opts) {
     updateProgress(run);
   }
 
+  /**
+   * @param {DurableEventMap['agent.delta']} d
+   * @param {string} text
+   */
   function agentDelta(d, text) {
     if (d.agent === 'clarifier' || !text) return;
     const run = getRun(d.runId);
-    const step = findStep(run, d, true);
+    const step = findStep(run, d);
     grew(() => {
       step.text.appendData(text);
       step.node.classList.add('has-text');
     });
   }
 
+  /**
+   * @param {DurableEventMap['agent.finished']} d
+   * @param {string} fallbackText shown if no delta brought any text
+   */
   function agentFinished(d, fallbackText) {
     if (d.agent === 'clarifier') return;
     const run = getRun(d.runId);
-    const step = findStep(run, d, true);
+    const step = findStep(run, d);
     if (!step.text.data && fallbackText) {
       step.text.data = fallbackText;
       step.node.classList.add('has-text');
     }
     setStepState(step, 'done');
     if (!step.userToggled) setOpen(step, false);
-    const plan = d.agent === 'planner' && d.output && Array.isArray(d.output.plan) ? d.output.plan : null;
+    const plan = d.agent === 'planner' ? planOf(d.output) : null;
     if (plan) addPlan(run, plan);
     updateProgress(run);
   }
 
-  // The planner's plan becomes one waiting row per executor step, between planner and aggregator.
+  /**
+   * The planner's plan becomes one waiting row per executor step, between planner and aggregator.
+   * @param {Run} run
+   * @param {unknown[]} plan
+   */
   function addPlan(run, plan) {
     const aggregator = run.steps.find((s) => s.agent === 'aggregator');
     const executors = run.steps.filter((s) => s.agent === 'executor');
     grew(() => {
       plan.forEach((item, i) => {
-        const title = typeof item === 'string' ? item : String(item?.title ?? `Step ${i + 1}`);
-        const description = item && typeof item.description === 'string' ? item.description : '';
+        const { title, description } = planItem(item, i);
         const existing = executors[i];
         if (existing) {
           if (!existing.titleEl.textContent) existing.titleEl.textContent = title;
@@ -275,6 +398,10 @@ export function createThread(root, opts) {
     });
   }
 
+  /**
+   * @param {Run} run
+   * @param {'completed' | 'failed' | 'cancelled'} state
+   */
   function endRun(run, state) {
     for (const step of run.steps) {
       if (step.state !== 'done') {
@@ -285,6 +412,7 @@ export function createThread(root, opts) {
     setRunStatus(run, state);
   }
 
+  /** @param {DurableEventMap['run.completed']} d */
   function runCompleted(d) {
     const run = getRun(d.runId);
     endRun(run, 'completed');
@@ -304,13 +432,16 @@ export function createThread(root, opts) {
     ).dataset.runId = run.id;
   }
 
+  /** @param {DurableEventMap['run.failed']} d */
   function runFailed(d) {
     const run = getRun(d.runId);
     endRun(run, 'failed');
+    /** @type {Partial<RunError>} */
     const err = d.error || {};
     note('error', `Run failed${err.code ? ` (${err.code})` : ''}${err.message ? `: ${err.message}` : ''}`);
   }
 
+  /** @param {DurableEventMap['run.cancelled']} d */
   function runCancelled(d) {
     endRun(getRun(d.runId), 'cancelled');
     note('warn', 'Run cancelled');
@@ -320,7 +451,9 @@ export function createThread(root, opts) {
     userMessage,
     chatResponse,
     note,
+    /** @param {DurableEventMap['run.queued']} d */
     runQueued: (d) => getRun(d.runId, d.mode),
+    /** @param {DurableEventMap['run.started']} d */
     runStarted: (d) => {
       const run = getRun(d.runId, d.mode);
       if (run.state === 'queued') setRunStatus(run, 'running');
@@ -331,6 +464,7 @@ export function createThread(root, opts) {
     runCompleted,
     runFailed,
     runCancelled,
+    /** @param {string} runId */
     runMode: (runId) => runs.get(String(runId))?.mode,
     scrollToEnd() {
       follow.pin(true);
@@ -341,5 +475,31 @@ export function createThread(root, opts) {
       root.replaceChildren(...(empty ? [empty] : []));
       if (empty) empty.hidden = false;
     },
+  };
+}
+
+/**
+ * The plan in a planner's output, if it has one (the contract leaves `output` open).
+ * @param {unknown} output
+ * @returns {unknown[] | null}
+ */
+function planOf(output) {
+  const plan = output && typeof output === 'object' && 'plan' in output ? output.plan : null;
+  return Array.isArray(plan) ? plan : null;
+}
+
+/**
+ * One item of a plan: a PlanItem, or a bare title.
+ * @param {unknown} item
+ * @param {number} i its index
+ * @returns {PlanItem}
+ */
+function planItem(item, i) {
+  if (typeof item === 'string') return { title: item, description: '' };
+  /** @type {{ title?: unknown, description?: unknown }} */
+  const fields = item && typeof item === 'object' ? item : {};
+  return {
+    title: String(fields.title ?? `Step ${i + 1}`),
+    description: typeof fields.description === 'string' ? fields.description : '',
   };
 }

@@ -1,10 +1,19 @@
+// @ts-check
 // Small DOM and storage helpers shared by the client's modules. Plain browser ES modules, no build step.
 //
 // Safety rule of the whole client: model and user text only ever goes into the DOM as text
 // (textContent, Text nodes). The one exception is Markdown, which goes through marked and then
 // DOMPurify in renderMarkdown() below; nothing else assigns innerHTML.
 
-/** Creates an element with a class and, optionally, text content and children. */
+/**
+ * Creates an element with a class and, optionally, text content and children.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {string} [className]
+ * @param {string | number | null} [text] set as text content unless undefined, null or ''
+ * @param {...(Node | string)} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, className, text, ...children) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -13,19 +22,29 @@ export function el(tag, className, text, ...children) {
   return node;
 }
 
+/** @param {number} bytes */
 export function randomHex(bytes) {
   const buf = new Uint8Array(bytes);
   crypto.getRandomValues(buf);
   return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** @param {unknown} value */
 export function cssToken(value) {
   return String(value ?? 'unknown').replace(/[^a-z0-9_-]/gi, '');
 }
 
 // Storage can be off (private mode, blocked cookies): fall back to memory for this page.
+/** @typedef {'localStorage' | 'sessionStorage'} StorageArea */
+
+/** @type {Map<string, string>} */
 const memory = new Map();
 
+/**
+ * @param {StorageArea} area
+ * @param {string} key
+ * @returns {string | null}
+ */
 export function storageGet(area, key) {
   try {
     return window[area].getItem(key);
@@ -34,6 +53,11 @@ export function storageGet(area, key) {
   }
 }
 
+/**
+ * @param {StorageArea} area
+ * @param {string} key
+ * @param {string | null} value null removes the key
+ */
 export function storageSet(area, key, value) {
   try {
     if (value === null) window[area].removeItem(key);
@@ -52,6 +76,7 @@ export function storageSet(area, key, value) {
 // (nothing loads by itself); DOMPurify then removes anything unsafe that is left, such as
 // `javascript:` link targets.
 
+/** @param {unknown} text */
 export function escapeHtml(text) {
   return String(text)
     .replace(/&/g, '&amp;')
@@ -61,11 +86,16 @@ export function escapeHtml(text) {
     .replace(/'/g, '&#39;');
 }
 
+/**
+ * Both libraries, set up once both have loaded.
+ * @type {{ parser: import('marked').Marked, purify: import('dompurify').DOMPurify } | null}
+ */
 let markdown = null;
 
-function markdownParser() {
-  if (markdown || !window.marked || !window.DOMPurify) return markdown;
-  markdown = new marked.Marked({
+function markdownTools() {
+  const { marked, DOMPurify } = window;
+  if (markdown || !marked || !DOMPurify) return markdown;
+  const parser = new marked.Marked({
     gfm: true,
     breaks: false,
     async: false,
@@ -88,9 +118,11 @@ function markdownParser() {
       node.setAttribute('rel', 'noopener noreferrer nofollow');
     }
   });
+  markdown = { parser, purify: DOMPurify };
   return markdown;
 }
 
+/** @type {import('dompurify').Config} */
 const PURIFY_CONFIG = {
   USE_PROFILES: { html: true },
   FORBID_TAGS: [
@@ -110,26 +142,34 @@ const PURIFY_CONFIG = {
   FORBID_ATTR: ['style', 'class', 'id', 'srcset'],
 };
 
-/** Renders untrusted Markdown into `target` (its children are replaced). */
+/**
+ * Renders untrusted Markdown into `target` (its children are replaced).
+ * @param {HTMLElement} target
+ * @param {string} md
+ */
 export function renderMarkdown(target, md) {
-  const parser = markdownParser();
+  const tools = markdownTools();
+  /** @type {string | Promise<string> | null} */
   let html = null;
-  if (parser) {
+  if (tools) {
     try {
-      html = parser.parse(String(md));
+      html = tools.parser.parse(String(md));
     } catch {
       html = null;
     }
   }
-  if (typeof html === 'string') {
+  if (tools && typeof html === 'string') {
     // A fragment: the sanitized nodes are moved in, no HTML string is parsed a second time.
-    target.replaceChildren(DOMPurify.sanitize(html, { ...PURIFY_CONFIG, RETURN_DOM_FRAGMENT: true }));
+    target.replaceChildren(tools.purify.sanitize(html, { ...PURIFY_CONFIG, RETURN_DOM_FRAGMENT: true }));
   } else {
     target.replaceChildren(el('pre', 'plain', md));
   }
 }
 
-/** The text of the first h1 of a Markdown report (or its first line). */
+/**
+ * The text of the first h1 of a Markdown report (or its first line).
+ * @param {string} md
+ */
 export function reportTitle(md) {
   const m = /^#\s+(.+)$/m.exec(String(md));
   const line = m
@@ -145,6 +185,8 @@ export function reportTitle(md) {
  * there: scrolling up to read unpins it (tracked on scroll, not measured per token, so a
  * long replay does not force a layout for every delta). `slack` is how near the bottom
  * counts as at it.
+ * @param {HTMLElement} root
+ * @param {number} slack
  */
 export function followBottom(root, slack) {
   let pinned = true;
