@@ -1,15 +1,16 @@
 import type Redis from 'ioredis';
-import type { Socket } from 'node:net';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, SessionSnapshot } from '../events/event-log';
 import type { ClientErrorCode, ReplyEventMap, ReplyEventName } from '../contract';
 import { replyFrame, seqOfFrame } from '../events/frames';
 import type { GatewayMetrics } from '../ops/gateway-metrics';
 import { userKeyOf } from '../store/redis-keys';
+import { Heartbeat, type HeartbeatState } from './heartbeat';
+import { SocketWriter } from './socket-writer';
 
-/** One socket's place in its session's stream. */
-interface Connection {
-  ws: WebSocket;
+/** One socket's place in its session's stream (and its heartbeat's state: no second record). */
+interface Connection extends HeartbeatState {
   sessionKey: string;
   /** Highest seq this socket has been sent. */
   lastSeq: number;
@@ -19,11 +20,6 @@ interface Connection {
   heldDropped: boolean;
   /** Serialises fills of this socket. */
   work: Promise<void>;
-  /** Heartbeat: when the last ping went out, and whether its pong is still owed. */
-  pingSentAt: number;
-  awaitingPong: boolean;
-  /** When the socket's token expires (ms); it is closed with 4401 then unless refreshed. */
-  expiresAt?: number;
 }
 
 /**
@@ -41,34 +37,34 @@ interface SessionEntry {
 const SETTLED: Promise<void> = Promise.resolve();
 
 const NEWLINE = 10;
-const TEXT_FRAME = { binary: false };
 const READ_BATCH = 500;
 /** Live frames held for one socket while it is filled; past this the log is read again instead. */
 const HELD_MAX = 2000;
-/** A socket being filled waits this long at most for its buffer to drain. */
-const DRAIN_TIMEOUT_MS = 30_000;
 
 /**
  * Relays a session's events to its sockets. Live frames come from Redis pub/sub as the
  * exact bytes to send; the stored log fills any gap (a resume, a dropped subscriber, a
- * frame out of order), so every socket sees every seq once, in order.
+ * frame out of order), so every socket sees every seq once, in order. The writing itself
+ * (corking, the buffer limit) is SocketWriter's; pings and token expiry are Heartbeat's.
  */
 export class SessionHub {
+  /** Every socket here, by socket. The heartbeat sweeps this same map. */
   private readonly connections = new Map<WebSocket, Connection>();
   /** Sessions with sockets here, by channel. */
   private readonly sessions = new Map<string, SessionEntry>();
-  private heartbeat?: NodeJS.Timeout;
-  private heartbeatIntervalMs = 0;
+  private readonly heartbeat = new Heartbeat(this.connections);
+  private readonly writer: SocketWriter;
   private readonly userSockets = new Map<string, number>();
   private readonly attaching = new WeakMap<WebSocket, Promise<void>>();
-  private readonly corked = new Set<Socket>();
+  private readonly unsubscribeErrors = new ThrottledErrorLog('SessionHub', 'unsubscribing from a session channel');
 
   constructor(
     private readonly log: EventLog,
     private readonly subscriber: Redis,
     private readonly metrics: GatewayMetrics,
-    private readonly maxBufferedBytes: number,
+    maxBufferedBytes: number,
   ) {
+    this.writer = new SocketWriter(maxBufferedBytes);
     subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onPublished(channel, payload));
     // After a reconnect ioredis resubscribes by itself, but frames published meanwhile are
     // gone from pub/sub: fill every socket from the log.
@@ -77,52 +73,21 @@ export class SessionHub {
     });
   }
 
-  /** One listener for every socket (`this` is the socket): no closure per connection. */
-  private readonly onPong = ((hub: SessionHub) =>
-    function (this: WebSocket): void {
-      const conn = hub.connections.get(this);
-      if (conn) conn.awaitingPong = false;
-    })(this);
-
   /**
-   * One shared timer pings every socket each `intervalMs` and terminates one whose pong is
-   * `timeoutMs` late (a half-open TCP connection would otherwise hold its slot forever).
+   * Pings every socket each `intervalMs` and terminates one whose pong is `timeoutMs` late;
+   * closes a socket whose token has expired with 4401 (see Heartbeat).
    */
   startHeartbeat(intervalMs: number, timeoutMs: number): void {
-    // The same sweep closes sockets whose token has expired. It runs at least four times a second, so
-    // that with first pings spread (see attach) each sweep pings a small share of the sockets.
-    const tick = Math.max(50, Math.min(250, Math.floor(Math.min(intervalMs, timeoutMs) / 2)));
-    this.heartbeatIntervalMs = intervalMs;
-    this.heartbeat = setInterval(() => {
-      const now = Date.now();
-      for (const conn of this.connections.values()) {
-        if (conn.expiresAt !== undefined && now >= conn.expiresAt) {
-          conn.expiresAt = undefined;
-          conn.ws.close(4401, 'token expired: reconnect with a fresh token');
-        } else if (conn.awaitingPong) {
-          if (now - conn.pingSentAt >= timeoutMs) conn.ws.terminate();
-        } else if (now - conn.pingSentAt >= intervalMs && conn.ws.readyState === WebSocket.OPEN) {
-          conn.awaitingPong = true;
-          conn.pingSentAt = now;
-          try {
-            conn.ws.ping();
-          } catch {
-            conn.ws.terminate();
-          }
-        }
-      }
-    }, tick);
-    this.heartbeat.unref();
+    this.heartbeat.start(intervalMs, timeoutMs);
   }
 
   stopHeartbeat(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat.stop();
   }
 
   /** `auth.refresh`: a fresh token for the same user moves the socket's expiry. */
   refreshExpiry(ws: WebSocket, expiresAt: number | undefined): void {
-    const conn = this.connections.get(ws);
-    if (conn) conn.expiresAt = expiresAt;
+    this.heartbeat.refreshExpiry(ws, expiresAt);
   }
 
   /** Sockets this gateway holds for the user of `sessionKey`. */
@@ -143,16 +108,13 @@ export class SessionHub {
       held: [],
       heldDropped: false,
       work: SETTLED,
-      // The first ping comes at a random point of the first interval: sockets that connected
-      // together (clients coming back after a restart) are then not all pinged in one sweep,
-      // which would hold up every session's events while it ran.
-      pingSentAt: Date.now() - Math.floor(Math.random() * this.heartbeatIntervalMs),
+      pingSentAt: this.heartbeat.firstPingSentAt(),
       awaitingPong: false,
       expiresAt,
     };
     const user = userKeyOf(sessionKey);
     this.userSockets.set(user, (this.userSockets.get(user) ?? 0) + 1);
-    ws.on('pong', this.onPong);
+    this.heartbeat.watch(ws);
     this.connections.set(ws, conn);
     const session = this.joinSession(conn);
     this.metrics.socketsConnected.inc();
@@ -162,7 +124,8 @@ export class SessionHub {
       this.replyNow(ws, 'session.snapshot', snapshotData(snap));
       if (resumeAfter === undefined) {
         conn.lastSeq = snap.lastSeq;
-        this.drainHeld(conn);
+        // A gap among the held frames (more arrived meanwhile than are held): the log fills it.
+        if (!this.drainHeld(conn)) await this.fill(conn);
       } else {
         await this.resumeFrom(conn, resumeAfter, snap);
       }
@@ -195,7 +158,9 @@ export class SessionHub {
     session.conns = session.conns.filter((c) => c !== conn);
     if (session.conns.length === 0) {
       this.sessions.delete(channel);
-      this.subscriber.unsubscribe(channel).catch(() => undefined);
+      // A failed unsubscribe leaves this gateway listening to a channel it no longer relays
+      // (onPublished drops its frames): harmless, but a sign of trouble with Redis, so it is logged.
+      this.subscriber.unsubscribe(channel).catch(this.unsubscribeErrors.report);
     }
   }
 
@@ -218,8 +183,8 @@ export class SessionHub {
   reply<E extends ReplyEventName>(ws: WebSocket, event: E, data: ReplyEventMap[E]): void {
     const conn = this.connections.get(ws);
     const frame = replyFrame(event, data);
-    if (conn?.held) void this.schedule(conn, () => Promise.resolve(void this.send(ws, frame)));
-    else this.send(ws, frame);
+    if (conn?.held) void this.schedule(conn, () => Promise.resolve(void this.writer.send(ws, frame)));
+    else this.writer.send(ws, frame);
   }
 
   error(ws: WebSocket, code: ClientErrorCode, message: string, replyTo?: string): void {
@@ -228,7 +193,7 @@ export class SessionHub {
   }
 
   private replyNow<E extends ReplyEventName>(ws: WebSocket, event: E, data: ReplyEventMap[E]): void {
-    this.send(ws, replyFrame(event, data));
+    this.writer.send(ws, replyFrame(event, data));
   }
 
   /**
@@ -291,26 +256,13 @@ export class SessionHub {
         for (const frame of frames) {
           // A replay waits for the client to read, rather than cut off a client that is
           // merely catching up (1013 is for one that does not drain at all).
-          if (this.overBufferLimit(conn.ws, this.maxBufferedBytes / 2) && !(await this.drained(conn.ws))) return;
+          if (this.writer.replayShouldWait(conn.ws) && !(await this.writer.drained(conn.ws))) return;
           this.sendSeq(conn, frame, seqOfFrame(frame));
         }
         if (frames.length < READ_BATCH && !conn.heldDropped) break;
       }
       if (this.drainHeld(conn)) return;
     }
-  }
-
-  /** Resolves true once the socket's unsent bytes are low again; closes it (1013) if they never are. */
-  private async drained(ws: WebSocket): Promise<boolean> {
-    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-    while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > this.maxBufferedBytes / 4) {
-      if (Date.now() > deadline) {
-        ws.close(1013, 'slow consumer: reconnect with lastSeq');
-        return false;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    return ws.readyState === WebSocket.OPEN;
   }
 
   /** Sends held frames in order; returns false (still holding) when a gap remains. */
@@ -364,55 +316,8 @@ export class SessionHub {
   private sendSeq(conn: Connection, frame: Buffer | string, seq: number): void {
     if (seq <= conn.lastSeq) return;
     conn.lastSeq = seq;
-    if (this.send(conn.ws, frame)) this.metrics.relayedCount++;
+    if (this.writer.send(conn.ws, frame)) this.metrics.relayedCount++;
   }
-
-  /** Never throws: a closing socket just misses the frame (it resumes by seq). */
-  private send(ws: WebSocket, frame: Buffer | string): boolean {
-    if (ws.readyState !== WebSocket.OPEN) return false;
-    if (this.overBufferLimit(ws, this.maxBufferedBytes)) {
-      // A slow consumer is cut off rather than grow this process's memory; it resumes by seq.
-      ws.close(1013, 'slow consumer: reconnect with lastSeq');
-      return false;
-    }
-    this.cork(ws);
-    try {
-      ws.send(frame, TEXT_FRAME);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /**
-   * Frames sent to one socket in the same tick (a batch of published events, a replay)
-   * leave in one write: the socket is corked at its first send and uncorked on the next
-   * tick. One syscall per frame was most of the relay's CPU.
-   */
-  private cork(ws: WebSocket): void {
-    const socket = (ws as unknown as { _socket?: Socket })._socket;
-    if (!socket || this.corked.has(socket)) return;
-    socket.cork();
-    this.corked.add(socket);
-    if (this.corked.size === 1) process.nextTick(this.uncorkAll);
-  }
-
-  /**
-   * Whether the peer has left more than `limit` bytes untaken. Corked bytes count in
-   * bufferedAmount but are ours, so only a figure over the limit is checked again after a
-   * flush: flushing at every send would undo the corking.
-   */
-  private overBufferLimit(ws: WebSocket, limit: number): boolean {
-    if (ws.bufferedAmount <= limit) return false;
-    const socket = (ws as unknown as { _socket?: Socket })._socket;
-    if (socket && this.corked.delete(socket)) socket.uncork();
-    return ws.bufferedAmount > limit;
-  }
-
-  private readonly uncorkAll = (): void => {
-    for (const socket of this.corked) socket.uncork();
-    this.corked.clear();
-  };
 
   private schedule(conn: Connection, task: () => Promise<void>): Promise<void> {
     const next = conn.work.then(task).catch((err: unknown) => {
