@@ -11,7 +11,7 @@
  * Every process it starts (redis-server, MAWS gateway and workers, clients, floor servers)
  * is stopped at the end, also on failure or Ctrl-C.
  */
-import './lib/env';
+import { ROOT } from './lib/env';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -24,8 +24,6 @@ import { consoleTable } from './lib/table';
 import { connectionsWorkload } from './workloads/connections';
 import { relayWorkload } from './workloads/relay';
 import { runsWorkload } from './workloads/runs';
-
-const ROOT = path.resolve(__dirname, '..', '..');
 
 function usage(): never {
   console.log(

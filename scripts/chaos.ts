@@ -22,13 +22,41 @@ process.env.MAWS_MAIN_JS ||= path.resolve(__dirname, '..', '..', 'dist', 'main.j
 
 import Redis from 'ioredis';
 import WebSocket from 'ws';
+// The wire contract, for its types only: chaos stays black-box and loads nothing of MAWS.
+import type {
+  AnyDurableFrame,
+  ClientCommandMap,
+  ClientCommandName,
+  ClientFrame,
+  DurableEventName,
+  ReplyEventMap,
+  ServerFrame,
+} from '../src/contract';
 import { startMaws, stopAllMaws, type MawsEnv, type MawsProcess } from '../test/support/maws-process';
 import { getFreePort, startRedis, stopAllRedis } from '../test/support/redis-server';
 import { signToken } from '../test/support/tokens';
 
 const QUERY =
   'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-const TERMINAL = new Set(['run.completed', 'run.failed', 'run.cancelled']);
+
+/** The events that end a run. */
+const TERMINAL_EVENTS = ['run.completed', 'run.failed', 'run.cancelled'] as const satisfies readonly DurableEventName[];
+type TerminalEvent = (typeof TERMINAL_EVENTS)[number];
+type TerminalFrame = Extract<AnyDurableFrame, { event: TerminalEvent }>;
+
+function isTerminal(frame: AnyDurableFrame): frame is TerminalFrame {
+  return (TERMINAL_EVENTS as readonly DurableEventName[]).includes(frame.event);
+}
+
+/** A parsed server frame: durable ones carry a seq, replies none. */
+function isDurable(frame: ServerFrame): frame is AnyDurableFrame {
+  return typeof (frame as { seq?: unknown }).seq === 'number';
+}
+
+/** A client frame's text, its data the command's own shape. */
+function command<C extends ClientCommandName>(event: C, data: ClientCommandMap[C], id?: string): string {
+  return JSON.stringify({ event, data, id } satisfies ClientFrame<C>);
+}
 
 interface Options {
   runs: number;
@@ -144,7 +172,7 @@ class ChaosClient {
   /** Connections that opened (the first one included). */
   opened = 0;
   runId: string | undefined;
-  terminal: string | undefined;
+  terminal: TerminalEvent | undefined;
   terminalCount = 0;
   /** The run ended and the session.state after it arrived. */
   done = false;
@@ -206,20 +234,20 @@ class ChaosClient {
   }
 
   private onFrame(ws: WebSocket, text: string, conn: number): void {
-    let f: { seq?: number; event: string; data?: Record<string, unknown>; ts?: string };
+    let f: ServerFrame;
     try {
-      f = JSON.parse(text) as typeof f;
+      f = JSON.parse(text) as ServerFrame;
     } catch {
       return;
     }
-    if (typeof f.seq !== 'number') {
-      if (f.event === 'session.snapshot') this.onSnapshot(ws, f.data ?? {});
-      else if (f.event === 'ack' && typeof f.data?.runId === 'string') this.runId ??= f.data.runId;
-      else if (f.event === 'error' && f.data?.code === 'RESUME_UNAVAILABLE') this.unavailable += 1;
+    if (!isDurable(f)) {
+      if (f.event === 'session.snapshot') this.onSnapshot(ws, f.data);
+      else if (f.event === 'ack' && typeof f.data.runId === 'string') this.runId ??= f.data.runId;
+      else if (f.event === 'error' && f.data.code === 'RESUME_UNAVAILABLE') this.unavailable += 1;
       return;
     }
     const seq = f.seq;
-    this.arrivals.push({ at: Date.now(), written: Date.parse(f.ts ?? '') || 0, conn });
+    this.arrivals.push({ at: Date.now(), written: Date.parse(f.ts) || 0, conn });
     if (seq <= this.lastSeq) {
       this.duplicates += 1;
       return;
@@ -227,25 +255,24 @@ class ChaosClient {
     if (seq !== this.lastSeq + 1) this.gaps += seq - this.lastSeq - 1;
     this.lastSeq = seq;
     this.frames.set(seq, text);
-    const data = f.data ?? {};
-    if (f.event === 'run.queued') this.runId ??= data.runId as string;
+    if (f.event === 'run.queued') this.runId ??= f.data.runId;
     if (f.event === 'run.started') this.started = true;
-    if (TERMINAL.has(f.event) && data.runId === this.runId) {
+    if (isTerminal(f) && f.data.runId === this.runId) {
       this.terminalCount += 1;
       this.terminal = f.event;
     }
-    if (f.event === 'session.state' && this.terminal && data.state !== 'EXECUTING') {
+    if (f.event === 'session.state' && this.terminal && f.data.state !== 'EXECUTING') {
       this.done = true;
       ws.close(1000);
     }
   }
 
-  private onSnapshot(ws: WebSocket, snap: Record<string, unknown>): void {
+  private onSnapshot(ws: WebSocket, snap: ReplyEventMap['session.snapshot']): void {
     // Start the task once; again only if no earlier attempt reached Redis (the gateway died
     // before it was taken).
     if (!this.taskSent || (snap.lastSeq === 0 && snap.state === 'IDLE' && !this.runId)) {
       this.taskSent = true;
-      ws.send(JSON.stringify({ event: 'task.start', data: { text: QUERY }, id: `start-${this.n}` }));
+      ws.send(command('task.start', { text: QUERY }, `start-${this.n}`));
     }
   }
 }
@@ -370,7 +397,7 @@ async function main(): Promise<number> {
   let notOnce = 0;
   let rerunSteps = 0;
   let restartedSteps = 0;
-  const outcomes: Record<string, number> = {};
+  const outcomes: Partial<Record<TerminalEvent, number>> = {};
   for (const c of clients) {
     events += c.frames.size;
     if (!c.done)
@@ -387,8 +414,8 @@ async function main(): Promise<number> {
       problems.push(`client ${c.n}: ${received.length} frames received, ${stored.length} stored, not the same`);
     }
     // Exactly one terminal event for the run, in the log; finished steps never run again.
-    const parsed = stored.map((s) => JSON.parse(s) as { event: string; data: Record<string, unknown> });
-    const terminals = parsed.filter((f) => TERMINAL.has(f.event));
+    const parsed = stored.map((s) => JSON.parse(s) as AnyDurableFrame);
+    const terminals = parsed.filter(isTerminal);
     if (terminals.length !== 1 || c.terminalCount !== 1) {
       notOnce += 1;
       problems.push(`client ${c.n}: ${terminals.length} terminal events stored, ${c.terminalCount} received`);
@@ -396,13 +423,13 @@ async function main(): Promise<number> {
     for (const t of terminals) outcomes[t.event] = (outcomes[t.event] ?? 0) + 1;
     const finished = new Set<string>();
     for (const f of parsed) {
-      if (f.event === 'agent.finished') finished.add(f.data.stepId as string);
+      if (f.event === 'agent.finished') finished.add(f.data.stepId);
       if (f.event === 'agent.started') {
-        if (finished.has(f.data.stepId as string)) {
+        if (finished.has(f.data.stepId)) {
           rerunSteps += 1;
-          problems.push(`client ${c.n}: finished step ${String(f.data.stepId)} started again`);
+          problems.push(`client ${c.n}: finished step ${f.data.stepId} started again`);
         }
-        if (Number(f.data.attempt) > 1) restartedSteps += 1;
+        if (f.data.attempt > 1) restartedSteps += 1;
       }
     }
   }

@@ -7,9 +7,11 @@
  */
 import { createHmac } from 'node:crypto';
 import * as net from 'node:net';
-import { cleanupAll } from './support/cleanup';
-import { startMaws, TEST_JWT_SECRET, type MawsProcess } from './support/maws-process';
-import { startRedis } from './support/redis-server';
+import type { FrameOf } from '../src/contract';
+import { expectEvent, isDurable } from './support/frames';
+import { TEST_JWT_SECRET, type MawsProcess } from './support/maws-process';
+import { startRun } from './support/runs';
+import { setUpSuite, startStack } from './support/suite';
 import { base64url, signToken } from './support/tokens';
 import { TestClient, UpgradeRejectedError, type ConnectOptions } from './support/ws-client';
 
@@ -17,13 +19,8 @@ jest.setTimeout(30_000);
 
 let maws: MawsProcess;
 
-beforeAll(async () => {
-  const redis = await startRedis();
-  maws = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '0' });
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  [maws] = (await startStack(['all'], { OFFLINE_TOKEN_DELAY_MS: '0' })).procs;
 });
 
 /** An HS256 JWT with exactly the given claims (no sub added), signed like tokens.ts does. */
@@ -72,10 +69,13 @@ async function expectAccepted(sessionId: string, token: string, opts: ConnectOpt
   expect(['IDLE', 'EXECUTING', 'REFINEMENT_READY']).toContain(snap.data.state);
   expect(typeof snap.data.lastSeq).toBe('number');
   // And it is really served.
-  const since = client.frames.length;
-  client.send('ping', {});
-  await client.waitForEvent('pong', undefined, 10_000, since);
+  await client.flush();
   return client;
+}
+
+/** The first frame a socket got, which expectAccepted checked to be its snapshot. */
+function snapshotOf(client: TestClient): FrameOf<'session.snapshot'> {
+  return expectEvent(client.frames[0], 'session.snapshot');
 }
 
 /** A raw HTTP upgrade request: the status line the server answers with (never 101 here). */
@@ -239,55 +239,46 @@ describe('a session is the pair (user, sessionId)', () => {
 
     // B is connected (and listening) the whole time A works.
     const bLive = await expectAccepted(sid, tokenB);
-    expect(bLive.frames[0].data.state).toBe('IDLE');
-    expect(bLive.frames[0].data.lastSeq).toBe(0);
+    expect(snapshotOf(bLive).data.state).toBe('IDLE');
+    expect(snapshotOf(bLive).data.lastSeq).toBe(0);
 
     const a = await expectAccepted(sid, tokenA);
-    const ack = await a.request('task.start', { text: 'Write a short note about tides' });
-    expect(ack.event).toBe('ack');
-    const runId = ack.data.runId as string;
+    const { runId } = await startRun(a, 'task.start', 'Write a short note about tides');
     const done = await a.waitForEvent('run.completed', (f) => f.data.runId === runId, 20_000);
     await a.waitForEvent('session.state', (f) => f.data.state === 'REFINEMENT_READY', 10_000);
     expect(a.lastSeq()).toBeGreaterThan(0);
 
     // A second socket of A's own session sees A's history (same session).
     const a2 = await expectAccepted(sid, tokenA);
-    expect(a2.frames[0].data.state).toBe('REFINEMENT_READY');
-    expect(a2.frames[0].data.lastSeq).toBe(a.lastSeq());
-    expect(a2.frames[0].data.report).toBe(done.data.report);
+    expect(snapshotOf(a2).data.state).toBe('REFINEMENT_READY');
+    expect(snapshotOf(a2).data.lastSeq).toBe(a.lastSeq());
+    expect(snapshotOf(a2).data.report).toBe(done.data.report);
 
     // B, on the same sessionId with a different sub, sees none of it.
-    const since = bLive.frames.length;
-    bLive.send('ping', {});
-    await bLive.waitForEvent('pong', undefined, 10_000, since);
+    await bLive.flush();
     expect(bLive.durable()).toHaveLength(0);
     expect(bLive.frames.some((f) => JSON.stringify(f).includes(runId))).toBe(false);
 
     const bNew = await expectAccepted(sid, tokenB);
-    expect(bNew.frames[0].data.state).toBe('IDLE');
-    expect(bNew.frames[0].data.lastSeq).toBe(0);
-    expect(bNew.frames[0].data).not.toHaveProperty('report');
-    expect(bNew.frames[0].data).not.toHaveProperty('runId');
+    expect(snapshotOf(bNew).data.state).toBe('IDLE');
+    expect(snapshotOf(bNew).data.lastSeq).toBe(0);
+    expect(snapshotOf(bNew).data).not.toHaveProperty('report');
+    expect(snapshotOf(bNew).data).not.toHaveProperty('runId');
 
     // Even asking for A's history by seq gives B nothing of A's.
     const bResume = await TestClient.connect(maws.wsUrl!, sid, tokenB, { lastSeq: 0 });
     await bResume.waitForEvent('session.snapshot');
-    const s2 = bResume.frames.length;
-    bResume.send('ping', {});
-    await bResume.waitForEvent('pong', undefined, 10_000, s2);
+    await bResume.flush();
     expect(bResume.durable()).toHaveLength(0);
 
     // B can then run its own task in its own session, which A never sees.
     const aSince = a.frames.length;
-    const bAck = await bNew.request('task.start', { text: 'Name three rivers' });
-    expect(bAck.event).toBe('ack');
-    expect(bAck.data.runId).not.toBe(runId);
-    const bDone = await bNew.waitForEvent('run.completed', (f) => f.data.runId === bAck.data.runId, 20_000);
+    const bAck = await startRun(bNew, 'task.start', 'Name three rivers');
+    expect(bAck.runId).not.toBe(runId);
+    const bDone = await bNew.waitForEvent('run.completed', (f) => f.data.runId === bAck.runId, 20_000);
     expect(bNew.durable()[0].seq).toBe(1);
-    const pingSince = a.frames.length;
-    a.send('ping', {});
-    await a.waitForEvent('pong', undefined, 10_000, pingSince);
-    expect(a.frames.slice(aSince).filter((f) => typeof f.seq === 'number')).toHaveLength(0);
+    await a.flush();
+    expect(a.frames.slice(aSince).filter(isDurable)).toHaveLength(0);
     expect(a.frames.some((f) => JSON.stringify(f).includes(bDone.data.runId))).toBe(false);
   });
 });

@@ -7,6 +7,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sleep } from './support/timing';
 
 jest.setTimeout(300_000);
 
@@ -83,13 +84,13 @@ it('stops every process it started when interrupted', async () => {
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   // Interrupt once the workload is under way (its processes are up).
   const deadline = Date.now() + 60_000;
-  while (!stderr.includes('single runs') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (!stderr.includes('single runs') && Date.now() < deadline) await sleep(100);
   const pids = childPids(child.pid!);
   expect(pids.length).toBeGreaterThan(0);
   child.kill('SIGINT');
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   expect(code).toBe(130);
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   expect(pids.filter(alive)).toEqual([]);
 });
 

@@ -4,11 +4,11 @@
  * role exits 2; SIGTERM closes sockets with 1001 and exits 0.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { cleanupAll } from './support/cleanup';
 import { runMawsOnce, startMaws, type MawsEnv, type RunOnceResult } from './support/maws-process';
 import { getFreePort, startRedis, type RedisServer } from './support/redis-server';
+import { connect } from './support/session';
+import { setUpSuite } from './support/suite';
 import { signToken } from './support/tokens';
-import { TestClient } from './support/ws-client';
 
 jest.setTimeout(30_000);
 
@@ -16,13 +16,9 @@ let redis: RedisServer;
 /** A port nothing listens on: a process that wrongly started would not find Redis there. */
 let deadRedisUrl: string;
 
-beforeAll(async () => {
+setUpSuite(async () => {
   redis = await startRedis();
   deadRedisUrl = `redis://127.0.0.1:${await getFreePort()}`;
-});
-
-afterAll(async () => {
-  await cleanupAll();
 });
 
 /** Runs `node dist/main.js ...args` and returns the result plus stdout+stderr together. */
@@ -179,11 +175,7 @@ describe('SIGTERM', () => {
   it('on a running `all` process: open sockets are closed with 1001 first, then it exits 0', async () => {
     const maws = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '0' });
     const clients = await Promise.all(
-      ['term-1', 'term-2'].map(async (sid) => {
-        const c = await TestClient.connect(maws.wsUrl!, sid, signToken(`user-${sid}`));
-        await c.waitForEvent('session.snapshot');
-        return c;
-      }),
+      ['term-1', 'term-2'].map(async (sid) => (await connect(maws, sid, signToken(`user-${sid}`))).client),
     );
     // Work has been done on one of them, so the process is not idle.
     const ack = await clients[0].request('task.start', { text: 'Explain photosynthesis briefly' });
@@ -220,8 +212,7 @@ describe('SIGTERM', () => {
 
   it('on a running `gateway` process with a socket open: 1001, then exit 0', async () => {
     const gw = await startMaws('gateway', { REDIS_URL: redis.url });
-    const c = await TestClient.connect(gw.wsUrl!, 'term-gw', signToken('gw-user'));
-    await c.waitForEvent('session.snapshot');
+    const { client: c } = await connect(gw, 'term-gw', signToken('gw-user'));
     const info = await gw.stop('SIGTERM', 15_000);
     expect(info.code).toBe(0);
     expect((await c.closed).code).toBe(1001);

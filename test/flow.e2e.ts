@@ -3,19 +3,20 @@
  * /work/shared/protocol.md (task flow and its event order, chat while running, refinement,
  * several sockets on one session, user isolation, resuming by seq).
  */
-import Redis from 'ioredis';
-import { randomBytes } from 'node:crypto';
-import { cleanupAll } from './support/cleanup';
-import { startMaws, type MawsProcess } from './support/maws-process';
-import { startRedis, type RedisServer } from './support/redis-server';
+import type { AnyDurableFrame, PlanItem, ReplyFrame, RunMode } from '../src/contract';
+import { expectEvent, isDurable, isEvent, runIdOf } from './support/frames';
+import type { MawsProcess } from './support/maws-process';
+import { adminRedis } from './support/redis-admin';
+import type { RedisServer } from './support/redis-server';
+import { expectRunOpening, planOf, startRun, waitForRunEnd } from './support/runs';
+import { CHAT, QUERY, REFINE, unique } from './support/scenario';
+import { connect as connectTo, type Connected } from './support/session';
+import { setUpSuite, startStack } from './support/suite';
 import { signToken } from './support/tokens';
-import { TestClient, type ConnectOptions, type Frame } from './support/ws-client';
-import { QUERY, unique } from './support/scenario';
+import { TestClient, type ConnectOptions } from './support/ws-client';
 
 jest.setTimeout(60_000);
 
-const CHAT = 'What is the current status?';
-const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
 const COMPANIES = ['Apple', 'Google', 'Tesla'];
 const RUN_TIMEOUT_MS = 30_000;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -23,52 +24,23 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}
 let redis: RedisServer;
 let maws: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    redis = await startRedis();
-    maws = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '5' });
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  ({
+    redis,
+    procs: [maws],
+  } = await startStack(['all'], { OFFLINE_TOKEN_DELAY_MS: '5' }));
 });
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-function newUser(prefix: string): string {
-  return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
-
 /** Connects and waits for the snapshot (which must be the first frame). */
-async function connect(
-  sessionId: string,
-  token: string,
-  opts: ConnectOptions = {},
-): Promise<{ client: TestClient; snapshot: Frame }> {
-  const client = await TestClient.connect(maws.wsUrl!, sessionId, token, opts);
-  const snapshot = await client.waitFor(() => true, 10_000);
-  expect(snapshot.event).toBe('session.snapshot');
-  expect(snapshot.seq).toBeUndefined();
-  return { client, snapshot };
-}
-
-/** Waits for the run's terminal event and the session.state that follows it. */
-async function waitForRunEnd(client: TestClient, runId: string): Promise<{ terminal: Frame; state: Frame }> {
-  const terminal = await client.waitFor(
-    (f) => ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
-    RUN_TIMEOUT_MS,
-  );
-  const state = await client.waitForEvent('session.state', undefined, 10_000, client.frames.indexOf(terminal) + 1);
-  return { terminal, state };
+function connect(sessionId: string, token: string, opts: ConnectOptions = {}): Promise<Connected> {
+  return connectTo(maws, sessionId, token, opts);
 }
 
 /** The durable frames' seqs are exactly first, first+1, ... */
-function expectConsecutiveSeqs(durable: Frame[], first: number): void {
+function expectConsecutiveSeqs(durable: AnyDurableFrame[], first: number): void {
   const seqs = durable.map((f) => f.seq);
   expect(seqs).toEqual(seqs.map((_, i) => first + i));
   for (const f of durable) {
@@ -79,12 +51,12 @@ function expectConsecutiveSeqs(durable: Frame[], first: number): void {
 }
 
 /** One line per frame; a run of deltas of one step collapses into one `agent.delta+` line. */
-function shapeOf(frames: Frame[]): string[] {
+function shapeOf(frames: AnyDurableFrame[]): string[] {
   const out: string[] = [];
   for (const f of frames) {
     let s: string = f.event;
     if (f.event === 'agent.delta') s = `agent.delta+ ${f.data.agent}/${f.data.stepId}`;
-    else if (String(f.event).startsWith('agent.')) s += ` ${f.data.agent}/${f.data.stepId}`;
+    else if (isEvent(f, ['agent.started', 'agent.finished'])) s += ` ${f.data.agent}/${f.data.stepId}`;
     else if (f.event === 'session.state') s += ` ${f.data.state}`;
     else if (f.event === 'user.message') s += ` ${f.data.kind}`;
     else if (f.event === 'run.queued' || f.event === 'run.started') s += ` ${f.data.mode}`;
@@ -95,7 +67,7 @@ function shapeOf(frames: Frame[]): string[] {
 }
 
 interface CheckedRun {
-  plan: { title: string; description: string }[];
+  plan: PlanItem[];
   report: string;
   /** stepId → concatenated delta text */
   deltas: Map<string, string>;
@@ -108,13 +80,13 @@ interface CheckedRun {
  * terminal event, nothing else) against the contract's order, and returns its plan and report.
  */
 function checkCompletedRun(
-  frames: Frame[],
-  run: { runId: string; mode: 'task' | 'refinement'; input: string },
+  frames: AnyDurableFrame[],
+  run: { runId: string; mode: RunMode; input: string },
 ): CheckedRun {
-  const { runId, mode, input } = run;
-  const planFrame = frames.find((f) => f.event === 'agent.finished' && f.data?.stepId === 'plan');
+  const { runId, mode } = run;
+  const planFrame = frames.find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan');
   expect(planFrame).toBeDefined();
-  const plan = planFrame.data.output.plan as { title: string; description: string }[];
+  const plan = planOf(frames);
   expect(Array.isArray(plan)).toBe(true);
   expect(plan.length).toBeGreaterThan(0);
   for (const item of plan) {
@@ -141,15 +113,12 @@ function checkCompletedRun(
   ];
   expect(shapeOf(frames)).toEqual(expected);
 
-  expect(frames[0].data).toEqual({ text: input, kind: mode });
-  expect(frames[1].data).toEqual({ state: 'EXECUTING', runId });
-  expect(frames[2].data).toEqual({ runId, mode, input });
-  expect(frames[3].data).toEqual({ runId, mode });
+  expectRunOpening(frames, run);
 
   const deltas = new Map<string, string>();
   const outputs = new Map<string, Record<string, unknown>>();
   for (const f of frames.slice(3, -1)) {
-    expect(f.data.runId).toBe(runId);
+    expect(runIdOf(f)).toBe(runId);
     if (f.event === 'agent.started') {
       expect(f.data.attempt).toBe(1);
       deltas.set(f.data.stepId, '');
@@ -157,13 +126,12 @@ function checkCompletedRun(
       expect(typeof f.data.text).toBe('string');
       deltas.set(f.data.stepId, (deltas.get(f.data.stepId) ?? '') + f.data.text);
     } else if (f.event === 'agent.finished') {
-      outputs.set(f.data.stepId, f.data.output);
+      outputs.set(f.data.stepId, f.data.output as Record<string, unknown>);
     }
   }
 
-  const completed = frames[frames.length - 2];
-  expect(completed.event).toBe('run.completed');
-  const report = completed.data.report as string;
+  const completed = expectEvent(frames[frames.length - 2], 'run.completed');
+  const report = completed.data.report;
   expect(typeof report).toBe('string');
 
   // Each executor's deltas are its output text; the aggregator's are the report.
@@ -180,45 +148,32 @@ function checkCompletedRun(
   expect(report.trim()).toBe(aggregate.report.trim());
   expect((deltas.get('plan') ?? '').length).toBeGreaterThan(0);
 
-  const last = frames[frames.length - 1];
+  const last = expectEvent(frames[frames.length - 1], 'session.state');
   expect(last.data.state).toBe('REFINEMENT_READY');
   return { plan, report, deltas, outputs };
 }
 
 /** The ids of the resolver queue's jobs (as Bull Board lists them) for a session id. */
 async function resolverJobsOf(sessionId: string): Promise<string[]> {
-  const db = new Redis(redis.url);
-  try {
-    const keys = await db.keys('maws:q:resolver:r_*');
-    const ids: string[] = [];
-    for (const key of keys) {
-      const data = await db.hget(key, 'data');
-      if (data && (JSON.parse(data) as { sessionKey: string }).sessionKey.endsWith(`.${sessionId}`)) {
-        ids.push(key.slice('maws:q:resolver:'.length));
-      }
+  const db = adminRedis(redis);
+  const keys = await db.keys('maws:q:resolver:r_*');
+  const ids: string[] = [];
+  for (const key of keys) {
+    const data = await db.hget(key, 'data');
+    if (data && (JSON.parse(data) as { sessionKey: string }).sessionKey.endsWith(`.${sessionId}`)) {
+      ids.push(key.slice('maws:q:resolver:'.length));
     }
-    return ids;
-  } finally {
-    db.disconnect();
   }
+  return ids;
 }
 
 /** Runs QUERY (via `message`) on a connected client and waits until the run has ended. */
-async function runTask(client: TestClient): Promise<{ ack: Frame; runId: string }> {
-  const ack = await client.request('message', { text: QUERY });
-  expect(ack.event).toBe('ack');
-  const runId = ack.data.runId as string;
-  const { terminal, state } = await waitForRunEnd(client, runId);
+async function runTask(client: TestClient): Promise<{ ack: ReplyFrame<'ack'>; runId: string }> {
+  const { ack, runId } = await startRun(client, 'message', QUERY);
+  const { terminal, state } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
   expect(terminal.event).toBe('run.completed');
   expect(state.data.state).toBe('REFINEMENT_READY');
   return { ack, runId };
-}
-
-/** Sends a ping and waits for its pong: everything this socket was sent before is in. */
-async function flush(client: TestClient): Promise<void> {
-  const since = client.frames.length;
-  client.send('ping', {}, client.nextId());
-  await client.waitForEvent('pong', undefined, 10_000, since);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,10 +186,10 @@ interface FlowFixture {
   first: TestClient;
   second: TestClient;
   stranger: TestClient;
-  firstSnapshot: Frame;
-  secondSnapshot: Frame;
-  strangerSnapshot: Frame;
-  ack: Frame;
+  firstSnapshot: ReplyFrame<'session.snapshot'>;
+  secondSnapshot: ReplyFrame<'session.snapshot'>;
+  strangerSnapshot: ReplyFrame<'session.snapshot'>;
+  ack: ReplyFrame<'ack'>;
   requestId: string;
   runId: string;
 }
@@ -244,27 +199,24 @@ let flowPromise: Promise<FlowFixture> | undefined;
 function flowFixture(): Promise<FlowFixture> {
   flowPromise ??= (async () => {
     const sessionId = unique('flow');
-    const token = signToken(newUser('alice'));
-    const strangerToken = signToken(newUser('mallory'));
+    const token = signToken(unique('alice'));
+    const strangerToken = signToken(unique('mallory'));
     const { client: first, snapshot: firstSnapshot } = await connect(sessionId, token);
     const { client: second, snapshot: secondSnapshot } = await connect(sessionId, token);
     const { client: stranger, snapshot: strangerSnapshot } = await connect(sessionId, strangerToken);
 
     const requestId = first.nextId();
-    const ackPromise = first.waitFor(
-      (f) => (f.event === 'ack' || f.event === 'error') && f.data?.replyTo === requestId,
-    );
+    const ackPromise = first.waitForEvent(['ack', 'error'], (f) => f.data.replyTo === requestId);
     first.send('message', { text: QUERY }, requestId);
-    const ack = await ackPromise;
-    expect(ack.event).toBe('ack');
+    const ack = expectEvent(await ackPromise, 'ack');
     const runId = ack.data.runId as string;
     expect(typeof runId).toBe('string');
-    const end = await waitForRunEnd(first, runId);
+    const end = await waitForRunEnd(first, runId, RUN_TIMEOUT_MS);
     expect(end.terminal.event).toBe('run.completed');
-    await waitForRunEnd(second, runId);
-    await flush(first);
-    await flush(second);
-    await flush(stranger);
+    await waitForRunEnd(second, runId, RUN_TIMEOUT_MS);
+    await first.flush();
+    await second.flush();
+    await stranger.flush();
     return {
       sessionId,
       token,
@@ -286,12 +238,12 @@ function flowFixture(): Promise<FlowFixture> {
 
 describe('connecting', () => {
   it('sends session.snapshot first, with state IDLE and lastSeq 0 on a new session', async () => {
-    const client = await TestClient.connect(maws.wsUrl!, unique('fresh'), signToken(newUser('u')));
+    const client = await TestClient.connect(maws.wsUrl!, unique('fresh'), signToken(unique('u')));
     const first = await client.waitFor(() => true, 10_000);
     expect(first.event).toBe('session.snapshot');
-    expect(first.seq).toBeUndefined();
+    expect(first).not.toHaveProperty('seq');
     expect(first.data).toEqual({ state: 'IDLE', lastSeq: 0 });
-    await flush(client);
+    await client.flush();
     expect(client.durable()).toEqual([]);
     await client.close();
   });
@@ -304,8 +256,8 @@ describe('a task, end to end', () => {
 
     expect(fx.ack.data.replyTo).toBe(fx.requestId);
     expect(fx.ack.data.runId).toEqual(expect.any(String));
-    expect(fx.ack.data.runId.length).toBeGreaterThan(0);
-    expect(fx.ack.seq).toBeUndefined();
+    expect(fx.ack.data.runId!.length).toBeGreaterThan(0);
+    expect(fx.ack).not.toHaveProperty('seq');
 
     const durable = fx.first.durable();
     expectConsecutiveSeqs(durable, 1);
@@ -326,7 +278,7 @@ describe('a task, end to end', () => {
     for (const company of COMPANIES) expect(run.report).toContain(company);
 
     // Replies carry no seq; nothing but the snapshot, the ack and pongs is non-durable here.
-    const replies = fx.first.frames.filter((f) => typeof f.seq !== 'number');
+    const replies = fx.first.frames.filter((f) => !isDurable(f));
     expect(replies.map((f) => f.event).sort()).toEqual(['ack', 'pong', 'session.snapshot']);
   });
 
@@ -336,7 +288,7 @@ describe('a task, end to end', () => {
     const report = fx.first.events('run.completed')[0].data.report;
     const { client, snapshot } = await connect(fx.sessionId, fx.token);
     expect(snapshot.data).toEqual({ state: 'REFINEMENT_READY', lastSeq: last, report });
-    await flush(client);
+    await client.flush();
     expect(client.durable()).toEqual([]);
     await client.close();
   });
@@ -345,36 +297,27 @@ describe('a task, end to end', () => {
 describe('chat while the run executes', () => {
   it('routes `message` to the Clarifier, answers with the real progress, and the run completes', async () => {
     const sessionId = unique('chat');
-    const { client } = await connect(sessionId, signToken(newUser('carol')));
-    const ack = await client.request('message', { text: QUERY });
-    expect(ack.event).toBe('ack');
-    const runId = ack.data.runId as string;
+    const { client } = await connect(sessionId, signToken(unique('carol')));
+    const { runId } = await startRun(client, 'message', QUERY);
 
-    await client.waitFor(
-      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === 'exec-2',
+    await client.waitForEvent(
+      'agent.started',
+      (f) => f.data.runId === runId && f.data.stepId === 'exec-2',
       RUN_TIMEOUT_MS,
     );
     const chatId = client.nextId();
     const since = client.frames.length;
-    const chatAck = client.waitFor(
-      (f) => (f.event === 'ack' || f.event === 'error') && f.data?.replyTo === chatId,
-      15_000,
-      since,
-    );
+    const chatAck = client.waitForEvent(['ack', 'error'], (f) => f.data.replyTo === chatId, 15_000, since);
     client.send('message', { text: CHAT }, chatId);
     expect((await chatAck).event).toBe('ack');
-    const response = await client.waitFor(
-      (f) => f.event === 'chat.response' && f.data?.replyTo === chatId,
-      15_000,
-      since,
-    );
-    const { terminal, state } = await waitForRunEnd(client, runId);
+    const response = await client.waitForEvent('chat.response', (f) => f.data.replyTo === chatId, 15_000, since);
+    const { terminal, state } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
     expect(terminal.event).toBe('run.completed');
     expect(state.data.state).toBe('REFINEMENT_READY');
 
     const durable = client.durable();
     expectConsecutiveSeqs(durable, 1);
-    const isChat = (f: Frame): boolean =>
+    const isChat = (f: AnyDurableFrame): boolean =>
       f.event === 'chat.response' || (f.event === 'user.message' && f.data.kind === 'chat');
     const chatFrames = durable.filter(isChat);
     expect(chatFrames.map((f) => f.event)).toEqual(['user.message', 'chat.response']);
@@ -400,7 +343,7 @@ describe('chat while the run executes', () => {
 
     // The answer states the progress the run really had while the Clarifier looked at it
     // (somewhere between the question's user.message and the answer).
-    const text = response.data.text as string;
+    const text = response.data.text;
     const stepMatch = /Step (\d+) of (\d+) is (running|about to start)/.exec(text);
     const doneMatch = /(\d+) of (\d+) subtasks are done/.exec(text);
     expect(stepMatch).not.toBeNull();
@@ -421,7 +364,7 @@ describe('chat while the run executes', () => {
  * planner, executors, aggregator) that is running, or the next one while between steps.
  */
 function progressStates(
-  durable: Frame[],
+  durable: AnyDurableFrame[],
   runId: string,
   from: number,
   to: number,
@@ -432,11 +375,11 @@ function progressStates(
   const states = [];
   for (let i = 0; i < to; i++) {
     const f = durable[i];
-    if (f.data?.runId === runId) {
+    if (runIdOf(f) === runId) {
       if (f.event === 'agent.started') current = f.data.stepId;
       if (f.event === 'agent.finished') {
         finished.add(f.data.stepId);
-        if (f.data.stepId === 'plan') plan = f.data.output.plan;
+        if (f.data.stepId === 'plan') plan = planOf([f]);
       }
     }
     if (i >= from && plan) {
@@ -457,18 +400,16 @@ function progressStates(
 describe('refinement', () => {
   it('in REFINEMENT_READY, `message` starts a refinement run that completes with a refined report', async () => {
     const sessionId = unique('refine');
-    const token = signToken(newUser('dave'));
+    const token = signToken(unique('dave'));
     const { client } = await connect(sessionId, token);
     const task = await runTask(client);
-    const taskReport = client.events('run.completed')[0].data.report as string;
+    const taskReport = client.events('run.completed')[0].data.report;
     const before = client.lastSeq();
 
-    const ack = await client.request('message', { text: REFINE });
-    expect(ack.event).toBe('ack');
-    const runId = ack.data.runId as string;
+    const { runId } = await startRun(client, 'message', REFINE);
     expect(typeof runId).toBe('string');
     expect(runId).not.toBe(task.runId);
-    const { terminal } = await waitForRunEnd(client, runId);
+    const { terminal } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
     expect(terminal.event).toBe('run.completed');
 
     const durable = client.durable();
@@ -499,8 +440,8 @@ describe('several sockets and users', () => {
   it('a second socket on the same session receives the same durable frames with the same seqs', async () => {
     const fx = await flowFixture();
     expect(fx.secondSnapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
-    const firstRaw = fx.first.raw.filter((_, i) => typeof fx.first.frames[i].seq === 'number');
-    const secondRaw = fx.second.raw.filter((_, i) => typeof fx.second.frames[i].seq === 'number');
+    const firstRaw = fx.first.rawDurable();
+    const secondRaw = fx.second.rawDurable();
     expect(firstRaw.length).toBeGreaterThan(0);
     expect(secondRaw).toEqual(firstRaw);
     // The second socket sent nothing but pings: it got no ack.
@@ -514,10 +455,10 @@ describe('several sockets and users', () => {
     expect(fx.stranger.frames.map((f) => f.event)).toEqual(['session.snapshot', 'pong']);
 
     // Its own session is still empty.
-    const strangerToken = signToken(newUser('mallory'));
+    const strangerToken = signToken(unique('mallory'));
     const { client, snapshot } = await connect(fx.sessionId, strangerToken);
     expect(snapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
-    await flush(client);
+    await client.flush();
     expect(client.durable()).toEqual([]);
     await client.close();
   });
@@ -527,20 +468,20 @@ describe('resuming', () => {
   it('?lastSeq=N replays exactly the events after N, in order, after the snapshot', async () => {
     const fx = await flowFixture();
     const history = fx.first.durable();
-    const historyRaw = fx.first.raw.filter((_, i) => typeof fx.first.frames[i].seq === 'number');
-    const last = history[history.length - 1].seq as number;
+    const historyRaw = fx.first.rawDurable();
+    const last = history[history.length - 1].seq;
     const n = Math.floor(last / 2);
     expect(n).toBeGreaterThan(0);
 
     const { client, snapshot } = await connect(fx.sessionId, fx.token, { lastSeq: n });
     expect(snapshot.data.state).toBe('REFINEMENT_READY');
     expect(snapshot.data.lastSeq).toBe(last);
-    await client.waitFor((f) => f.seq === last, 15_000);
-    await flush(client);
+    await client.waitFor((f) => isDurable(f) && f.seq === last, 15_000);
+    await client.flush();
 
     const replay = client.durable();
     expect(replay.map((f) => f.seq)).toEqual(history.filter((f) => f.seq > n).map((f) => f.seq));
-    const replayRaw = client.raw.filter((_, i) => typeof client.frames[i].seq === 'number');
+    const replayRaw = client.rawDurable();
     expect(replayRaw).toEqual(historyRaw.filter((_, i) => history[i].seq > n));
     expect(client.frames[0].event).toBe('session.snapshot');
     expect(client.frames.filter((f) => f.event === 'error')).toEqual([]);
@@ -550,30 +491,29 @@ describe('resuming', () => {
   it('the resume command {afterSeq: N} acks, then replays exactly the events after N', async () => {
     const fx = await flowFixture();
     const history = fx.first.durable();
-    const historyRaw = fx.first.raw.filter((_, i) => typeof fx.first.frames[i].seq === 'number');
-    const last = history[history.length - 1].seq as number;
+    const historyRaw = fx.first.rawDurable();
+    const last = history[history.length - 1].seq;
     const n = Math.floor(last / 3);
     expect(n).toBeGreaterThan(0);
 
     const { client } = await connect(fx.sessionId, fx.token);
-    await flush(client);
+    await client.flush();
     expect(client.durable()).toEqual([]);
 
     const since = client.frames.length;
-    const ack = await client.request('resume', { afterSeq: n });
-    expect(ack.event).toBe('ack');
-    await client.waitFor((f) => f.seq === last, 15_000);
-    await flush(client);
+    const ack = expectEvent(await client.request('resume', { afterSeq: n }), 'ack');
+    await client.waitFor((f) => isDurable(f) && f.seq === last, 15_000);
+    await client.flush();
 
     const after = client.frames.slice(since);
     const ackAt = after.indexOf(ack);
-    const firstReplayAt = after.findIndex((f) => typeof f.seq === 'number');
+    const firstReplayAt = after.findIndex(isDurable);
     expect(ackAt).toBeGreaterThanOrEqual(0);
     expect(firstReplayAt).toBeGreaterThan(ackAt);
 
     const replay = client.durable();
     expect(replay.map((f) => f.seq)).toEqual(history.filter((f) => f.seq > n).map((f) => f.seq));
-    const replayRaw = client.raw.filter((_, i) => typeof client.frames[i].seq === 'number');
+    const replayRaw = client.rawDurable();
     expect(replayRaw).toEqual(historyRaw.filter((_, i) => history[i].seq > n));
     expect(client.frames.filter((f) => f.event === 'error')).toEqual([]);
     await client.close();

@@ -5,11 +5,13 @@
  * Each bad frame is answered with an `error` reply (no seq, ISO-8601 ts) and the connection
  * stays open, which every test proves with a ping → pong afterwards.
  */
-import { cleanupAll } from './support/cleanup';
-import { startMaws, type MawsProcess } from './support/maws-process';
-import { startRedis } from './support/redis-server';
+import type { ClientErrorCode, FrameOf, ServerFrame } from '../src/contract';
+import { expectEvent, isDurable } from './support/frames';
+import type { MawsProcess } from './support/maws-process';
+import { connect } from './support/session';
+import { setUpSuite, startStack } from './support/suite';
 import { signToken } from './support/tokens';
-import { TestClient, type Frame } from './support/ws-client';
+import { TestClient } from './support/ws-client';
 
 jest.setTimeout(30_000);
 
@@ -20,31 +22,25 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}
 let maws: MawsProcess;
 let sessionCounter = 0;
 
-beforeAll(async () => {
-  const redis = await startRedis();
-  maws = await startMaws('all', {
-    REDIS_URL: redis.url,
-    MAX_INPUT_CHARS: String(MAX_INPUT_CHARS),
-    MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
-    OFFLINE_TOKEN_DELAY_MS: '0',
-  });
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  [maws] = (
+    await startStack(['all'], {
+      MAX_INPUT_CHARS: String(MAX_INPUT_CHARS),
+      MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
+      OFFLINE_TOKEN_DELAY_MS: '0',
+    })
+  ).procs;
 });
 
 /** A fresh session (own user, own sessionId), connected, with its snapshot received. */
 async function connectFresh(): Promise<TestClient> {
   sessionCounter += 1;
   const user = `frames-user-${sessionCounter}`;
-  const client = await TestClient.connect(maws.wsUrl!, `frames-${sessionCounter}`, signToken(user));
-  await client.waitForEvent('session.snapshot');
-  return client;
+  return (await connect(maws, `frames-${sessionCounter}`, signToken(user))).client;
 }
 
 /** A reply frame: the contract says replies carry no seq and an ISO-8601 ts. */
-function expectReplyShape(frame: Frame): void {
+function expectReplyShape(frame: ServerFrame): void {
   expect(frame).not.toHaveProperty('seq');
   expect(typeof frame.ts).toBe('string');
   expect(frame.ts).toMatch(ISO_8601);
@@ -54,7 +50,7 @@ function expectReplyShape(frame: Frame): void {
 }
 
 /** The next `error` frame after `since`, checked for shape. */
-async function nextError(client: TestClient, since: number): Promise<Frame> {
+async function nextError(client: TestClient, since: number): Promise<FrameOf<'error'>> {
   const err = await client.waitForEvent('error', undefined, 10_000, since);
   expectReplyShape(err);
   expect(typeof err.data.code).toBe('string');
@@ -78,9 +74,9 @@ async function expectStillOpen(client: TestClient): Promise<void> {
 async function expectRawRejected(
   client: TestClient,
   raw: string | Buffer,
-  code: string,
+  code: ClientErrorCode,
   replyTo?: string,
-): Promise<Frame> {
+): Promise<FrameOf<'error'>> {
   const since = client.frames.length;
   client.sendRaw(raw);
   const err = await nextError(client, since);
@@ -93,8 +89,7 @@ async function expectRawRejected(
 describe('reply frames', () => {
   it('the session.snapshot sent first on connect has no seq and an ISO-8601 ts', async () => {
     const client = await connectFresh();
-    const snap = client.frames[0];
-    expect(snap.event).toBe('session.snapshot');
+    const snap = expectEvent(client.frames[0], 'session.snapshot');
     expectReplyShape(snap);
     expect(snap.data.state).toBe('IDLE');
     expect(snap.data.lastSeq).toBe(0);
@@ -107,8 +102,7 @@ describe('reply frames', () => {
 
   it('an accepted command gets an ack with replyTo, no seq and an ISO-8601 ts', async () => {
     const client = await connectFresh();
-    const ack = await client.request('task.start', { text: 'Compare two sorting algorithms' });
-    expect(ack.event).toBe('ack');
+    const ack = expectEvent(await client.request('task.start', { text: 'Compare two sorting algorithms' }), 'ack');
     expectReplyShape(ack);
     expect(typeof ack.data.replyTo).toBe('string');
     expect(typeof ack.data.runId).toBe('string');
@@ -176,11 +170,7 @@ describe('envelope errors', () => {
     const id = 'i'.repeat(64);
     const since = client.frames.length;
     client.send('task.start', { text: 'Summarise the history of the bicycle' }, id);
-    const ack = await client.waitFor(
-      (f) => (f.event === 'ack' || f.event === 'error') && f.data?.replyTo === id,
-      10_000,
-      since,
-    );
+    const ack = await client.waitForEvent(['ack', 'error'], (f) => f.data.replyTo === id, 10_000, since);
     expect(ack.event).toBe('ack');
     expectReplyShape(ack);
     await client.waitForEvent('run.completed', undefined, 20_000);
@@ -210,8 +200,7 @@ describe('envelope errors', () => {
 
   it('unknown event → UNKNOWN_EVENT with replyTo = the id', async () => {
     const client = await connectFresh();
-    const reply = await client.request('task.explode', {});
-    expect(reply.event).toBe('error');
+    const reply = expectEvent(await client.requestUnchecked('task.explode', {}), 'error');
     expectReplyShape(reply);
     expect(reply.data.code).toBe('UNKNOWN_EVENT');
     expect(typeof reply.data.message).toBe('string');
@@ -231,8 +220,7 @@ describe('envelope errors', () => {
 
 describe('task.start validation (MAX_INPUT_CHARS=100)', () => {
   async function expectValidationFailed(client: TestClient, data: unknown): Promise<void> {
-    const reply = await client.request('task.start', data, 10_000);
-    expect(reply.event).toBe('error');
+    const reply = expectEvent(await client.requestUnchecked('task.start', data, 10_000), 'error');
     expectReplyShape(reply);
     expect(reply.data.code).toBe('VALIDATION_FAILED');
     expect(typeof reply.data.message).toBe('string');
@@ -259,8 +247,7 @@ describe('task.start validation (MAX_INPUT_CHARS=100)', () => {
     const client = await connectFresh();
     const text = `Explain ${'q'.repeat(MAX_INPUT_CHARS - 'Explain '.length)}`;
     expect(text).toHaveLength(MAX_INPUT_CHARS);
-    const reply = await client.request('task.start', { text: `   ${text}\n\t ` });
-    expect(reply.event).toBe('ack');
+    const reply = expectEvent(await client.request('task.start', { text: `   ${text}\n\t ` }), 'ack');
     expectReplyShape(reply);
     expect(typeof reply.data.runId).toBe('string');
     const queued = await client.waitForEvent('run.queued', (f) => f.data.runId === reply.data.runId);
@@ -278,8 +265,7 @@ describe('resume validation', () => {
     ['null', null],
   ])('afterSeq %s → VALIDATION_FAILED with replyTo', async (_what, afterSeq) => {
     const client = await connectFresh();
-    const reply = await client.request('resume', { afterSeq }, 10_000);
-    expect(reply.event).toBe('error');
+    const reply = expectEvent(await client.requestUnchecked('resume', { afterSeq }, 10_000), 'error');
     expectReplyShape(reply);
     expect(reply.data.code).toBe('VALIDATION_FAILED');
     await expectStillOpen(client);
@@ -287,14 +273,13 @@ describe('resume validation', () => {
 
   it('missing afterSeq → VALIDATION_FAILED with replyTo', async () => {
     const client = await connectFresh();
-    const reply = await client.request('resume', {}, 10_000);
-    expect(reply.event).toBe('error');
+    const reply = expectEvent(await client.requestUnchecked('resume', {}, 10_000), 'error');
     expect(reply.data.code).toBe('VALIDATION_FAILED');
     await expectStillOpen(client);
   });
 
   /** Runs one task to its end; resolves with the run.completed frame and the session's lastSeq. */
-  async function completeOneRun(client: TestClient): Promise<{ done: Frame; lastSeq: number }> {
+  async function completeOneRun(client: TestClient): Promise<{ done: FrameOf<'run.completed'>; lastSeq: number }> {
     const ack = await client.request('task.start', { text: 'List three facts about owls' });
     expect(ack.event).toBe('ack');
     const done = await client.waitForEvent('run.completed', undefined, 20_000);
@@ -311,11 +296,7 @@ describe('resume validation', () => {
 
     const since = client.frames.length;
     client.send('resume', { afterSeq: lastSeq + 1000 }, 'resume-ahead-1');
-    const err = await client.waitFor(
-      (f) => f.event === 'error' && f.data?.code === 'RESUME_UNAVAILABLE',
-      10_000,
-      since,
-    );
+    const err = await client.waitForEvent('error', (f) => f.data.code === 'RESUME_UNAVAILABLE', 10_000, since);
     expectReplyShape(err);
     expect(typeof err.data.message).toBe('string');
     const errIndex = client.frames.indexOf(err);
@@ -326,7 +307,7 @@ describe('resume validation', () => {
     expect(snap.data.report).toBe(done.data.report);
     await expectStillOpen(client);
     // Nothing was replayed or duplicated.
-    expect(client.frames.slice(since).filter((f: Frame) => typeof f.seq === 'number')).toHaveLength(0);
+    expect(client.frames.slice(since).filter(isDurable)).toHaveLength(0);
     expect(client.lastSeq()).toBe(lastSeq);
   });
 
@@ -335,11 +316,7 @@ describe('resume validation', () => {
     const { lastSeq } = await completeOneRun(client);
     const since = client.frames.length;
     client.send('resume', { afterSeq: lastSeq + 1 }, 'resume-ahead-2');
-    const err = await client.waitFor(
-      (f) => f.event === 'error' && f.data?.code === 'RESUME_UNAVAILABLE',
-      10_000,
-      since,
-    );
+    const err = await client.waitForEvent('error', (f) => f.data.code === 'RESUME_UNAVAILABLE', 10_000, since);
     expect(err.data.replyTo).toBe('resume-ahead-2');
     await expectStillOpen(client);
   });
@@ -349,7 +326,7 @@ describe('resume validation', () => {
     const client = await TestClient.connect(maws.wsUrl!, `frames-${sessionCounter}`, signToken('frames-ahead'), {
       lastSeq: 50,
     });
-    const err = await client.waitFor((f) => f.event === 'error' && f.data?.code === 'RESUME_UNAVAILABLE');
+    const err = await client.waitForEvent('error', (f) => f.data.code === 'RESUME_UNAVAILABLE');
     expectReplyShape(err);
     const errIndex = client.frames.indexOf(err);
     const snap = await client.waitForEvent('session.snapshot', undefined, 10_000, errIndex + 1);

@@ -6,12 +6,14 @@
  * `locked`: an `all` process with JWT_SECRET only (no dev tokens, no admin credentials), on
  * its own redis-server, which the last test stops to see readiness go to 503.
  */
-import { cleanupAll } from './support/cleanup';
 import { httpJson, basicAuth } from './support/http';
 import { startMaws, type MawsProcess } from './support/maws-process';
+import { sample } from './support/metrics';
 import { startRedis, type RedisServer } from './support/redis-server';
+import { startRun } from './support/runs';
+import { connect, upgradeStatus } from './support/session';
+import { setUpSuite } from './support/suite';
 import { signToken } from './support/tokens';
-import { TestClient, UpgradeRejectedError } from './support/ws-client';
 
 jest.setTimeout(30_000);
 
@@ -22,7 +24,7 @@ let open: MawsProcess;
 let locked: MawsProcess;
 let lockedRedis: RedisServer;
 
-beforeAll(async () => {
+setUpSuite(async () => {
   const [redisA, redisB] = await Promise.all([startRedis(), startRedis()]);
   lockedRedis = redisB;
   [open, locked] = await Promise.all([
@@ -42,21 +44,6 @@ beforeAll(async () => {
     }),
   ]);
 });
-
-afterAll(async () => {
-  await cleanupAll();
-});
-
-/** The value of a Prometheus sample line `name{labels} value` (exact name+labels), or undefined. */
-function sample(text: string, nameAndLabels: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    if (sp < 0) continue;
-    if (line.slice(0, sp).trim() === nameAndLabels) return Number(line.slice(sp + 1));
-  }
-  return undefined;
-}
 
 describe('web client', () => {
   it('GET / serves the HTML web client with a connect control and the vendored scripts', async () => {
@@ -98,12 +85,9 @@ describe('dev tokens (AUTH_DEV_TOKENS=true)', () => {
     };
     expect(payload.sub).toBe('alice');
 
-    const client = await TestClient.connect(open.wsUrl!, 'dev-token-session', token);
-    const snap = await client.waitForEvent('session.snapshot');
+    const { client, snapshot: snap } = await connect(open, 'dev-token-session', token);
     expect(snap.data.state).toBe('IDLE');
-    const since = client.frames.length;
-    client.send('ping', {});
-    await client.waitForEvent('pong', undefined, 10_000, since);
+    await client.flush();
     await client.close();
   });
 
@@ -167,11 +151,9 @@ describe('metrics', () => {
   it('after one completed run: runs_total{completed} >= 1, events_relayed > 0, a connected socket counted', async () => {
     const { body } = await httpJson('POST', `${open.url}/auth/dev-token`, { user: 'metrics-user' });
     const token = (body as { token: string }).token;
-    const client = await TestClient.connect(open.wsUrl!, 'metrics-session', token);
-    await client.waitForEvent('session.snapshot');
-    const ack = await client.request('task.start', { text: 'Describe how bees make honey' });
-    expect(ack.event).toBe('ack');
-    await client.waitForEvent('run.completed', (f) => f.data.runId === ack.data.runId, 20_000);
+    const { client } = await connect(open, 'metrics-session', token);
+    const ack = await startRun(client, 'task.start', 'Describe how bees make honey');
+    await client.waitForEvent('run.completed', (f) => f.data.runId === ack.runId, 20_000);
     await client.waitForEvent('session.state', (f) => f.data.state === 'REFINEMENT_READY', 10_000);
 
     const res = await httpJson('GET', `${open.url}/metrics`);
@@ -241,18 +223,8 @@ describe('a process without AUTH_DEV_TOKENS and without ADMIN_*', () => {
 
   it('still serves the web client, and signed tokens still open a WebSocket', async () => {
     expect((await httpJson('GET', `${locked.url}/`)).status).toBe(200);
-    const client = await TestClient.connect(locked.wsUrl!, 'locked-session', signToken('alice'));
-    await client.waitForEvent('session.snapshot');
-    await client.close();
-    let err: unknown;
-    try {
-      const c = await TestClient.connect(locked.wsUrl!, 'locked-session', null);
-      await c.close();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(UpgradeRejectedError);
-    expect((err as UpgradeRejectedError).statusCode).toBe(401);
+    expect(await upgradeStatus(locked, 'locked-session', signToken('alice'))).toBe(101);
+    expect(await upgradeStatus(locked, 'locked-session', null)).toBe(401);
   });
 });
 

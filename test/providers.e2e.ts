@@ -7,15 +7,18 @@
  * repaired or still invalid (PLAN_INVALID), a bad key (MODEL_AUTH), and cancel (the fake
  * server sees its request aborted).
  */
-import { randomBytes } from 'node:crypto';
-import { cleanupAll } from './support/cleanup';
+import type { AnyDurableFrame, FrameOf } from '../src/contract';
 import { FakeLlmServer, piecesOf, planJson, tokensOf } from './support/fake-llm-server';
+import { expectEvent, isEvent, runIdOf, TERMINAL, type TerminalEvent } from './support/frames';
 import { httpJson } from './support/http';
-import { eventually } from './support/scenario';
 import { startMaws, type MawsEnv, type MawsProcess } from './support/maws-process';
+import { sample } from './support/metrics';
 import { startRedis, type RedisServer } from './support/redis-server';
-import { signToken } from './support/tokens';
-import { TestClient, type Frame } from './support/ws-client';
+import { outputOf, planOf, startRun } from './support/runs';
+import { newSession } from './support/session';
+import { setUpSuite } from './support/suite';
+import { eventually } from './support/timing';
+import type { TestClient } from './support/ws-client';
 
 // Other e2e suites share this 2-core machine: generous limits everywhere.
 jest.setTimeout(120_000);
@@ -24,13 +27,12 @@ const RUN_TIMEOUT_MS = 60_000;
 let redis: RedisServer;
 let fake: FakeLlmServer;
 
-beforeAll(async () => {
+setUpSuite(async () => {
   redis = await startRedis();
   fake = await FakeLlmServer.start();
 });
 
 afterAll(async () => {
-  await cleanupAll();
   await fake?.close();
 });
 
@@ -51,8 +53,8 @@ interface RunResult {
   client: TestClient;
   runId: string;
   /** This run's durable frames, from run.queued to its terminal event. */
-  frames: Frame[];
-  terminal: Frame;
+  frames: AnyDurableFrame[];
+  terminal: FrameOf<TerminalEvent>;
 }
 
 /** Starts a task on a fresh session and waits for its terminal event. */
@@ -61,45 +63,29 @@ async function runTask(
   text = 'Compare the stock performance of Apple and Tesla last month.',
   during?: (client: TestClient, runId: string) => Promise<void>,
 ): Promise<RunResult> {
-  const sessionId = `prov-${randomBytes(6).toString('hex')}`;
-  const client = await TestClient.connect(maws.wsUrl!, sessionId, signToken(`user-${sessionId}`));
-  await client.waitForEvent('session.snapshot');
-  const ack = await client.request('task.start', { text });
-  expect(ack.event).toBe('ack');
-  const runId = ack.data.runId as string;
+  const { client } = await newSession(maws, 'prov');
+  const { runId } = await startRun(client, 'task.start', text);
   if (during) await during(client, runId);
-  const terminal = await client.waitFor(
-    (f) => ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
-    RUN_TIMEOUT_MS,
-  );
-  const frames = client.durable().filter((f: Frame) => f.data?.runId === runId);
+  const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, RUN_TIMEOUT_MS);
+  const frames = client.durable().filter((f) => runIdOf(f) === runId);
   return { client, runId, frames, terminal };
 }
 
-const ofStep = (frames: Frame[], event: string, stepId: string): Frame[] =>
-  frames.filter((f) => f.event === event && f.data.stepId === stepId);
+type StepEvent = 'agent.started' | 'agent.delta' | 'agent.finished';
+
+const ofStep = <E extends StepEvent>(frames: AnyDurableFrame[], event: E, stepId: string): FrameOf<E>[] =>
+  frames.filter((f): f is FrameOf<E> => isEvent(f, event) && f.data.stepId === stepId);
 
 /** The attempts a step was started with, in order. */
-const attempts = (frames: Frame[], stepId: string): number[] =>
-  ofStep(frames, 'agent.started', stepId).map((f) => f.data.attempt as number);
+const attempts = (frames: AnyDurableFrame[], stepId: string): number[] =>
+  ofStep(frames, 'agent.started', stepId).map((f) => f.data.attempt);
 
 /** The step's delta text after its last agent.started (what a client shows). */
-function shownText(frames: Frame[], stepId: string): string {
+function shownText(frames: AnyDurableFrame[], stepId: string): string {
   const from = Math.max(...frames.map((f, i) => (f.event === 'agent.started' && f.data.stepId === stepId ? i : -1)));
-  return frames
-    .slice(from + 1)
-    .filter((f) => f.event === 'agent.delta' && f.data.stepId === stepId)
-    .map((f) => f.data.text as string)
+  return ofStep(frames.slice(from + 1), 'agent.delta', stepId)
+    .map((f) => f.data.text)
     .join('');
-}
-
-/** The value of a Prometheus sample `name{labels}`, or undefined. */
-function sample(text: string, nameAndLabels: string): number | undefined {
-  for (const line of text.split('\n')) {
-    const sp = line.lastIndexOf(' ');
-    if (!line.startsWith('#') && sp > 0 && line.slice(0, sp) === nameAndLabels) return Number(line.slice(sp + 1));
-  }
-  return undefined;
 }
 
 const EXEC_1 = 'Apple rose about four percent over the month, on steady volume.';
@@ -147,18 +133,18 @@ describe.each([
       );
       sawDeltaMidStream = fake.requestsOf('aggregator')[0]?.completed === false;
     });
-    expect(terminal.event).toBe('run.completed');
+    const completed = expectEvent(terminal, 'run.completed');
     expect(sawDeltaMidStream).toBe(true);
 
     // Each step's deltas, in arrival order, are exactly the model's tokens.
-    const plan = ofStep(frames, 'agent.finished', 'plan')[0].data.output.plan;
-    expect(plan.map((p: { title: string }) => p.title)).toEqual(['Apple last month', 'Tesla last month']);
+    const plan = planOf(ofStep(frames, 'agent.finished', 'plan'));
+    expect(plan.map((p) => p.title)).toEqual(['Apple last month', 'Tesla last month']);
     expect(shownText(frames, 'plan')).toBe(planJson(['Apple last month', 'Tesla last month']));
     expect(shownText(frames, 'exec-1')).toBe(EXEC_1);
     expect(shownText(frames, 'exec-2')).toBe(EXEC_2);
     expect(shownText(frames, 'aggregate')).toBe(REPORT);
     expect(ofStep(frames, 'agent.delta', 'aggregate').length).toBeGreaterThan(2);
-    expect(terminal.data.report).toBe(REPORT.trim());
+    expect(completed.data.report).toBe(REPORT.trim());
     for (const stepId of ['plan', 'exec-1', 'exec-2', 'aggregate']) expect(attempts(frames, stepId)).toEqual([1]);
 
     // Usage: the provider's own counts per step, their sum per run.
@@ -167,7 +153,7 @@ describe.each([
     expect(usage('exec-1')).toEqual({ inputTokens: 200, outputTokens: 12 });
     expect(usage('exec-2')).toEqual({ inputTokens: 230, outputTokens: 13 });
     expect(usage('aggregate')).toEqual({ inputTokens: 300, outputTokens: 25 });
-    expect(terminal.data.usage).toEqual({ inputTokens: 850, outputTokens: 90 });
+    expect(completed.data.usage).toEqual({ inputTokens: 850, outputTokens: 90 });
 
     // What went over the wire: one streamed request per step, the planner's with a JSON schema.
     expect(fake.requests.map((r) => r.agent)).toEqual(['planner', 'executor', 'executor', 'aggregator']);
@@ -205,14 +191,14 @@ describe.each([
   it('a 401 fails the run at once with MODEL_AUTH, naming the key variable', async () => {
     fake.script('planner', { kind: 'error', status: 401 });
     const { terminal, frames, client } = await runTask(maws);
-    expect(terminal.event).toBe('run.failed');
-    expect(terminal.data.error.code).toBe('MODEL_AUTH');
-    expect(terminal.data.error.message).toContain('LLM_API_KEY');
-    if (provider === 'openai') expect(terminal.data.error.message).toContain('OPENAI_API_KEY');
-    if (provider === 'anthropic') expect(terminal.data.error.message).toContain('ANTHROPIC_API_KEY');
+    const failed = expectEvent(terminal, 'run.failed');
+    expect(failed.data.error.code).toBe('MODEL_AUTH');
+    expect(failed.data.error.message).toContain('LLM_API_KEY');
+    if (provider === 'openai') expect(failed.data.error.message).toContain('OPENAI_API_KEY');
+    if (provider === 'anthropic') expect(failed.data.error.message).toContain('ANTHROPIC_API_KEY');
     expect(fake.requests).toHaveLength(1); // not retried, neither the call nor the run
     expect(attempts(frames, 'plan')).toEqual([1]);
-    const state = await client.waitFor((f) => f.event === 'session.state' && f.seq > terminal.seq, 10_000);
+    const state = await client.waitForEvent('session.state', (f) => f.seq > terminal.seq, 10_000);
     expect(state.data.state).toBe('IDLE');
   });
 });
@@ -227,9 +213,7 @@ describe('failures (LLM_PROVIDER=openai-compatible)', () => {
   });
 
   it('chat goes to the Clarifier through the provider, on its own model (LLM_MODEL_CLARIFIER)', async () => {
-    const sessionId = `chat-${randomBytes(6).toString('hex')}`;
-    const client = await TestClient.connect(maws.wsUrl!, sessionId, signToken(`user-${sessionId}`));
-    await client.waitForEvent('session.snapshot');
+    const { client } = await newSession(maws, 'chat');
     fake.script('clarifier', { kind: 'stream', tokens: tokensOf('Nothing is running yet: send a task.') });
     const ack = await client.request('chat.send', { text: 'What is the current status?' });
     expect(ack.event).toBe('ack');
@@ -278,10 +262,12 @@ describe('failures (LLM_PROVIDER=openai-compatible)', () => {
     expect(terminal.event).toBe('run.completed');
     expect(attempts(frames, 'exec-1')).toEqual([1, 2]);
     // The cut attempt's deltas came before the restart; what follows is the whole new answer.
-    const exec1 = frames.filter((f) => f.data.stepId === 'exec-1').map((f) => f.event);
+    const exec1 = frames
+      .filter((f) => isEvent(f, ['agent.started', 'agent.delta', 'agent.finished']) && f.data.stepId === 'exec-1')
+      .map((f) => f.event);
     expect(exec1.slice(0, 2)).toEqual(['agent.started', 'agent.delta']);
     expect(shownText(frames, 'exec-1')).toBe(EXEC_1);
-    expect(ofStep(frames, 'agent.finished', 'exec-1')[0].data.output).toEqual({ text: EXEC_1 });
+    expect(outputOf(frames, 'exec-1')).toEqual({ text: EXEC_1 });
     expect(fake.requestsOf('executor').map((r) => r.reply)).toEqual(['cut', 'stream', 'stream']);
   });
 
@@ -293,7 +279,7 @@ describe('failures (LLM_PROVIDER=openai-compatible)', () => {
     expect(terminal.event).toBe('run.completed');
     expect(attempts(frames, 'plan')).toEqual([1, 2]);
     expect(shownText(frames, 'plan')).toBe(planJson(['Apple', 'Tesla']));
-    expect(ofStep(frames, 'agent.finished', 'plan')[0].data.output.plan).toHaveLength(2);
+    expect(planOf(frames)).toHaveLength(2);
     const [, repair] = fake.requestsOf('planner');
     const messages = repair.body.messages as { role: string; content: string }[];
     expect(messages[messages.length - 2]).toEqual({ role: 'assistant', content: tooLong });
@@ -306,8 +292,7 @@ describe('failures (LLM_PROVIDER=openai-compatible)', () => {
     fake.script('planner', { kind: 'stream', tokens: tokensOf('Sure! First look at Apple, then at Tesla.') });
     fake.script('planner', { kind: 'stream', tokens: tokensOf('{"subtasks": [{"title": "Only one"}]}') });
     const { terminal, frames } = await runTask(maws);
-    expect(terminal.event).toBe('run.failed');
-    expect(terminal.data.error.code).toBe('PLAN_INVALID');
+    expect(expectEvent(terminal, 'run.failed').data.error.code).toBe('PLAN_INVALID');
     expect(attempts(frames, 'plan')).toEqual([1, 2]);
     expect(fake.requestsOf('planner')).toHaveLength(2);
     expect(fake.requestsOf('executor')).toHaveLength(0);
@@ -353,8 +338,7 @@ describe('timeouts (MODEL_TIMEOUT_MS=1500)', () => {
       fake.script('planner', { kind: 'stream', tokens: tokensOf('{"subtasks": '.repeat(100)), tokenDelayMs: 100 });
     }
     const { terminal, frames } = await runTask(maws);
-    expect(terminal.event).toBe('run.failed');
-    expect(terminal.data.error.code).toBe('MODEL_TIMEOUT');
+    expect(expectEvent(terminal, 'run.failed').data.error.code).toBe('MODEL_TIMEOUT');
     // The run is retried as a whole (3 attempts); each resumes the planner step with attempt + 1.
     expect(attempts(frames, 'plan')).toEqual([1, 2, 3]);
     const calls = fake.requestsOf('planner');

@@ -3,80 +3,39 @@
  * Resuming, Refinement). A refinement works after every process that ran the task has exited
  * (SIGTERM, exit 0), and a client resumes by seq on another gateway with no gap or duplicate.
  */
-import { cleanupAll } from './support/cleanup';
-import { startMaws, type MawsProcess } from './support/maws-process';
+import type { AnyDurableFrame, FrameOf } from '../src/contract';
+import { expectEvent } from './support/frames';
+import { startMaws } from './support/maws-process';
 import { startRedis, type RedisServer } from './support/redis-server';
+import { expectRunOpening, outputOf, planOf, startRun, waitForRunEnd } from './support/runs';
+import { QUERY, REFINE, unique } from './support/scenario';
+import { connect } from './support/session';
+import { setUpSuite } from './support/suite';
 import { signToken } from './support/tokens';
-import { TestClient, type Frame } from './support/ws-client';
-import { QUERY, unique } from './support/scenario';
 
 jest.setTimeout(60_000);
 
-const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
 const COMPANIES = ['Apple', 'Google', 'Tesla'];
 const RUN_TIMEOUT_MS = 30_000;
 
 let redis: RedisServer;
 
-beforeAll(async () => {
-  try {
-    redis = await startRedis({ appendonly: true });
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  redis = await startRedis({ appendonly: true });
 });
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-async function connect(
-  gateway: MawsProcess,
-  sessionId: string,
-  token: string,
-  lastSeq?: number,
-): Promise<{ client: TestClient; snapshot: Frame }> {
-  const client = await TestClient.connect(gateway.wsUrl!, sessionId, token, lastSeq === undefined ? {} : { lastSeq });
-  const snapshot = await client.waitFor(() => true, 10_000);
-  expect(snapshot.event).toBe('session.snapshot');
-  expect(snapshot.seq).toBeUndefined();
-  return { client, snapshot };
-}
-
-/** Waits for the run's terminal event and the session.state that follows it. */
-async function waitForRunEnd(client: TestClient, runId: string): Promise<{ terminal: Frame; state: Frame }> {
-  const terminal = await client.waitFor(
-    (f) => ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
-    RUN_TIMEOUT_MS,
-  );
-  const state = await client.waitForEvent('session.state', undefined, 10_000, client.frames.indexOf(terminal) + 1);
-  return { terminal, state };
-}
-
-/** Sends a ping and waits for its pong: everything this socket was sent before is in. */
-async function flush(client: TestClient): Promise<void> {
-  const since = client.frames.length;
-  client.send('ping', {}, client.nextId());
-  await client.waitForEvent('pong', undefined, 10_000, since);
-}
-
-function rawDurable(client: TestClient): string[] {
-  return client.raw.filter((_, i) => typeof client.frames[i]?.seq === 'number');
-}
-
-function expectConsecutive(frames: Frame[], first: number): void {
+function expectConsecutive(frames: AnyDurableFrame[], first: number): void {
   const seqs = frames.map((f) => f.seq);
   expect(seqs).toEqual(seqs.map((_, i) => first + i));
 }
 
 /** Step ids of the run in the order their agent.started came, e.g. plan, exec-1, ..., aggregate. */
-function stepOrder(frames: Frame[], runId: string): string[] {
+function stepOrder(frames: AnyDurableFrame[], runId: string): string[] {
   return frames
-    .filter((f) => f.event === 'agent.started' && f.data.runId === runId)
+    .filter((f): f is FrameOf<'agent.started'> => f.event === 'agent.started' && f.data.runId === runId)
     .map((f) => `${f.data.agent}/${f.data.stepId}`);
 }
 
@@ -96,28 +55,20 @@ describe('refinement after every process restarts (gateway, worker and Redis)', 
     const [gateway1, worker1] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
     const { client: first, snapshot: firstSnapshot } = await connect(gateway1, sessionId, token);
     expect(firstSnapshot.data).toEqual({ state: 'IDLE', lastSeq: 0 });
-    const ack = await first.request('message', { text: QUERY });
-    expect(ack.event).toBe('ack');
-    const taskRunId = ack.data.runId as string;
-    const taskEnd = await waitForRunEnd(first, taskRunId);
-    expect(taskEnd.terminal.event).toBe('run.completed');
+    const { runId: taskRunId } = await startRun(first, 'message', QUERY);
+    const taskEnd = await waitForRunEnd(first, taskRunId, RUN_TIMEOUT_MS);
+    const taskCompleted = expectEvent(taskEnd.terminal, 'run.completed');
     expect(taskEnd.state.data.state).toBe('REFINEMENT_READY');
-    const report = taskEnd.terminal.data.report as string;
+    const report = taskCompleted.data.report;
     expect(report.startsWith('# Report:')).toBe(true);
     for (const company of COMPANIES) expect(report).toContain(company);
     const oldLastSeq = first.lastSeq();
     expectConsecutive(first.durable(), 1);
 
-    const taskPlan = first.durable().find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output
-      .plan as {
-      title: string;
-    }[];
+    const taskPlan = planOf(first.durable());
     const teslaIndex = taskPlan.findIndex((p) => p.title.includes('Tesla'));
     expect(teslaIndex).toBeGreaterThanOrEqual(0);
-    const teslaFinding = first
-      .durable()
-      .find((f) => f.event === 'agent.finished' && f.data.stepId === `exec-${teslaIndex + 1}`).data.output
-      .text as string;
+    const teslaFinding = (outputOf(first.durable(), `exec-${teslaIndex + 1}`) as { text: string }).text;
 
     // --- stop both (SIGTERM): each exits 0 (close codes: see 'graceful shutdown')
     await first.close();
@@ -131,39 +82,30 @@ describe('refinement after every process restarts (gateway, worker and Redis)', 
     const [gateway2, worker2] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
     const { client: second, snapshot } = await connect(gateway2, sessionId, token);
     expect(snapshot.data).toEqual({ state: 'REFINEMENT_READY', lastSeq: oldLastSeq, report });
-    await flush(second);
+    await second.flush();
     expect(second.durable()).toEqual([]);
 
-    const refineAck = await second.request('message', { text: REFINE });
-    expect(refineAck.event).toBe('ack');
-    const runId = refineAck.data.runId as string;
+    const { runId } = await startRun(second, 'message', REFINE);
     expect(typeof runId).toBe('string');
     expect(runId).not.toBe(taskRunId);
-    const end = await waitForRunEnd(second, runId);
-    expect(end.terminal.event).toBe('run.completed');
+    const end = await waitForRunEnd(second, runId, RUN_TIMEOUT_MS);
+    const refinedFrame = expectEvent(end.terminal, 'run.completed');
     expect(end.state.data.state).toBe('REFINEMENT_READY');
 
     // Seqs continue the session's history.
     const durable = second.durable();
     expectConsecutive(durable, oldLastSeq + 1);
-    expect(durable.slice(0, 4).map((f) => f.event)).toEqual([
-      'user.message',
-      'session.state',
-      'run.queued',
-      'run.started',
-    ]);
-    expect(durable[0].data).toEqual({ text: REFINE, kind: 'refinement' });
-    expect(durable[2].data).toEqual({ runId, mode: 'refinement', input: REFINE });
-    expect(durable[3].data).toEqual({ runId, mode: 'refinement' });
-    const plan = durable.find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output.plan as {
-      title: string;
-      description: string;
-    }[];
+    expectRunOpening(durable, { runId, mode: 'refinement', input: REFINE });
+    const plan = planOf(durable);
     expect(plan.some((p) => `${p.title} ${p.description}`.includes('Tesla'))).toBe(true);
     expect(stepOrder(durable, runId)).toEqual(expectedSteps(plan));
-    expect(durable.filter((f) => f.event === 'agent.started').every((f) => f.data.attempt === 1)).toBe(true);
+    expect(
+      durable
+        .filter((f): f is FrameOf<'agent.started'> => f.event === 'agent.started')
+        .every((f) => f.data.attempt === 1),
+    ).toBe(true);
 
-    const refined = end.terminal.data.report as string;
+    const refined = refinedFrame.data.report;
     expect(refined.startsWith('# Refined report')).toBe(true);
     expect(refined).toContain('Tesla');
     expect(refined).toMatch(/volatility/i);
@@ -211,13 +153,12 @@ describe('resuming on another gateway', () => {
     // An observer on gateway A records the whole history.
     const { client: observer } = await connect(gatewayA, sessionId, token);
     const { client: leaver } = await connect(gatewayA, sessionId, token);
-    const ack = await leaver.request('message', { text: QUERY });
-    expect(ack.event).toBe('ack');
-    const runId = ack.data.runId as string;
+    const { runId } = await startRun(leaver, 'message', QUERY);
 
     // Leave in the middle of the run.
-    await leaver.waitFor(
-      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === 'exec-1',
+    await leaver.waitForEvent(
+      'agent.started',
+      (f) => f.data.runId === runId && f.data.stepId === 'exec-1',
       RUN_TIMEOUT_MS,
     );
     await leaver.terminate();
@@ -226,33 +167,32 @@ describe('resuming on another gateway', () => {
     expectConsecutive(leaver.durable(), 1);
 
     // Events are produced while it is away.
-    await observer.waitFor(
-      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === 'exec-3',
+    await observer.waitForEvent(
+      'agent.started',
+      (f) => f.data.runId === runId && f.data.stepId === 'exec-3',
       RUN_TIMEOUT_MS,
     );
-    const { client: back, snapshot } = await connect(gatewayB, sessionId, token, n);
+    const { client: back, snapshot } = await connect(gatewayB, sessionId, token, { lastSeq: n });
     expect(snapshot.data.state).toBe('EXECUTING');
     expect(snapshot.data.runId).toBe(runId);
     expect(snapshot.data.lastSeq).toBeGreaterThan(n);
 
-    const end = await waitForRunEnd(back, runId);
+    const end = await waitForRunEnd(back, runId, RUN_TIMEOUT_MS);
     expect(end.terminal.event).toBe('run.completed');
     expect(end.state.data.state).toBe('REFINEMENT_READY');
-    await waitForRunEnd(observer, runId);
-    await flush(back);
-    await flush(observer);
+    await waitForRunEnd(observer, runId, RUN_TIMEOUT_MS);
+    await back.flush();
+    await observer.flush();
 
     const history = observer.durable();
     expectConsecutive(history, 1);
     const resumed = back.durable();
     expectConsecutive(resumed, n + 1);
     expect(resumed[resumed.length - 1].seq).toBe(history[history.length - 1].seq);
-    expect(rawDurable(back)).toEqual(rawDurable(observer).filter((_, i) => history[i].seq > n));
+    expect(back.rawDurable()).toEqual(observer.rawDurable().filter((_, i) => history[i].seq > n));
     // What it had before leaving plus what it got back is the whole history, once.
     expect([...leaver.durable(), ...resumed].map((f) => f.seq)).toEqual(history.map((f) => f.seq));
     expect(back.events('error')).toEqual([]);
-    expect(stepOrder(history, runId)).toEqual(
-      expectedSteps(history.find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output.plan),
-    );
+    expect(stepOrder(history, runId)).toEqual(expectedSteps(planOf(history)));
   });
 });

@@ -2,34 +2,26 @@
  * End-to-end: the session state machine over the real WebSocket (/work/shared/protocol.md):
  * which commands each state accepts, concurrent starts, cancelling, chat in any state, ping.
  */
-import { cleanupAll } from './support/cleanup';
-import { startMaws, type MawsProcess } from './support/maws-process';
-import { startRedis, type RedisServer } from './support/redis-server';
+import type { FrameOf, ReplyFrame, ServerFrame } from '../src/contract';
+import { expectEvent, isEvent, runIdOf } from './support/frames';
+import type { MawsProcess } from './support/maws-process';
+import { expectRunOpening, startRun, waitForRunEnd } from './support/runs';
+import { QUERY, REFINE, unique } from './support/scenario';
+import { connect as connectTo, newSession as newSessionOn } from './support/session';
+import { setUpSuite, startStack } from './support/suite';
+import { sleep } from './support/timing';
 import { signToken } from './support/tokens';
-import { TestClient, type Frame } from './support/ws-client';
-import { QUERY, unique } from './support/scenario';
+import type { TestClient } from './support/ws-client';
 
 jest.setTimeout(60_000);
 
 const SECOND_QUERY = 'Compare the market share of Samsung and Nokia over the last year.';
-const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
 const RUN_TIMEOUT_MS = 30_000;
 
-let redis: RedisServer;
 let maws: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    redis = await startRedis();
-    maws = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '5' });
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  [maws] = (await startStack(['all'], { OFFLINE_TOKEN_DELAY_MS: '5' })).procs;
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -37,64 +29,38 @@ afterAll(async () => {
 
 /** A new session of a new user: connected, snapshot received (and checked to come first). */
 async function newSession(prefix: string): Promise<{ client: TestClient; sessionId: string; token: string }> {
-  const sessionId = unique(prefix);
-  const token = signToken(unique('user'));
-  const client = await connect(sessionId, token);
-  return { client, sessionId, token };
+  return newSessionOn(maws, prefix);
 }
 
 async function connect(sessionId: string, token: string): Promise<TestClient> {
-  const client = await TestClient.connect(maws.wsUrl!, sessionId, token);
-  const first = await client.waitFor(() => true, 10_000);
-  expect(first.event).toBe('session.snapshot');
-  return client;
+  return (await connectTo(maws, sessionId, token)).client;
 }
 
-/** Sends a ping and waits for its pong: everything this socket was sent before is in. */
-async function flush(client: TestClient): Promise<void> {
-  const since = client.frames.length;
-  client.send('ping', {}, client.nextId());
-  await client.waitForEvent('pong', undefined, 10_000, since);
-}
-
-function expectInvalidState(reply: Frame): void {
-  expect(reply.event).toBe('error');
-  expect(reply.seq).toBeUndefined();
-  expect(reply.data.code).toBe('INVALID_STATE');
-  expect(typeof reply.data.message).toBe('string');
-  expect(reply.data.message.length).toBeGreaterThan(0);
-}
-
-/** Waits for the run's terminal event and the session.state that follows it. */
-async function waitForRunEnd(client: TestClient, runId: string): Promise<{ terminal: Frame; state: Frame }> {
-  const terminal = await client.waitFor(
-    (f) => ['run.completed', 'run.failed', 'run.cancelled'].includes(f.event) && f.data?.runId === runId,
-    RUN_TIMEOUT_MS,
-  );
-  const state = await client.waitForEvent('session.state', undefined, 10_000, client.frames.indexOf(terminal) + 1);
-  return { terminal, state };
+function expectInvalidState(reply: ServerFrame): void {
+  const err = expectEvent(reply, 'error');
+  expect(err).not.toHaveProperty('seq');
+  expect(err.data.code).toBe('INVALID_STATE');
+  expect(typeof err.data.message).toBe('string');
+  expect(err.data.message.length).toBeGreaterThan(0);
 }
 
 /** Starts a task with `task.start` and returns its runId (the ack must carry it). */
 async function startTask(client: TestClient, text = QUERY): Promise<string> {
-  const ack = await client.request('task.start', { text });
-  expect(ack.event).toBe('ack');
-  expect(typeof ack.data.runId).toBe('string');
-  return ack.data.runId as string;
+  return (await startRun(client, 'task.start', text)).runId;
 }
 
 /** Runs a task to completion; returns its runId and report. */
 async function completeTask(client: TestClient, text = QUERY): Promise<{ runId: string; report: string }> {
   const runId = await startTask(client, text);
-  const { terminal, state } = await waitForRunEnd(client, runId);
-  expect(terminal.event).toBe('run.completed');
+  const { terminal, state } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
+  const completed = expectEvent(terminal, 'run.completed');
   expect(state.data.state).toBe('REFINEMENT_READY');
-  return { runId, report: terminal.data.report as string };
+  return { runId, report: completed.data.report };
 }
 
 /** Waits until the run has really started working (its planner is streaming). */
-function waitForRunning(client: TestClient, runId: string): Promise<Frame> {
-  return client.waitFor((f) => f.event === 'agent.delta' && f.data.runId === runId, RUN_TIMEOUT_MS);
+function waitForRunning(client: TestClient, runId: string): Promise<FrameOf<'agent.delta'>> {
+  return client.waitForEvent('agent.delta', (f) => f.data.runId === runId, RUN_TIMEOUT_MS);
 }
 
 /** The durable seqs are 1, 2, 3, ... with no gap. */
@@ -103,20 +69,18 @@ function expectNoGaps(client: TestClient): void {
   expect(seqs).toEqual(seqs.map((_, i) => i + 1));
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 // ---------------------------------------------------------------------------------------------
 
 describe('commands the state does not allow', () => {
   it('task.refine in IDLE → INVALID_STATE with replyTo, and nothing is written', async () => {
     const { client } = await newSession('refine-idle');
     const id = client.nextId();
-    const reply = client.waitFor((f) => f.event === 'error' || f.event === 'ack');
+    const reply = client.waitForEvent(['error', 'ack']);
     client.send('task.refine', { text: REFINE }, id);
     const err = await reply;
     expectInvalidState(err);
     expect(err.data.replyTo).toBe(id);
-    await flush(client);
+    await client.flush();
     expect(client.durable()).toEqual([]);
     expect(client.isOpen).toBe(true);
   });
@@ -129,7 +93,7 @@ describe('commands the state does not allow', () => {
     expectInvalidState(err);
     expect(client.events('run.queued')).toHaveLength(1);
 
-    const { terminal, state } = await waitForRunEnd(client, runId);
+    const { terminal, state } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
     expect(terminal.event).toBe('run.completed');
     expect(state.data.state).toBe('REFINEMENT_READY');
     expect(client.events('run.queued')).toHaveLength(1);
@@ -141,7 +105,7 @@ describe('commands the state does not allow', () => {
     const { client } = await newSession('cancel-idle');
     const err = await client.request('task.cancel', {});
     expectInvalidState(err);
-    await flush(client);
+    await client.flush();
     expect(client.durable()).toEqual([]);
   });
 });
@@ -158,7 +122,7 @@ describe('two sockets start a task at the same moment', () => {
       b.request('task.start', { text: SECOND_QUERY }),
     ]);
     const replies = [ra, rb];
-    const acks = replies.filter((r) => r.event === 'ack');
+    const acks = replies.filter((r): r is ReplyFrame<'ack'> => isEvent(r, 'ack'));
     const errors = replies.filter((r) => r.event === 'error');
     expect(acks).toHaveLength(1);
     expect(errors).toHaveLength(1);
@@ -171,10 +135,10 @@ describe('two sockets start a task at the same moment', () => {
     const cancel = await a.request('task.cancel', {});
     expect(cancel.event).toBe('ack');
     for (const c of [a, b]) {
-      const { terminal, state } = await waitForRunEnd(c, runId);
+      const { terminal, state } = await waitForRunEnd(c, runId, RUN_TIMEOUT_MS);
       expect(terminal.event).toBe('run.cancelled');
       expect(state.data.state).toBe('IDLE');
-      await flush(c);
+      await c.flush();
       expectNoGaps(c);
       const queued = c.events('run.queued');
       expect(queued).toHaveLength(1);
@@ -196,8 +160,8 @@ describe('cancelling', () => {
 
     const ack = await client.request('task.cancel', {});
     expect(ack.event).toBe('ack');
-    expect(ack.seq).toBeUndefined();
-    const { terminal, state } = await waitForRunEnd(client, runId);
+    expect(ack).not.toHaveProperty('seq');
+    const { terminal, state } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
     expect(terminal.event).toBe('run.cancelled');
     expect(terminal.data).toEqual({ runId });
     expect(state.data.state).toBe('IDLE');
@@ -209,15 +173,15 @@ describe('cancelling', () => {
 
     // Nothing of the cancelled run may follow its terminal event, even a little later.
     await sleep(300);
-    await flush(client);
+    await client.flush();
     const after = client.durable().slice(cancelledAt + 1);
-    expect(after.filter((f) => f.data?.runId === runId && f.event !== 'session.state')).toEqual([]);
+    expect(after.filter((f) => runIdOf(f) === runId && f.event !== 'session.state')).toEqual([]);
     expect(after.filter((f) => f.event === 'agent.delta')).toEqual([]);
     expect(client.events('run.completed')).toEqual([]);
     expectNoGaps(client);
 
     const again = await connect(sessionId, token);
-    const snapshot = again.frames[0];
+    const snapshot = expectEvent(again.frames[0], 'session.snapshot');
     expect(snapshot.data.state).toBe('IDLE');
     expect(snapshot.data.report).toBeUndefined();
     expect(snapshot.data.lastSeq).toBe(client.lastSeq());
@@ -228,22 +192,20 @@ describe('cancelling', () => {
     const { client, sessionId, token } = await newSession('cancel-refine');
     const task = await completeTask(client);
 
-    const ack = await client.request('task.refine', { text: REFINE });
-    expect(ack.event).toBe('ack');
-    const runId = ack.data.runId as string;
+    const { runId } = await startRun(client, 'task.refine', REFINE);
     expect(typeof runId).toBe('string');
     expect(runId).not.toBe(task.runId);
-    await client.waitFor((f) => f.event === 'run.queued' && f.data.runId === runId && f.data.mode === 'refinement');
+    await client.waitForEvent('run.queued', (f) => f.data.runId === runId && f.data.mode === 'refinement');
     await waitForRunning(client, runId);
 
     const cancel = await client.request('task.cancel', {});
     expect(cancel.event).toBe('ack');
-    const { terminal, state } = await waitForRunEnd(client, runId);
+    const { terminal, state } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
     expect(terminal.event).toBe('run.cancelled');
     expect(state.data.state).toBe('REFINEMENT_READY');
 
     await sleep(300);
-    await flush(client);
+    await client.flush();
     const durable = client.durable();
     const after = durable.slice(durable.indexOf(terminal) + 1);
     expect(after.filter((f) => f.event === 'agent.delta')).toEqual([]);
@@ -264,14 +226,14 @@ describe('chat, ping and new tasks', () => {
   it('chat.send in IDLE gets a chat.response from the Clarifier; the state stays IDLE', async () => {
     const { client, sessionId, token } = await newSession('chat-idle');
     const id = client.nextId();
-    const ackP = client.waitFor((f) => (f.event === 'ack' || f.event === 'error') && f.data?.replyTo === id);
+    const ackP = client.waitForEvent(['ack', 'error'], (f) => f.data.replyTo === id);
     client.send('chat.send', { text: 'What can you do?' }, id);
     expect((await ackP).event).toBe('ack');
-    const response = await client.waitFor((f) => f.event === 'chat.response' && f.data?.replyTo === id);
+    const response = await client.waitForEvent('chat.response', (f) => f.data.replyTo === id);
     expect(typeof response.data.text).toBe('string');
     expect(response.data.text.length).toBeGreaterThan(0);
 
-    await flush(client);
+    await client.flush();
     const durable = client.durable();
     expect(durable.map((f) => f.event)).toEqual(['user.message', 'chat.response']);
     expect(durable[0].data).toEqual({ text: 'What can you do?', kind: 'chat' });
@@ -287,7 +249,7 @@ describe('chat, ping and new tasks', () => {
     const since = client.frames.length;
     client.send('ping', {}, client.nextId());
     const pong = await client.waitForEvent('pong', undefined, 10_000, since);
-    expect(pong.seq).toBeUndefined();
+    expect(pong).not.toHaveProperty('seq');
     expect(pong.data).toEqual({});
     // Without an id, too.
     client.send('ping', {});
@@ -302,23 +264,14 @@ describe('chat, ping and new tasks', () => {
 
     const runId = await startTask(client, SECOND_QUERY);
     expect(runId).not.toBe(first.runId);
-    const { terminal, state } = await waitForRunEnd(client, runId);
-    expect(terminal.event).toBe('run.completed');
+    const { terminal, state } = await waitForRunEnd(client, runId, RUN_TIMEOUT_MS);
+    const completed = expectEvent(terminal, 'run.completed');
     expect(state.data.state).toBe('REFINEMENT_READY');
 
     const next = client.durable().filter((f) => f.seq > before);
     expect(next[0].seq).toBe(before + 1);
-    expect(next.slice(0, 4).map((f) => f.event)).toEqual([
-      'user.message',
-      'session.state',
-      'run.queued',
-      'run.started',
-    ]);
-    expect(next[0].data).toEqual({ text: SECOND_QUERY, kind: 'task' });
-    expect(next[1].data).toEqual({ state: 'EXECUTING', runId });
-    expect(next[2].data).toEqual({ runId, mode: 'task', input: SECOND_QUERY });
-    expect(next[3].data).toEqual({ runId, mode: 'task' });
-    const report = terminal.data.report as string;
+    expectRunOpening(next, { runId, mode: 'task', input: SECOND_QUERY });
+    const report = completed.data.report;
     expect(report.startsWith('# Report:')).toBe(true);
     expect(report).toContain('Samsung');
     expect(report).not.toBe(first.report);

@@ -8,14 +8,18 @@ import { signToken } from '../../test/support/tokens';
 import { notify, serve } from '../lib/ipc';
 import { SENT_MARK, names } from '../lib/names';
 import { collectGarbage, errorText, hrUs, mapLimit, sleep } from '../lib/util';
+import { command, isDurable, type RunCommandName, type ServerFrame } from '../lib/wire';
 
-type Json = any;
+/** The bare relay's first frame, once it has subscribed (not MAWS's: the floor's own). */
+interface BareReady {
+  event: 'ready';
+}
 
 interface Sock {
   ws: WebSocket;
   index: number;
   lastSeq: number;
-  onJson?: (frame: Json, tUs: number) => void;
+  onJson?: (frame: ServerFrame, tUs: number) => void;
 }
 
 const groups = new Map<string, Sock[]>();
@@ -64,9 +68,9 @@ function onMessage(sock: Sock, data: Buffer): void {
   }
   if (!sock.onJson) return;
   const t = hrUs();
-  let frame: Json;
+  let frame: ServerFrame;
   try {
-    frame = JSON.parse(data.toString('utf8'));
+    frame = JSON.parse(data.toString('utf8')) as ServerFrame;
   } catch {
     return;
   }
@@ -119,8 +123,8 @@ function openOne(args: OpenArgs, index: number): Promise<Sock> {
     else {
       ws.once('message', (data: Buffer) => {
         try {
-          const first = JSON.parse(data.toString('utf8'));
-          if (first?.event === 'session.snapshot') sock.lastSeq = Number(first.data?.lastSeq ?? 0);
+          const first = JSON.parse(data.toString('utf8')) as ServerFrame | BareReady;
+          if (first.event === 'session.snapshot') sock.lastSeq = first.data.lastSeq;
         } catch {
           /* a first frame that is not JSON still means the socket is set up */
         }
@@ -205,20 +209,17 @@ function chatProbe(socks: Sock[], intervalMs: number, text: string) {
   let n = 0;
   for (const [k, sock] of socks.entries()) {
     sock.onJson = (f, t) => {
-      const id = f?.data?.replyTo as string | undefined;
+      if (f.event !== 'chat.response' && f.event !== 'error') return;
+      const id = f.data.replyTo;
       if (id === undefined || !pending.has(id)) return;
-      if (f.event === 'chat.response') {
-        latMs.push((t - pending.get(id)!) / 1000);
-        pending.delete(id);
-      } else if (f.event === 'error') {
-        errors.push(String(f.data.code));
-        pending.delete(id);
-      }
+      if (f.event === 'chat.response') latMs.push((t - pending.get(id)!) / 1000);
+      else errors.push(f.data.code);
+      pending.delete(id);
     };
     const ask = (): void => {
       const id = `c${k}-${n++}`;
       pending.set(id, hrUs());
-      sock.ws.send(JSON.stringify({ event: 'chat.send', data: { text }, id }));
+      sock.ws.send(command('chat.send', { text }, id));
     };
     timers.push(
       setTimeout(
@@ -241,9 +242,10 @@ function chatProbe(socks: Sock[], intervalMs: number, text: string) {
   };
 }
 
-interface BatchArgs {
+export interface BatchArgs {
   group: string;
-  event: string;
+  /** The command each socket sends to start its run. */
+  event: RunCommandName;
   text: string;
   timeoutMs: number;
   chatGroup?: string;
@@ -276,23 +278,26 @@ async function runsBatch(args: BatchArgs) {
       const sent = hrUs();
       let done = false;
       sock.onJson = (f, t) => {
-        if (typeof f?.seq === 'number') events++;
+        if (isDurable(f)) events++;
         if (done) return;
         if (f.event === 'run.completed') {
           completed++;
           runMs.push((t - sent) / 1000);
           tLast = t;
-        } else if (f.event === 'run.failed' || f.event === 'run.cancelled') {
+        } else if (f.event === 'run.failed') {
           failed++;
-          if (errors.length < 5) errors.push(`${f.event} ${JSON.stringify(f.data?.error ?? '')}`);
-        } else if (f.event === 'error' && f.data?.replyTo === id) {
+          if (errors.length < 5) errors.push(`${f.event} ${JSON.stringify(f.data.error)}`);
+        } else if (f.event === 'run.cancelled') {
+          failed++;
+          if (errors.length < 5) errors.push(f.event);
+        } else if (f.event === 'error' && f.data.replyTo === id) {
           failed++;
           if (errors.length < 5) errors.push(`${f.data.code}: ${f.data.message}`);
         } else return;
         done = true;
         ended();
       };
-      sock.ws.send(JSON.stringify({ event: args.event, data: { text: args.text }, id }));
+      sock.ws.send(command(args.event, { text: args.text }, id));
     }
   });
   for (const s of socks) s.onJson = undefined;
@@ -309,8 +314,15 @@ async function runsBatch(args: BatchArgs) {
   };
 }
 
+export interface SingleRunsArgs {
+  group: string;
+  text: string;
+  pauseMs: number;
+  timeoutMs: number;
+}
+
 /** One run at a time on an idle system: message → run.started, and → run.completed. */
-async function singleRuns(args: { group: string; text: string; pauseMs: number; timeoutMs: number }) {
+async function singleRuns(args: SingleRunsArgs) {
   const startedMs: number[] = [];
   const wholeMs: number[] = [];
   const errors: string[] = [];
@@ -325,12 +337,12 @@ async function singleRuns(args: { group: string; text: string; pauseMs: number; 
           wholeMs.push((t - t0) / 1000);
           clearTimeout(timer);
           resolve('ok');
-        } else if (f.event === 'run.failed' || (f.event === 'error' && f.data?.replyTo === id)) {
+        } else if (f.event === 'run.failed' || (f.event === 'error' && f.data.replyTo === id)) {
           clearTimeout(timer);
           resolve(`${f.event} ${JSON.stringify(f.data)}`);
         }
       };
-      sock.ws.send(JSON.stringify({ event: 'message', data: { text: args.text }, id }));
+      sock.ws.send(command('message', { text: args.text }, id));
     });
     sock.onJson = undefined;
     if (outcome !== 'ok' && errors.length < 5) errors.push(outcome);
@@ -339,8 +351,15 @@ async function singleRuns(args: { group: string; text: string; pauseMs: number; 
   return { startedMs, wholeMs, errors };
 }
 
+export interface ChatIdleArgs {
+  group: string;
+  n: number;
+  text: string;
+  pauseMs: number;
+}
+
 /** Chat answers on an idle system, one at a time across the group's sockets. */
-async function chatIdle(args: { group: string; n: number; text: string; pauseMs: number }) {
+async function chatIdle(args: ChatIdleArgs) {
   const socks = groups.get(args.group) ?? [];
   const latMs: number[] = [];
   let missing = 0;
@@ -351,12 +370,12 @@ async function chatIdle(args: { group: string; n: number; text: string; pauseMs:
     const ok = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 10_000);
       sock.onJson = (f, t) => {
-        if (f?.data?.replyTo !== id || (f.event !== 'chat.response' && f.event !== 'error')) return;
+        if ((f.event !== 'chat.response' && f.event !== 'error') || f.data.replyTo !== id) return;
         clearTimeout(timer);
         if (f.event === 'chat.response') latMs.push((t - t0) / 1000);
         resolve(f.event === 'chat.response');
       };
-      sock.ws.send(JSON.stringify({ event: 'chat.send', data: { text: args.text }, id }));
+      sock.ws.send(command('chat.send', { text: args.text }, id));
     });
     sock.onJson = undefined;
     if (!ok) missing++;

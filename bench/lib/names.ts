@@ -1,15 +1,12 @@
-/** One naming scheme for benchmark users and sessions, shared by the bench and its clients. */
-import { sessionKeyOf } from '../../src/store/redis-keys';
+/**
+ * One naming scheme for benchmark users and sessions, shared by the bench and its clients.
+ * Plain strings only: the bare floor server imports this too, so nothing of MAWS is loaded
+ * here (the relay derives MAWS's session keys from these names with the built sessionKeyOf).
+ */
 
 /** Socket i of group `prefix`: its own user (so per-user limits never bite) and session. */
 export function names(prefix: string, i: number): { user: string; sessionId: string } {
   return { user: `${prefix}-u${i}`, sessionId: `${prefix}-s${i}` };
-}
-
-/** The Redis session key MAWS derives for socket i of group `prefix`. */
-export function sessionKeyFor(prefix: string, i: number): string {
-  const { user, sessionId } = names(prefix, i);
-  return sessionKeyOf(user, sessionId);
 }
 
 /** The bare relay's channel for a session id. */

@@ -5,14 +5,12 @@
  * ioredis relay fed by one PUBLISH per event, with the same clients, bytes and load.
  */
 import type Redis from 'ioredis';
-import { EventLog } from '../../src/events/event-log';
-import { durable, frameTail, type PendingEvent } from '../../src/events/frames';
-import { openRedis } from '../../src/store/redis-connection';
 import { getFreePort } from '../../test/support/redis-server';
+import { durable, EventLog, frameTail, openRedis, sessionKeyOf, type PendingEvent } from '../lib/built';
 import { Ctx, probe } from '../lib/context';
 import { formatProfile, summarizeProfile, type ProfileSummary } from '../lib/cpu-profile';
 import type { ChildProc } from '../lib/ipc';
-import { bareChannel, names, sessionKeyFor } from '../lib/names';
+import { bareChannel, names } from '../lib/names';
 import { redisInterval, topCommands, type RedisInterval } from '../lib/redis-stats';
 import { CpuMeter } from '../lib/system';
 import { makeRow, type Row } from '../lib/table';
@@ -38,7 +36,11 @@ interface Publisher {
 }
 
 function mawsPublisher(log: EventLog, prefix: string, sessions: number): Publisher {
-  const keys = Array.from({ length: sessions }, (_, i) => sessionKeyFor(prefix, i));
+  // The Redis session key MAWS derives for socket i's user and session.
+  const keys = Array.from({ length: sessions }, (_, i) => {
+    const { user, sessionId } = names(prefix, i);
+    return sessionKeyOf(user, sessionId);
+  });
   return {
     name: 'maws',
     publish: (i, count) => {

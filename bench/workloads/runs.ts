@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { Queue } from 'bullmq';
+import type { BatchArgs, ChatIdleArgs, SingleRunsArgs } from '../children/client';
 import { Ctx, probe } from '../lib/context';
 import { formatProfile, summarizeProfile, type ProfileSummary } from '../lib/cpu-profile';
 import type { ChildProc } from '../lib/ipc';
@@ -104,7 +105,7 @@ async function mawsRuns(ctx: Ctx): Promise<Record<string, unknown>> {
     await open('warm', sizes.runSessions);
     const warm = await client.call<BatchResult>(
       'runsBatch',
-      { group: 'warm', event: 'task.start', text: QUERY, timeoutMs: 120_000 },
+      { group: 'warm', event: 'task.start', text: QUERY, timeoutMs: 120_000 } satisfies BatchArgs,
       200_000,
     );
     if (warm.failed > 0) ctx.log(`  warm-up: ${warm.failed} runs failed: ${warm.errors.join('; ')}`);
@@ -114,7 +115,7 @@ async function mawsRuns(ctx: Ctx): Promise<Record<string, unknown>> {
     ctx.log(`runs: ${sizes.singles} single runs on an idle system (message → run.started, → run.completed)`);
     const singles = await client.call<{ startedMs: number[]; wholeMs: number[]; errors: string[] }>(
       'singleRuns',
-      { group: 'single', text: QUERY, pauseMs: 20, timeoutMs: 30_000 },
+      { group: 'single', text: QUERY, pauseMs: 20, timeoutMs: 30_000 } satisfies SingleRunsArgs,
       600_000,
     );
     if (singles.errors.length) ctx.log(`  errors: ${singles.errors.join('; ')}`);
@@ -131,7 +132,7 @@ async function mawsRuns(ctx: Ctx): Promise<Record<string, unknown>> {
       n: sizes.idleChats,
       text: CHAT,
       pauseMs: 20,
-    });
+    } satisfies ChatIdleArgs);
     out.chatIdle = { ms: summarize(idleChat.latMs), missing: idleChat.missing };
 
     const chatUnderLoad: number[] = [];
@@ -173,7 +174,7 @@ async function mawsRuns(ctx: Ctx): Promise<Record<string, unknown>> {
             chatGroup: 'chat',
             chatIntervalMs: sizes.chatIntervalMs,
             chatText: CHAT,
-          },
+          } satisfies BatchArgs,
           200_000,
         );
         const summary = summarizeBatch(nWorkers, res);

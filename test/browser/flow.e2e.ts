@@ -4,10 +4,8 @@
  * (task, chat while running, refinement), a reload that restores the history, and screenshots
  * at desktop and phone width (test-artifacts/screenshots/).
  */
-import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext } from 'playwright-core';
 import {
-  closeAllBrowsers,
   DESKTOP,
   hook,
   launchBrowser,
@@ -25,9 +23,9 @@ import {
   type ClientPage,
   type RunView,
 } from '../support/browser';
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, type MawsProcess } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
+import type { MawsProcess } from '../support/maws-process';
+import { CHAT, QUERY, REFINE, unique } from '../support/scenario';
+import { setUpSuite, startStack } from '../support/suite';
 
 // page.evaluate callbacks run in the page. tsconfig has no DOM lib, so the page's globals are
 // declared here, for this file only.
@@ -38,42 +36,21 @@ declare function getComputedStyle(el: unknown, pseudo?: string): any;
 
 jest.setTimeout(180_000);
 
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-const CHAT = 'What is the current status?';
-const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
-
 let maws: MawsProcess;
 let browser: Browser;
 let context: BrowserContext;
 let client: ClientPage;
-const sessionId = `browser-${randomBytes(4).toString('hex')}`;
+const sessionId = unique('browser');
 
 // Filled in by the scenario tests, checked by the later ones.
 let firstRun: RunView;
 let firstReport = '';
 let refinedReport = '';
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    maws = await startMaws('all', {
-      REDIS_URL: redis.url,
-      AUTH_DEV_TOKENS: 'true',
-      OFFLINE_TOKEN_DELAY_MS: '5',
-    });
-    browser = await launchBrowser();
-    context = await browser.newContext({ viewport: DESKTOP });
-  } catch (err) {
-    await closeAllBrowsers();
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await closeAllBrowsers();
-  await cleanupAll();
+setUpSuite(async () => {
+  [maws] = (await startStack(['all'], { AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '5' })).procs;
+  browser = await launchBrowser();
+  context = await browser.newContext({ viewport: DESKTOP });
 });
 
 afterEach(() => {

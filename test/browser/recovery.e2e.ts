@@ -4,10 +4,8 @@
  * and ends with the same text as an undisturbed run of the same query (the offline model is
  * deterministic), with no gap and no duplicated text in any step.
  */
-import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext } from 'playwright-core';
 import {
-  closeAllBrowsers,
   DESKTOP,
   hook,
   launchBrowser,
@@ -21,45 +19,28 @@ import {
   waitForStep,
   type RunView,
 } from '../support/browser';
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, type MawsProcess } from '../support/maws-process';
-import { startRedis, type RedisServer } from '../support/redis-server';
+import { startMaws, type MawsEnv, type MawsProcess } from '../support/maws-process';
+import { QUERY, unique } from '../support/scenario';
+import { setUpSuite, startStack } from '../support/suite';
+import { sleep } from '../support/timing';
 
 jest.setTimeout(240_000);
 
-const QUERY =
-  'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-
-let redis: RedisServer;
-let env: Record<string, string>;
+let env: MawsEnv;
 let gateway: MawsProcess;
 let worker: MawsProcess;
 let browser: Browser;
 let context: BrowserContext;
 
-beforeAll(async () => {
-  try {
-    redis = await startRedis();
-    // Slow enough tokens that the run is still going when the gateway comes back.
-    env = { REDIS_URL: redis.url, AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '15' };
-    [gateway, worker] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
-    browser = await launchBrowser();
-    context = await browser.newContext({ viewport: DESKTOP });
-  } catch (err) {
-    await closeAllBrowsers();
-    await cleanupAll();
-    throw err;
-  }
+setUpSuite(async () => {
+  // Slow enough tokens that the run is still going when the gateway comes back.
+  ({
+    env,
+    procs: [gateway, worker],
+  } = await startStack(['gateway', 'worker'], { AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '15' }));
+  browser = await launchBrowser();
+  context = await browser.newContext({ viewport: DESKTOP });
 });
-
-afterAll(async () => {
-  await closeAllBrowsers();
-  await cleanupAll();
-});
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
 
 /** What must be equal between two runs of the same query: every step and the report. */
 function essence(run: RunView): unknown {
@@ -110,7 +91,7 @@ describe('gateway killed and restarted mid-run', () => {
     await screenshot(page, 'desktop-reconnecting');
 
     // The worker keeps writing the run's events while no gateway is up.
-    await new Promise((r) => setTimeout(r, 1_000));
+    await sleep(1_000);
     gateway = await startMaws('gateway', { ...env, PORT: String(port) });
 
     await waitConnected(page, 60_000);

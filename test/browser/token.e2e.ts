@@ -2,12 +2,11 @@
  * Browser: with dev tokens off the page says so and lets a person paste a token; a token the
  * server refuses is reported, and the fields unlock for another one.
  */
-import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
-import { closeAllBrowsers, launchBrowser, openClient, waitConnected, waitForState } from '../support/browser';
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, type MawsProcess } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
+import { launchBrowser, openClient, waitConnected, waitForState } from '../support/browser';
+import type { MawsProcess } from '../support/maws-process';
+import { unique } from '../support/scenario';
+import { setUpSuite, startStack } from '../support/suite';
 import { signToken } from '../support/tokens';
 
 // page.waitForFunction callbacks run in the page. tsconfig has no DOM lib, so the page's
@@ -19,34 +18,22 @@ jest.setTimeout(120_000);
 let maws: MawsProcess;
 let browser: Browser;
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    maws = await startMaws('all', { REDIS_URL: redis.url, AUTH_DEV_TOKENS: 'false' });
-    browser = await launchBrowser();
-  } catch (err) {
-    await closeAllBrowsers();
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await closeAllBrowsers();
-  await cleanupAll();
+setUpSuite(async () => {
+  [maws] = (await startStack(['all'], { AUTH_DEV_TOKENS: 'false' })).procs;
+  browser = await launchBrowser();
 });
 
 describe('tokens when dev tokens are off', () => {
   it('asks for a token, and connects with a pasted one', async () => {
     const { page, pageErrors } = await openClient(browser, maws.url!, {
-      sessionId: `paste-${randomBytes(4).toString('hex')}`,
+      sessionId: unique('paste'),
     });
     await page.waitForSelector('#notice:not([hidden])');
     expect(await page.textContent('#notice')).toMatch(/paste a token/i);
     await page.waitForSelector('#status[data-status="disconnected"]');
     expect(await page.isEnabled('#token')).toBe(true);
 
-    await page.fill('#token', signToken(`paster-${randomBytes(4).toString('hex')}`));
+    await page.fill('#token', signToken(unique('paster')));
     await page.click('#connect');
     await waitConnected(page);
     await waitForState(page, 'IDLE');
@@ -62,7 +49,7 @@ describe('tokens when dev tokens are off', () => {
 
   it('says so when the server refuses the pasted token, and lets a person paste another', async () => {
     const { page, pageErrors } = await openClient(browser, maws.url!, {
-      sessionId: `refused-${randomBytes(4).toString('hex')}`,
+      sessionId: unique('refused'),
     });
     await page.waitForSelector('#notice:not([hidden])');
     await page.fill('#token', signToken('late-user', undefined, { expiresInSec: -60 }));

@@ -5,10 +5,8 @@
  * Clarifier's answer, so typing the payloads puts them into user text, model text and
  * Markdown alike.
  */
-import { randomBytes } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import {
-  closeAllBrowsers,
   launchBrowser,
   openClient,
   typeAndSend,
@@ -17,9 +15,9 @@ import {
   waitForState,
   type ClientPage,
 } from '../support/browser';
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, type MawsProcess } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
+import type { MawsProcess } from '../support/maws-process';
+import { unique } from '../support/scenario';
+import { setUpSuite, startStack } from '../support/suite';
 
 // page.evaluate callbacks run in the page. tsconfig has no DOM lib, so the page's globals are
 // declared here, for this file only.
@@ -40,21 +38,9 @@ let maws: MawsProcess;
 let browser: Browser;
 let client: ClientPage;
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    maws = await startMaws('all', { REDIS_URL: redis.url, AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '5' });
-    browser = await launchBrowser();
-  } catch (err) {
-    await closeAllBrowsers();
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await closeAllBrowsers();
-  await cleanupAll();
+setUpSuite(async () => {
+  [maws] = (await startStack(['all'], { AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '5' })).procs;
+  browser = await launchBrowser();
 });
 
 /** Everything that would show that a payload ran or could run. */
@@ -97,7 +83,7 @@ function expectClean(found: Awaited<ReturnType<typeof inspect>>): void {
 
 describe('no payload ever runs', () => {
   it('user text, Clarifier answers and reports with script/onerror/javascript: payloads stay text', async () => {
-    client = await openClient(browser, maws.url!, { sessionId: `xss-${randomBytes(4).toString('hex')}` });
+    client = await openClient(browser, maws.url!, { sessionId: unique('xss') });
     const { page } = client;
     await waitConnected(page);
     await waitForState(page, 'IDLE');

@@ -5,31 +5,22 @@
  * stays connected and keeps working.
  */
 import WebSocket from 'ws';
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, type MawsProcess } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
-import { signToken } from '../support/tokens';
-import { TestClient, buildWsUrl } from '../support/ws-client';
+import { expectEvent } from '../support/frames';
+import type { MawsProcess } from '../support/maws-process';
 import { unique } from '../support/scenario';
+import { connect } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
+import { sleep } from '../support/timing';
+import { signToken } from '../support/tokens';
+import { buildWsUrl } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
 let gateway: MawsProcess;
 
-beforeAll(async () => {
-  const redis = await startRedis();
-  gateway = await startMaws('gateway', {
-    REDIS_URL: redis.url,
-    HEARTBEAT_INTERVAL_MS: '300',
-    HEARTBEAT_TIMEOUT_MS: '300',
-  });
+setUpSuite(async () => {
+  [gateway] = (await startStack(['gateway'], { HEARTBEAT_INTERVAL_MS: '300', HEARTBEAT_TIMEOUT_MS: '300' })).procs;
 });
-
-afterAll(async () => {
-  await cleanupAll();
-});
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Silent {
   ws: WebSocket;
@@ -61,12 +52,9 @@ function connectSilent(url: string): Promise<Silent> {
 
 describe('heartbeat spread', () => {
   it('sockets that connect together get their first pings spread over the interval, not in one sweep', async () => {
-    const redis = await startRedis();
-    const spread = await startMaws('gateway', {
-      REDIS_URL: redis.url,
-      HEARTBEAT_INTERVAL_MS: '4000',
-      HEARTBEAT_TIMEOUT_MS: '10000',
-    });
+    const {
+      procs: [spread],
+    } = await startStack(['gateway'], { HEARTBEAT_INTERVAL_MS: '4000', HEARTBEAT_TIMEOUT_MS: '10000' });
     const firstPings: number[] = [];
     const clients = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
@@ -97,10 +85,9 @@ describe('heartbeat', () => {
   it('terminates a client that does not answer pings (1006 within ~1 s); an answering one stays', async () => {
     const sessionId = unique('hb');
     const token = signToken(unique('hal'));
-    const normal = await TestClient.connect(gateway.wsUrl!, sessionId, token);
+    const { client: normal } = await connect(gateway, sessionId, token);
     let normalPings = 0;
     normal.ws.on('ping', () => (normalPings += 1));
-    await normal.waitForEvent('session.snapshot', undefined, 10_000);
 
     const silent = await connectSilent(buildWsUrl(gateway.wsUrl!, sessionId, token));
     let timer: NodeJS.Timeout | undefined;
@@ -121,12 +108,9 @@ describe('heartbeat', () => {
     expect(normal.isOpen).toBe(true);
     expect(normal.closeResult).toBeUndefined();
     expect(normalPings).toBeGreaterThanOrEqual(3);
-    const pong = await normal.request('task.cancel', {});
-    expect(pong.event).toBe('error');
-    expect(pong.data.code).toBe('INVALID_STATE');
-    const since = normal.frames.length;
-    normal.send('ping', {}, 'p1');
-    await normal.waitForEvent('pong', undefined, 5_000, since);
+    const reply = expectEvent(await normal.request('task.cancel', {}), 'error');
+    expect(reply.data.code).toBe('INVALID_STATE');
+    await normal.flush(5_000);
 
     // The gateway lets go of the dead socket: only the answering one is counted.
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();

@@ -2,38 +2,29 @@
  * A gateway that dies between starting a run in Redis and queueing its job must not leave
  * the session EXECUTING forever: a worker queues the run again.
  */
-import Redis from 'ioredis';
-import { EventLog } from '../../src/events/event-log';
-import { durable } from '../../src/events/frames';
-import { sessionKeyOf } from '../../src/store/redis-keys';
-import { cleanupAll } from '../support/cleanup';
+import { durable, EventLog, sessionKeyOf } from '../support/built';
 import { startMaws } from '../support/maws-process';
-import { RedisServer, startRedis } from '../support/redis-server';
+import { adminRedis } from '../support/redis-admin';
+import { startRedis, type RedisServer } from '../support/redis-server';
+import { connect } from '../support/session';
+import { setUpSuite } from '../support/suite';
 import { signToken } from '../support/tokens';
-import { TestClient } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
 describe('a run whose job was never queued', () => {
   let redis: RedisServer;
-  let raw: Redis;
 
-  beforeAll(async () => {
+  setUpSuite(async () => {
     redis = await startRedis();
-    raw = new Redis(redis.url);
-  });
-  afterAll(async () => {
-    raw.disconnect();
-    await cleanupAll();
   });
 
   it('is queued again by a worker after LOST_RUN_GRACE_MS and completes', async () => {
     const gateway = await startMaws('gateway', { REDIS_URL: redis.url });
-    const client = await TestClient.connect(gateway.wsUrl!, 'LOST1', signToken('lost-user'));
-    await client.waitForEvent('session.snapshot');
+    const { client } = await connect(gateway, 'LOST1', signToken('lost-user'));
 
     // What a gateway does before it queues the job, and nothing after: it died there.
-    const log = new EventLog(raw, { maxEvents: 10_000, ttlSeconds: 3600 });
+    const log = new EventLog(adminRedis(redis), { maxEvents: 10_000, ttlSeconds: 3600 });
     const runId = 'r_lostjob0000000001';
     const text = 'Compare Rust and Go for network services.';
     const begun = await log.beginRun(

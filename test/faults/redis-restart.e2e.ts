@@ -7,61 +7,48 @@
  *   affected run ends with a clear coded error (run.failed STATE_LOST, or RESUME_UNAVAILABLE
  *   and a snapshot) rather than hanging, and a new task afterwards works.
  */
-import { cleanupAll } from '../support/cleanup';
+import { range, seqs, TERMINAL } from '../support/frames';
 import { httpJson } from '../support/http';
-import { startMaws } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
+import { startRun } from '../support/runs';
+import { QUERY, unique } from '../support/scenario';
+import { connect } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
+import { eventually } from '../support/timing';
 import { signToken } from '../support/tokens';
-import { TestClient } from '../support/ws-client';
-import { eventually, QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(90_000);
 
-afterAll(async () => {
-  await cleanupAll();
-});
-
-async function flush(client: TestClient): Promise<void> {
-  const since = client.frames.length;
-  client.send('ping', {}, client.nextId());
-  await client.waitForEvent('pong', undefined, 20_000, since);
-}
+setUpSuite();
 
 describe('Redis restart with persistence (appendonly yes)', () => {
   it('gateways and workers reconnect; the run completes once; no gap on either gateway', async () => {
-    const redis = await startRedis({ appendonly: true });
-    const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '15' };
-    const [gatewayA, gatewayB, worker] = await Promise.all([
-      startMaws('gateway', env),
-      startMaws('gateway', env),
-      startMaws('worker', env),
-    ]);
+    const {
+      redis,
+      procs: [gatewayA, gatewayB, worker],
+    } = await startStack(['gateway', 'gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '15' }, { appendonly: true });
     const sessionId = unique('aof');
     const token = signToken(unique('ria'));
-    const a = await TestClient.connect(gatewayA.wsUrl!, sessionId, token);
-    const b = await TestClient.connect(gatewayB.wsUrl!, sessionId, token);
-    await a.waitForEvent('session.snapshot', undefined, 10_000);
-    await b.waitForEvent('session.snapshot', undefined, 10_000);
-    const ack = await a.request('task.start', { text: QUERY });
-    const runId = ack.data.runId as string;
+    const { client: a } = await connect(gatewayA, sessionId, token);
+    const { client: b } = await connect(gatewayB, sessionId, token);
+    const { runId } = await startRun(a, 'task.start', QUERY);
 
     for (const step of ['exec-1', 'exec-3']) {
-      await a.waitFor((f) => f.event === 'agent.delta' && f.data.runId === runId && f.data.stepId === step, 45_000);
+      await a.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === step, 45_000);
       await redis.restart();
     }
 
-    const end = await a.waitFor((f) => TERMINAL.includes(f.event) && f.data.runId === runId, 60_000);
+    const end = await a.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
     expect(end.event).toBe('run.completed');
-    await b.waitFor((f) => TERMINAL.includes(f.event) && f.data.runId === runId, 30_000);
-    await Promise.all([flush(a), flush(b)]);
+    await b.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 30_000);
+    await Promise.all([a.flush(20_000), b.flush(20_000)]);
     const last = a.lastSeq();
     for (const client of [a, b]) {
       expect(client.isOpen).toBe(true);
       expect(seqs(client.frames)).toEqual(range(1, last));
-      expect(client.frames.filter((f) => TERMINAL.includes(f.event))).toHaveLength(1);
+      expect(client.events(TERMINAL)).toHaveLength(1);
       expect(client.events('error')).toEqual([]);
     }
-    expect(b.raw.filter((_, i) => b.frames[i].seq)).toEqual(a.raw.filter((_, i) => a.frames[i].seq));
+    expect(b.rawDurable()).toEqual(a.rawDurable());
     for (const gateway of [gatewayA, gatewayB]) {
       expect((await httpJson('GET', `${gateway.url}/health/ready`)).status).toBe(200);
     }
@@ -71,19 +58,15 @@ describe('Redis restart with persistence (appendonly yes)', () => {
 
 describe('Redis restart without persistence (appendonly no)', () => {
   it('processes stay up; the run ends with a coded error, not a hang; a new task works', async () => {
-    const redis = await startRedis({ appendonly: false });
-    const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '15' };
-    const [gateway, worker] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+    const {
+      redis,
+      procs: [gateway, worker],
+    } = await startStack(['gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '15' }, { appendonly: false });
     const sessionId = unique('noaof');
     const token = signToken(unique('rob'));
-    const client = await TestClient.connect(gateway.wsUrl!, sessionId, token);
-    await client.waitForEvent('session.snapshot', undefined, 10_000);
-    const ack = await client.request('task.start', { text: QUERY });
-    const runId = ack.data.runId as string;
-    await client.waitFor(
-      (f) => f.event === 'agent.delta' && f.data.runId === runId && f.data.stepId === 'exec-1',
-      45_000,
-    );
+    const { client } = await connect(gateway, sessionId, token);
+    const { runId } = await startRun(client, 'task.start', QUERY);
+    await client.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === 'exec-1', 45_000);
     const before = client.frames.length;
 
     await redis.restart(); // comes back empty
@@ -127,18 +110,16 @@ describe('Redis restart without persistence (appendonly no)', () => {
     );
 
     // The session is usable again on a fresh socket: a new task runs to completion.
-    const fresh = await TestClient.connect(gateway.wsUrl!, sessionId, token);
-    const snap = await fresh.waitForEvent('session.snapshot', undefined, 10_000);
+    const { client: fresh, snapshot: snap } = await connect(gateway, sessionId, token);
     expect(snap.data.state).not.toBe('EXECUTING');
-    const next = await fresh.request('task.start', { text: QUERY });
-    expect(next.event).toBe('ack');
-    const done = await fresh.waitFor((f) => TERMINAL.includes(f.event) && f.data.runId === next.data.runId, 45_000);
+    const next = await startRun(fresh, 'task.start', QUERY);
+    const done = await fresh.waitForEvent(TERMINAL, (f) => f.data.runId === next.runId, 45_000);
     expect(done.event).toBe('run.completed');
-    await flush(fresh);
+    await fresh.flush(20_000);
     expect(seqs(fresh.frames)).toEqual(range(snap.data.lastSeq + 1, fresh.lastSeq()));
 
     // The socket that lived through the loss is not left deaf: it saw the new run too.
-    const seen = await client.waitFor((f) => f.event === 'run.completed' && f.data.runId === next.data.runId, 10_000);
+    const seen = await client.waitForEvent('run.completed', (f) => f.data.runId === next.runId, 10_000);
     expect(seen.seq).toBe(done.seq);
   });
 });

@@ -5,27 +5,20 @@
  * - With a grace long enough for the step, the step finishes first and the other worker goes
  *   on with the next one (no step is restarted).
  */
-import { cleanupAll } from '../support/cleanup';
+import type { ServerFrame } from '../../src/contract';
+import { isEvent, range, runIdOf, seqs, TERMINAL } from '../support/frames';
 import { startMaws } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
-import { signToken } from '../support/tokens';
-import { TestClient, type Frame } from '../support/ws-client';
-import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
+import { nextStepStreaming, startRun } from '../support/runs';
+import { QUERY } from '../support/scenario';
+import { newSession } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
 
 jest.setTimeout(60_000);
 
-afterAll(async () => {
-  await cleanupAll();
-});
-
-async function flush(client: TestClient): Promise<void> {
-  const since = client.frames.length;
-  client.send('ping', {}, client.nextId());
-  await client.waitForEvent('pong', undefined, 10_000, since);
-}
+setUpSuite();
 
 /** agent.started attempts per stepId, in order of arrival. */
-function attemptsByStep(frames: Frame[], runId: string): Record<string, number[]> {
+function attemptsByStep(frames: ServerFrame[], runId: string): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const f of frames) {
     if (f.event === 'agent.started' && f.data.runId === runId) (out[f.data.stepId] ??= []).push(f.data.attempt);
@@ -34,10 +27,10 @@ function attemptsByStep(frames: Frame[], runId: string): Record<string, number[]
 }
 
 /** No step is started again after its agent.finished; each finishes once. */
-function expectNoRerun(frames: Frame[], runId: string): void {
+function expectNoRerun(frames: ServerFrame[], runId: string): void {
   const finished = new Set<string>();
   for (const f of frames) {
-    if (f.data?.runId !== runId) continue;
+    if (runIdOf(f) !== runId) continue;
     if (f.event === 'agent.started')
       expect({ rerun: f.data.stepId, wasFinished: finished.has(f.data.stepId) }).toEqual({
         rerun: f.data.stepId,
@@ -48,48 +41,39 @@ function expectNoRerun(frames: Frame[], runId: string): void {
       finished.add(f.data.stepId);
     }
   }
-  const terminals = frames.filter((f) => TERMINAL.includes(f.event) && f.data.runId === runId);
+  const terminals = frames.filter((f) => isEvent(f, TERMINAL) && f.data.runId === runId);
   expect(terminals.map((f) => f.event)).toEqual(['run.completed']);
 }
 
 describe('graceful shutdown of a worker', () => {
   async function runAndTerminate(
     graceMs: number,
-  ): Promise<{ frames: Frame[]; runId: string; interrupted: string; finishedAtTerm: Set<string> }> {
-    const redis = await startRedis();
-    const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '12', SHUTDOWN_GRACE_MS: String(graceMs) };
-    const [gateway, worker1] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
-    const client = await TestClient.connect(gateway.wsUrl!, unique('term'), signToken(unique('tim')));
-    await client.waitForEvent('session.snapshot', undefined, 10_000);
-    const ack = await client.request('task.start', { text: QUERY });
-    const runId = ack.data.runId as string;
+  ): Promise<{ frames: ServerFrame[]; runId: string; interrupted: string; finishedAtTerm: Set<string> }> {
+    const {
+      env,
+      procs: [gateway, worker1],
+    } = await startStack(['gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '12', SHUTDOWN_GRACE_MS: String(graceMs) });
+    const { client } = await newSession(gateway, 'term');
+    const { runId } = await startRun(client, 'task.start', QUERY);
     await client.waitForEvent('run.started', (f) => f.data.runId === runId, 30_000);
     await startMaws('worker', env); // idle until worker 1 hands the run back
 
     // Interrupt the next step that starts from now on (an executor's or the aggregator's),
     // once its model output is streaming.
-    const from = client.frames.length;
-    const next = await client.waitFor(
-      (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.agent !== 'planner',
-      30_000,
-      from,
-    );
-    const interrupted = next.data.stepId as string;
-    await client.waitFor(
-      (f) => f.event === 'agent.delta' && f.data.runId === runId && f.data.stepId === interrupted,
-      30_000,
-      from,
-    );
+    const interrupted = await nextStepStreaming(client, runId);
     const finishedAtTerm = new Set<string>(
-      client.frames.filter((f) => f.event === 'agent.finished' && f.data.runId === runId).map((f) => f.data.stepId),
+      client
+        .events('agent.finished')
+        .filter((f) => f.data.runId === runId)
+        .map((f) => f.data.stepId),
     );
     const exit = await worker1.stop('SIGTERM', 20_000);
     expect(exit).toEqual({ code: 0, signal: null });
     // It handed the run back rather than finishing it before exiting.
-    expect(client.frames.filter((f) => TERMINAL.includes(f.event))).toEqual([]);
+    expect(client.events(TERMINAL)).toEqual([]);
 
-    await client.waitFor((f) => TERMINAL.includes(f.event) && f.data.runId === runId, 45_000);
-    await flush(client);
+    await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 45_000);
+    await client.flush();
     expect(seqs(client.frames)).toEqual(range(1, client.lastSeq()));
     expectNoRerun(client.frames, runId);
     return { frames: client.frames, runId, interrupted, finishedAtTerm };

@@ -4,35 +4,28 @@
  * resubscribes and fills each socket from the log: the client sees every seq once, in order,
  * and the run completes.
  */
-import Redis from 'ioredis';
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, type MawsProcess } from '../support/maws-process';
-import { startRedis, type RedisServer } from '../support/redis-server';
+import type Redis from 'ioredis';
+import { SessionKeys, sessionKeyOf } from '../support/built';
+import { range, seqs, TERMINAL } from '../support/frames';
+import type { MawsProcess } from '../support/maws-process';
+import { adminRedis, sessionKey } from '../support/redis-admin';
+import { startRun } from '../support/runs';
+import { QUERY, unique } from '../support/scenario';
+import { connect } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
+import { sleep } from '../support/timing';
 import { signToken } from '../support/tokens';
-import { TestClient } from '../support/ws-client';
-import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
-import { sessionKeyOf } from '../../src/store/redis-keys';
 
 jest.setTimeout(90_000);
 
-let redis: RedisServer;
 let admin: Redis;
 let gateway: MawsProcess;
 
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = new Redis(redis.url, { maxRetriesPerRequest: null });
-  admin.on('error', () => undefined);
-  const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '10' };
-  [gateway] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+setUpSuite(async () => {
+  const stack = await startStack(['gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '10' });
+  admin = adminRedis(stack.redis);
+  [gateway] = stack.procs;
 });
-
-afterAll(async () => {
-  admin?.disconnect();
-  await cleanupAll();
-});
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Names (CLIENT SETNAME) of the connections currently in pub/sub mode. */
 async function pubsubClients(): Promise<string[]> {
@@ -47,20 +40,17 @@ describe('subscriber loss', () => {
   it('the gateway reconnects its subscriber and fills the gap: every seq once, run completes', async () => {
     const sessionId = unique('sub');
     const token = signToken(unique('sue'));
-    const client = await TestClient.connect(gateway.wsUrl!, sessionId, token);
-    await client.waitForEvent('session.snapshot', undefined, 10_000);
+    const { client } = await connect(gateway, sessionId, token);
     // The session's live channel is subscribed once the snapshot is out.
     expect(await pubsubClients()).toContain('maws:relay');
 
-    const ack = await client.request('task.start', { text: QUERY });
-    expect(ack.event).toBe('ack');
-    const runId = ack.data.runId as string;
-    await client.waitFor((f) => f.event === 'agent.delta' && f.data.runId === runId, 30_000);
+    const { runId } = await startRun(client, 'task.start', QUERY);
+    await client.waitForEvent('agent.delta', (f) => f.data.runId === runId, 30_000);
 
     // Kill every pub/sub connection (the gateway's relay; the worker's control channel too)
     // again and again for 400 ms, four times, while events are written every ~10 ms: the
     // relay is away for a while each time and misses what was published meanwhile.
-    const seqKey = await seqKeyOf(sessionId);
+    const seqKey = await sessionKey(admin, sessionId, 'seq');
     let killed = 0;
     for (let round = 0; round < 4; round++) {
       const before = Number(await admin.get(seqKey));
@@ -75,17 +65,15 @@ describe('subscriber loss', () => {
     }
     expect(killed).toBeGreaterThanOrEqual(4);
 
-    const terminal = await client.waitFor((f) => TERMINAL.includes(f.event) && f.data?.runId === runId, 60_000);
+    const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
     expect(terminal.event).toBe('run.completed');
-    await client.waitFor((f) => f.event === 'session.state' && f.data.state === 'REFINEMENT_READY', 10_000);
-    const since = client.frames.length;
-    client.send('ping', {}, 'sync');
-    await client.waitForEvent('pong', undefined, 10_000, since);
+    await client.waitForEvent('session.state', (f) => f.data.state === 'REFINEMENT_READY', 10_000);
+    await client.flush();
 
     const stored = Number(await admin.get(seqKey));
     expect(seqs(client.frames)).toEqual(range(1, stored));
     expect(client.events('error')).toEqual([]);
-    expect(client.frames.filter((f) => TERMINAL.includes(f.event))).toHaveLength(1);
+    expect(client.events(TERMINAL)).toHaveLength(1);
     // The relay connection is back (resubscribed).
     expect(await pubsubClients()).toContain('maws:relay');
 
@@ -118,11 +106,9 @@ describe("a session's channel on the gateway", () => {
     const user = unique('chan');
     const sessionId = unique('two');
     const token = signToken(user);
-    const channel = `maws:{${sessionKeyOf(user, sessionId)}}:live`;
-    const first = await TestClient.connect(gateway.wsUrl!, sessionId, token);
-    const second = await TestClient.connect(gateway.wsUrl!, sessionId, token);
-    await first.waitForEvent('session.snapshot', undefined, 10_000);
-    await second.waitForEvent('session.snapshot', undefined, 10_000);
+    const channel = new SessionKeys(sessionKeyOf(user, sessionId)).channel;
+    const { client: first } = await connect(gateway, sessionId, token);
+    const { client: second } = await connect(gateway, sessionId, token);
     expect(await subscribers(channel)).toBe(1);
 
     // The first socket leaves; the second still gets the session's events.
@@ -136,17 +122,10 @@ describe("a session's channel on the gateway", () => {
     expect(await waitForSubscribers(channel, 0)).toBe(0);
 
     // A socket that comes back subscribes it again and is relayed to, from where it left off.
-    const again = await TestClient.connect(gateway.wsUrl!, sessionId, token, { lastSeq: second.lastSeq() });
-    await again.waitForEvent('session.snapshot', undefined, 10_000);
+    const { client: again } = await connect(gateway, sessionId, token, { lastSeq: second.lastSeq() });
     expect(await subscribers(channel)).toBe(1);
     expect((await again.request('chat.send', { text: 'And now?' })).event).toBe('ack');
     await again.waitForEvent('chat.response', undefined, 15_000);
     expect(seqs(again.frames)).toEqual(range(second.lastSeq() + 1, again.lastSeq()));
   });
 });
-
-async function seqKeyOf(sessionId: string): Promise<string> {
-  const [, keys] = await admin.scan('0', 'MATCH', `maws:{*.${sessionId}}:seq`, 'COUNT', 10_000);
-  if (keys.length !== 1) throw new Error(`seq key of ${sessionId}: ${JSON.stringify(keys)}`);
-  return keys[0];
-}

@@ -4,44 +4,47 @@
  * again with the same stepId and attempt 2, the run ends exactly once and the client's seqs
  * are gap-free. Once with short lock settings, once with the defaults (takeover within 15 s).
  */
-import { cleanupAll } from '../support/cleanup';
+import type { FrameOf, ServerFrame } from '../../src/contract';
+import { isDurable, isEvent, range, runIdOf, seqs, TERMINAL } from '../support/frames';
 import { startMaws } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
+import { nextStepStreaming, planOf, startRun } from '../support/runs';
+import { QUERY, unique } from '../support/scenario';
+import { connect } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
 import { signToken } from '../support/tokens';
-import { TestClient, type Frame } from '../support/ws-client';
-import { QUERY, range, seqs, TERMINAL, unique } from '../support/scenario';
 
 jest.setTimeout(90_000);
 
-afterAll(async () => {
-  await cleanupAll();
-});
+setUpSuite();
 
 /**
  * The contract's takeover rules over one run's frames; `killedAt` is the index of the first
  * frame that arrived after the kill, `interrupted` the step that was running then.
  */
-function expectTakenOver(frames: Frame[], runId: string, killedAt: number, interrupted: string): void {
+function expectTakenOver(frames: ServerFrame[], runId: string, killedAt: number, interrupted: string): void {
   expect(seqs(frames)).toEqual(range(1, seqs(frames).length));
-  const ofRun = frames.filter((f) => f.data?.runId === runId);
-  const terminals = ofRun.filter((f) => TERMINAL.includes(f.event));
+  const ofRun = frames.filter((f) => runIdOf(f) === runId);
+  const terminals = ofRun.filter((f) => isEvent(f, TERMINAL));
   expect(terminals.map((f) => f.event)).toEqual(['run.completed']);
   const terminalIndex = frames.indexOf(terminals[0]);
-  expect(frames.slice(terminalIndex + 1).filter((f) => f.data?.runId === runId && f.seq)).toEqual([]);
+  expect(frames.slice(terminalIndex + 1).filter((f) => runIdOf(f) === runId && isDurable(f) && f.seq)).toEqual([]);
 
-  const plan = ofRun.find((f) => f.event === 'agent.finished' && f.data.stepId === 'plan').data.output
-    .plan as unknown[];
+  const plan = planOf(ofRun);
   const steps = ['plan', ...plan.map((_, i) => `exec-${i + 1}`), 'aggregate'];
   const finishedBeforeKill = new Set(
     frames
       .slice(0, killedAt)
-      .filter((f) => f.event === 'agent.finished' && f.data.runId === runId)
+      .filter((f): f is FrameOf<'agent.finished'> => f.event === 'agent.finished' && f.data.runId === runId)
       .map((f) => f.data.stepId),
   );
   expect(finishedBeforeKill.size).toBeGreaterThanOrEqual(1); // the plan at least
   for (const stepId of steps) {
-    const started = ofRun.filter((f) => f.event === 'agent.started' && f.data.stepId === stepId);
-    const finished = ofRun.filter((f) => f.event === 'agent.finished' && f.data.stepId === stepId);
+    const started = ofRun.filter(
+      (f): f is FrameOf<'agent.started'> => f.event === 'agent.started' && f.data.stepId === stepId,
+    );
+    const finished = ofRun.filter(
+      (f): f is FrameOf<'agent.finished'> => f.event === 'agent.finished' && f.data.stepId === stepId,
+    );
     expect({ stepId, finished: finished.length }).toEqual({ stepId, finished: 1 });
     // A finished step is never started again.
     const startedAfterFinish = started.filter((f) => frames.indexOf(f) > frames.indexOf(finished[0]));
@@ -55,67 +58,53 @@ function expectTakenOver(frames: Frame[], runId: string, killedAt: number, inter
   }
   // Steps in the contract's order (the restarted one where it was).
   const order = ofRun
-    .filter((f) => f.event === 'agent.started')
-    .map((f) => f.data.stepId as string)
+    .filter((f): f is FrameOf<'agent.started'> => f.event === 'agent.started')
+    .map((f) => f.data.stepId)
     .filter((s, i, all) => all.indexOf(s) === i);
   expect(order).toEqual(steps);
 }
 
 /** Runs a task, SIGKILLs the worker holding it mid-step, checks the takeover; returns its time. */
 async function crashMidStep(settings: Record<string, string>): Promise<number> {
-  const redis = await startRedis();
-  const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '20', ...settings };
   // Only worker 1 runs when the task starts, so it is the one holding the run.
-  const [gateway, worker1] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
+  const {
+    env,
+    procs: [gateway, worker1],
+  } = await startStack(['gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '20', ...settings });
   const sessionId = unique('crash');
   const token = signToken(unique('cy'));
-  const client = await TestClient.connect(gateway.wsUrl!, sessionId, token);
-  await client.waitForEvent('session.snapshot', undefined, 10_000);
-  const ack = await client.request('task.start', { text: QUERY });
-  const runId = ack.data.runId as string;
+  const { client } = await connect(gateway, sessionId, token);
+  const { runId } = await startRun(client, 'task.start', QUERY);
   await client.waitForEvent('run.started', (f) => f.data.runId === runId, 30_000);
   // Worker 2 joins now: it waits for work while worker 1 holds the run.
   await startMaws('worker', env);
 
   // Interrupt the next step that starts from now on (an executor's or the aggregator's),
   // once its model output is streaming.
-  const from = client.frames.length;
-  const next = await client.waitFor(
-    (f) => f.event === 'agent.started' && f.data.runId === runId && f.data.agent !== 'planner',
-    30_000,
-    from,
-  );
-  const interrupted = next.data.stepId as string;
-  await client.waitFor(
-    (f) => f.event === 'agent.delta' && f.data.runId === runId && f.data.stepId === interrupted,
-    30_000,
-    from,
-  );
+  const interrupted = await nextStepStreaming(client, runId);
   worker1.kill('SIGKILL');
   const killedAt = client.frames.length;
   const killTime = Date.now();
   expect((await worker1.exited).signal).toBe('SIGKILL');
 
-  const restarted = await client.waitFor(
-    (f) =>
-      f.event === 'agent.started' && f.data.runId === runId && f.data.stepId === interrupted && f.data.attempt === 2,
+  const restarted = await client.waitForEvent(
+    'agent.started',
+    (f) => f.data.runId === runId && f.data.stepId === interrupted && f.data.attempt === 2,
     30_000,
     killedAt,
   );
   const takeoverMs = Date.now() - killTime;
   console.log(`worker crash: takeover after ${takeoverMs} ms (${JSON.stringify(settings)})`);
   expect(restarted.data.agent).toBe('executor');
-  await client.waitFor((f) => TERMINAL.includes(f.event) && f.data.runId === runId, 60_000);
-  await client.waitFor((f) => f.event === 'session.state' && f.data.state === 'REFINEMENT_READY', 10_000);
-  const since = client.frames.length;
-  client.send('ping', {}, 'sync');
-  await client.waitForEvent('pong', undefined, 10_000, since);
+  await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
+  await client.waitForEvent('session.state', (f) => f.data.state === 'REFINEMENT_READY', 10_000);
+  await client.flush();
   expectTakenOver(client.frames, runId, killedAt, interrupted);
 
   // A client that joins now replays the same history, gap-free.
-  const late = await TestClient.connect(gateway.wsUrl!, sessionId, token, { lastSeq: 0 });
-  await late.waitFor((f) => f.seq === client.lastSeq(), 10_000);
-  expect(late.raw.filter((_, i) => late.frames[i].seq)).toEqual(client.raw.filter((_, i) => client.frames[i].seq));
+  const { client: late } = await connect(gateway, sessionId, token, { lastSeq: 0 });
+  await late.waitFor((f) => isDurable(f) && f.seq === client.lastSeq(), 10_000);
+  expect(late.rawDurable()).toEqual(client.rawDurable());
   return takeoverMs;
 }
 

@@ -6,10 +6,10 @@
  * open it at all). Only the right credentials get 200. Path spellings that might slip past a
  * middleware mounted on one exact path never get the dashboard either.
  */
-import { cleanupAll } from '../support/cleanup';
 import { basicAuth, httpJson } from '../support/http';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
+import { setUpSuite } from '../support/suite';
 import { signToken } from '../support/tokens';
 
 jest.setTimeout(60_000);
@@ -20,21 +20,12 @@ const ADMIN_PASSWORD = 'sec-dashboard-password-42';
 let withAdmin: MawsProcess;
 let noAdmin: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    [withAdmin, noAdmin] = await Promise.all([
-      startMaws('gateway', { REDIS_URL: redis.url, ADMIN_USER, ADMIN_PASSWORD }),
-      startMaws('gateway', { REDIS_URL: redis.url, ADMIN_USER: undefined, ADMIN_PASSWORD: undefined }),
-    ]);
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  const redis = await startRedis();
+  [withAdmin, noAdmin] = await Promise.all([
+    startMaws('gateway', { REDIS_URL: redis.url, ADMIN_USER, ADMIN_PASSWORD }),
+    startMaws('gateway', { REDIS_URL: redis.url, ADMIN_USER: undefined, ADMIN_PASSWORD: undefined }),
+  ]);
 });
 
 const PATHS = ['/admin/queues', '/admin/queues/', '/admin/queues/api/queues', '/admin/queues/queue/resolver'];

@@ -7,11 +7,12 @@
  * - The endpoint is rate-limited per client address: after DEV_TOKENS_PER_MINUTE tokens in a
  *   minute, 429 (and a forged X-Forwarded-For does not reset the count).
  */
-import { cleanupAll } from '../support/cleanup';
 import { httpJson } from '../support/http';
 import { runMawsOnce, startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis, type RedisServer } from '../support/redis-server';
-import { TestClient } from '../support/ws-client';
+import { connect } from '../support/session';
+import { setUpSuite } from '../support/suite';
+import { sleep } from '../support/timing';
 
 jest.setTimeout(60_000);
 
@@ -21,26 +22,17 @@ let redis: RedisServer;
 let off: MawsProcess;
 let on: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    redis = await startRedis();
-    [off, on] = await Promise.all([
-      startMaws('gateway', { REDIS_URL: redis.url, AUTH_DEV_TOKENS: undefined }),
-      startMaws('gateway', {
-        REDIS_URL: redis.url,
-        AUTH_DEV_TOKENS: 'true',
-        JWT_SECRET: undefined,
-        DEV_TOKENS_PER_MINUTE: String(LIMIT),
-      }),
-    ]);
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  redis = await startRedis();
+  [off, on] = await Promise.all([
+    startMaws('gateway', { REDIS_URL: redis.url, AUTH_DEV_TOKENS: undefined }),
+    startMaws('gateway', {
+      REDIS_URL: redis.url,
+      AUTH_DEV_TOKENS: 'true',
+      JWT_SECRET: undefined,
+      DEV_TOKENS_PER_MINUTE: String(LIMIT),
+    }),
+  ]);
 });
 
 describe('dev tokens', () => {
@@ -66,7 +58,7 @@ describe('dev tokens', () => {
   it(`are rate-limited: after ${LIMIT} a minute from one address → 429`, async () => {
     // Stay clear of a minute boundary, where the per-minute count starts again.
     const intoMinute = Date.now() % 60_000;
-    if (intoMinute > 55_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 200));
+    if (intoMinute > 55_000) await sleep(60_000 - intoMinute + 200);
     const statuses: number[] = [];
     let token = '';
     for (let i = 0; i < LIMIT; i++) {
@@ -87,8 +79,7 @@ describe('dev tokens', () => {
     );
     expect(spoofed.status).toBe(429);
     // The tokens handed out before the limit work.
-    const client = await TestClient.connect(on.wsUrl!, 'dev-session', token);
-    await client.waitForEvent('session.snapshot', undefined, 10_000);
+    const { client } = await connect(on, 'dev-session', token);
     await client.close();
   });
 });

@@ -7,28 +7,19 @@
  * - auth.refresh with another sub's token (or a bad, or an expired one) → VALIDATION_FAILED,
  *   and the socket still closes with 4401 at the old expiry.
  */
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, TEST_JWT_SECRET, type MawsProcess } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
+import { expectEvent } from '../support/frames';
+import { TEST_JWT_SECRET, type MawsProcess } from '../support/maws-process';
+import { connect } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
 import { signToken } from '../support/tokens';
-import { TestClient, type CloseInfo } from '../support/ws-client';
+import type { TestClient } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
 let gw: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    gw = await startMaws('gateway', { REDIS_URL: redis.url });
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  [gw] = (await startStack(['gateway'])).procs;
 });
 
 /** An `exp` (seconds) at least `minSeconds` from now. */
@@ -37,35 +28,15 @@ function expAtLeast(minSeconds: number): number {
 }
 
 async function open(sub: string, exp: number, sessionId: string): Promise<TestClient> {
-  const client = await TestClient.connect(gw.wsUrl!, sessionId, signToken(sub, TEST_JWT_SECRET, { exp }));
-  await client.waitForEvent('session.snapshot', undefined, 10_000);
-  return client;
-}
-
-async function closedWithin(client: TestClient, ms: number): Promise<{ info: CloseInfo; at: number } | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      client.closed.then((info) => ({ info, at: Date.now() })),
-      new Promise<null>((r) => (timer = setTimeout(() => r(null), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function expectServed(client: TestClient): Promise<void> {
-  const since = client.frames.length;
-  client.send('ping', {});
-  await client.waitForEvent('pong', undefined, 10_000, since);
+  return (await connect(gw, sessionId, signToken(sub, TEST_JWT_SECRET, { exp }))).client;
 }
 
 describe('token expiry on an open socket', () => {
   it('is closed with 4401 at the expiry of its token', async () => {
     const exp = expAtLeast(2);
     const client = await open('exp-alice', exp, 'exp-plain');
-    await expectServed(client);
-    const closed = await closedWithin(client, exp * 1000 - Date.now() + 5_000);
+    await client.flush();
+    const closed = await client.closedWithin(exp * 1000 - Date.now() + 5_000);
     expect(closed).not.toBeNull();
     expect(closed!.info.code).toBe(4401);
     // Not before the expiry, and promptly after it.
@@ -80,10 +51,10 @@ describe('token expiry on an open socket', () => {
     const reply = await client.request('auth.refresh', { token: later });
     expect(reply.event).toBe('ack');
     // Well past the old expiry (the sweep runs at least every second).
-    const closed = await closedWithin(client, exp * 1000 - Date.now() + 2_500);
+    const closed = await client.closedWithin(exp * 1000 - Date.now() + 2_500);
     expect(closed).toBeNull();
     expect(client.isOpen).toBe(true);
-    await expectServed(client);
+    await client.flush();
     await client.close();
   });
 
@@ -95,7 +66,7 @@ describe('token expiry on an open socket', () => {
       token: signToken('exp-carol', TEST_JWT_SECRET, { exp: exp2 }),
     });
     expect(reply.event).toBe('ack');
-    const closed = await closedWithin(client, exp2 * 1000 - Date.now() + 5_000);
+    const closed = await client.closedWithin(exp2 * 1000 - Date.now() + 5_000);
     expect(closed).not.toBeNull();
     expect(closed!.info.code).toBe(4401);
     expect(closed!.at).toBeGreaterThanOrEqual(exp2 * 1000 - 50);
@@ -105,18 +76,20 @@ describe('token expiry on an open socket', () => {
     const exp = expAtLeast(2);
     const client = await open('exp-dave', exp, 'exp-other-sub');
     const other = signToken('exp-mallory', TEST_JWT_SECRET, { expiresInSec: 3600 });
-    const reply = await client.request('auth.refresh', { token: other });
-    expect(reply.event).toBe('error');
+    const reply = expectEvent(await client.request('auth.refresh', { token: other }), 'error');
     expect(reply.data.code).toBe('VALIDATION_FAILED');
     // Bad and expired tokens for the same sub change nothing either.
     const forged = signToken('exp-dave', 'not-the-secret-0123456789abcdef', { expiresInSec: 3600 });
-    const bad = await client.request('auth.refresh', { token: forged });
+    const bad = expectEvent(await client.request('auth.refresh', { token: forged }), 'error');
     expect(bad.data.code).toBe('VALIDATION_FAILED');
-    const expired = await client.request('auth.refresh', {
-      token: signToken('exp-dave', TEST_JWT_SECRET, { expiresInSec: -10 }),
-    });
+    const expired = expectEvent(
+      await client.request('auth.refresh', {
+        token: signToken('exp-dave', TEST_JWT_SECRET, { expiresInSec: -10 }),
+      }),
+      'error',
+    );
     expect(expired.data.code).toBe('VALIDATION_FAILED');
-    const closed = await closedWithin(client, exp * 1000 - Date.now() + 5_000);
+    const closed = await client.closedWithin(exp * 1000 - Date.now() + 5_000);
     expect(closed).not.toBeNull();
     expect(closed!.info.code).toBe(4401);
     expect(closed!.at).toBeLessThanOrEqual(exp * 1000 + 2_500);
@@ -130,7 +103,7 @@ describe('token expiry on an open socket', () => {
       token: signToken('exp-erin', TEST_JWT_SECRET, { expiresInSec: 3600 }),
     });
     expect(reply.event).toBe('ack');
-    const closed = await closedWithin(other, exp * 1000 - Date.now() + 5_000);
+    const closed = await other.closedWithin(exp * 1000 - Date.now() + 5_000);
     expect(closed?.info.code).toBe(4401);
     expect(refreshed.isOpen).toBe(true);
     await refreshed.close();

@@ -8,11 +8,14 @@
  * runId or extra fields B sends.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cleanupAll } from '../support/cleanup';
-import { startMaws, type MawsProcess } from '../support/maws-process';
-import { startRedis } from '../support/redis-server';
+import type { ServerFrame } from '../../src/contract';
+import { expectEvent } from '../support/frames';
+import type { MawsProcess } from '../support/maws-process';
+import { startRun } from '../support/runs';
+import { connect as connectTo, upgradeStatus, type Connected } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
 import { signToken } from '../support/tokens';
-import { TestClient, UpgradeRejectedError, type ConnectOptions, type Frame } from '../support/ws-client';
+import type { ConnectOptions, TestClient } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
@@ -21,19 +24,9 @@ const RUN_TIMEOUT_MS = 40_000;
 
 let gw: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    // Slow enough streaming that A's run is still going while B tries things.
-    gw = await startMaws('all', { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '15' });
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  // Slow enough streaming that A's run is still going while B tries things.
+  [gw] = (await startStack(['all'], { OFFLINE_TOKEN_DELAY_MS: '15' })).procs;
 });
 
 const tag = randomBytes(4).toString('hex');
@@ -45,15 +38,13 @@ async function connect(
   sub: string,
   sessionId: string,
   opts: ConnectOptions = {},
-): Promise<{ c: TestClient; snap: Frame }> {
-  const c = await TestClient.connect(gw.wsUrl!, sessionId, signToken(sub), opts);
-  const snap = await c.waitFor(() => true, 10_000);
-  expect(snap.event).toBe('session.snapshot');
+): Promise<{ c: TestClient; snap: Connected['snapshot'] }> {
+  const { client: c, snapshot: snap } = await connectTo(gw, sessionId, signToken(sub), opts);
   return { c, snap };
 }
 
 /** Every frame B got, as text, must not mention any of A's secrets. */
-function expectNothingOf(frames: Frame[], secrets: string[]): void {
+function expectNothingOf(frames: ServerFrame[], secrets: string[]): void {
   for (const f of frames) {
     const text = JSON.stringify(f);
     for (const s of secrets) expect(text).not.toContain(s);
@@ -72,23 +63,24 @@ describe('two users on the same sessionId', () => {
     aClient = a;
     expect(aSnap.data).toMatchObject({ state: 'IDLE', lastSeq: 0 });
 
-    const ack = await a.request('task.start', { text: QUERY });
-    expect(ack.event).toBe('ack');
-    aRunId = ack.data.runId;
+    ({ runId: aRunId } = await startRun(a, 'task.start', QUERY));
     expect(typeof aRunId).toBe('string');
     await a.waitForEvent('run.started', (f) => f.data.runId === aRunId, RUN_TIMEOUT_MS);
 
     // While A's run goes: B's commands act on B's own (idle) session only.
     const { c: b } = await connect(subB, S);
-    const cancel = await b.request('task.cancel', {});
-    expect(cancel.event).toBe('error');
+    const cancel = expectEvent(await b.request('task.cancel', {}), 'error');
     expect(cancel.data.code).toBe('INVALID_STATE');
-    // Naming A's run or session in the frame changes nothing.
-    const cancel2 = await b.request('task.cancel', { runId: aRunId, sessionId: S, sub: subA });
-    expect(cancel2.event).toBe('error');
+    // Naming A's run or session in the frame (fields the contract does not have) changes nothing.
+    const cancel2 = expectEvent(
+      await b.requestUnchecked('task.cancel', { runId: aRunId, sessionId: S, sub: subA }),
+      'error',
+    );
     expect(cancel2.data.code).toBe('INVALID_STATE');
-    const refine = await b.request('task.refine', { text: 'Only Faro, please.', runId: aRunId });
-    expect(refine.event).toBe('error');
+    const refine = expectEvent(
+      await b.requestUnchecked('task.refine', { text: 'Only Faro, please.', runId: aRunId }),
+      'error',
+    );
     expect(refine.data.code).toBe('INVALID_STATE');
     const chat = await b.request('chat.send', { text: 'What is the status of the rainfall study?' });
     expect(chat.event).toBe('ack');
@@ -129,9 +121,7 @@ describe('two users on the same sessionId', () => {
     const ack = await b.request('resume', { afterSeq: 0 });
     expect(ack.event).toBe('ack');
     await b.waitForEvent('chat.response', undefined, 10_000, since);
-    const ping = b.frames.length;
-    b.send('ping');
-    await b.waitForEvent('pong', undefined, 10_000, ping);
+    await b.flush();
     const durable = b.durable();
     expect(durable.every((f) => f.seq <= snap.data.lastSeq)).toBe(true);
     expect(durable.filter((f) => ['run.queued', 'run.completed', 'agent.finished'].includes(f.event))).toHaveLength(0);
@@ -141,12 +131,12 @@ describe('two users on the same sessionId', () => {
     const { c: b2 } = await connect(subB, S, { lastSeq: aLast });
     const unavailable = await b2.waitForEvent('error', undefined, 10_000);
     expect(unavailable.data.code).toBe('RESUME_UNAVAILABLE');
-    const snap2 = await b2.waitFor((f) => f.event === 'session.snapshot' && b2.frames.indexOf(f) > 0, 10_000);
+    const snap2 = await b2.waitForEvent('session.snapshot', (f) => b2.frames.indexOf(f) > 0, 10_000);
     expect(snap2.data.report).toBeUndefined();
     expectNothingOf(b2.frames, [aRunId, QUERY, aReport.slice(0, 40)]);
 
     // A still has its report; B's refine is refused.
-    const refine = await b2.request('task.refine', { text: 'Shorter, please.' });
+    const refine = expectEvent(await b2.request('task.refine', { text: 'Shorter, please.' }), 'error');
     expect(refine.data.code).toBe('INVALID_STATE');
     const { snap: aSnap } = await connect(subA, S);
     expect(aSnap.data.state).toBe('REFINEMENT_READY');
@@ -159,7 +149,7 @@ describe('two users on the same sessionId', () => {
     for (const sessionId of tricky) {
       const { c, snap } = await connect(subB, sessionId);
       expect(snap.data.report).toBeUndefined();
-      const r = await c.request('task.cancel', { runId: aRunId });
+      const r = expectEvent(await c.requestUnchecked('task.cancel', { runId: aRunId }), 'error');
       expect(r.data.code).toBe('INVALID_STATE');
       expectNothingOf(c.frames, [aRunId, aReport.slice(0, 40)]);
       await c.close();
@@ -176,14 +166,7 @@ describe('two users on the same sessionId', () => {
       encodeURIComponent(`maws:{${userPart}.${S}}:log`),
     ];
     for (const sessionId of hostile) {
-      let status = 101;
-      try {
-        const c = await TestClient.connect(gw.wsUrl!, sessionId, signToken(subB), { rawSessionId: true });
-        await c.close();
-      } catch (err) {
-        if (!(err instanceof UpgradeRejectedError)) throw err;
-        status = err.statusCode;
-      }
+      const status = await upgradeStatus(gw, sessionId, signToken(subB), { rawSessionId: true });
       expect([400, 404]).toContain(status);
     }
   });
@@ -203,9 +186,7 @@ describe('two users on the same sessionId', () => {
       const { c, snap } = await connect(sub, S, { lastSeq: 0 });
       expect(snap.data.report).toBeUndefined();
       expect(snap.data.lastSeq).toBe(0);
-      const ping = c.frames.length;
-      c.send('ping');
-      await c.waitForEvent('pong', undefined, 10_000, ping);
+      await c.flush();
       expect(c.durable()).toHaveLength(0);
       await c.close();
     }
@@ -216,10 +197,9 @@ describe('two users on the same sessionId', () => {
     expect(snap.data.report).toBeUndefined();
     await other.close();
     const { c: a } = await connect(subA, S);
-    const ack = await a.request('task.refine', { text: 'Focus on Faro only.' });
-    expect(ack.event).toBe('ack');
-    await a.waitForEvent('run.completed', (f) => f.data.runId === ack.data.runId, RUN_TIMEOUT_MS);
+    const ack = await startRun(a, 'task.refine', 'Focus on Faro only.');
+    await a.waitForEvent('run.completed', (f) => f.data.runId === ack.runId, RUN_TIMEOUT_MS);
     expect(bWatcher.events('run.completed')).toHaveLength(0);
-    expectNothingOf(bWatcher.frames, [aRunId, ack.data.runId]);
+    expectNothingOf(bWatcher.frames, [aRunId, ack.runId]);
   });
 });

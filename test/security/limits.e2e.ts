@@ -17,11 +17,16 @@
  * - MAX_SOCKETS=3: a fourth socket on the gateway → 503 at the upgrade.
  */
 import { randomBytes } from 'node:crypto';
-import { cleanupAll } from '../support/cleanup';
+import type { FrameOf, ServerFrame } from '../../src/contract';
+import { expectEvent, isDurable, isEvent } from '../support/frames';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
+import { startRun } from '../support/runs';
+import { connect as connectTo, openOrRefused } from '../support/session';
+import { setUpSuite } from '../support/suite';
+import { sleep } from '../support/timing';
 import { signToken } from '../support/tokens';
-import { TestClient, UpgradeRejectedError, type CloseInfo, type Frame } from '../support/ws-client';
+import { TestClient } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
@@ -37,81 +42,48 @@ const RUN_TIMEOUT_MS = 30_000;
 let gw: MawsProcess;
 let small: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    [gw, small] = await Promise.all([
-      startMaws('all', {
-        REDIS_URL: redis.url,
-        OFFLINE_TOKEN_DELAY_MS: '5',
-        MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
-        MAX_INPUT_CHARS: String(MAX_INPUT_CHARS),
-        MESSAGES_PER_SECOND: String(MESSAGES_PER_SECOND),
-        MESSAGE_BURST: String(MESSAGE_BURST),
-        FLOOD_CLOSE_AFTER: String(FLOOD_CLOSE_AFTER),
-        MAX_ACTIVE_RUNS_PER_USER: '1',
-        MAX_RUNS_PER_MINUTE_PER_USER: '2',
-        MAX_SOCKETS_PER_USER: String(MAX_SOCKETS_PER_USER),
-      }),
-      startMaws('gateway', { REDIS_URL: redis.url, MAX_SOCKETS: String(MAX_SOCKETS) }),
-    ]);
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  const redis = await startRedis();
+  [gw, small] = await Promise.all([
+    startMaws('all', {
+      REDIS_URL: redis.url,
+      OFFLINE_TOKEN_DELAY_MS: '5',
+      MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
+      MAX_INPUT_CHARS: String(MAX_INPUT_CHARS),
+      MESSAGES_PER_SECOND: String(MESSAGES_PER_SECOND),
+      MESSAGE_BURST: String(MESSAGE_BURST),
+      FLOOD_CLOSE_AFTER: String(FLOOD_CLOSE_AFTER),
+      MAX_ACTIVE_RUNS_PER_USER: '1',
+      MAX_RUNS_PER_MINUTE_PER_USER: '2',
+      MAX_SOCKETS_PER_USER: String(MAX_SOCKETS_PER_USER),
+    }),
+    startMaws('gateway', { REDIS_URL: redis.url, MAX_SOCKETS: String(MAX_SOCKETS) }),
+  ]);
 });
 
 const tag = randomBytes(3).toString('hex');
 const user = (name: string): string => `${name}-${tag}`;
 
 async function connect(on: MawsProcess, sub: string, sessionId: string): Promise<TestClient> {
-  const c = await TestClient.connect(on.wsUrl!, sessionId, signToken(sub));
-  await c.waitForEvent('session.snapshot', undefined, 10_000);
-  return c;
+  return (await connectTo(on, sessionId, signToken(sub))).client;
 }
 
-async function upgradeStatus(on: MawsProcess, sub: string, sessionId: string): Promise<number | TestClient> {
-  try {
-    return await connect(on, sub, sessionId);
-  } catch (err) {
-    if (err instanceof UpgradeRejectedError) return err.statusCode;
-    throw err;
-  }
+function upgradeStatus(on: MawsProcess, sub: string, sessionId: string): Promise<number | TestClient> {
+  return openOrRefused(on, sessionId, signToken(sub));
 }
-
-async function closedWithin(c: TestClient, ms: number): Promise<CloseInfo | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([c.closed, new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function pingPong(c: TestClient): Promise<void> {
-  const since = c.frames.length;
-  c.send('ping');
-  await c.waitForEvent('pong', undefined, 10_000, since);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('MAX_FRAME_BYTES', () => {
   it('a text frame one byte over the limit closes the socket with 1009', async () => {
     const c = await connect(gw, user('frame'), 'frame-text');
     const frame = JSON.stringify({ event: 'ping', data: {}, id: 'big' });
     c.sendRaw(frame + ' '.repeat(MAX_FRAME_BYTES + 1 - frame.length));
-    expect((await closedWithin(c, 10_000))?.code).toBe(1009);
+    expect((await c.closedWithin(10_000))?.info.code).toBe(1009);
   });
 
   it('a binary frame over the limit closes the socket with 1009', async () => {
     const c = await connect(gw, user('frame'), 'frame-binary');
     c.sendRaw(randomBytes(MAX_FRAME_BYTES * 4), true);
-    expect((await closedWithin(c, 10_000))?.code).toBe(1009);
+    expect((await c.closedWithin(10_000))?.info.code).toBe(1009);
   });
 
   it('a frame of exactly the limit is served', async () => {
@@ -127,9 +99,9 @@ describe('MAX_FRAME_BYTES', () => {
 describe('MAX_INPUT_CHARS', () => {
   it('text longer than the limit → VALIDATION_FAILED, for every text command; the limit itself is fine', async () => {
     const c = await connect(gw, user('input'), 'input');
-    for (const event of ['task.start', 'message', 'chat.send']) {
+    for (const event of ['task.start', 'message', 'chat.send'] as const) {
       const r = await c.request(event, { text: 'x'.repeat(MAX_INPUT_CHARS + 1) });
-      expect({ event, code: r.data.code }).toEqual({ event, code: 'VALIDATION_FAILED' });
+      expect({ event, code: 'code' in r.data ? r.data.code : undefined }).toEqual({ event, code: 'VALIDATION_FAILED' });
     }
     // Counted in code points after trimming: 50 emoji (100 UTF-16 units) and padded text are fine.
     const ok = await c.request('chat.send', { text: `   ${'y'.repeat(MAX_INPUT_CHARS)}\n\t ` });
@@ -137,7 +109,7 @@ describe('MAX_INPUT_CHARS', () => {
     await sleep(1_500); // stay within the message rate of this gateway
     const emoji = await c.request('chat.send', { text: '😀'.repeat(MAX_INPUT_CHARS) });
     expect(emoji.event).toBe('ack');
-    const tooMany = await c.request('chat.send', { text: '😀'.repeat(MAX_INPUT_CHARS + 1) });
+    const tooMany = expectEvent(await c.request('chat.send', { text: '😀'.repeat(MAX_INPUT_CHARS + 1) }), 'error');
     expect(tooMany.data.code).toBe('VALIDATION_FAILED');
     // The refused task did not start anything.
     expect(c.events('run.queued')).toHaveLength(0);
@@ -158,7 +130,7 @@ describe('messages per second', () => {
     expect(rateLimited).toBeGreaterThanOrEqual(MESSAGE_BURST - 3);
     expect(c.isOpen).toBe(true);
     await sleep(1_000 + (1000 * 2) / MESSAGES_PER_SECOND);
-    await pingPong(c);
+    await c.flush();
     await c.close();
   });
 
@@ -176,18 +148,18 @@ describe('messages per second', () => {
     const normal = await connect(gw, sub, 'flood-normal');
     const flooder = await connect(gw, sub, 'flood-flooder');
     for (let i = 0; i < 300 && flooder.isOpen; i++) flooder.send('ping', {}, `f${i}`);
-    const closed = await closedWithin(flooder, 10_000);
-    expect(closed?.code).toBe(1008);
+    const closed = await flooder.closedWithin(10_000);
+    expect(closed?.info.code).toBe(1008);
     expect(limited(flooder.frames).length).toBeGreaterThanOrEqual(FLOOD_CLOSE_AFTER - 1);
     // The other connection was never limited, and still works.
-    await pingPong(normal);
+    await normal.flush();
     const chat = await normal.request('chat.send', { text: 'Still there?' });
     expect(chat.event).toBe('ack');
     expect(limited(normal.frames)).toHaveLength(0);
     expect(normal.isOpen).toBe(true);
     // The same user can open a fresh connection.
     const again = await connect(gw, sub, 'flood-flooder');
-    await pingPong(again);
+    await again.flush();
     await Promise.all([normal.close(), again.close()]);
   });
 
@@ -200,12 +172,12 @@ describe('messages per second', () => {
       c.send('ping', {}, `s${sent++}`);
       await sleep(1000 / (MESSAGES_PER_SECOND * 10));
     }
-    const closed = await closedWithin(c, 2_000);
+    const closed = await c.closedWithin(2_000);
     console.log(
       `steady flood: ${sent} frames in ${Date.now() - started} ms, ` +
-        `${limited(c.frames).length} RATE_LIMITED, ${c.events('pong').length} pongs, close ${closed?.code ?? 'none'}`,
+        `${limited(c.frames).length} RATE_LIMITED, ${c.events('pong').length} pongs, close ${closed?.info.code ?? 'none'}`,
     );
-    expect(closed?.code).toBe(1008);
+    expect(closed?.info.code).toBe(1008);
   });
 });
 
@@ -214,10 +186,8 @@ describe('runs per user', () => {
     const sub = user('active');
     const s1 = await connect(gw, sub, 'active-1');
     const s2 = await connect(gw, sub, 'active-2');
-    const first = await s1.request('task.start', { text: 'Summarize the weather in Oslo.' });
-    expect(first.event).toBe('ack');
-    const second = await s2.request('task.start', { text: 'Summarize the weather in Bergen.' });
-    expect(second.event).toBe('error');
+    const first = await startRun(s1, 'task.start', 'Summarize the weather in Oslo.');
+    const second = expectEvent(await s2.request('task.start', { text: 'Summarize the weather in Bergen.' }), 'error');
     expect(second.data.code).toBe('RATE_LIMITED');
     expect(s2.events('run.queued')).toHaveLength(0);
     // Another user is not limited by this one.
@@ -225,13 +195,12 @@ describe('runs per user', () => {
     const theirs = await other.request('task.start', { text: 'Summarize the weather in Rome.' });
     expect(theirs.event).toBe('ack');
     // Once the first run has ended, the second session may start one.
-    await s1.waitForEvent('run.completed', (f) => f.data.runId === first.data.runId, RUN_TIMEOUT_MS);
+    await s1.waitForEvent('run.completed', (f) => f.data.runId === first.runId, RUN_TIMEOUT_MS);
     // The refused start left nothing in its session: no run, no event (its job went out with
     // the refusing script and was dropped, or ended at once by the worker that took it).
-    expect(s2.frames.filter((f) => typeof f.seq === 'number')).toEqual([]);
-    const third = await s2.request('task.start', { text: 'Summarize the weather in Bergen.' });
-    expect(third.event).toBe('ack');
-    await s2.waitForEvent('run.completed', (f) => f.data.runId === third.data.runId, RUN_TIMEOUT_MS);
+    expect(s2.frames.filter(isDurable)).toEqual([]);
+    const third = await startRun(s2, 'task.start', 'Summarize the weather in Bergen.');
+    await s2.waitForEvent('run.completed', (f) => f.data.runId === third.runId, RUN_TIMEOUT_MS);
     await other.waitForEvent('run.completed', undefined, RUN_TIMEOUT_MS);
     await Promise.all([s1.close(), s2.close(), other.close()]);
   });
@@ -242,7 +211,7 @@ describe('runs per user', () => {
     const s2 = await connect(gw, sub, 'cancel-2');
     const first = await s1.request('task.start', { text: 'Summarize the weather in Kyiv.' });
     expect(first.event).toBe('ack');
-    const refused = await s2.request('task.start', { text: 'Summarize the weather in Lviv.' });
+    const refused = expectEvent(await s2.request('task.start', { text: 'Summarize the weather in Lviv.' }), 'error');
     expect(refused.data.code).toBe('RATE_LIMITED');
     const cancel = await s1.request('task.cancel', {});
     expect(cancel.event).toBe('ack');
@@ -259,17 +228,18 @@ describe('runs per user', () => {
     const sub = user('rpm');
     const c = await connect(gw, sub, 'rpm-1');
     for (const city of ['Paris', 'Lyon']) {
-      const ack = await c.request('task.start', { text: `Summarize the weather in ${city}.` });
-      expect(ack.event).toBe('ack');
+      const ack = expectEvent(await c.request('task.start', { text: `Summarize the weather in ${city}.` }), 'ack');
       await c.waitForEvent('run.completed', (f) => f.data.runId === ack.data.runId, RUN_TIMEOUT_MS);
     }
-    const third = await c.request('task.start', { text: 'Summarize the weather in Nice.' });
-    expect(third.event).toBe('error');
+    const third = expectEvent(await c.request('task.start', { text: 'Summarize the weather in Nice.' }), 'error');
     expect(third.data.code).toBe('RATE_LIMITED');
-    const refine = await c.request('task.refine', { text: 'Only Lyon.' });
+    const refine = expectEvent(await c.request('task.refine', { text: 'Only Lyon.' }), 'error');
     expect(refine.data.code).toBe('RATE_LIMITED');
     const elsewhere = await connect(gw, sub, 'rpm-2');
-    const fourth = await elsewhere.request('message', { text: 'Summarize the weather in Lille.' });
+    const fourth = expectEvent(
+      await elsewhere.request('message', { text: 'Summarize the weather in Lille.' }),
+      'error',
+    );
     expect(fourth.data.code).toBe('RATE_LIMITED');
     // The refused starts changed nothing.
     const snap = await connect(gw, sub, 'rpm-1');
@@ -317,6 +287,6 @@ describe('sockets', () => {
   });
 });
 
-function limited(frames: Frame[]): Frame[] {
-  return frames.filter((f) => f?.event === 'error' && f.data?.code === 'RATE_LIMITED');
+function limited(frames: ServerFrame[]): FrameOf<'error'>[] {
+  return frames.filter((f): f is FrameOf<'error'> => isEvent(f, 'error') && f.data.code === 'RATE_LIMITED');
 }

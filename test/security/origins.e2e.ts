@@ -6,11 +6,11 @@
  * with a list, exactly the listed ones; `*` allows any. No Origin (not a browser) is allowed
  * with a valid token, and never without one. A refused origin is HTTP 403 at the upgrade.
  */
-import { cleanupAll } from '../support/cleanup';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis } from '../support/redis-server';
+import { upgradeStatus } from '../support/session';
+import { setUpSuite } from '../support/suite';
 import { signToken } from '../support/tokens';
-import { TestClient, UpgradeRejectedError } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
@@ -21,22 +21,13 @@ let listed: MawsProcess;
 /** ALLOWED_ORIGINS=* */
 let any: MawsProcess;
 
-beforeAll(async () => {
-  try {
-    const redis = await startRedis();
-    [own, listed, any] = await Promise.all([
-      startMaws('gateway', { REDIS_URL: redis.url }),
-      startMaws('gateway', { REDIS_URL: redis.url, ALLOWED_ORIGINS: 'http://app.example, https://admin.example:8443' }),
-      startMaws('gateway', { REDIS_URL: redis.url, ALLOWED_ORIGINS: '*' }),
-    ]);
-  } catch (err) {
-    await cleanupAll();
-    throw err;
-  }
-});
-
-afterAll(async () => {
-  await cleanupAll();
+setUpSuite(async () => {
+  const redis = await startRedis();
+  [own, listed, any] = await Promise.all([
+    startMaws('gateway', { REDIS_URL: redis.url }),
+    startMaws('gateway', { REDIS_URL: redis.url, ALLOWED_ORIGINS: 'http://app.example, https://admin.example:8443' }),
+    startMaws('gateway', { REDIS_URL: redis.url, ALLOWED_ORIGINS: '*' }),
+  ]);
 });
 
 const token = signToken('origin-user');
@@ -49,15 +40,7 @@ async function statusWith(
   headerToken = false,
 ): Promise<number> {
   const headers: Record<string, string> = origin === undefined ? {} : { Origin: origin };
-  try {
-    const client = await TestClient.connect(gw.wsUrl!, 'origin-session', tok, { headers, headerToken });
-    await client.waitForEvent('session.snapshot', undefined, 10_000);
-    await client.close();
-    return 101;
-  } catch (err) {
-    if (err instanceof UpgradeRejectedError) return err.statusCode;
-    throw err;
-  }
+  return upgradeStatus(gw, 'origin-session', tok, { headers, headerToken });
 }
 
 describe('ALLOWED_ORIGINS unset: the gateway’s own origin only', () => {

@@ -12,13 +12,14 @@
  * - A JWKS endpoint that cannot be reached: 401, and the gateway keeps serving.
  */
 import { createHmac } from 'node:crypto';
-import { cleanupAll } from '../support/cleanup';
 import { httpJson } from '../support/http';
 import { generateSigningKey, JwksServer, signAsymmetricToken, type SigningKey } from '../support/jwks-server';
 import { startMaws, TEST_JWT_SECRET, type MawsProcess } from '../support/maws-process';
 import { getFreePort, startRedis } from '../support/redis-server';
+import { connect, upgradeStatus as upgradeStatusOf } from '../support/session';
+import { setUpSuite } from '../support/suite';
+import { sleep } from '../support/timing';
 import { base64url, signToken } from '../support/tokens';
-import { TestClient, UpgradeRejectedError } from '../support/ws-client';
 
 jest.setTimeout(60_000);
 
@@ -37,7 +38,7 @@ let strict: MawsProcess;
 /** JWKS_URL pointing at a port where nothing listens. */
 let unreachable: MawsProcess;
 
-beforeAll(async () => {
+setUpSuite(async () => {
   try {
     rsa = generateSigningKey('RS256');
     ec = generateSigningKey('ES256');
@@ -60,14 +61,12 @@ beforeAll(async () => {
       }),
     ]);
   } catch (err) {
-    await cleanupAll();
     await jwks?.close();
     throw err;
   }
 });
 
 afterAll(async () => {
-  await cleanupAll();
   await jwks?.close();
 });
 
@@ -76,24 +75,14 @@ const sid = (prefix: string): string => `${prefix}-${++counter}-${Date.now().toS
 
 /** Opens a socket, checks it is really served (snapshot, ping → pong), closes it. */
 async function expectAccepted(gw: MawsProcess, token: string, headerToken = false): Promise<void> {
-  const client = await TestClient.connect(gw.wsUrl!, sid('ok'), token, { headerToken });
-  const snap = await client.waitForEvent('session.snapshot', undefined, 10_000);
+  const { client, snapshot: snap } = await connect(gw, sid('ok'), token, { headerToken });
   expect(snap.data.state).toBe('IDLE');
-  const pong = client.frames.length;
-  client.send('ping', {});
-  await client.waitForEvent('pong', undefined, 10_000, pong);
+  await client.flush();
   await client.close();
 }
 
-async function upgradeStatus(gw: MawsProcess, token: string | null, headerToken = false): Promise<number> {
-  try {
-    const client = await TestClient.connect(gw.wsUrl!, sid('no'), token, { headerToken });
-    await client.close();
-    return 101;
-  } catch (err) {
-    if (err instanceof UpgradeRejectedError) return err.statusCode;
-    throw err;
-  }
+function upgradeStatus(gw: MawsProcess, token: string | null, headerToken = false): Promise<number> {
+  return upgradeStatusOf(gw, sid('no'), token, { headerToken });
 }
 
 async function expectRejected(gw: MawsProcess, token: string | null, headerToken = false): Promise<void> {
@@ -247,7 +236,7 @@ describe('key rotation on the JWKS server', () => {
       status = await upgradeStatus(jwksOnly, signAsymmetricToken('jwks-rotated', next));
       if (status === 101) break;
       expect(status).toBe(401);
-      await new Promise((r) => setTimeout(r, 1_000));
+      await sleep(1_000);
     }
     console.log(`JWKS rotation: new kid accepted after ${Date.now() - started} ms (fetches: ${jwks.fetches})`);
     expect(status).toBe(101);

@@ -9,6 +9,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { registerCleanup } from './cleanup';
+import { stopEach } from './stop-all';
 
 // page.evaluate callbacks run in the page. tsconfig has no DOM lib, so the page's globals are
 // declared here, for this file only.
@@ -34,7 +36,7 @@ const CHROMIUM_ARGS = [
 
 const browsers = new Set<Browser>();
 
-/** Launches headless Chromium; closeAllBrowsers() (or cleanupAll) closes it. */
+/** Launches headless Chromium; closeAllBrowsers() or cleanupAll (which runs it first) closes it. */
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
@@ -49,22 +51,13 @@ export async function launchBrowser(): Promise<Browser> {
     timeout: 60_000,
   });
   browsers.add(browser);
+  registerCleanup(closeAllBrowsers);
   return browser;
 }
 
 /** Closes every browser launched here. Never throws. */
 export async function closeAllBrowsers(): Promise<void> {
-  const all = [...browsers];
-  browsers.clear();
-  await Promise.all(
-    all.map(async (b) => {
-      try {
-        await b.close();
-      } catch {
-        /* already gone */
-      }
-    }),
-  );
+  await stopEach(browsers, (b) => b.close());
 }
 
 export interface ClientPage {

@@ -12,10 +12,11 @@
  *
  * Each request is recorded (body, agent, arrival time, whether the client aborted it). Replies
  * are scripted per agent (recognised from the system prompt) and consumed in order; without a
- * script, a well-formed default answer is streamed. Only node built-ins are imported.
+ * script, a well-formed default answer is streamed. Only node built-ins (and ./timing) are imported.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sleep } from './timing';
 
 export type Wire = 'openai' | 'anthropic';
 export type FakeAgent = 'planner' | 'executor' | 'aggregator' | 'clarifier' | 'unknown';
@@ -144,7 +145,7 @@ export class FakeLlmServer {
           )}`,
         );
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 
@@ -427,10 +428,6 @@ class AnthropicSse implements SseWriter {
       this.event('message_stop', { type: 'message_stop' })
     );
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A local port with nothing listening on it (bound, read, closed). */

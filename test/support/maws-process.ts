@@ -1,12 +1,13 @@
 /**
  * Test support: run the built MAWS (`node dist/main.js ROLE`) as a real child process.
  *
- * Only node built-ins are imported (never src/): the tests exercise the build output the way an
- * operator runs it, and can signal the node process itself.
+ * Only node built-ins and other support modules are imported (never src/): the tests exercise
+ * the build output the way an operator runs it, and can signal the node process itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { getFreePort, type ExitInfo } from './redis-server';
+import { stopEach } from './stop-all';
 import { TEST_JWT_SECRET } from './tokens';
 
 export type { ExitInfo } from './redis-server';
@@ -268,18 +269,10 @@ export async function startMaws(role: MawsRole, env: MawsEnv = {}, opts: StartMa
 
 /** SIGKILLs every MAWS process still running and waits for them to exit. Never throws. */
 export async function stopAllMaws(): Promise<void> {
-  const all = [...processes];
-  processes.clear();
-  await Promise.all(
-    all.map(async (p) => {
-      try {
-        p.kill('SIGKILL');
-        await p.exited;
-      } catch {
-        /* ignore */
-      }
-    }),
-  );
+  await stopEach(processes, async (p) => {
+    p.kill('SIGKILL');
+    await p.exited;
+  });
 }
 
 export interface RunOnceResult {

@@ -1,14 +1,16 @@
 /**
  * Test support: run a real, throw-away `redis-server` per test (file).
  *
- * Only node built-ins are imported here (jest in this repo cannot load the ESM-only runtime
- * dependencies), and nothing from src/.
+ * Only node built-ins (and ./stop-all, ./timing) are imported here (jest in this repo cannot load the
+ * ESM-only runtime dependencies), and nothing from src/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { stopEach } from './stop-all';
+import { sleep } from './timing';
 
 export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN || '/usr/bin/redis-server';
 
@@ -97,8 +99,6 @@ export function pingRedis(port: number, timeoutMs = 1_000, host = '127.0.0.1'): 
     sock.once('close', () => done(false));
   });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const servers = new Set<RedisServerImpl>();
 
@@ -255,22 +255,8 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
 
 /** Stops every server started by startRedis (never throws) and removes temp dirs it created. */
 export async function stopAllRedis(): Promise<void> {
-  const all = [...servers];
-  servers.clear();
-  await Promise.all(
-    all.map(async (s) => {
-      try {
-        await s.stop();
-      } catch {
-        s.kill('SIGKILL');
-      }
-      if (s.ownsDir) {
-        try {
-          rmSync(s.dir, { recursive: true, force: true });
-        } catch {
-          /* ignore */
-        }
-      }
-    }),
-  );
+  await stopEach(servers, async (s) => {
+    await s.stop().catch(() => s.kill('SIGKILL'));
+    if (s.ownsDir) rmSync(s.dir, { recursive: true, force: true });
+  });
 }

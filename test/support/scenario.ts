@@ -1,32 +1,15 @@
-/** Shared pieces of the end-to-end scenarios: the seed's query and frame bookkeeping. */
+/** Test support: what the end-to-end scenarios are made of: the seed's texts, and fresh names. */
 import { randomBytes } from 'node:crypto';
-import type { Frame } from './ws-client';
 
+/** The seed's task. */
 export const QUERY =
   'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
-
-export const TERMINAL = ['run.completed', 'run.failed', 'run.cancelled'];
+/** The seed's question while the task runs. */
+export const CHAT = 'What is the current status?';
+/** The seed's refinement of the report. */
+export const REFINE = "Rewrite the summary to focus only on Tesla's stock volatility.";
 
 /** A name no other test (or earlier run against the same Redis) uses. */
 export function unique(prefix: string): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
-}
-
-/** The seqs of the durable frames, in arrival order. */
-export function seqs(frames: Frame[]): number[] {
-  return frames.filter((f) => typeof f?.seq === 'number').map((f) => f.seq as number);
-}
-
-/** from, from+1, ..., to. */
-export function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-}
-
-/** Waits until `check` resolves true (a rejection counts as not yet), polling every 100 ms. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

@@ -1,13 +1,33 @@
 /**
- * Test support: a recording WebSocket client for the MAWS wire protocol (see
- * /work/shared/protocol.md). Imports only `ws` and node built-ins.
+ * Test support: a recording WebSocket client for the MAWS wire protocol (docs/protocol.md),
+ * typed by the wire contract (src/contract, `import type` only: nothing of src/ is loaded).
+ *
+ * What it receives is a `ServerFrame`, narrowed by its `event`; what waits for an event takes
+ * its name as a `ServerEventName`, and what sends a command takes a `ClientCommandName` and
+ * that command's data, so a misspelt event or a wrong payload is a compile error. The escape
+ * hatches for tests that send bad input on purpose are `sendRaw` and `requestUnchecked`.
+ * Imports only `ws`, node built-ins and ./frames.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import type {
+  AnyDurableFrame,
+  ClientCommandMap,
+  ClientCommandName,
+  FrameOf,
+  ReplyFrame,
+  ServerEventName,
+  ServerFrame,
+} from '../../src/contract';
+import { isDurable, isEvent } from './frames';
 
-/** A received frame: parsed JSON (unparseable text is recorded as `{__raw, __parseError: true}`). */
-export type Frame = any;
+/** The answer to a command sent with an id: its `ack` or its `error`. */
+export type CommandReply = ReplyFrame<'ack'> | ReplyFrame<'error'>;
+
+/** `data` may be left out only for a command whose data is empty (`ping`, `task.cancel`). */
+type DataArg<C extends ClientCommandName> =
+  Record<string, never> extends ClientCommandMap[C] ? [data?: ClientCommandMap[C]] : [data: ClientCommandMap[C]];
 
 export interface CloseInfo {
   code: number;
@@ -44,24 +64,20 @@ export class UpgradeRejectedError extends Error {
 const clients = new Set<TestClient>();
 
 interface Waiter {
-  predicate: (f: Frame) => boolean;
-  resolve: (f: Frame) => void;
+  predicate: (f: ServerFrame) => boolean;
+  resolve: (f: ServerFrame) => void;
   reject: (e: Error) => void;
   since: number;
 }
 
-function describeFrames(frames: Frame[], n = 20): string {
+function describeFrames(frames: readonly ServerFrame[], n = 20): string {
   const tail = frames.slice(-n);
   if (tail.length === 0) return '  (no frames received)';
   const offset = frames.length - tail.length;
   return tail
     .map((f, i) => {
-      let s: string;
-      try {
-        s = JSON.stringify(f);
-      } catch {
-        s = String(f);
-      }
+      // Parsed JSON (or the record of text that was not): it always stringifies.
+      let s = JSON.stringify(f);
       if (s.length > 400) s = `${s.slice(0, 400)}…`;
       return `  [${offset + i}] ${s}`;
     })
@@ -85,8 +101,12 @@ export function buildWsUrl(
 }
 
 export class TestClient {
-  /** Every received frame, parsed, in arrival order. */
-  readonly frames: Frame[] = [];
+  /**
+   * Every received frame, parsed, in arrival order. Text that is not JSON (which a server
+   * keeping the contract never sends) is recorded as `{__raw, __parseError: true}`, so that
+   * indices stay those of `raw`; it matches no event.
+   */
+  readonly frames: ServerFrame[] = [];
   /** Every received frame as raw text, in arrival order (same indices as `frames`). */
   readonly raw: string[] = [];
   /** Resolves when the socket has closed (never rejects). */
@@ -183,11 +203,11 @@ export class TestClient {
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     const text = buf.toString('utf8');
-    let frame: Frame;
+    let frame: ServerFrame;
     try {
-      frame = JSON.parse(text);
+      frame = JSON.parse(text) as ServerFrame;
     } catch {
-      frame = { __raw: text, __parseError: true, __binary: isBinary };
+      frame = { __raw: text, __parseError: true, __binary: isBinary } as unknown as ServerFrame;
     }
     this.raw.push(text);
     this.frames.push(frame);
@@ -216,23 +236,58 @@ export class TestClient {
     return this.closeInfo;
   }
 
-  /** Sends `{event, data, id?}` as a text frame. */
-  send(event: string, data: unknown = {}, id?: string): void {
+  /** Sends the command `{event, data, id?}` as a text frame. */
+  send<C extends ClientCommandName>(event: C, ...args: [...DataArg<C>, id?: string]): void {
+    const [data, id] = args as unknown as [ClientCommandMap[C] | undefined, string | undefined];
+    this.sendUnchecked(event, data ?? {}, id);
+  }
+
+  /**
+   * Escape hatch: sends anything as-is, unchecked; `binary` forces a binary frame (default:
+   * text for strings). For tests that send malformed frames on purpose.
+   */
+  sendRaw(data: string | Buffer, binary?: boolean): void {
+    this.ws.send(data, { binary: binary ?? Buffer.isBuffer(data) });
+  }
+
+  /**
+   * Sends a command with a fresh id and resolves with the `ack` or `error` whose
+   * data.replyTo is that id.
+   */
+  request<C extends ClientCommandName>(event: C, ...args: [...DataArg<C>, timeoutMs?: number]): Promise<CommandReply> {
+    const [data, timeoutMs] = args as unknown as [ClientCommandMap[C] | undefined, number | undefined];
+    return this.requestUnchecked(event, data ?? {}, timeoutMs);
+  }
+
+  /**
+   * Escape hatch: `request` with an event name and data the contract does not check (an
+   * unknown event, data of the wrong shape). For tests that send bad commands on purpose.
+   */
+  requestUnchecked(event: string, data: unknown, timeoutMs = 15_000): Promise<CommandReply> {
+    const id = this.nextId();
+    const since = this.frames.length;
+    const reply = this.waitFor(
+      (f): f is CommandReply => isEvent(f, ['ack', 'error']) && f.data.replyTo === id,
+      timeoutMs,
+      since,
+    );
+    this.sendUnchecked(event, data, id);
+    return reply;
+  }
+
+  private sendUnchecked(event: string, data: unknown, id: string | undefined): void {
     const frame: Record<string, unknown> = { event, data };
     if (id !== undefined) frame.id = id;
     this.ws.send(JSON.stringify(frame));
-  }
-
-  /** Sends anything as-is; `binary` forces a binary frame (default: text for strings). */
-  sendRaw(data: string | Buffer, binary?: boolean): void {
-    this.ws.send(data, { binary: binary ?? Buffer.isBuffer(data) });
   }
 
   /**
    * First frame (already received at index >= `since`, or future) matching `predicate`.
    * Rejects on timeout or when the socket closes first, listing the last 20 frames.
    */
-  waitFor(predicate: (f: Frame) => boolean, timeoutMs = 15_000, since = 0): Promise<Frame> {
+  waitFor<F extends ServerFrame>(predicate: (f: ServerFrame) => f is F, timeoutMs?: number, since?: number): Promise<F>;
+  waitFor(predicate: (f: ServerFrame) => boolean, timeoutMs?: number, since?: number): Promise<ServerFrame>;
+  waitFor(predicate: (f: ServerFrame) => boolean, timeoutMs = 15_000, since = 0): Promise<ServerFrame> {
     for (let i = since; i < this.frames.length; i++) {
       try {
         if (predicate(this.frames[i])) return Promise.resolve(this.frames[i]);
@@ -248,7 +303,7 @@ export class TestClient {
         ),
       );
     }
-    return new Promise<Frame>((resolve, reject) => {
+    return new Promise<ServerFrame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== waiter);
         reject(
@@ -274,24 +329,34 @@ export class TestClient {
     });
   }
 
-  /** First frame with `event === event` (and matching `pred`, if given). */
-  waitForEvent(event: string, pred?: (f: Frame) => boolean, timeoutMs = 15_000, since = 0): Promise<Frame> {
-    return this.waitFor((f) => f?.event === event && (pred ? pred(f) : true), timeoutMs, since);
+  /** First frame of `event` (or of one of several events), matching `pred` if given. */
+  waitForEvent<E extends ServerEventName>(
+    event: E | readonly E[],
+    pred?: (f: FrameOf<E>) => boolean,
+    timeoutMs = 15_000,
+    since = 0,
+  ): Promise<FrameOf<E>> {
+    return this.waitFor((f): f is FrameOf<E> => isEvent(f, event) && (pred ? pred(f) : true), timeoutMs, since);
   }
 
   /** Frames with a numeric `seq` (the session's durable history as seen by this socket). */
-  durable(): Frame[] {
-    return this.frames.filter((f) => typeof f?.seq === 'number');
+  durable(): AnyDurableFrame[] {
+    return this.frames.filter(isDurable);
   }
 
-  /** Received frames with the given event name. */
-  events(event: string): Frame[] {
-    return this.frames.filter((f) => f?.event === event);
+  /** The raw text of the durable frames received at index >= `since`, in arrival order. */
+  rawDurable(since = 0): string[] {
+    return this.raw.filter((_, i) => i >= since && isDurable(this.frames[i]));
+  }
+
+  /** Received frames of `event` (or of one of several events). */
+  events<E extends ServerEventName>(event: E | readonly E[]): FrameOf<E>[] {
+    return this.frames.filter((f): f is FrameOf<E> => isEvent(f, event));
   }
 
   /** Highest durable seq received so far (0 when none). */
   lastSeq(): number {
-    return this.durable().reduce((m: number, f: Frame) => Math.max(m, f.seq as number), 0);
+    return this.durable().reduce((m, f) => Math.max(m, f.seq), 0);
   }
 
   /** A fresh frame id for `send`. */
@@ -300,17 +365,24 @@ export class TestClient {
     return `t${this.idCounter}-${randomBytes(4).toString('hex')}`;
   }
 
-  /** Sends with a fresh id and resolves with the `ack` or `error` whose data.replyTo is that id. */
-  request(event: string, data: unknown = {}, timeoutMs = 15_000): Promise<Frame> {
-    const id = this.nextId();
+  /** Sends a ping and waits for its pong: everything this socket was sent before it is in. */
+  flush(timeoutMs = 10_000): Promise<ReplyFrame<'pong'>> {
     const since = this.frames.length;
-    const reply = this.waitFor(
-      (f) => (f?.event === 'ack' || f?.event === 'error') && f?.data?.replyTo === id,
-      timeoutMs,
-      since,
-    );
-    this.send(event, data, id);
-    return reply;
+    this.send('ping', {}, this.nextId());
+    return this.waitForEvent('pong', undefined, timeoutMs, since);
+  }
+
+  /** The close (and when it came) if the socket closes within `ms`, else null. */
+  async closedWithin(ms: number): Promise<{ info: CloseInfo; at: number } | null> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.closed.then((info) => ({ info, at: Date.now() })),
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), ms))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Starts a normal close (default 1000) and resolves once closed; terminates after 3 s. */
