@@ -13,10 +13,18 @@ import { MawsGateway } from './gateway/maws.gateway';
 import { MawsWsAdapter } from './gateway/maws-ws-adapter';
 import { SessionHub } from './gateway/session-hub';
 import { JobProducer } from './jobs/job-producer';
+import { ResolverProcessor } from './jobs/processors/resolver.processor';
 import { lowerThreadPriority } from './jobs/run-thread-priority';
 import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+/**
+ * Past SHUTDOWN_GRACE_MS, what is still closing has this long; then the process exits
+ * whatever Redis does (gone, stalled, refusing writes). A run not handed back by then is left
+ * for another worker, which takes it over once its lock expires, as after a crash.
+ */
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 async function main(): Promise<void> {
   const role = (process.argv[2] ?? 'all') as Role;
@@ -48,24 +56,54 @@ async function main(): Promise<void> {
     if (running.stopping) return;
     running.stopping = signal;
     // A signal during start-up is acted on as soon as start-up ends.
-    if (running.app) stop(running.app, signal);
+    if (running.app) stop(running.app, signal, config.SHUTDOWN_GRACE_MS);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   running.app = role === 'worker' ? await startWorker(config, logger) : await startGateway(role, config, logger);
-  if (running.stopping) stop(running.app, running.stopping);
+  if (running.stopping) stop(running.app, running.stopping, config.SHUTDOWN_GRACE_MS);
 }
 
-function stop(app: INestApplicationContext, signal: string): void {
+/**
+ * Graceful, and bounded: exit 0 once everything is closed and every run handed back; past
+ * the grace and its margin, exit at once, 0 if no run was still held, 1 if one was.
+ */
+function stop(app: INestApplicationContext, signal: string, graceMs: number): void {
   Logger.log(`${signal}: shutting down`, 'MAWS');
+  const limitMs = graceMs + SHUTDOWN_MARGIN_MS;
+  setTimeout(() => {
+    const held = runsHeld(app);
+    if (held > 0) {
+      Logger.error(
+        `shutdown did not end within ${limitMs} ms: ${held} run(s) could not be handed back; ` +
+          'another worker takes them over once their locks expire',
+        'MAWS',
+      );
+      process.exit(1);
+    }
+    Logger.warn(`shutdown did not end within ${limitMs} ms (Redis did not answer); no run was held: exiting`, 'MAWS');
+    process.exit(0);
+  }, limitMs).unref();
   app.close().then(
-    () => process.exit(0),
+    () => {
+      Logger.log('shut down: every run handed back, every socket closed', 'MAWS');
+      process.exit(0);
+    },
     (err: unknown) => {
       console.error(err);
       process.exit(1);
     },
   );
+}
+
+/** Runs this process's worker still holds (0 for a gateway). */
+function runsHeld(app: INestApplicationContext): number {
+  try {
+    return app.get(ResolverProcessor, { strict: false }).runsHeld;
+  } catch {
+    return 0; // no worker module in this role
+  }
 }
 
 async function startWorker(config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {

@@ -25,6 +25,7 @@ function event(sentUs: number): PendingEvent {
     runId: 'r_benchrelay0',
     agent: 'executor',
     stepId: 'exec-1',
+    attempt: 1,
     text: `t${sentUs} ${FILLER}`,
   });
 }

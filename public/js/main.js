@@ -87,6 +87,7 @@ const ui = {
  *   cancelling: boolean,
  *   pending: Map<string, string>,
  *   draft: { runId: string, stepId: string, attempt: number, text: string } | null,
+ *   attempts: Map<string, number>,
  * }}
  */
 const session = {
@@ -95,6 +96,7 @@ const session = {
   cancelling: false,
   pending: new Map(), // frame id -> text we sent, to give it back if the server refuses it
   draft: null, // { runId, stepId, attempt, text } of the aggregator writing now
+  attempts: new Map(), // "runId/stepId" -> the step's latest attempt: deltas of earlier ones are dropped
 };
 
 const log = createLog(ui.log);
@@ -180,6 +182,7 @@ function resetView() {
   session.runId = null;
   session.cancelling = false;
   session.pending.clear();
+  session.attempts.clear();
   session.draft = null;
   thread.clear();
   log.clear();
@@ -328,6 +331,8 @@ function outputText(d) {
 /** @param {DurableEventMap['agent.started']} d */
 function onAgentStarted(d) {
   const attempt = Number(d.attempt) || 1;
+  const key = `${d.runId}/${d.stepId}`;
+  session.attempts.set(key, Math.max(session.attempts.get(key) ?? 0, attempt));
   thread.agentStarted(d);
   log.agentStarted(d, attempt);
   if (d.agent === 'aggregator') {
@@ -339,6 +344,8 @@ function onAgentStarted(d) {
 
 /** @param {DurableEventMap['agent.delta']} d */
 function onAgentDelta(d) {
+  // A step restarted elsewhere (a worker taken over) voids its earlier attempt's text.
+  if (d.attempt < (session.attempts.get(`${d.runId}/${d.stepId}`) ?? 0)) return;
   const text = String(d.text ?? '');
   thread.agentDelta(d, text);
   log.agentDelta(d, text);

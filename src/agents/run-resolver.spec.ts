@@ -77,12 +77,13 @@ function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks
       seq += batch.length;
       return Promise.resolve(seq);
     },
-    // run.started in the record's mode, once (as the Lua script does).
-    appendPicked: (_key: string, _field: string, variants: Record<string, PendingEvent>) => {
-      if (record.started) return Promise.resolve(0);
+    // A new fencing token, and run.started in the record's mode, once (as the Lua script does).
+    activateRun: (_key: string, _runId: string, variants: Record<string, PendingEvent>) => {
+      const announced = !record.started;
+      if (announced) events.push(variants[record.mode]);
       record.started = true;
-      events.push(variants[record.mode]);
-      return Promise.resolve(++seq);
+      seq += announced ? 1 : 0;
+      return Promise.resolve({ fence: ++record.fence, announced });
     },
     finishRun: (_key: string, _runId: string, outcome: string, terminal: PendingEvent) => {
       finished.push({ outcome, terminal });
@@ -96,6 +97,7 @@ function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks
     input: 'Compare A and B',
     status: 'running',
     started: true,
+    fence: 0,
     outputs: {},
     attempts: {},
     ...run,
@@ -105,8 +107,11 @@ function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks
   return { resolver, events, finished };
 }
 
-const resolve = (fx: Fixture, signal = new AbortController().signal): Promise<void> =>
-  fx.resolver.resolve('session', 'r_test0001', signal);
+const resolve = async (fx: Fixture, signal = new AbortController().signal): Promise<void> => {
+  const activation = await fx.resolver.activate('session', 'r_test0001');
+  if (!activation) throw new Error('not activated');
+  await fx.resolver.resolve(activation, signal);
+};
 
 const data = (e: PendingEvent): any => e.data;
 const started = (fx: Fixture, stepId: string): number[] =>

@@ -1,9 +1,9 @@
 import type { EventLog } from '../events/event-log';
 import { AGGREGATE_STEP_ID, PLAN_STEP_ID, executorStepId, type PlanItem } from '../contract';
 import { durable } from '../events/frames';
-import { RunEventWriter, RunNotCurrentError } from '../events/run-event-writer';
+import { RunEventWriter, RunNotCurrentError, RunTakenOverError } from '../events/run-event-writer';
 import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage } from '../llm/model-provider';
-import { RunCheckpoint, RunField, type RunRecord } from '../store/run-record';
+import { RunCheckpoint, type RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
 import { parsePlan, planJsonSchema, planRepairMessage, PlanInvalidError } from './plan-parser';
 import { aggregatorPrompt } from './prompts/aggregator.prompt';
@@ -15,6 +15,13 @@ export interface ResolverOptions {
   maxSubtasks: number;
   deltaFlushMs: number;
   modelTimeoutMs: number;
+}
+
+/** A worker's hold on a run: the run as it read it, and the fencing token its writes carry. */
+export interface RunActivation {
+  sessionKey: string;
+  run: RunRecord;
+  fence: number;
 }
 
 export class RunNotFoundError extends Error {
@@ -57,31 +64,41 @@ export class RunResolver {
   }
 
   /**
-   * Runs (or resumes) a run to its end. `handBack` asks it to stop between steps; `signal`
-   * aborts the step in progress (a cancel, or a shutdown whose grace ran out).
+   * Takes the session's running run for this worker: a new fencing token (from now on only
+   * this worker's writes for the run are taken, whoever held it before), the run's record as
+   * it stands after that, and, the first time, run.started in the mode the record holds.
+   * Null for a refused start, whose job went out beside the script that refused it (see
+   * SessionCommands.begin): there is nothing to do.
    */
-  async resolve(sessionKey: string, runId: string, signal: AbortSignal, handBack?: AbortSignal): Promise<void> {
-    // run.started goes out while the record is read, in the mode the record holds, and only
-    // once: a run taken over after a crash does not announce itself again.
-    const [run, announced] = await Promise.all([
+  async activate(sessionKey: string, runId: string): Promise<RunActivation | null> {
+    // Both go out together, the activation first: Redis takes one connection's commands in
+    // order, so the record is read after every write of an earlier holder that was taken.
+    const [activated, run] = await Promise.all([
+      this.log.activateRun(sessionKey, runId, {
+        task: durable('run.started', { runId, mode: 'task' }),
+        refinement: durable('run.started', { runId, mode: 'refinement' }),
+      }),
       this.runs.get(sessionKey, runId),
-      this.log.appendPicked(
-        sessionKey,
-        'mode',
-        {
-          task: durable('run.started', { runId, mode: 'task' }),
-          refinement: durable('run.started', { runId, mode: 'refinement' }),
-        },
-        { guardRunId: runId, checkpoint: RunCheckpoint.started(), once: RunField.started },
-      ),
     ]);
-    // No record and not the session's run: a refused start, whose job went out beside the
-    // script that refused it (see SessionCommands.begin). There is nothing to do.
-    if (announced === null && !run) return;
-    if (announced === null) throw new RunNotCurrentError(runId);
-    if (!run) throw new RunNotFoundError(`run ${runId} has no stored record`);
-    if (announced > 0) run.started = true;
-    const writer = new RunEventWriter(this.log, sessionKey, runId, this.options.deltaFlushMs);
+    if (activated === 'not-running') {
+      if (!run) return null;
+      throw new RunNotCurrentError(runId);
+    }
+    if (activated === 'no-record' || !run) throw new RunNotFoundError(`run ${runId} has no stored record`);
+    if (activated.announced) run.started = true;
+    run.fence = activated.fence;
+    return { sessionKey, run, fence: activated.fence };
+  }
+
+  /**
+   * Runs (or resumes) an activated run to its end. `handBack` asks it to stop between steps;
+   * `signal` aborts the step in progress (a cancel, a shutdown whose grace ran out, or the
+   * worker's lock on the run lost).
+   */
+  async resolve(activation: RunActivation, signal: AbortSignal, handBack?: AbortSignal): Promise<void> {
+    const { sessionKey, run, fence } = activation;
+    const { runId } = run;
+    const writer = new RunEventWriter(this.log, sessionKey, runId, fence, this.options.deltaFlushMs);
     const checkHandBack = (): void => {
       if (handBack?.aborted) throw new HandBackError();
     };
@@ -117,7 +134,12 @@ export class RunResolver {
       await writer.drain();
       // run.completed carries the run's tokens (the sum of its steps') beside the report.
       const completed = { runId, report, usage };
-      await this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', completed), report);
+      const finished = await this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', completed), {
+        report,
+        fence,
+      });
+      // Ended meanwhile by a cancel: its run.cancelled is the terminal event, nothing to do.
+      if (finished === 'superseded') throw new RunTakenOverError(runId, fence);
     } finally {
       // Whatever ended the run here (a hand-back, a failed step, a cancel), the finished
       // steps' outputs written so far must be stored, or a retry would run them again. (A

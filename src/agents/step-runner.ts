@@ -47,7 +47,7 @@ export class StepRunner {
     for (let restarts = 0; ; restarts++) {
       this.announce(runId, writer, step, attempt);
       try {
-        const result = await this.call(writer, step, signal);
+        const result = await this.call(writer, step, attempt, signal);
         return { ...result, attempt };
       } catch (err) {
         if (signal.aborted) throw reasonOf(signal);
@@ -69,6 +69,7 @@ export class StepRunner {
   private async call(
     writer: RunEventWriter,
     step: StepSpec,
+    attempt: number,
     signal: AbortSignal,
   ): Promise<{ text: string; usage: ModelUsage }> {
     const call = withTimeout(signal, this.modelTimeoutMs);
@@ -78,7 +79,7 @@ export class StepRunner {
       for await (const chunk of stream.chunks) {
         if (signal.aborted) break;
         text += chunk;
-        writer.delta(step.agent, step.stepId, chunk);
+        writer.delta(step.agent, step.stepId, attempt, chunk);
       }
       if (signal.aborted) throw reasonOf(signal);
       return { text, usage: await stream.usage() };

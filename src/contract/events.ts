@@ -34,7 +34,8 @@ export interface DurableEventMap {
   'run.queued': { runId: string; mode: RunMode; input: string };
   'run.started': { runId: string; mode: RunMode };
   'agent.started': { runId: string; agent: AgentName; stepId: string; attempt: number; title?: string };
-  'agent.delta': { runId: string; agent: AgentName; stepId: string; text: string };
+  /** `attempt` (v2): the attempt of the step it belongs to; a client keeps only the latest attempt's. */
+  'agent.delta': { runId: string; agent: AgentName; stepId: string; attempt: number; text: string };
   'agent.finished': { runId: string; agent: AgentName; stepId: string; output: unknown; usage?: TokenUsage };
   'run.completed': { runId: string; report: string; usage?: TokenUsage };
   'run.failed': { runId: string; error: RunError };

@@ -53,43 +53,93 @@ describe('EventLog on a real Redis', () => {
 
     const ends = await Promise.all([
       log.finishRun(key, runId!, 'cancelled', durable('run.cancelled', { runId: runId! })),
-      log.finishRun(key, runId!, 'completed', durable('run.completed', { runId: runId!, report: 'r' }), 'r'),
+      log.finishRun(key, runId!, 'completed', durable('run.completed', { runId: runId!, report: 'r' }), {
+        report: 'r',
+      }),
     ]);
-    expect(ends.filter(Boolean)).toHaveLength(1);
+    expect(ends.filter((e) => e === 'finished')).toHaveLength(1);
+    expect(ends.filter((e) => e === 'not-running')).toHaveLength(1);
     // Nothing of an ended run is appended any more.
     expect(
-      await log.append(key, [durable('agent.delta', { runId: runId!, agent: 'executor', stepId: 'x', text: 't' })], {
-        guardRunId: runId,
-      }),
-    ).toBeNull();
+      await log.append(
+        key,
+        [durable('agent.delta', { runId: runId!, agent: 'executor', stepId: 'x', attempt: 1, text: 't' })],
+        { guardRunId: runId },
+      ),
+    ).toBe('not-running');
     const snap = await log.snapshot(key);
     expect(snap.state).toBe(ends[0] ? 'IDLE' : 'REFINEMENT_READY');
     expect(snap.lastSeq).toBe(5);
   });
 
-  it("appends the run.started of the run's own mode, once, and nothing for a run that never began", async () => {
+  it("announces the run.started of the run's own mode on its first activation only, and nothing for a run that never began", async () => {
     const key = sessionKeyOf('dave', 'S4');
     const runId = 'r_dddddddddd';
     const started = (id: string) => ({
       task: durable('run.started', { runId: id, mode: 'task' }),
       refinement: durable('run.started', { runId: id, mode: 'refinement' }),
     });
-    const announce = (id: string) =>
-      log.appendPicked(key, 'mode', started(id), { guardRunId: id, checkpoint: { started: '1' }, once: 'started' });
     // A start refused before it began: no record, not the session's run.
-    expect(await announce('r_never00000')).toBeNull();
+    expect(await log.activateRun(key, 'r_never00000', started('r_never00000'))).toBe('not-running');
     await log.beginRun(key, { runId, mode: 'auto', input: 'q' }, ['IDLE'], {
       task: {
         userMessage: durable('user.message', { text: 'q', kind: 'task' }),
         queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
       },
     });
-    expect(await announce(runId)).toBe(4);
-    expect(await announce(runId)).toBe(0); // once
+    expect(await log.activateRun(key, runId, started(runId))).toEqual({ fence: 1, announced: true });
+    // Taken over: a higher token, no second run.started.
+    expect(await log.activateRun(key, runId, started(runId))).toEqual({ fence: 2, announced: false });
     const { frames } = await log.readAfter(key, 0);
     const events = frames.map((f) => JSON.parse(f) as { event: string; data: { mode?: string } });
     expect(events.map((e) => e.event)).toEqual(['user.message', 'session.state', 'run.queued', 'run.started']);
     expect(events[3].data.mode).toBe('task');
+  });
+
+  it("takes a run's writes only from its current activation: a worker whose run was taken over writes nothing more", async () => {
+    const key = sessionKeyOf('erin', 'S5');
+    const runId = 'r_eeeeeeeeee';
+    await log.beginRun(key, { runId, mode: 'task', input: 'q' }, ['IDLE'], {
+      task: {
+        userMessage: durable('user.message', { text: 'q', kind: 'task' }),
+        queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+      },
+    });
+    const started = {
+      task: durable('run.started', { runId, mode: 'task' }),
+      refinement: durable('run.started', { runId, mode: 'refinement' }),
+    };
+    const first = await log.activateRun(key, runId, started);
+    const delta = (attempt: number, text: string) =>
+      durable('agent.delta', { runId, agent: 'executor', stepId: 'exec-1', attempt, text });
+    if (typeof first !== 'object') throw new Error(`not activated: ${first}`);
+    expect(typeof (await log.append(key, [delta(1, 'a ')], { guardRunId: runId, fence: first.fence }))).toBe('number');
+    const second = await log.activateRun(key, runId, started);
+    if (typeof second !== 'object') throw new Error(`not activated: ${second}`);
+    // The stale worker's delta and checkpoint, and its attempt to end the run, are refused.
+    expect(
+      await log.append(key, [delta(1, 'stale ')], { guardRunId: runId, fence: first.fence, checkpoint: { x: '1' } }),
+    ).toBe('superseded');
+    expect(
+      await log.finishRun(key, runId, 'completed', durable('run.completed', { runId, report: 'stale' }), {
+        report: 'stale',
+        fence: first.fence,
+      }),
+    ).toBe('superseded');
+    expect(await redis.hget(new SessionKeys(key).run(runId), 'x')).toBeNull();
+    // The current one writes and ends it.
+    expect(typeof (await log.append(key, [delta(2, 'b ')], { guardRunId: runId, fence: second.fence }))).toBe('number');
+    expect(
+      await log.finishRun(key, runId, 'completed', durable('run.completed', { runId, report: 'ok' }), {
+        report: 'ok',
+        fence: second.fence,
+      }),
+    ).toBe('finished');
+    const texts = (await log.readAfter(key, 0)).frames
+      .map((f) => JSON.parse(f) as { event: string; data: { text?: string; report?: string } })
+      .filter((e) => e.event === 'agent.delta' || e.event === 'run.completed')
+      .map((e) => e.data.text ?? e.data.report);
+    expect(texts).toEqual(['a ', 'b ', 'ok']);
   });
 
   it('reports a resume point that was trimmed away as incomplete', async () => {

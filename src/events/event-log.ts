@@ -14,11 +14,13 @@ import { SessionField } from '../store/session-record';
 import type { RunFields } from '../store/run-record';
 import { PendingEvent, frameTail } from './frames';
 import {
+  ACTIVATE_RUN,
   APPEND_EVENTS,
+  ActivateSentinel,
   AppendSentinel,
   BEGIN_RUN,
-  FINISH_NOT_RUNNING,
   FINISH_RUN,
+  FinishSentinel,
   READ_AFTER,
   SNAPSHOT,
 } from './lua-scripts';
@@ -61,14 +63,27 @@ export interface ReadResult {
 }
 
 export interface AppendOptions {
+  /** Append only while this run is the session's running one. */
   guardRunId?: string;
+  /** With guardRunId: only while this is the run's current activation (its fencing token). */
+  fence?: number;
+  /** Fields stored on the guarded run's record in the same step. */
   checkpoint?: RunFields;
-  once?: string;
 }
+
+/** What an append came to: its last seq, or why nothing was written. */
+export type AppendResult = number | 'not-running' | 'superseded';
+
+/** A worker's claim on a run: its fencing token, and whether it announced the run (run.started). */
+export type ActivateResult = { fence: number; announced: boolean } | 'not-running' | 'no-record';
+
+/** How ending a run came out. */
+export type FinishResult = 'finished' | 'not-running' | 'superseded';
 
 function bindScripts(redis: Redis) {
   return {
     append: APPEND_EVENTS.bind(redis),
+    activate: ACTIVATE_RUN.bind(redis),
     begin: BEGIN_RUN.bind(redis),
     finish: FINISH_RUN.bind(redis),
     snapshot: SNAPSHOT.bind(redis),
@@ -100,61 +115,48 @@ export class EventLog {
 
   /**
    * Appends events in order. With `guardRunId`, only while that run is still the running
-   * one; `checkpoint` fields are stored on the run in the same step; with `once`, only if
-   * the run has no such field yet. Returns the last seq (0 when `once` skipped it), or null
-   * when the guard refused.
+   * one, and with `fence` as well, only while that is the run's current activation;
+   * `checkpoint` fields are stored on the run in the same step.
    */
-  async append(sessionKey: string, events: PendingEvent[], opts: AppendOptions = {}): Promise<number | null> {
-    const now = new Date();
-    return this.runAppend(
-      sessionKey,
-      '',
-      events.map((e) => frameTail(e, now)),
-      opts,
-    );
-  }
-
-  /**
-   * Appends the one event of `variants` named by the guarded run's `field` (its mode, say),
-   * with append's guard, checkpoint and once. Returns as append does; 0 also when the run's
-   * field names none of them (no record).
-   */
-  async appendPicked(
-    sessionKey: string,
-    field: string,
-    variants: Record<string, PendingEvent>,
-    opts: AppendOptions & { guardRunId: string },
-  ): Promise<number | null> {
-    const now = new Date();
-    return this.runAppend(
-      sessionKey,
-      field,
-      Object.entries(variants).flatMap(([value, e]) => [value, frameTail(e, now)]),
-      opts,
-    );
-  }
-
-  private async runAppend(
-    sessionKey: string,
-    pick: string,
-    tailArgs: string[],
-    opts: AppendOptions,
-  ): Promise<number | null> {
+  async append(sessionKey: string, events: PendingEvent[], opts: AppendOptions = {}): Promise<AppendResult> {
     const k = new SessionKeys(sessionKey);
+    const now = new Date();
+    const tails = events.map((e) => frameTail(e, now));
     const fields = Object.entries(opts.checkpoint ?? {}).flat();
     const seq = (await this.scripts.append(
       { ...this.sessionKeys(k), runKey: opts.guardRunId ? k.run(opts.guardRunId) : k.state },
+      { ...this.history, guard: opts.guardRunId ?? '', fence: opts.fence ?? '', nTails: tails.length },
+      [...tails, ...fields],
+    )) as number;
+    if (seq === AppendSentinel.notRunning) return 'not-running';
+    if (seq === AppendSentinel.superseded) return 'superseded';
+    return seq;
+  }
+
+  /**
+   * A worker takes the session's running run: raises its fencing token (only writes with the
+   * returned token are taken from now on) and, the first time, appends the `run.started` of
+   * `announce` that matches the mode the run's record holds.
+   */
+  async activateRun(
+    sessionKey: string,
+    runId: string,
+    announce: Record<RunMode, PendingEvent>,
+  ): Promise<ActivateResult> {
+    const k = new SessionKeys(sessionKey);
+    const now = new Date();
+    const [fence, seq] = (await this.scripts.activate(
+      { ...this.sessionKeys(k), runKey: k.run(runId) },
       {
         ...this.history,
-        guard: opts.guardRunId ?? '',
-        once: opts.once ?? '',
-        nTails: pick ? tailArgs.length / 2 : tailArgs.length,
-        pick,
+        runId,
+        taskTail: frameTail(announce.task, now),
+        refinementTail: frameTail(announce.refinement, now),
       },
-      [...tailArgs, ...fields],
-    )) as number;
-    if (seq === AppendSentinel.alreadyWritten || seq === AppendSentinel.noVariant) return 0;
-    return seq === AppendSentinel.notRunning ? null : seq;
+    )) as [number, number?];
+    if (fence === ActivateSentinel.notRunning) return 'not-running';
+    if (fence === ActivateSentinel.noRecord) return 'no-record';
+    return { fence, announced: (seq ?? 0) > 0 };
   }
 
   /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
@@ -206,14 +208,17 @@ export class EventLog {
       : { started: false, state: value as SessionState };
   }
 
-  /** Ends the running run with its terminal event, exactly once; false if it had ended. */
+  /**
+   * Ends the running run with its terminal event, exactly once. A worker passes its fencing
+   * token (`fence`), so that one whose run was taken over cannot end it; a cancel passes none.
+   */
   async finishRun(
     sessionKey: string,
     runId: string,
     outcome: RunOutcome,
     terminal: PendingEvent,
-    report = '',
-  ): Promise<boolean> {
+    { report = '', fence }: { report?: string; fence?: number } = {},
+  ): Promise<FinishResult> {
     const k = new SessionKeys(sessionKey);
     const now = new Date();
     const seq = (await this.scripts.finish(
@@ -227,6 +232,7 @@ export class EventLog {
       {
         ...this.history,
         runId,
+        fence: fence ?? '',
         outcome,
         now: now.getTime(),
         ts: now.toISOString(),
@@ -236,7 +242,9 @@ export class EventLog {
         pendingMember: pendingRunMember(sessionKey, runId),
       },
     )) as number;
-    return seq !== FINISH_NOT_RUNNING;
+    if (seq === FinishSentinel.notRunning) return 'not-running';
+    if (seq === FinishSentinel.superseded) return 'superseded';
+    return 'finished';
   }
 
   /** Just the state, for routing a command (the snapshot would also read the report). */

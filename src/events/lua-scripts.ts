@@ -16,14 +16,25 @@ import { SessionField } from '../store/session-record';
 export const AppendSentinel = {
   /** The guard run is not the session's running run (it ended, or was cancelled). */
   notRunning: -1,
-  /** The `once` field was already on the run record: written before. */
-  alreadyWritten: -2,
-  /** With a pick field: no variant matched the run record's value (no record). */
-  noVariant: -3,
+  /** The writer's fencing token is not the run's current one: another worker has taken the run over. */
+  superseded: -2,
 } as const;
 
-/** What FINISH_RUN returns instead of a seq: that run is not the running one (it had ended). */
-export const FINISH_NOT_RUNNING = -1;
+/** What FINISH_RUN returns instead of a seq. */
+export const FinishSentinel = {
+  /** That run is not the running one (it had ended). */
+  notRunning: -1,
+  /** The caller's fencing token is not the run's current one. */
+  superseded: -2,
+} as const;
+
+/** What ACTIVATE_RUN returns in place of a fencing token. */
+export const ActivateSentinel = {
+  /** The run is not the session's running one (ended, cancelled, or never began). */
+  notRunning: -1,
+  /** The run is the session's running one, but its record is gone. */
+  noRecord: -3,
+} as const;
 
 /** The keys of one session that every appending script starts with. */
 const SESSION_KEYS = ['stateKey', 'seqKey', 'logKey', 'channel'] as const;
@@ -61,46 +72,65 @@ end
 local function isRunning(runId)
   return currentState() == 'EXECUTING' and redis.call('HGET', stateKey, '${SessionField.runId}') == runId
 end
+local function isCurrentActivation(fence)
+  return fence == '' or redis.call('HGET', runKey, '${RunField.fence}') == fence
+end
 `;
 
 /**
  * Appends events. With a guard run id, appends only while that run is the session's
- * running one, so nothing of a finished or cancelled run can follow its terminal event.
+ * running one, so nothing of a finished or cancelled run can follow its terminal event; with
+ * a fence as well, only while the writer holds the run's current activation, so nothing a
+ * worker writes after another has taken its run over reaches the log or a socket.
  * A run's own events leave the keys' TTL alone: beginning and ending the run refresh it,
  * which saves three EXPIREs on every delta.
- * With `once`, nothing is done when the run hash already has that field (an event that must
- * be written once). With `pick`, the rest holds nTails (value, tail) pairs and only the tail
- * whose value is the run hash's `pick` field is appended (run.started, whose mode the run's
- * record holds); otherwise it holds nTails tails. Field/value pairs to HSET on the run hash
- * in the same step follow them.
- * Returns the last seq, or an AppendSentinel.
+ * The rest holds nTails frame tails, then field/value pairs to HSET on the run hash in the
+ * same step (a checkpoint). Returns the last seq, or an AppendSentinel.
  */
 export const APPEND_EVENTS = new RedisScript({
   name: 'append',
   keys: [...SESSION_KEYS, 'runKey'],
-  args: ['maxlen', 'ttl', 'guard', 'once', 'nTails', 'pick'],
+  args: ['maxlen', 'ttl', 'guard', 'fence', 'nTails'],
   body: `${PRELUDE}
 local n = tonumber(nTails)
-if guard ~= '' and not isRunning(guard) then return ${AppendSentinel.notRunning} end
-if once ~= '' and redis.call('HEXISTS', runKey, once) == 1 then return ${AppendSentinel.alreadyWritten} end
-local tails = {}
-local fieldsFrom = REST + n
-if pick == '' then
-  for i = 0, n - 1 do tails[i + 1] = ARGV[REST + i] end
-else
-  local value = redis.call('HGET', runKey, pick)
-  for i = 0, n - 1 do
-    if ARGV[REST + 2 * i] == value then tails[1] = ARGV[REST + 2 * i + 1] end
-  end
-  if #tails == 0 then return ${AppendSentinel.noVariant} end
-  fieldsFrom = REST + 2 * n
+if guard ~= '' then
+  if not isRunning(guard) then return ${AppendSentinel.notRunning} end
+  if not isCurrentActivation(fence) then return ${AppendSentinel.superseded} end
 end
+local tails = {}
+for i = 0, n - 1 do tails[i + 1] = ARGV[REST + i] end
 local fields = {}
-for i = fieldsFrom, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = REST + n, #ARGV do fields[#fields + 1] = ARGV[i] end
 if #fields > 0 then
   redis.call('HSET', runKey, unpack(fields))
 end
 return append(tails, maxlen, ttl, guard ~= '')
+`,
+});
+
+/**
+ * A worker takes a run (first, or over from one that crashed or stalled): raises the run's
+ * fencing token and returns it, so that from now on only this worker's writes are taken.
+ * The first activation also announces the run: run.started in the mode its record holds
+ * (`taskTail` or `refinementTail`), once. Returns {fence, seq}, seq 0 when nothing was
+ * announced; or {ActivateSentinel}.
+ */
+export const ACTIVATE_RUN = new RedisScript({
+  name: 'activate',
+  keys: [...SESSION_KEYS, 'runKey'],
+  args: ['maxlen', 'ttl', 'runId', 'taskTail', 'refinementTail'],
+  body: `${PRELUDE}
+if not isRunning(runId) then return {${ActivateSentinel.notRunning}} end
+local mode = redis.call('HGET', runKey, '${RunField.mode}')
+if not mode then return {${ActivateSentinel.noRecord}} end
+local fence = redis.call('HINCRBY', runKey, '${RunField.fence}', 1)
+local seq = 0
+if redis.call('HSETNX', runKey, '${RunField.started}', '1') == 1 then
+  local tail = taskTail
+  if mode == 'refinement' then tail = refinementTail end
+  seq = append({tail}, maxlen, ttl, true)
+end
+return {fence, seq}
 `,
 });
 
@@ -176,8 +206,9 @@ return {1, seq, mode}
 
 /**
  * Ends the session's running run exactly once, with its terminal event, and counts it in
- * the deployment's stats (`durationBuckets`: a comma list of upper bounds in seconds).
- * Returns the last seq, or FINISH_NOT_RUNNING.
+ * the deployment's stats (`durationBuckets`: a comma list of upper bounds in seconds). A
+ * worker passes its fencing token (a stale one cannot end the run); a cancel passes none.
+ * Returns the last seq, or a FinishSentinel.
  */
 export const FINISH_RUN = new RedisScript({
   name: 'finish',
@@ -186,6 +217,7 @@ export const FINISH_RUN = new RedisScript({
     'maxlen',
     'ttl',
     'runId',
+    'fence',
     'outcome',
     'now',
     'ts',
@@ -195,7 +227,8 @@ export const FINISH_RUN = new RedisScript({
     'pendingMember',
   ],
   body: `${PRELUDE}
-if not isRunning(runId) then return ${FINISH_NOT_RUNNING} end
+if not isRunning(runId) then return ${FinishSentinel.notRunning} end
+if not isCurrentActivation(fence) then return ${FinishSentinel.superseded} end
 if outcome == 'completed' then
   redis.call('HSET', stateKey, '${SessionField.report}', report, '${SessionField.lastRunId}', runId)
   redis.call('HSET', runKey, '${RunField.report}', report)

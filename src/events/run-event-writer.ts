@@ -1,4 +1,5 @@
 import type { AgentName } from '../contract';
+import type { RunFields } from '../store/run-record';
 import { durable, type PendingEvent } from './frames';
 import type { EventLog } from './event-log';
 
@@ -11,9 +12,21 @@ export class RunNotCurrentError extends Error {
   }
 }
 
+/**
+ * Another worker has taken the run over (this worker stalled past its lock: a long pause, a
+ * frozen VM, Redis out of reach): this worker's writes are refused, and it stops at once.
+ */
+export class RunTakenOverError extends Error {
+  override readonly name = 'RunTakenOverError';
+
+  constructor(runId: string, fence: number) {
+    super(`run ${runId} was taken over by another worker (this worker's activation ${fence} is no longer current)`);
+  }
+}
+
 interface Batch {
   events: PendingEvent[];
-  checkpoint: Record<string, string>;
+  checkpoint: RunFields;
 }
 
 /**
@@ -22,11 +35,12 @@ interface Batch {
  * - while one append is in flight, whatever is written meanwhile is gathered and sent as
  *   the next single append (group commit), checkpoint fields included.
  * Order is always kept, and a step's checkpoint is stored with its `agent.finished`, before
- * anything of the next step. A refused append (the run was cancelled or ended) surfaces
- * as RunNotCurrentError at the next write or drain.
+ * anything of the next step. Every append carries the activation's fencing token. A refused
+ * append surfaces at the next write or drain: RunNotCurrentError when the run was cancelled
+ * or ended, RunTakenOverError when another worker holds the run now.
  */
 export class RunEventWriter {
-  private pendingDelta: { agent: AgentName; stepId: string; text: string } | null = null;
+  private pendingDelta: { agent: AgentName; stepId: string; attempt: number; text: string } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private batch: Batch | null = null;
   private inFlight: Promise<void> | null = null;
@@ -36,28 +50,32 @@ export class RunEventWriter {
     private readonly log: EventLog,
     private readonly sessionKey: string,
     private readonly runId: string,
+    /** The fencing token of this worker's activation of the run. */
+    private readonly fence: number,
     private readonly flushMs: number,
   ) {}
 
-  delta(agent: AgentName, stepId: string, text: string): void {
-    if (this.pendingDelta && (this.pendingDelta.stepId !== stepId || this.pendingDelta.agent !== agent)) {
+  /** Streamed text of a step's attempt, coalesced with what follows it for `flushMs`. */
+  delta(agent: AgentName, stepId: string, attempt: number, text: string): void {
+    const pending = this.pendingDelta;
+    if (pending && (pending.stepId !== stepId || pending.attempt !== attempt || pending.agent !== agent)) {
       this.flushDelta();
     }
     if (this.pendingDelta) this.pendingDelta.text += text;
-    else this.pendingDelta = { agent, stepId, text };
+    else this.pendingDelta = { agent, stepId, attempt, text };
     if (this.flushMs === 0) this.flushDelta();
     else this.timer ??= setTimeout(() => this.flushDelta(), this.flushMs);
   }
 
   /** Queues events (after any pending text) with checkpoint fields stored in the same append. */
-  write(events: PendingEvent[], checkpoint?: Record<string, string>): void {
+  write(events: PendingEvent[], checkpoint?: RunFields): void {
     if (this.failure) throw this.failure;
     this.flushDelta();
     this.queue(events, checkpoint);
   }
 
   /** Writes and waits until it is stored. */
-  async emit(events: PendingEvent[], checkpoint?: Record<string, string>): Promise<void> {
+  async emit(events: PendingEvent[], checkpoint?: RunFields): Promise<void> {
     this.write(events, checkpoint);
     await this.drain();
   }
@@ -73,12 +91,12 @@ export class RunEventWriter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (!this.pendingDelta) return;
-    const { agent, stepId, text } = this.pendingDelta;
+    const { agent, stepId, attempt, text } = this.pendingDelta;
     this.pendingDelta = null;
-    this.queue([durable('agent.delta', { runId: this.runId, agent, stepId, text })]);
+    this.queue([durable('agent.delta', { runId: this.runId, agent, stepId, attempt, text })]);
   }
 
-  private queue(events: PendingEvent[], checkpoint?: Record<string, string>): void {
+  private queue(events: PendingEvent[], checkpoint?: RunFields): void {
     if (this.failure) return;
     this.batch ??= { events: [], checkpoint: {} };
     this.batch.events.push(...events);
@@ -91,10 +109,15 @@ export class RunEventWriter {
     this.batch = null;
     if (!batch || this.failure) return Promise.resolve();
     this.inFlight = this.log
-      .append(this.sessionKey, batch.events, { guardRunId: this.runId, checkpoint: batch.checkpoint })
+      .append(this.sessionKey, batch.events, {
+        guardRunId: this.runId,
+        fence: this.fence,
+        checkpoint: batch.checkpoint,
+      })
       .then(
-        (seq) => {
-          if (seq === null) this.failure = new RunNotCurrentError(this.runId);
+        (result) => {
+          if (result === 'not-running') this.failure = new RunNotCurrentError(this.runId);
+          if (result === 'superseded') this.failure = new RunTakenOverError(this.runId, this.fence);
         },
         (err: unknown) => {
           this.failure = err instanceof Error ? err : new Error(String(err));

@@ -63,7 +63,7 @@ export class SessionCommands {
     const { state, runId } = await this.log.snapshot(sessionKey);
     if (state !== 'EXECUTING' || !runId) throw new ClientError('INVALID_STATE', 'no run is going');
     const ended = await this.log.finishRun(sessionKey, runId, 'cancelled', durable('run.cancelled', { runId }));
-    if (!ended) throw new ClientError('INVALID_STATE', 'the run had already ended');
+    if (ended !== 'finished') throw new ClientError('INVALID_STATE', 'the run had already ended');
     // The terminal event is written; now stop the work wherever it is.
     const message: ControlMessage = { type: 'cancel', runId };
     await this.publisher.publish(CONTROL_CHANNEL, JSON.stringify(message));

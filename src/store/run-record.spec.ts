@@ -27,7 +27,8 @@ describe('run record codec on a real Redis', () => {
     // What BEGIN_RUN stores, then what the resolver stores as it goes.
     await redis.hset(runKey, RunField.mode, 'task', RunField.input, 'the question', RunField.status, 'queued');
     await redis.hset(runKey, {
-      ...RunCheckpoint.started(),
+      [RunField.started]: '1',
+      [RunField.fence]: '2',
       ...RunCheckpoint.query('the question'),
       ...RunCheckpoint.stepStarted({ stepId: 'plan', title: 'Plan the work', agent: 'planner' }, 1),
       ...RunCheckpoint.planned('plan', plan, usage),
@@ -41,6 +42,7 @@ describe('run record codec on a real Redis', () => {
       mode: 'task',
       input: 'the question',
       started: true,
+      fence: 2,
       query: 'the question',
       plan,
       attempts: { plan: 1, 'exec-1': 2, 'exec-2': 1 },
@@ -59,12 +61,12 @@ describe('run record codec on a real Redis', () => {
       [RunField.parentRunId]: 'r_parent',
       ...RunCheckpoint.aggregated('aggregate', '# Report', knowledge, usage),
     });
-    expect(run).toMatchObject({ mode: 'refinement', parentRunId: 'r_parent', knowledge, started: false });
+    expect(run).toMatchObject({ mode: 'refinement', parentRunId: 'r_parent', knowledge, started: false, fence: 0 });
     expect(run?.outputs.aggregate).toEqual({ report: '# Report', usage });
   });
 
   it('is no record without a mode (BEGIN_RUN never stored one)', () => {
     expect(decodeRunRecord('r_none', {})).toBeNull();
-    expect(decodeRunRecord('r_none', RunCheckpoint.started())).toBeNull();
+    expect(decodeRunRecord('r_none', RunCheckpoint.query('q'))).toBeNull();
   });
 });

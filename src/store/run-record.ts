@@ -22,6 +22,8 @@ export interface RunRecord {
   status: string;
   /** run.started was written (a run taken over does not announce itself again). */
   started: boolean;
+  /** The current activation's fencing token (0 before any worker took the run). */
+  fence: number;
   query?: string;
   plan?: PlanItem[];
   /** Finished steps' outputs by step id, each with the usage of its model calls. */
@@ -57,6 +59,11 @@ export const RunField = {
   currentAgent: 'currentAgent',
   report: 'report',
   knowledge: 'knowledge',
+  /**
+   * The fencing token: raised by one each time a worker takes the run (first or over). A
+   * worker's writes carry the token it got, and the scripts refuse any but the current one.
+   */
+  fence: 'fence',
 } as const;
 
 /** Per-step fields are a prefix and the step id. */
@@ -70,9 +77,6 @@ export const stepField = {
 
 /** The checkpoint fields each moment of a run stores, beside the event that announces it. */
 export const RunCheckpoint = {
-  /** run.started was written. */
-  started: (): RunFields => ({ [RunField.started]: '1' }),
-
   /** The query the run answers (a refinement's is its parent's). */
   query: (query: string): RunFields => ({ [RunField.query]: query }),
 
@@ -120,6 +124,7 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
     parentRunId: hash[RunField.parentRunId] || undefined,
     status: hash[RunField.status],
     started: hash[RunField.started] === '1',
+    fence: Number(hash[RunField.fence] ?? 0),
     query: hash[RunField.query] || undefined,
     plan: hash[RunField.plan] ? (JSON.parse(hash[RunField.plan]) as PlanItem[]) : undefined,
     outputs,

@@ -1,17 +1,19 @@
 import { Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { PlanInvalidError } from '../../agents/plan-parser';
-import { HandBackError, RunNotFoundError, RunResolver } from '../../agents/run-resolver';
+import { Logger } from '@nestjs/common';
+import { HandBackError, RunActivation, RunNotFoundError, RunResolver } from '../../agents/run-resolver';
 import { logErrorsOf } from '../../common/error-log';
 import type { EventLog } from '../../events/event-log';
 import { ControlMessage, JobName, QueueName, RunError } from '../../contract';
 import { durable } from '../../events/frames';
-import { RunNotCurrentError } from '../../events/run-event-writer';
+import { RunNotCurrentError, RunTakenOverError } from '../../events/run-event-writer';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from '../../llm/model-provider';
 import type { RunStore } from '../../store/run-store';
 import { bullConnection } from '../../store/redis-connection';
 import { CONTROL_CHANNEL, QUEUE_PREFIX } from '../../store/redis-keys';
 import { assertPayload } from '../job-payloads';
+import { RunLockLostError } from '../run-lock-lost-error';
 
 export interface ResolverWorkerOptions {
   redisUrl: string;
@@ -33,6 +35,7 @@ interface ActiveRun {
  * the worker process holding a run can abort its model call.
  */
 export class ResolverProcessor {
+  private readonly logger = new Logger('ResolverWorker');
   private worker?: Worker;
   private readonly active = new Map<string, ActiveRun>();
 
@@ -58,7 +61,20 @@ export class ResolverProcessor {
       maxStalledCount: 5,
     });
     logErrorsOf(this.worker, 'ResolverWorker', 'resolver queue worker');
+    // A lock that could not be renewed, or a job of ours found stalled, means another worker
+    // may take (or has taken) the run: stop its model call now rather than at the next write.
+    this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+      for (const id of jobIds) this.active.get(id)?.cancel.abort(new RunLockLostError(id, 'its renewal failed'));
+    });
+    this.worker.on('stalled', (jobId: string) => {
+      this.active.get(jobId)?.cancel.abort(new RunLockLostError(jobId, 'the job was found stalled'));
+    });
     await this.worker.waitUntilReady();
+  }
+
+  /** Runs this worker holds now (not yet finished, failed or handed back). */
+  get runsHeld(): number {
+    return this.active.size;
   }
 
   /**
@@ -96,9 +112,20 @@ export class ResolverProcessor {
     const run: ActiveRun = { cancel: new AbortController(), handBack: new AbortController() };
     this.active.set(runId, run);
     const signal = bullSignal ? AbortSignal.any([run.cancel.signal, bullSignal]) : run.cancel.signal;
+    let activation: RunActivation | null = null;
     try {
-      await this.resolver.resolve(sessionKey, runId, signal, run.handBack.signal);
+      activation = await this.resolver.activate(sessionKey, runId);
+      if (!activation) return;
+      await this.resolver.resolve(activation, signal, run.handBack.signal);
     } catch (err) {
+      const lost = [err, run.cancel.signal.reason].find(
+        (e): e is Error => e instanceof RunTakenOverError || e instanceof RunLockLostError,
+      );
+      if (lost) {
+        // Not ours any more: nothing further is written, and the job is left to its new holder.
+        this.logger.warn(`${lost.message}: stopped it without writing more`);
+        return;
+      }
       if (err instanceof HandBackError || run.cancel.signal.reason instanceof HandBackError) {
         // Not a failure: the job waits for another worker, which resumes at the checkpoint.
         await job.moveToWait(token);
@@ -106,7 +133,7 @@ export class ResolverProcessor {
       }
       if (err instanceof RunNotCurrentError) return this.endedElsewhere(sessionKey, runId);
       if (run.cancel.signal.aborted) return; // Cancelled: run.cancelled is already written.
-      await this.failIfFinal(job, sessionKey, runId, err);
+      await this.failIfFinal(job, sessionKey, runId, activation?.fence, err);
       throw err;
     } finally {
       this.active.delete(runId);
@@ -127,13 +154,19 @@ export class ResolverProcessor {
     ]);
   }
 
-  private async failIfFinal(job: Job, sessionKey: string, runId: string, err: unknown): Promise<void> {
+  private async failIfFinal(
+    job: Job,
+    sessionKey: string,
+    runId: string,
+    fence: number | undefined,
+    err: unknown,
+  ): Promise<void> {
     const permanent =
       err instanceof PlanInvalidError || err instanceof RunNotFoundError || err instanceof PermanentModelError;
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (!permanent && !lastAttempt) return;
     const error = runErrorOf(err);
-    await this.log.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }));
+    await this.log.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }), { fence });
     throw new UnrecoverableError(`${error.code}: ${error.message}`);
   }
 }

@@ -1,0 +1,53 @@
+/**
+ * Shutdown is bounded: SIGTERM ends every role within SHUTDOWN_GRACE_MS plus a few seconds
+ * whatever Redis does. With Redis gone, an idle process exits 0 (nothing to hand back); a
+ * worker that still holds a run it cannot hand back exits non-zero and says so (another worker
+ * takes the run over once its lock expires, as after a crash).
+ */
+import type { MawsProcess } from '../support/maws-process';
+import { startRun } from '../support/runs';
+import { QUERY } from '../support/scenario';
+import { newSession } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
+
+jest.setTimeout(90_000);
+
+setUpSuite();
+
+const GRACE_MS = 2_000;
+/** main.ts gives what is still closing 5 s past the grace; the rest is the test's slack. */
+const BOUND_MS = GRACE_MS + 5_000 + 3_000;
+
+/** SIGTERM, and how the process ended and how long it took. */
+async function terminate(proc: MawsProcess): Promise<{ code: number | null; ms: number }> {
+  const t0 = Date.now();
+  const exit = await proc.stop('SIGTERM', 30_000);
+  return { code: exit.code, ms: Date.now() - t0 };
+}
+
+describe('SIGTERM with Redis gone', () => {
+  it('every role exits in time, 0 when it held no run', async () => {
+    const { redis, procs } = await startStack(['all', 'gateway', 'worker'], { SHUTDOWN_GRACE_MS: String(GRACE_MS) });
+    await redis.stop();
+    const exits = await Promise.all(procs.map(terminate));
+    for (const [i, exit] of exits.entries()) {
+      expect({ role: procs[i].role, code: exit.code }).toEqual({ role: procs[i].role, code: 0 });
+      expect({ role: procs[i].role, inTime: exit.ms <= BOUND_MS }).toEqual({ role: procs[i].role, inTime: true });
+    }
+  });
+
+  it('a worker holding a run exits in time, non-zero, and says which runs it could not hand back', async () => {
+    const {
+      redis,
+      procs: [gateway, worker],
+    } = await startStack(['gateway', 'worker'], { SHUTDOWN_GRACE_MS: String(GRACE_MS), OFFLINE_TOKEN_DELAY_MS: '30' });
+    const { client } = await newSession(gateway, 'gone');
+    const { runId } = await startRun(client, 'task.start', QUERY);
+    await client.waitForEvent('agent.delta', (f) => f.data.runId === runId, 30_000);
+    await redis.stop();
+    const exit = await terminate(worker);
+    expect(exit.code).toBe(1);
+    expect(exit.ms).toBeLessThanOrEqual(BOUND_MS);
+    expect(worker.output()).toMatch(/1 run\(s\) could not be handed back/);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * Fencing (v2 "Attempts and fencing"): a worker that stalls past its lock (SIGSTOP: a long GC
+ * pause, a frozen VM) while another takes its run over, and then wakes up while the new one
+ * streams, writes nothing more. The history holds exactly one `agent.finished` per step, each
+ * step's latest attempt's deltas spell its output, one terminal event, gap-free seqs, and no
+ * frame of the stale attempt after the takeover. The stale worker says so in one log line and
+ * stays up.
+ */
+import type { AgentName, FrameOf, ServerFrame } from '../../src/contract';
+import { isEvent, range, runIdOf, seqs, TERMINAL } from '../support/frames';
+import { startMaws } from '../support/maws-process';
+import { nextStepStreaming, outputOf, planOf, startRun, waitForRunEnd } from '../support/runs';
+import { QUERY, unique } from '../support/scenario';
+import { connect } from '../support/session';
+import { setUpSuite, startStack } from '../support/suite';
+import { signToken } from '../support/tokens';
+
+jest.setTimeout(120_000);
+
+setUpSuite();
+
+const SHORT_LOCK = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', OFFLINE_TOKEN_DELAY_MS: '40' };
+
+/** What a step's latest attempt streamed, joined. */
+function latestAttemptText(frames: readonly ServerFrame[], runId: string, stepId: string): string {
+  const ofStep = (f: ServerFrame): boolean => runIdOf(f) === runId && 'stepId' in f.data && f.data.stepId === stepId;
+  const attempts = frames
+    .filter((f): f is FrameOf<'agent.started'> => f.event === 'agent.started' && ofStep(f))
+    .map((f) => f.data.attempt);
+  const latest = Math.max(...attempts);
+  return frames
+    .filter((f): f is FrameOf<'agent.delta'> => f.event === 'agent.delta' && ofStep(f) && f.data.attempt === latest)
+    .map((f) => f.data.text)
+    .join('');
+}
+
+/** The checks every stall ends with, over the whole history of the run. */
+function expectOneWriterHistory(frames: ServerFrame[], runId: string, stalled: string, takeoverAt: number): void {
+  expect(seqs(frames)).toEqual(range(1, seqs(frames).length));
+  const ofRun = frames.filter((f) => runIdOf(f) === runId);
+  expect(ofRun.filter((f) => isEvent(f, TERMINAL)).map((f) => f.event)).toEqual(['run.completed']);
+  const plan = planOf(ofRun);
+  const steps = ['plan', ...plan.map((_, i) => `exec-${i + 1}`), 'aggregate'];
+  for (const stepId of steps) {
+    const finished = ofRun.filter((f) => f.event === 'agent.finished' && f.data.stepId === stepId);
+    expect({ stepId, finished: finished.length }).toEqual({ stepId, finished: 1 });
+    if (stepId === 'plan') continue;
+    const output = outputOf(ofRun, stepId) as { text?: string; report?: string };
+    const streamed = latestAttemptText(ofRun, runId, stepId);
+    if (stepId === 'aggregate') expect(streamed.trim()).toBe(output.report);
+    else expect({ stepId, streamed }).toEqual({ stepId, streamed: output.text });
+  }
+  // Nothing of the stalled attempt after the takeover: no delta, no step start or finish.
+  const stale = frames
+    .slice(takeoverAt + 1)
+    .filter(
+      (f) =>
+        runIdOf(f) === runId &&
+        (f.event === 'agent.delta' || f.event === 'agent.started') &&
+        f.data.stepId === stalled &&
+        f.data.attempt === 1,
+    );
+  expect(stale).toEqual([]);
+}
+
+/**
+ * Runs a task on one worker, SIGSTOPs it while a step of `agent` streams, starts a second
+ * worker, and SIGCONTs the first once the second streams the step's attempt 2.
+ */
+async function stallDuring(agent: AgentName): Promise<void> {
+  const {
+    env,
+    procs: [gateway, worker1],
+  } = await startStack(['gateway', 'worker'], SHORT_LOCK);
+  const { client } = await connect(gateway, unique('stale'), signToken(unique('st')));
+  const { runId } = await startRun(client, 'task.start', QUERY);
+  const stalled = await nextStepStreaming(client, runId, { agent, timeoutMs: 60_000 });
+  worker1.kill('SIGSTOP');
+  try {
+    await startMaws('worker', env);
+    const takeover = await client.waitForEvent(
+      'agent.started',
+      (f) => f.data.runId === runId && f.data.stepId === stalled && f.data.attempt === 2,
+      30_000,
+    );
+    const takeoverAt = client.frames.indexOf(takeover);
+    await client.waitForEvent(
+      'agent.delta',
+      (f) => f.data.runId === runId && f.data.stepId === stalled && f.data.attempt === 2,
+      30_000,
+      takeoverAt,
+    );
+    worker1.kill('SIGCONT');
+    await waitForRunEnd(client, runId, 90_000);
+    await client.flush();
+    expectOneWriterHistory(client.frames, runId, stalled, takeoverAt);
+  } finally {
+    worker1.kill('SIGCONT');
+  }
+  // The stale worker said why it stopped, once, and is still up to take work.
+  const said = worker1.output().match(/run r_\S+ was taken over by another worker|lost its lock on run r_\S+/g) ?? [];
+  expect(said.length).toBe(1);
+  expect(worker1.running).toBe(true);
+}
+
+describe('a worker that stalls past its lock', () => {
+  it('SIGSTOP during an executor step, SIGCONT while the new worker streams it: the stale worker writes nothing more', async () => {
+    await stallDuring('executor');
+  });
+
+  it('the same at the aggregator step: one report, written by the new worker', async () => {
+    await stallDuring('aggregator');
+  });
+});
