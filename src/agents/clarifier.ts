@@ -19,7 +19,18 @@ export class Clarifier {
     private readonly modelTimeoutMs: number,
   ) {}
 
-  async answer(sessionKey: string, question: string, replyTo: string | undefined, signal: AbortSignal): Promise<void> {
+  /**
+   * Answers `question` with one chat.response, written once for `answerId` (the chat job's
+   * id): a clarifier that stalled past its lock, woken after another answered the same job,
+   * writes nothing. Returns whether this call's answer was the one written.
+   */
+  async answer(
+    sessionKey: string,
+    question: string,
+    replyTo: string | undefined,
+    answerId: string,
+    signal: AbortSignal,
+  ): Promise<boolean> {
     const facts = await this.factsFor(sessionKey);
     const call = withTimeout(signal, this.modelTimeoutMs);
     let text = '';
@@ -32,9 +43,10 @@ export class Clarifier {
     } finally {
       call.clear();
     }
-    await this.log.append(sessionKey, [
+    const written = await this.log.appendOnce(sessionKey, answerWriteId(answerId), [
       durable('chat.response', { text: text.trim(), ...(replyTo ? { replyTo } : {}) }),
     ]);
+    return written !== 'already-written';
   }
 
   private async factsFor(sessionKey: string): Promise<AgentFacts> {
@@ -54,6 +66,11 @@ export class Clarifier {
     }
     return { query: '', progress: 'No task is running in this session. Send a question to start one.' };
   }
+}
+
+/** The once-only write id of a chat job's answer (its apology, when it could not answer, included). */
+export function answerWriteId(answerId: string): string {
+  return `chat:${answerId}`;
 }
 
 /** "Step 3 of 5 is running: ..." from a run's checkpoint. */

@@ -142,6 +142,19 @@ describe('EventLog on a real Redis', () => {
     expect(texts).toEqual(['a ', 'b ', 'ok']);
   });
 
+  it('writes a once-only append once, whoever tries it (a chat answer after a takeover)', async () => {
+    const key = sessionKeyOf('frank', 'S6');
+    const answer = (text: string) => [durable('chat.response', { text, replyTo: 'q1' })];
+    expect(await log.appendOnce(key, 'chat:7', answer('first'))).toBe(1);
+    expect(await log.appendOnce(key, 'chat:7', answer('stale'))).toBe('already-written');
+    expect(await log.appendOnce(key, 'chat:8', answer('another job'))).toBe(2);
+    const texts = (await log.readAfter(key, 0)).frames.map(
+      (f) => (JSON.parse(f) as { data: { text: string } }).data.text,
+    );
+    expect(texts).toEqual(['first', 'another job']);
+    expect(await redis.ttl(new SessionKeys(key).written)).toBeGreaterThan(0);
+  });
+
   it('reports a resume point that was trimmed away as incomplete', async () => {
     const key = sessionKeyOf('carol', 'S3');
     for (let i = 0; i < 30; i++) {

@@ -15,7 +15,9 @@ import type { RunFields } from '../store/run-record';
 import { PendingEvent, frameTail } from './frames';
 import {
   ACTIVATE_RUN,
+  ALREADY_WRITTEN,
   APPEND_EVENTS,
+  APPEND_ONCE,
   ActivateSentinel,
   AppendSentinel,
   BEGIN_RUN,
@@ -83,6 +85,7 @@ export type FinishResult = 'finished' | 'not-running' | 'superseded';
 function bindScripts(redis: Redis) {
   return {
     append: APPEND_EVENTS.bind(redis),
+    appendOnce: APPEND_ONCE.bind(redis),
     activate: ACTIVATE_RUN.bind(redis),
     begin: BEGIN_RUN.bind(redis),
     finish: FINISH_RUN.bind(redis),
@@ -131,6 +134,21 @@ export class EventLog {
     if (seq === AppendSentinel.notRunning) return 'not-running';
     if (seq === AppendSentinel.superseded) return 'superseded';
     return seq;
+  }
+
+  /**
+   * Appends events that must be written once for `writeId` (a chat job's answer), whoever
+   * tries: 'already-written' when a write with that id was made before.
+   */
+  async appendOnce(sessionKey: string, writeId: string, events: PendingEvent[]): Promise<number | 'already-written'> {
+    const k = new SessionKeys(sessionKey);
+    const now = new Date();
+    const seq = (await this.scripts.appendOnce(
+      { ...this.sessionKeys(k), writtenKey: k.written },
+      { ...this.history, writeId },
+      events.map((e) => frameTail(e, now)),
+    )) as number;
+    return seq === ALREADY_WRITTEN ? 'already-written' : seq;
   }
 
   /**

@@ -20,6 +20,9 @@ export const AppendSentinel = {
   superseded: -2,
 } as const;
 
+/** What APPEND_ONCE returns instead of a seq: that write was made before (by another worker). */
+export const ALREADY_WRITTEN = -3;
+
 /** What FINISH_RUN returns instead of a seq. */
 export const FinishSentinel = {
   /** That run is not the running one (it had ended). */
@@ -105,6 +108,25 @@ if #fields > 0 then
   redis.call('HSET', runKey, unpack(fields))
 end
 return append(tails, maxlen, ttl, guard ~= '')
+`,
+});
+
+/**
+ * Appends events that must be written once, whoever tries (a chat job's answer: a clarifier
+ * that stalled past its lock and wakes up after another answered the same job writes
+ * nothing). `writeId` is recorded in the session's `written` hash in the same step. The rest
+ * holds the frame tails. Returns the last seq, or ALREADY_WRITTEN.
+ */
+export const APPEND_ONCE = new RedisScript({
+  name: 'append_once',
+  keys: [...SESSION_KEYS, 'writtenKey'],
+  args: ['maxlen', 'ttl', 'writeId'],
+  body: `${PRELUDE}
+if redis.call('HSETNX', writtenKey, writeId, '1') == 0 then return ${ALREADY_WRITTEN} end
+redis.call('EXPIRE', writtenKey, ttl)
+local tails = {}
+for i = REST, #ARGV do tails[#tails + 1] = ARGV[i] end
+return append(tails, maxlen, ttl, false)
 `,
 });
 

@@ -33,6 +33,9 @@ async function main(): Promise<void> {
   const processor = new ClarifierProcessor(clarifier, log, {
     redisUrl: config.REDIS_URL,
     concurrency: config.CLARIFIER_CONCURRENCY,
+    lockMs: config.WORKER_LOCK_MS,
+    stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+    warn: (message) => port.postMessage({ type: 'warn', message } satisfies ClarifierThreadMessage),
   });
   port.on('message', (message: ClarifierThreadMessage) => {
     if (message.type !== 'stop') return;

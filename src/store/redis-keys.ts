@@ -53,6 +53,10 @@ export class SessionKeys {
   get channel(): string {
     return `${this.base}:live`;
   }
+  /** Ids of writes that must happen once (a chat job's answer), each set by the one that made it. */
+  get written(): string {
+    return `${this.base}:written`;
+  }
   run(runId: string): string {
     return `${this.base}:run:${runId}`;
   }

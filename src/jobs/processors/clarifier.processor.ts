@@ -1,5 +1,5 @@
 import { Job, Worker } from 'bullmq';
-import type { Clarifier } from '../../agents/clarifier';
+import { answerWriteId, type Clarifier } from '../../agents/clarifier';
 import { logErrorsOf } from '../../common/error-log';
 import type { EventLog } from '../../events/event-log';
 import { JobName, QueueName } from '../../contract';
@@ -15,7 +15,15 @@ export class ClarifierProcessor {
   constructor(
     private readonly clarifier: Clarifier,
     private readonly log: EventLog,
-    private readonly options: { redisUrl: string; concurrency: number },
+    private readonly options: {
+      redisUrl: string;
+      concurrency: number;
+      /** How long a chat job held by a worker may go without its lock being renewed. */
+      lockMs: number;
+      stalledIntervalMs: number;
+      /** Something for the operator (the thread has no logger of its own). */
+      warn: (message: string) => void;
+    },
   ) {}
 
   async start(): Promise<void> {
@@ -23,6 +31,8 @@ export class ClarifierProcessor {
       connection: bullConnection(this.options.redisUrl),
       prefix: QUEUE_PREFIX,
       concurrency: this.options.concurrency,
+      lockDuration: this.options.lockMs,
+      stalledInterval: this.options.stalledIntervalMs,
     });
     logErrorsOf(this.worker, 'ClarifierWorker', 'clarifier queue worker');
     await this.worker.waitUntilReady();
@@ -34,13 +44,27 @@ export class ClarifierProcessor {
 
   private async process(job: Job, signal?: AbortSignal): Promise<void> {
     const { sessionKey, text, replyTo } = assertPayload(JobName.AnswerChat, job.data);
+    const answerId = String(job.id);
     try {
-      await this.clarifier.answer(sessionKey, text, replyTo, signal ?? new AbortController().signal);
+      const written = await this.clarifier.answer(
+        sessionKey,
+        text,
+        replyTo,
+        answerId,
+        signal ?? new AbortController().signal,
+      );
+      if (!written) {
+        this.options.warn(
+          `chat job ${answerId} was answered already (another worker took it over while this one stalled): ` +
+            'this answer was not written',
+        );
+      }
     } catch (err) {
-      // The person asked: on the last attempt they get an answer saying so, not silence.
+      // The person asked: on the last attempt they get an answer saying so, not silence
+      // (unless an answer was written after all, by a worker that took the job over).
       if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
         const why = err instanceof Error ? err.message : String(err);
-        await this.log.append(sessionKey, [
+        await this.log.appendOnce(sessionKey, answerWriteId(answerId), [
           durable('chat.response', {
             text: `Sorry, the Clarifier could not answer just now (${why}). Please ask again.`,
             ...(replyTo ? { replyTo } : {}),
