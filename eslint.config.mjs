@@ -25,9 +25,10 @@ const LAYERS = [
   'contract', // the wire and process contract: imports nothing
 ];
 const layerElements = LAYERS.filter((type) => type !== 'root').map((type) => ({ type, pattern: `src/${type}` }));
-const layerPolicies = LAYERS.filter((type) => type !== 'root').map((type, i) => ({
+const layerPolicies = LAYERS.filter((type) => type !== 'root').map((type) => ({
   from: { element: { type } },
-  allow: { to: { element: { types: { anyOf: LAYERS.slice(i + 1) } } } },
+  // Its own folder and every one below it.
+  allow: { to: { element: { types: { anyOf: LAYERS.slice(LAYERS.indexOf(type)) } } } },
 }));
 
 export default tseslint.config(

@@ -51,42 +51,37 @@ async function main(): Promise<void> {
   setErrorSink((context, message) => Logger.error(message, undefined, context));
 
   // Signal handlers go in before anything starts, so a SIGTERM at any moment is graceful.
-  const running: { app?: INestApplicationContext; stopping?: string } = {};
+  const running: { app?: INestApplicationContext; stopping?: string; runsHeld: () => number } = {
+    runsHeld: () => 0,
+  };
   const shutdown = (signal: string): void => {
     if (running.stopping) return;
     running.stopping = signal;
+    // The bound holds from the signal on, also while start-up waits for a Redis that is down.
+    boundShutdown(() => running.runsHeld(), config.SHUTDOWN_GRACE_MS);
     // A signal during start-up is acted on as soon as start-up ends.
-    if (running.app) stop(running.app, signal, config.SHUTDOWN_GRACE_MS);
+    if (running.app) stop(running.app, signal, running.runsHeld);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  running.app = role === 'worker' ? await startWorker(config, logger) : await startGateway(role, config, logger);
-  if (running.stopping) stop(running.app, running.stopping, config.SHUTDOWN_GRACE_MS);
+  const app = role === 'worker' ? await startWorker(config, logger) : await startGateway(role, config, logger);
+  if (role !== 'gateway') {
+    // Asked for once here: Nest ends the process when asked for a provider a role lacks.
+    const resolver = app.get(ResolverProcessor);
+    running.runsHeld = () => resolver.runsHeld;
+  }
+  running.app = app;
+  if (running.stopping) stop(app, running.stopping, running.runsHeld);
 }
 
-/**
- * Graceful, and bounded: exit 0 once everything is closed and every run handed back; past
- * the grace and its margin, exit at once, 0 if no run was still held, 1 if one was.
- */
-function stop(app: INestApplicationContext, signal: string, graceMs: number): void {
+/** Graceful: exit 0 once everything is closed and every run handed back, else 1. */
+function stop(app: INestApplicationContext, signal: string, runsHeld: () => number): void {
   Logger.log(`${signal}: shutting down`, 'MAWS');
-  const limitMs = graceMs + SHUTDOWN_MARGIN_MS;
-  setTimeout(() => {
-    const held = runsHeld(app);
-    if (held > 0) {
-      Logger.error(
-        `shutdown did not end within ${limitMs} ms: ${held} run(s) could not be handed back; ` +
-          'another worker takes them over once their locks expire',
-        'MAWS',
-      );
-      process.exit(1);
-    }
-    Logger.warn(`shutdown did not end within ${limitMs} ms (Redis did not answer); no run was held: exiting`, 'MAWS');
-    process.exit(0);
-  }, limitMs).unref();
   app.close().then(
     () => {
+      const held = runsHeld();
+      if (held > 0) exitHolding(held, 'shutdown ended');
       Logger.log('shut down: every run handed back, every socket closed', 'MAWS');
       process.exit(0);
     },
@@ -97,13 +92,26 @@ function stop(app: INestApplicationContext, signal: string, graceMs: number): vo
   );
 }
 
-/** Runs this process's worker still holds (0 for a gateway). */
-function runsHeld(app: INestApplicationContext): number {
-  try {
-    return app.get(ResolverProcessor, { strict: false }).runsHeld;
-  } catch {
-    return 0; // no worker module in this role
-  }
+/**
+ * Bounded: past the grace and its margin the process exits whatever Redis does, 0 if no run
+ * was still held, 1 if one was.
+ */
+function boundShutdown(runsHeld: () => number, graceMs: number): void {
+  const limitMs = graceMs + SHUTDOWN_MARGIN_MS;
+  setTimeout(() => {
+    const held = runsHeld();
+    if (held > 0) exitHolding(held, `shutdown did not end within ${limitMs} ms`);
+    Logger.warn(`shutdown did not end within ${limitMs} ms (Redis did not answer); no run was held: exiting`, 'MAWS');
+    process.exit(0);
+  }, limitMs);
+}
+
+function exitHolding(held: number, what: string): never {
+  Logger.error(
+    `${what}: ${held} run(s) could not be handed back; another worker takes them over once their locks expire`,
+    'MAWS',
+  );
+  process.exit(1);
 }
 
 async function startWorker(config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {

@@ -79,11 +79,13 @@ function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks
     },
     // A new fencing token, and run.started in the record's mode, once (as the Lua script does).
     activateRun: (_key: string, _runId: string, variants: Record<string, PendingEvent>) => {
-      const announced = !record.started;
-      if (announced) events.push(variants[record.mode]);
+      if (!record.started) {
+        events.push(variants[record.mode]);
+        seq += 1;
+      }
       record.started = true;
-      seq += announced ? 1 : 0;
-      return Promise.resolve({ fence: ++record.fence, announced });
+      record.fence += 1;
+      return Promise.resolve({ status: 'activated', fence: record.fence, run: { ...record } });
     },
     finishRun: (_key: string, _runId: string, outcome: string, terminal: PendingEvent) => {
       finished.push({ outcome, terminal });

@@ -71,34 +71,36 @@ export class RunResolver {
    * SessionCommands.begin): there is nothing to do.
    */
   async activate(sessionKey: string, runId: string): Promise<RunActivation | null> {
-    // Both go out together, the activation first: Redis takes one connection's commands in
-    // order, so the record is read after every write of an earlier holder that was taken.
-    const [activated, run] = await Promise.all([
-      this.log.activateRun(sessionKey, runId, {
-        task: durable('run.started', { runId, mode: 'task' }),
-        refinement: durable('run.started', { runId, mode: 'refinement' }),
-      }),
-      this.runs.get(sessionKey, runId),
-    ]);
-    if (activated === 'not-running') {
-      if (!run) return null;
+    const activated = await this.log.activateRun(sessionKey, runId, {
+      task: durable('run.started', { runId, mode: 'task' }),
+      refinement: durable('run.started', { runId, mode: 'refinement' }),
+    });
+    if (activated.status === 'not-running') {
+      if (!activated.hasRecord) return null;
       throw new RunNotCurrentError(runId);
     }
-    if (activated === 'no-record' || !run) throw new RunNotFoundError(`run ${runId} has no stored record`);
-    if (activated.announced) run.started = true;
-    run.fence = activated.fence;
-    return { sessionKey, run, fence: activated.fence };
+    if (activated.status === 'no-record') throw new RunNotFoundError(`run ${runId} has no stored record`);
+    return { sessionKey, run: activated.run, fence: activated.fence };
   }
 
   /**
    * Runs (or resumes) an activated run to its end. `handBack` asks it to stop between steps;
-   * `signal` aborts the step in progress (a cancel, a shutdown whose grace ran out, or the
+   * `outer` aborts the step in progress (a cancel, a shutdown whose grace ran out, or the
    * worker's lock on the run lost).
    */
-  async resolve(activation: RunActivation, signal: AbortSignal, handBack?: AbortSignal): Promise<void> {
+  async resolve(activation: RunActivation, outer: AbortSignal, handBack?: AbortSignal): Promise<void> {
     const { sessionKey, run, fence } = activation;
     const { runId } = run;
-    const writer = new RunEventWriter(this.log, sessionKey, runId, fence, this.options.deltaFlushMs);
+    // A write the log refuses (the run was cancelled, or taken over) stops the step's model
+    // call at once, not at the step's end: the steps' signal aborts with it as with `outer`.
+    const stop = new AbortController();
+    const forward = (): void => stop.abort(outer.reason);
+    if (outer.aborted) forward();
+    else outer.addEventListener('abort', forward, { once: true });
+    const signal = stop.signal;
+    const writer = new RunEventWriter(this.log, sessionKey, runId, fence, this.options.deltaFlushMs, (err) =>
+      stop.abort(err),
+    );
     const checkHandBack = (): void => {
       if (handBack?.aborted) throw new HandBackError();
     };
@@ -138,7 +140,7 @@ export class RunResolver {
         report,
         fence,
       });
-      // Ended meanwhile by a cancel: its run.cancelled is the terminal event, nothing to do.
+      // 'not-running': a cancel ended it meanwhile, and its run.cancelled is the terminal event.
       if (finished === 'superseded') throw new RunTakenOverError(runId, fence);
     } finally {
       // Whatever ended the run here (a hand-back, a failed step, a cancel), the finished
@@ -146,6 +148,7 @@ export class RunResolver {
       // cancelled run's writes are refused by the guard, so nothing of it leaks out.) A drain
       // that fails says nothing new: the error that ended the run is the one that propagates.
       await writer.drain().catch(() => undefined);
+      outer.removeEventListener('abort', forward);
     }
   }
 

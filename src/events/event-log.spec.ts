@@ -80,16 +80,23 @@ describe('EventLog on a real Redis', () => {
       refinement: durable('run.started', { runId: id, mode: 'refinement' }),
     });
     // A start refused before it began: no record, not the session's run.
-    expect(await log.activateRun(key, 'r_never00000', started('r_never00000'))).toBe('not-running');
+    expect(await log.activateRun(key, 'r_never00000', started('r_never00000'))).toEqual({
+      status: 'not-running',
+      hasRecord: false,
+    });
     await log.beginRun(key, { runId, mode: 'auto', input: 'q' }, ['IDLE'], {
       task: {
         userMessage: durable('user.message', { text: 'q', kind: 'task' }),
         queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
       },
     });
-    expect(await log.activateRun(key, runId, started(runId))).toEqual({ fence: 1, announced: true });
+    expect(await log.activateRun(key, runId, started(runId))).toMatchObject({
+      status: 'activated',
+      fence: 1,
+      run: { runId, mode: 'task', input: 'q', started: true, fence: 1 },
+    });
     // Taken over: a higher token, no second run.started.
-    expect(await log.activateRun(key, runId, started(runId))).toEqual({ fence: 2, announced: false });
+    expect(await log.activateRun(key, runId, started(runId))).toMatchObject({ status: 'activated', fence: 2 });
     const { frames } = await log.readAfter(key, 0);
     const events = frames.map((f) => JSON.parse(f) as { event: string; data: { mode?: string } });
     expect(events.map((e) => e.event)).toEqual(['user.message', 'session.state', 'run.queued', 'run.started']);
@@ -112,10 +119,10 @@ describe('EventLog on a real Redis', () => {
     const first = await log.activateRun(key, runId, started);
     const delta = (attempt: number, text: string) =>
       durable('agent.delta', { runId, agent: 'executor', stepId: 'exec-1', attempt, text });
-    if (typeof first !== 'object') throw new Error(`not activated: ${first}`);
+    if (first.status !== 'activated') throw new Error(`not activated: ${first.status}`);
     expect(typeof (await log.append(key, [delta(1, 'a ')], { guardRunId: runId, fence: first.fence }))).toBe('number');
     const second = await log.activateRun(key, runId, started);
-    if (typeof second !== 'object') throw new Error(`not activated: ${second}`);
+    if (second.status !== 'activated') throw new Error(`not activated: ${second.status}`);
     // The stale worker's delta and checkpoint, and its attempt to end the run, are refused.
     expect(
       await log.append(key, [delta(1, 'stale ')], { guardRunId: runId, fence: first.fence, checkpoint: { x: '1' } }),

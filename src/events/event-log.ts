@@ -11,7 +11,7 @@ import {
   userKeyOf,
 } from '../store/redis-keys';
 import { SessionField } from '../store/session-record';
-import type { RunFields } from '../store/run-record';
+import { decodeRunRecord, type RunFields, type RunRecord } from '../store/run-record';
 import { PendingEvent, frameTail } from './frames';
 import {
   ACTIVATE_RUN,
@@ -76,8 +76,14 @@ export interface AppendOptions {
 /** What an append came to: its last seq, or why nothing was written. */
 export type AppendResult = number | 'not-running' | 'superseded';
 
-/** A worker's claim on a run: its fencing token, and whether it announced the run (run.started). */
-export type ActivateResult = { fence: number; announced: boolean } | 'not-running' | 'no-record';
+/**
+ * A worker's claim on a run: its fencing token and the run's record, read in the same step;
+ * or why there is none (`hasRecord`: a run that ended, rather than a start that was refused).
+ */
+export type ActivateResult =
+  | { status: 'activated'; fence: number; run: RunRecord }
+  | { status: 'not-running'; hasRecord: boolean }
+  | { status: 'no-record' };
 
 /** How ending a run came out. */
 export type FinishResult = 'finished' | 'not-running' | 'superseded';
@@ -153,8 +159,8 @@ export class EventLog {
 
   /**
    * A worker takes the session's running run: raises its fencing token (only writes with the
-   * returned token are taken from now on) and, the first time, appends the `run.started` of
-   * `announce` that matches the mode the run's record holds.
+   * returned token are taken from now on), reads its record in the same step and, the first
+   * time, appends the `run.started` of `announce` that matches the mode the record holds.
    */
   async activateRun(
     sessionKey: string,
@@ -163,7 +169,7 @@ export class EventLog {
   ): Promise<ActivateResult> {
     const k = new SessionKeys(sessionKey);
     const now = new Date();
-    const [fence, seq] = (await this.scripts.activate(
+    const [fence, detail] = (await this.scripts.activate(
       { ...this.sessionKeys(k), runKey: k.run(runId) },
       {
         ...this.history,
@@ -171,10 +177,11 @@ export class EventLog {
         taskTail: frameTail(announce.task, now),
         refinementTail: frameTail(announce.refinement, now),
       },
-    )) as [number, number?];
-    if (fence === ActivateSentinel.notRunning) return 'not-running';
-    if (fence === ActivateSentinel.noRecord) return 'no-record';
-    return { fence, announced: (seq ?? 0) > 0 };
+    )) as [number, (number | string[])?];
+    if (fence === ActivateSentinel.notRunning) return { status: 'not-running', hasRecord: detail === 1 };
+    const run = Array.isArray(detail) ? decodeRunRecord(runId, pairsOf(detail)) : null;
+    if (fence === ActivateSentinel.noRecord || !run) return { status: 'no-record' };
+    return { status: 'activated', fence, run };
   }
 
   /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
@@ -298,4 +305,11 @@ export class EventLog {
   channel(sessionKey: string): string {
     return new SessionKeys(sessionKey).channel;
   }
+}
+
+/** A flat HGETALL reply as field → value. */
+function pairsOf(flat: string[]): Record<string, string> {
+  const hash: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]] = flat[i + 1];
+  return hash;
 }

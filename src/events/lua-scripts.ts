@@ -132,27 +132,27 @@ return append(tails, maxlen, ttl, false)
 
 /**
  * A worker takes a run (first, or over from one that crashed or stalled): raises the run's
- * fencing token and returns it, so that from now on only this worker's writes are taken.
+ * fencing token and returns it, so that from now on only this worker's writes are taken,
+ * with the run's record as it stands after every write of an earlier holder that was taken.
  * The first activation also announces the run: run.started in the mode its record holds
- * (`taskTail` or `refinementTail`), once. Returns {fence, seq}, seq 0 when nothing was
- * announced; or {ActivateSentinel}.
+ * (`taskTail` or `refinementTail`), once. Returns {fence, record (HGETALL)}; or
+ * {ActivateSentinel.notRunning, whether the record exists} or {ActivateSentinel.noRecord}.
  */
 export const ACTIVATE_RUN = new RedisScript({
   name: 'activate',
   keys: [...SESSION_KEYS, 'runKey'],
   args: ['maxlen', 'ttl', 'runId', 'taskTail', 'refinementTail'],
   body: `${PRELUDE}
-if not isRunning(runId) then return {${ActivateSentinel.notRunning}} end
+if not isRunning(runId) then return {${ActivateSentinel.notRunning}, redis.call('EXISTS', runKey)} end
 local mode = redis.call('HGET', runKey, '${RunField.mode}')
 if not mode then return {${ActivateSentinel.noRecord}} end
 local fence = redis.call('HINCRBY', runKey, '${RunField.fence}', 1)
-local seq = 0
 if redis.call('HSETNX', runKey, '${RunField.started}', '1') == 1 then
   local tail = taskTail
   if mode == 'refinement' then tail = refinementTail end
-  seq = append({tail}, maxlen, ttl, true)
+  append({tail}, maxlen, ttl, true)
 end
-return {fence, seq}
+return {fence, redis.call('HGETALL', runKey)}
 `,
 });
 

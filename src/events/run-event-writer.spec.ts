@@ -35,7 +35,7 @@ describe('RunEventWriter on a real Redis', () => {
       task: durable('run.started', { runId, mode: 'task' }),
       refinement: durable('run.started', { runId, mode: 'refinement' }),
     });
-    if (typeof activated !== 'object') throw new Error(`not activated: ${activated}`);
+    if (activated.status !== 'activated') throw new Error(`not activated: ${activated.status}`);
     return activated.fence;
   }
 
@@ -77,12 +77,18 @@ describe('RunEventWriter on a real Redis', () => {
     const session = sessionKeyOf('writer', 'W3');
     const runId = 'r_writer000003';
     await begin(session, runId);
-    const stale = new RunEventWriter(log, session, runId, await activate(session, runId), 0);
+    const refused: Error[] = [];
+    const stale = new RunEventWriter(log, session, runId, await activate(session, runId), 0, (err) =>
+      refused.push(err),
+    );
     stale.delta('executor', 'exec-1', 1, 'before ');
     await stale.drain();
     const current = new RunEventWriter(log, session, runId, await activate(session, runId), 0);
     stale.delta('executor', 'exec-1', 1, 'after ');
     await expect(stale.drain()).rejects.toBeInstanceOf(RunTakenOverError);
+    // Told at once, so that its model call can stop.
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toBeInstanceOf(RunTakenOverError);
     expect(() => stale.write([durable('chat.response', { text: 'x' })])).toThrow(RunTakenOverError);
     current.delta('executor', 'exec-1', 2, 'again ');
     await current.drain();

@@ -53,6 +53,8 @@ export class RunEventWriter {
     /** The fencing token of this worker's activation of the run. */
     private readonly fence: number,
     private readonly flushMs: number,
+    /** Told at the first refused append, so that the run's model call can stop at once. */
+    private readonly onRefused: (err: Error) => void = () => undefined,
   ) {}
 
   /** Streamed text of a step's attempt, coalesced with what follows it for `flushMs`. */
@@ -118,6 +120,7 @@ export class RunEventWriter {
         (result) => {
           if (result === 'not-running') this.failure = new RunNotCurrentError(this.runId);
           if (result === 'superseded') this.failure = new RunTakenOverError(this.runId, this.fence);
+          if (this.failure) this.onRefused(this.failure);
         },
         (err: unknown) => {
           this.failure = err instanceof Error ? err : new Error(String(err));

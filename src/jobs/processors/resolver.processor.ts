@@ -38,6 +38,7 @@ export class ResolverProcessor {
   private readonly logger = new Logger('ResolverWorker');
   private worker?: Worker;
   private readonly active = new Map<string, ActiveRun>();
+  private handBacksFailed = 0;
 
   constructor(
     private readonly resolver: RunResolver,
@@ -72,9 +73,12 @@ export class ResolverProcessor {
     await this.worker.waitUntilReady();
   }
 
-  /** Runs this worker holds now (not yet finished, failed or handed back). */
+  /**
+   * Runs this worker still holds, or could not hand back (the hand-back itself failed: Redis
+   * refused it): another worker takes those over once their locks expire.
+   */
   get runsHeld(): number {
-    return this.active.size;
+    return this.active.size + this.handBacksFailed;
   }
 
   /**
@@ -128,7 +132,10 @@ export class ResolverProcessor {
       }
       if (err instanceof HandBackError || run.cancel.signal.reason instanceof HandBackError) {
         // Not a failure: the job waits for another worker, which resumes at the checkpoint.
-        await job.moveToWait(token);
+        await job.moveToWait(token).catch((moveErr: unknown) => {
+          this.handBacksFailed++;
+          throw moveErr;
+        });
         throw new WaitingError();
       }
       if (err instanceof RunNotCurrentError) return this.endedElsewhere(sessionKey, runId);
@@ -136,7 +143,8 @@ export class ResolverProcessor {
       await this.failIfFinal(job, sessionKey, runId, activation?.fence, err);
       throw err;
     } finally {
-      this.active.delete(runId);
+      // The same run may be this worker's again by now (taken back after a stall): keep that one.
+      if (this.active.get(runId) === run) this.active.delete(runId);
     }
   }
 
