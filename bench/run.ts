@@ -235,7 +235,7 @@ async function main(): Promise<void> {
   console.log(`\nresults: ${path.relative(process.cwd(), opts.out) || opts.out} (${durationSec} s)`);
   if (opts.docs) {
     const docs = path.join(ROOT, 'docs', 'benchmarks.md');
-    updateDocs(docs, resultsBlock(command, results.date, machine, ctx.rows, notes));
+    await updateDocs(docs, resultsBlock(command, results.date, machine, ctx.rows, notes));
     console.log(`docs: ${path.relative(process.cwd(), docs)}`);
   }
   if (ctx.failures.length > 0) process.exitCode = 1;

@@ -17,11 +17,10 @@ export interface ResolverOptions {
   modelTimeoutMs: number;
 }
 
-/** A worker's hold on a run: the run as it read it, and the fencing token its writes carry. */
+/** A worker's hold on a run: the run as it read it (`run.fence`: the token its writes carry). */
 export interface RunActivation {
   sessionKey: string;
   run: RunRecord;
-  fence: number;
 }
 
 export class RunNotFoundError extends Error {
@@ -80,7 +79,7 @@ export class RunResolver {
       throw new RunNotCurrentError(runId);
     }
     if (activated.status === 'no-record') throw new RunNotFoundError(`run ${runId} has no stored record`);
-    return { sessionKey, run: activated.run, fence: activated.fence };
+    return { sessionKey, run: activated.run };
   }
 
   /**
@@ -89,8 +88,8 @@ export class RunResolver {
    * worker's lock on the run lost).
    */
   async resolve(activation: RunActivation, outer: AbortSignal, handBack?: AbortSignal): Promise<void> {
-    const { sessionKey, run, fence } = activation;
-    const { runId } = run;
+    const { sessionKey, run } = activation;
+    const { runId, fence } = run;
     // A write the log refuses (the run was cancelled, or taken over) stops the step's model
     // call at once, not at the step's end: the steps' signal aborts with it as with `outer`.
     const stop = new AbortController();

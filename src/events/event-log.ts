@@ -19,11 +19,10 @@ import {
   APPEND_EVENTS,
   APPEND_ONCE,
   ActivateSentinel,
-  AppendSentinel,
   BEGIN_RUN,
   FINISH_RUN,
-  FinishSentinel,
   READ_AFTER,
+  WriteSentinel,
   SNAPSHOT,
 } from './lua-scripts';
 
@@ -137,8 +136,8 @@ export class EventLog {
       { ...this.history, guard: opts.guardRunId ?? '', fence: opts.fence ?? '', nTails: tails.length },
       [...tails, ...fields],
     )) as number;
-    if (seq === AppendSentinel.notRunning) return 'not-running';
-    if (seq === AppendSentinel.superseded) return 'superseded';
+    if (seq === WriteSentinel.notRunning) return 'not-running';
+    if (seq === WriteSentinel.superseded) return 'superseded';
     return seq;
   }
 
@@ -267,8 +266,8 @@ export class EventLog {
         pendingMember: pendingRunMember(sessionKey, runId),
       },
     )) as number;
-    if (seq === FinishSentinel.notRunning) return 'not-running';
-    if (seq === FinishSentinel.superseded) return 'superseded';
+    if (seq === WriteSentinel.notRunning) return 'not-running';
+    if (seq === WriteSentinel.superseded) return 'superseded';
     return 'finished';
   }
 

@@ -12,9 +12,9 @@ import { RedisScript } from '../store/redis-script';
 import { RunField } from '../store/run-record';
 import { SessionField } from '../store/session-record';
 
-/** What an append returns instead of a seq. */
-export const AppendSentinel = {
-  /** The guard run is not the session's running run (it ended, or was cancelled). */
+/** What a run's guarded write (APPEND_EVENTS, FINISH_RUN) returns instead of a seq. */
+export const WriteSentinel = {
+  /** The run is not the session's running one (it ended, or was cancelled). */
   notRunning: -1,
   /** The writer's fencing token is not the run's current one: another worker has taken the run over. */
   superseded: -2,
@@ -22,14 +22,6 @@ export const AppendSentinel = {
 
 /** What APPEND_ONCE returns instead of a seq: that write was made before (by another worker). */
 export const ALREADY_WRITTEN = -3;
-
-/** What FINISH_RUN returns instead of a seq. */
-export const FinishSentinel = {
-  /** That run is not the running one (it had ended). */
-  notRunning: -1,
-  /** The caller's fencing token is not the run's current one. */
-  superseded: -2,
-} as const;
 
 /** What ACTIVATE_RUN returns in place of a fencing token. */
 export const ActivateSentinel = {
@@ -88,7 +80,7 @@ end
  * A run's own events leave the keys' TTL alone: beginning and ending the run refresh it,
  * which saves three EXPIREs on every delta.
  * The rest holds nTails frame tails, then field/value pairs to HSET on the run hash in the
- * same step (a checkpoint). Returns the last seq, or an AppendSentinel.
+ * same step (a checkpoint). Returns the last seq, or an WriteSentinel.
  */
 export const APPEND_EVENTS = new RedisScript({
   name: 'append',
@@ -97,8 +89,8 @@ export const APPEND_EVENTS = new RedisScript({
   body: `${PRELUDE}
 local n = tonumber(nTails)
 if guard ~= '' then
-  if not isRunning(guard) then return ${AppendSentinel.notRunning} end
-  if not isCurrentActivation(fence) then return ${AppendSentinel.superseded} end
+  if not isRunning(guard) then return ${WriteSentinel.notRunning} end
+  if not isCurrentActivation(fence) then return ${WriteSentinel.superseded} end
 end
 local tails = {}
 for i = 0, n - 1 do tails[i + 1] = ARGV[REST + i] end
@@ -230,7 +222,7 @@ return {1, seq, mode}
  * Ends the session's running run exactly once, with its terminal event, and counts it in
  * the deployment's stats (`durationBuckets`: a comma list of upper bounds in seconds). A
  * worker passes its fencing token (a stale one cannot end the run); a cancel passes none.
- * Returns the last seq, or a FinishSentinel.
+ * Returns the last seq, or a WriteSentinel.
  */
 export const FINISH_RUN = new RedisScript({
   name: 'finish',
@@ -249,8 +241,8 @@ export const FINISH_RUN = new RedisScript({
     'pendingMember',
   ],
   body: `${PRELUDE}
-if not isRunning(runId) then return ${FinishSentinel.notRunning} end
-if not isCurrentActivation(fence) then return ${FinishSentinel.superseded} end
+if not isRunning(runId) then return ${WriteSentinel.notRunning} end
+if not isCurrentActivation(fence) then return ${WriteSentinel.superseded} end
 if outcome == 'completed' then
   redis.call('HSET', stateKey, '${SessionField.report}', report, '${SessionField.lastRunId}', runId)
   redis.call('HSET', runKey, '${RunField.report}', report)

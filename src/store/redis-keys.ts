@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 
 /** A sessionId as the contract allows it: 1 to 64 of A-Z a-z 0-9 _ -. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-export const RUN_ID_PATTERN = /^r_[A-Za-z0-9_-]{8,40}$/;
 
 export function isValidSessionId(id: string): boolean {
   return SESSION_ID_PATTERN.test(id);

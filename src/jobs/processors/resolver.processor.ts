@@ -140,7 +140,7 @@ export class ResolverProcessor {
       }
       if (err instanceof RunNotCurrentError) return this.endedElsewhere(sessionKey, runId);
       if (run.cancel.signal.aborted) return; // Cancelled: run.cancelled is already written.
-      await this.failIfFinal(job, sessionKey, runId, activation?.fence, err);
+      await this.failIfFinal(job, sessionKey, runId, activation?.run.fence, err);
       throw err;
     } finally {
       // The same run may be this worker's again by now (taken back after a stall): keep that one.
@@ -174,7 +174,14 @@ export class ResolverProcessor {
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (!permanent && !lastAttempt) return;
     const error = runErrorOf(err);
-    await this.log.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }), { fence });
+    const ended = await this.log.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }), {
+      fence,
+    });
+    if (ended === 'superseded') {
+      // Another worker holds the run now: its outcome is the run's, not this failure.
+      this.logger.warn(`run ${runId} was taken over by another worker while this one failed it: wrote nothing`);
+      return;
+    }
     throw new UnrecoverableError(`${error.code}: ${error.message}`);
   }
 }
