@@ -7,6 +7,7 @@ import { createModelProvider } from './llm/create-model-provider';
 import type { ModelProvider } from './llm/model-provider';
 import { redisUsageMeter } from './ops/redis-usage-meter';
 import { RunStore } from './store/run-store';
+import { StoreWrites } from './store/store-writes';
 import { MODEL_PROVIDER, REDIS } from './common/tokens';
 
 /** What every role shares: the config, one Redis command connection, the event log. */
@@ -16,6 +17,7 @@ export class CoreModule implements OnApplicationShutdown {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(MODEL_PROVIDER) private readonly model: ModelProvider,
+    @Inject(StoreWrites) private readonly writes: StoreWrites,
   ) {}
 
   static forConfig(config: AppConfig): DynamicModule {
@@ -33,6 +35,7 @@ export class CoreModule implements OnApplicationShutdown {
           inject: [REDIS],
         },
         { provide: RunStore, useFactory: (redis: Redis) => new RunStore(redis), inject: [REDIS] },
+        { provide: StoreWrites, useFactory: (redis: Redis) => new StoreWrites(redis, 'Redis'), inject: [REDIS] },
         {
           provide: MODEL_PROVIDER,
           useFactory: () =>
@@ -41,13 +44,14 @@ export class CoreModule implements OnApplicationShutdown {
             ),
         },
       ],
-      exports: [AppConfig, REDIS, EventLog, RunStore, MODEL_PROVIDER],
+      exports: [AppConfig, REDIS, EventLog, RunStore, StoreWrites, MODEL_PROVIDER],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
     // Runs have stopped by now (the worker module stops first): count their last calls.
     await this.model.close?.();
+    this.writes.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { AppModule, Role, ROLES } from './app.module';
 import { setErrorSink } from './common/error-log';
+import { logAt } from './common/nest-log';
 import { redact } from './common/redact';
 import { TokenService } from './auth/token-service';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     console.warn('JWT_SECRET is not set: tokens are signed with a random secret valid for this process only');
   }
   const logger = LEVELS.slice(0, LEVELS.indexOf(config.LOG_LEVEL as LogLevel) + 1);
-  setErrorSink((context, message) => Logger.error(message, undefined, context));
+  setErrorSink((context, message, level) => logAt(level, message, context));
 
   // Signal handlers go in before anything starts, so a SIGTERM at any moment is graceful.
   const running: { app?: INestApplicationContext; stopping?: string; runsHeld: () => number } = {

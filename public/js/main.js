@@ -66,6 +66,7 @@ const ui = {
   status: $('status', HTMLElement),
   state: $('state', HTMLElement),
   banner: $('banner', HTMLElement),
+  storeBanner: $('store-banner', HTMLElement),
   retry: $('retry-now', HTMLButtonElement),
   thread: $('thread', HTMLElement),
   log: $('log', HTMLElement),
@@ -248,6 +249,7 @@ const ON_FRAME = {
   'run.completed': onRunEnded,
   'run.failed': onRunEnded,
   'run.cancelled': onRunEnded,
+  'store.status': ({ data }) => onStoreStatus(data),
   'chat.response': ({ data: d, seq }) => {
     thread.chatResponse(d, seq);
     log.line('chat-response', '[CHAT_RESPONSE]', d.text ?? '', seq);
@@ -289,6 +291,18 @@ function onSnapshot(d, baseline) {
     report.showFinal(d.runId ?? 'snapshot', d.report, 'task');
     thread.note('info', 'The latest report, from the session snapshot.');
   }
+}
+
+/**
+ * Redis refuses writes (or takes them again): the run waits where it is, and says so, so that
+ * a quiet run does not look stuck. Nothing of it is lost.
+ * @param {ReplyEventMap['store.status']} d
+ */
+function onStoreStatus(d) {
+  log.line('system', '[STORE]', `${d.writable ? 'writable' : `refusing writes (${d.reason ?? '?'})`}: ${d.message}`);
+  ui.storeBanner.textContent = d.message;
+  ui.storeBanner.hidden = d.writable;
+  if (d.writable) thread.note('info', d.message);
 }
 
 /** @param {ReplyEventMap['error']} d */
@@ -376,6 +390,7 @@ function onRunEnded(frame) {
   const { runId } = frame.data;
   const seq = frame.seq;
   log.endRun(runId, LOG_END[frame.event]);
+  ui.storeBanner.hidden = true;
   if (session.draft && session.draft.runId === runId) session.draft = null;
   switch (frame.event) {
     case 'run.completed': {

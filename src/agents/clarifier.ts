@@ -5,6 +5,7 @@ import { durable } from '../events/frames';
 import type { AgentFacts, ModelProvider } from '../llm/model-provider';
 import type { RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
+import type { StoreWrites } from '../store/store-writes';
 import { clarifierPrompt } from './prompts/clarifier.prompt';
 
 /**
@@ -17,6 +18,7 @@ export class Clarifier {
     private readonly runs: RunStore,
     private readonly model: ModelProvider,
     private readonly modelTimeoutMs: number,
+    private readonly writes: StoreWrites,
   ) {}
 
   /**
@@ -43,9 +45,14 @@ export class Clarifier {
     } finally {
       call.clear();
     }
-    const written = await this.log.appendOnce(sessionKey, answerWriteId(answerId), [
-      durable('chat.response', { text: text.trim(), ...(replyTo ? { replyTo } : {}) }),
-    ]);
+    // While Redis refuses writes the answer waits; written once for its id when it has room.
+    const written = await this.writes.write(
+      () =>
+        this.log.appendOnce(sessionKey, answerWriteId(answerId), [
+          durable('chat.response', { text: text.trim(), ...(replyTo ? { replyTo } : {}) }),
+        ]),
+      { signal },
+    );
     return written !== 'already-written';
   }
 

@@ -2,6 +2,8 @@
  * The resolver's model-facing behaviour with a scripted model and an in-memory event log:
  * the plan's repair, the restart of a step whose stream broke off, and token usage.
  */
+import type Redis from 'ioredis';
+import { StoreWrites } from '../store/store-writes';
 import type { EventLog } from '../events/event-log';
 import type { PendingEvent } from '../events/frames';
 import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelUsage } from '../llm/model-provider';
@@ -105,7 +107,9 @@ function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks
     ...run,
   };
   const runs = { get: () => Promise.resolve(record) } as unknown as RunStore;
-  const resolver = new RunResolver(log, runs, model, { maxSubtasks, deltaFlushMs: 0, modelTimeoutMs: 5_000 });
+  // The fake log never refuses a write, so the store-writes guard never reaches its Redis.
+  const writes = new StoreWrites({} as Redis, 'Test');
+  const resolver = new RunResolver(log, runs, model, { maxSubtasks, deltaFlushMs: 0, modelTimeoutMs: 5_000 }, writes);
   return { resolver, events, finished };
 }
 

@@ -1,7 +1,11 @@
 import type { EventLog } from '../events/event-log';
 import { AGGREGATE_STEP_ID, PLAN_STEP_ID, executorStepId, type PlanItem } from '../contract';
 import { durable } from '../events/frames';
-import { RunEventWriter, RunNotCurrentError, RunTakenOverError } from '../events/run-event-writer';
+import { RunEventWriter, RunNotCurrentError, RunTakenOverError, type StoreWrite } from '../events/run-event-writer';
+import { ThrottledErrorLog } from '../common/error-log';
+import type { StoreRefusal } from '../contract';
+import type { StoreWrites } from '../store/store-writes';
+import { REFUSAL_MEANING } from '../store/write-refusal';
 import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage } from '../llm/model-provider';
 import { RunCheckpoint, type RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
@@ -52,12 +56,14 @@ interface Metered<T> {
  */
 export class RunResolver {
   private readonly steps: StepRunner;
+  private readonly noticeErrors = new ThrottledErrorLog('RunResolver', "a run's store notice could not be sent");
 
   constructor(
     private readonly log: EventLog,
     private readonly runs: RunStore,
     model: ModelProvider,
     private readonly options: ResolverOptions,
+    private readonly writes: StoreWrites,
   ) {
     this.steps = new StepRunner(model, options.modelTimeoutMs);
   }
@@ -69,11 +75,17 @@ export class RunResolver {
    * Null for a refused start, whose job went out beside the script that refused it (see
    * SessionCommands.begin): there is nothing to do.
    */
-  async activate(sessionKey: string, runId: string): Promise<RunActivation | null> {
-    const activated = await this.log.activateRun(sessionKey, runId, {
-      task: durable('run.started', { runId, mode: 'task' }),
-      refinement: durable('run.started', { runId, mode: 'refinement' }),
-    });
+  async activate(sessionKey: string, runId: string, signal?: AbortSignal): Promise<RunActivation | null> {
+    const activated = await this.storeWrite(
+      sessionKey,
+      runId,
+      signal,
+    )(() =>
+      this.log.activateRun(sessionKey, runId, {
+        task: durable('run.started', { runId, mode: 'task' }),
+        refinement: durable('run.started', { runId, mode: 'refinement' }),
+      }),
+    );
     if (activated.status === 'not-running') {
       if (!activated.hasRecord) return null;
       throw new RunNotCurrentError(runId);
@@ -97,8 +109,15 @@ export class RunResolver {
     if (outer.aborted) forward();
     else outer.addEventListener('abort', forward, { once: true });
     const signal = stop.signal;
-    const writer = new RunEventWriter(this.log, sessionKey, runId, fence, this.options.deltaFlushMs, (err) =>
-      stop.abort(err),
+    const storeWrite = this.storeWrite(sessionKey, runId, signal);
+    const writer = new RunEventWriter(
+      this.log,
+      sessionKey,
+      runId,
+      fence,
+      this.options.deltaFlushMs,
+      (err) => stop.abort(err),
+      storeWrite,
     );
     const checkHandBack = (): void => {
       if (handBack?.aborted) throw new HandBackError();
@@ -135,10 +154,9 @@ export class RunResolver {
       await writer.drain();
       // run.completed carries the run's tokens (the sum of its steps') beside the report.
       const completed = { runId, report, usage };
-      const finished = await this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', completed), {
-        report,
-        fence,
-      });
+      const finished = await storeWrite(() =>
+        this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', completed), { report, fence }),
+      );
       // 'not-running': a cancel ended it meanwhile, and its run.cancelled is the terminal event.
       if (finished === 'superseded') throw new RunTakenOverError(runId, fence);
     } finally {
@@ -149,6 +167,38 @@ export class RunResolver {
       await writer.drain().catch(() => undefined);
       outer.removeEventListener('abort', forward);
     }
+  }
+
+  /**
+   * A run's writes while Redis refuses them (out of memory, read-only): each waits where it
+   * is and goes again once Redis takes writes, and the session's sockets are told both, so
+   * the page can say the run is waiting rather than stuck. `signal` ends the wait.
+   */
+  private storeWrite(sessionKey: string, runId: string, signal?: AbortSignal): StoreWrite {
+    return async (write) => {
+      let waited = false;
+      const result = await this.writes.write(write, {
+        signal,
+        onWait: (refusal) => {
+          if (!waited) this.notice(sessionKey, runId, refusal);
+          waited = true;
+        },
+      });
+      if (waited) this.notice(sessionKey, runId, null);
+      return result;
+    };
+  }
+
+  private notice(sessionKey: string, runId: string, refusal: StoreRefusal | null): void {
+    const data = refusal
+      ? {
+          writable: false,
+          runId,
+          reason: refusal,
+          message: `${REFUSAL_MEANING[refusal]}: the run waits where it is and goes on by itself once Redis has room.`,
+        }
+      : { writable: true, runId, message: 'Redis takes writes again: the run goes on.' };
+    void this.log.notify(sessionKey, 'store.status', data).catch(this.noticeErrors.report);
   }
 
   private async contextOf(sessionKey: string, run: RunRecord): Promise<AgentFacts> {

@@ -1,9 +1,13 @@
 import { redact } from './redact';
 
-/** Where error lines go: `(context, message)`. The process's logger, once main has set it. */
-export type ErrorSink = (context: string, message: string) => void;
+/** How much a line matters: Nest's names for them. */
+export type LineLevel = 'error' | 'warn' | 'log';
 
-let sink: ErrorSink = (context, message) => console.error(`[${context}] ${message}`);
+/** Where lines go: `(context, message, level)`. The process's logger, once main has set it. */
+export type ErrorSink = (context: string, message: string, level: LineLevel) => void;
+
+let sink: ErrorSink = (context, message, level) =>
+  (level === 'error' ? console.error : console.log)(`[${context}] ${message}`);
 
 /**
  * Routes every ThrottledErrorLog through the process's logger (main sets Nest's). Kept here
@@ -11,6 +15,11 @@ let sink: ErrorSink = (context, message) => console.error(`[${context}] ${messag
  */
 export function setErrorSink(next: ErrorSink): void {
   sink = next;
+}
+
+/** One line, redacted, through the same sink: for conditions logged once, not per error. */
+export function logLine(context: string, message: string, level: LineLevel = 'warn'): void {
+  sink(context, redact(message), level);
 }
 
 /** During an outage the same error repeats on every reconnect: one line per this long, at most. */
@@ -42,7 +51,7 @@ export class ThrottledErrorLog {
     const more = this.suppressed > 0 ? ` (and ${this.suppressed} more since the last line)` : '';
     this.lastAt = at;
     this.suppressed = 0;
-    sink(this.context, redact(`${this.what}: ${messageOf(err)}${more}`));
+    sink(this.context, redact(`${this.what}: ${messageOf(err)}${more}`), 'error');
     return true;
   };
 }
@@ -56,9 +65,17 @@ interface ErrorEmitter {
  * Listens to an emitter's 'error' (without a listener Node would crash the process) and logs
  * what it says, throttled. Returns the emitter.
  */
-export function logErrorsOf<T extends ErrorEmitter>(emitter: T, context: string, what: string): T {
+export function logErrorsOf<T extends ErrorEmitter>(
+  emitter: T,
+  context: string,
+  what: string,
+  /** Errors logged elsewhere, once per condition (Redis refusing writes: see StoreWrites). */
+  loggedElsewhere: (err: Error) => boolean = () => false,
+): T {
   const log = new ThrottledErrorLog(context, what);
-  emitter.on('error', (err: Error) => void log.report(err));
+  emitter.on('error', (err: Error) => {
+    if (!loggedElsewhere(err)) log.report(err);
+  });
   return emitter;
 }
 

@@ -10,6 +10,8 @@ export const CLIENT_ERROR_CODES = [
   'RATE_LIMITED',
   'RESUME_UNAVAILABLE',
   'INTERNAL',
+  /** v2: the store refuses writes for now (Redis out of memory, read-only, failing to save); nothing was done. */
+  'UNAVAILABLE',
 ] as const;
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 

@@ -44,12 +44,24 @@ export interface DurableEventMap {
 }
 export type DurableEventName = keyof DurableEventMap;
 
-/** Replies: never numbered, never stored. */
+/**
+ * Why Redis refuses writes for now: out of memory under `noeviction`, a failed save with
+ * `stop-writes-on-bgsave-error` (MISCONF), or a read-only replica after a failover.
+ */
+export type StoreRefusal = 'OOM' | 'MISCONF' | 'READONLY';
+
+/** Replies and notices: never numbered, never stored. */
 export interface ReplyEventMap {
   'session.snapshot': { state: SessionState; lastSeq: number; runId?: string; report?: string };
   ack: { replyTo?: string; runId?: string };
   error: { code: ClientErrorCode; message: string; replyTo?: string };
   pong: Record<string, never>;
+  /**
+   * A notice (MAWS addition) to the sockets of a session whose run is waiting because Redis
+   * refuses writes (`writable: false`), and again when it goes on (`writable: true`). The run
+   * keeps its place meanwhile; nothing is lost.
+   */
+  'store.status': { writable: boolean; runId: string; reason?: StoreRefusal; message: string };
 }
 export type ReplyEventName = keyof ReplyEventMap;
 

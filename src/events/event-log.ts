@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import type { AppConfig } from '../config/config';
-import type { RunMode, RunOutcome, SessionState } from '../contract';
+import type { ReplyEventMap, ReplyEventName, RunMode, RunOutcome, SessionState } from '../contract';
 import {
   PENDING_RUNS_KEY,
   RUN_DURATION_BUCKETS,
@@ -12,7 +12,7 @@ import {
 } from '../store/redis-keys';
 import { SessionField } from '../store/session-record';
 import { decodeRunRecord, type RunFields, type RunRecord } from '../store/run-record';
-import { PendingEvent, frameTail } from './frames';
+import { PendingEvent, frameTail, replyFrame } from './frames';
 import {
   ACTIVATE_RUN,
   ALREADY_WRITTEN,
@@ -299,6 +299,14 @@ export class EventLog {
       { afterSeq, limit },
     )) as [number, ...string[]];
     return { frames, complete: complete === 1 };
+  }
+
+  /**
+   * A notice to the session's sockets on every gateway: no seq, not stored, so it is lost on
+   * a socket that is away. PUBLISH is no write, so it goes out also while Redis refuses writes.
+   */
+  async notify<E extends ReplyEventName>(sessionKey: string, event: E, data: ReplyEventMap[E]): Promise<void> {
+    await this.redis.publish(this.channel(sessionKey), replyFrame(event, data));
   }
 
   channel(sessionKey: string): string {

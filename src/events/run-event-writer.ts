@@ -24,6 +24,14 @@ export class RunTakenOverError extends Error {
   }
 }
 
+/**
+ * How an append reaches Redis: by default at once; a worker passes one that waits while Redis
+ * refuses writes and tries again (see StoreWrites), so that a run keeps its place.
+ */
+export type StoreWrite = <T>(write: () => Promise<T>) => Promise<T>;
+
+const AT_ONCE: StoreWrite = (write) => write();
+
 interface Batch {
   events: PendingEvent[];
   checkpoint: RunFields;
@@ -55,6 +63,7 @@ export class RunEventWriter {
     private readonly flushMs: number,
     /** Told at the first refused append, so that the run's model call can stop at once. */
     private readonly onRefused: (err: Error) => void = () => undefined,
+    private readonly storeWrite: StoreWrite = AT_ONCE,
   ) {}
 
   /** Streamed text of a step's attempt, coalesced with what follows it for `flushMs`. */
@@ -110,12 +119,15 @@ export class RunEventWriter {
     const batch = this.batch;
     this.batch = null;
     if (!batch || this.failure) return Promise.resolve();
-    this.inFlight = this.log
-      .append(this.sessionKey, batch.events, {
+    // While this append waits for Redis to take writes, what is written meanwhile gathers in
+    // the next batch: the order holds, and the refused append, which did nothing, goes again.
+    this.inFlight = this.storeWrite(() =>
+      this.log.append(this.sessionKey, batch.events, {
         guardRunId: this.runId,
         fence: this.fence,
         checkpoint: batch.checkpoint,
-      })
+      }),
+    )
       .then(
         (result) => {
           if (result === 'not-running') this.failure = new RunNotCurrentError(this.runId);

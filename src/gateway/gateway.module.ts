@@ -7,6 +7,7 @@ import { REDIS, REDIS_SUBSCRIBER } from '../common/tokens';
 import { EventLog } from '../events/event-log';
 import { JobProducer } from '../jobs/job-producer';
 import { openRedis } from '../store/redis-connection';
+import { StoreWrites } from '../store/store-writes';
 import { GatewayMetrics } from '../ops/gateway-metrics';
 import { HealthController } from '../ops/health.controller';
 import { MetricsController } from '../ops/metrics.controller';
@@ -19,7 +20,7 @@ import { SessionHub } from './session-hub';
   imports: [AuthModule],
   controllers: [HealthController, MetricsController],
   providers: [
-    GatewayMetrics,
+    { provide: GatewayMetrics, useFactory: (writes: StoreWrites) => new GatewayMetrics(writes), inject: [StoreWrites] },
     MawsGateway,
     {
       provide: REDIS_SUBSCRIBER,
@@ -42,12 +43,18 @@ import { SessionHub } from './session-hub';
     },
     {
       provide: SessionCommands,
-      useFactory: (log: EventLog, jobs: JobProducer, redis: Redis, config: AppConfig) =>
-        new SessionCommands(log, jobs, redis, {
-          maxActivePerUser: config.MAX_ACTIVE_RUNS_PER_USER,
-          maxPerMinutePerUser: config.MAX_RUNS_PER_MINUTE_PER_USER,
-        }),
-      inject: [EventLog, JobProducer, REDIS, AppConfig],
+      useFactory: (log: EventLog, jobs: JobProducer, redis: Redis, config: AppConfig, writes: StoreWrites) =>
+        new SessionCommands(
+          log,
+          jobs,
+          redis,
+          {
+            maxActivePerUser: config.MAX_ACTIVE_RUNS_PER_USER,
+            maxPerMinutePerUser: config.MAX_RUNS_PER_MINUTE_PER_USER,
+          },
+          writes,
+        ),
+      inject: [EventLog, JobProducer, REDIS, AppConfig, StoreWrites],
     },
   ],
   exports: [SessionHub, JobProducer, GatewayMetrics],

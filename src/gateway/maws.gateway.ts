@@ -4,6 +4,8 @@ import type { WebSocket } from 'ws';
 import { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
 import { SessionCommands } from '../session/session-commands';
+import { StoreWrites } from '../store/store-writes';
+import { REFUSAL_MEANING } from '../store/write-refusal';
 import type { ClientCommand, TokenCommandData } from '../contract';
 import { ClientCommands, contextOf } from './maws-ws-adapter';
 import { SessionHub } from './session-hub';
@@ -19,6 +21,7 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
     @Inject(SessionHub) private readonly hub: SessionHub,
     @Inject(SessionCommands) private readonly commands: SessionCommands,
     @Inject(TokenService) private readonly tokens: TokenService,
+    @Inject(StoreWrites) private readonly writes: StoreWrites,
   ) {}
 
   async handleConnection(ws: WebSocket): Promise<void> {
@@ -34,7 +37,24 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
     this.hub.detach(ws);
   }
 
+  /**
+   * Carries a command out. While Redis refuses writes the command is answered at once with
+   * UNAVAILABLE: nothing was done (a refused write changes nothing), and the person may try again.
+   */
   async handle(ws: WebSocket, command: ClientCommand): Promise<void> {
+    try {
+      await this.carryOut(ws, command);
+    } catch (err) {
+      const refusal = this.writes.noteError(err);
+      if (!refusal) throw err;
+      throw new ClientError(
+        'UNAVAILABLE',
+        `${REFUSAL_MEANING[refusal]}: nothing was done. Please try again in a moment; a run already going waits and goes on by itself.`,
+      );
+    }
+  }
+
+  private async carryOut(ws: WebSocket, command: ClientCommand): Promise<void> {
     const session = this.sessionOf(ws);
     switch (command.event) {
       case 'message':

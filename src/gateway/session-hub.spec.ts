@@ -177,6 +177,29 @@ describe('SessionHub ordering on a real Redis', () => {
     return socket;
   }
 
+  describe('a notice (no seq)', () => {
+    it('is sent to every socket of the session as it comes, in between the durable frames, and leaves the seqs alone', async () => {
+      const first = await attached();
+      const second = await attached();
+      await appendLive(); // 1
+      const channel = log.channel(session);
+      const delivered = new Promise<void>((resolve) => {
+        const onMessage = (c: Buffer): void => {
+          if (c.toString() !== channel) return;
+          subscriber.off('messageBuffer', onMessage);
+          resolve();
+        };
+        subscriber.on('messageBuffer', onMessage);
+      });
+      await log.notify(session, 'store.status', { writable: false, runId: 'r_1', reason: 'OOM', message: 'full' });
+      await delivered;
+      await appendLive(); // 2: follows 1 directly, no gap seen
+      for (const socket of [first, second]) {
+        expect(socket.received).toEqual(['snapshot@0', 1, 'store.status', 2]);
+      }
+    });
+  });
+
   describe('a live frame after a gap', () => {
     /** The hub's subscriber misses seqs 2..3 (it is off the channel while they are published). */
     async function missTwo(): Promise<void> {

@@ -291,7 +291,9 @@ export class SessionHub {
       if (end < 0) end = payload.length;
       const frame = payload.subarray(start, end);
       const seq = seqOfFrame(frame);
-      for (const conn of conns) this.deliver(conn, frame, seq);
+      // A notice (seq 0: not a durable frame) has no place in the history: sent as it comes.
+      if (seq === 0) for (const conn of conns) this.writer.send(conn.ws, frame);
+      else for (const conn of conns) this.deliver(conn, frame, seq);
       start = end + 1;
     }
   }

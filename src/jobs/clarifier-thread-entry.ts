@@ -7,6 +7,7 @@ import { EventLog, eventLogOptions } from '../events/event-log';
 import { createModelProvider } from '../llm/create-model-provider';
 import { redisUsageMeter } from '../ops/redis-usage-meter';
 import { RunStore } from '../store/run-store';
+import { StoreWrites } from '../store/store-writes';
 import { ClarifierProcessor } from './processors/clarifier.processor';
 import { openRedis } from '../store/redis-connection';
 import type { ClarifierThreadMessage } from './clarifier-thread';
@@ -19,8 +20,8 @@ import type { ClarifierThreadMessage } from './clarifier-thread';
 async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('clarifier-thread-entry runs only as a worker thread');
-  setErrorSink((context, message) =>
-    port.postMessage({ type: 'error', context, message } satisfies ClarifierThreadMessage),
+  setErrorSink((context, message, level) =>
+    port.postMessage({ type: 'error', context, message, level } satisfies ClarifierThreadMessage),
   );
   // The main thread validated the environment; this is that validated config, cloned.
   const config = Object.assign(new AppConfig(), (workerData as { config: AppConfig }).config);
@@ -29,8 +30,9 @@ async function main(): Promise<void> {
   const model = createModelProvider(config, redisUsageMeter(config.REDIS_URL), (message) =>
     port.postMessage({ type: 'warn', message } satisfies ClarifierThreadMessage),
   );
-  const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS);
-  const processor = new ClarifierProcessor(clarifier, log, {
+  const writes = new StoreWrites(redis, 'Redis');
+  const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS, writes);
+  const processor = new ClarifierProcessor(clarifier, log, writes, {
     redisUrl: config.REDIS_URL,
     concurrency: config.CLARIFIER_CONCURRENCY,
     lockMs: config.WORKER_LOCK_MS,
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
     void processor
       .stop()
       .then(() => model.close?.())
+      .then(() => writes.close())
       .then(() => redis.quit())
       .catch(new ThrottledErrorLog('ClarifierThread', 'stopping the clarifier thread').report)
       .then(() => port.postMessage({ type: 'stopped' } satisfies ClarifierThreadMessage));

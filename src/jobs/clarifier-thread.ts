@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { LineLevel } from '../common/error-log';
+import { logAt } from '../common/nest-log';
 import type { AppConfig } from '../config/config';
 
 export type ClarifierThreadMessage =
@@ -9,8 +11,8 @@ export type ClarifierThreadMessage =
   | { type: 'stopped' }
   /** Something for the operator, logged by the host (the thread has no logger of its own). */
   | { type: 'warn'; message: string }
-  /** An error line (see ThrottledErrorLog), logged by the host under the thread's context. */
-  | { type: 'error'; context: string; message: string };
+  /** A line of the thread's (see ThrottledErrorLog, logLine), logged by the host under the thread's context. */
+  | { type: 'error'; context: string; message: string; level: LineLevel };
 
 const RESTART_DELAY_MS = 1000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -40,7 +42,7 @@ export class ClarifierThread {
       let ready = false;
       thread.on('message', (message: ClarifierThreadMessage) => {
         if (message.type === 'warn') this.logger.warn(message.message);
-        if (message.type === 'error') Logger.error(message.message, undefined, `${message.context} (clarifier thread)`);
+        if (message.type === 'error') logAt(message.level, message.message, `${message.context} (clarifier thread)`);
         if (message.type !== 'ready') return;
         ready = true;
         resolve();

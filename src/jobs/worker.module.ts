@@ -8,6 +8,7 @@ import { LostRunRequeuer } from './lost-run-requeuer';
 import { EventLog } from '../events/event-log';
 import type { ModelProvider } from '../llm/model-provider';
 import { RunStore } from '../store/run-store';
+import { StoreWrites } from '../store/store-writes';
 import { ClarifierThread } from './clarifier-thread';
 import { ResolverProcessor } from './processors/resolver.processor';
 import { openRedis } from '../store/redis-connection';
@@ -17,16 +18,23 @@ import { openRedis } from '../store/redis-connection';
   providers: [
     {
       provide: ResolverProcessor,
-      useFactory: (config: AppConfig, log: EventLog, runs: RunStore, model: ModelProvider) =>
+      useFactory: (config: AppConfig, log: EventLog, runs: RunStore, model: ModelProvider, writes: StoreWrites) =>
         new ResolverProcessor(
-          new RunResolver(log, runs, model, {
-            maxSubtasks: config.MAX_SUBTASKS,
-            deltaFlushMs: config.DELTA_FLUSH_MS,
-            modelTimeoutMs: config.MODEL_TIMEOUT_MS,
-          }),
+          new RunResolver(
+            log,
+            runs,
+            model,
+            {
+              maxSubtasks: config.MAX_SUBTASKS,
+              deltaFlushMs: config.DELTA_FLUSH_MS,
+              modelTimeoutMs: config.MODEL_TIMEOUT_MS,
+            },
+            writes,
+          ),
           log,
           runs,
           openRedis(config.REDIS_URL, 'control'),
+          writes,
           {
             redisUrl: config.REDIS_URL,
             concurrency: config.WORKER_CONCURRENCY,
@@ -35,7 +43,7 @@ import { openRedis } from '../store/redis-connection';
             shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
           },
         ),
-      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER],
+      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER, StoreWrites],
     },
     {
       provide: ClarifierThread,

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StoreWrites } from '../store/store-writes';
 
 /** This process's own metrics; cluster-wide run figures are read from Redis on scrape. */
 export class GatewayMetrics {
@@ -29,7 +30,24 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(writes: StoreWrites) {
     collectDefaultMetrics({ register: this.registry, prefix: 'maws_' });
+    new Gauge({
+      name: 'maws_redis_writes_refused',
+      help: 'Whether Redis refuses writes now, as this process last saw it (1 = refusing: out of memory, MISCONF, READONLY)',
+      registers: [this.registry],
+      collect(this: Gauge) {
+        this.set(writes.refusal ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'maws_redis_write_refusals_total',
+      help: 'Times Redis began refusing writes, as this process saw it (each lasts until a probe write is taken)',
+      registers: [this.registry],
+      collect(this: Counter) {
+        this.reset();
+        this.inc(writes.conditions);
+      },
+    });
   }
 }

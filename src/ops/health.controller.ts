@@ -1,10 +1,16 @@
 import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { REDIS } from '../common/tokens';
+import { StoreWrites } from '../store/store-writes';
+
+const CHECK_TIMEOUT_MS = 1000;
 
 @Controller('health')
 export class HealthController {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(StoreWrites) private readonly writes: StoreWrites,
+  ) {}
 
   @Get('live')
   @HttpCode(200)
@@ -12,18 +18,34 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready when Redis answers: without it no command can be taken. */
+  /**
+   * Ready when Redis answers and takes a write (a small probe): without either no command
+   * can be carried out. Out of memory, MISCONF or READONLY, it is not ready, and says which.
+   */
   @Get('ready')
   async ready(): Promise<{ status: string; redis: string }> {
+    let refusal;
     try {
-      const pong = await Promise.race([
-        this.redis.ping(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000)),
-      ]);
+      const pong = await withTimeout(this.redis.ping());
       if (pong !== 'PONG') throw new Error(String(pong));
-      return { status: 'ok', redis: 'up' };
-    } catch {
-      throw new ServiceUnavailableException({ status: 'unavailable', redis: 'down' });
+      refusal = await withTimeout(this.writes.probe());
+    } catch (err) {
+      // Under MISCONF Redis refuses even PING.
+      refusal = this.writes.noteError(err);
+      if (!refusal) throw new ServiceUnavailableException({ status: 'unavailable', redis: 'down' });
     }
+    if (refusal)
+      throw new ServiceUnavailableException({ status: 'unavailable', redis: 'refusing writes', reason: refusal });
+    return { status: 'ok', redis: 'up' };
   }
+}
+
+function withTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { openRedis } from '../store/redis-connection';
+import { writeRefusalOf } from '../store/write-refusal';
 import { recordModelUsage, type ModelUsageRecord } from './cluster-metrics';
 import { UsageBatcher } from './usage-batcher';
 
@@ -17,9 +18,13 @@ export function redisUsageMeter(redisUrl: string): {
   flush(): Promise<void>;
 } {
   let redis: Redis | undefined;
-  const batcher = new UsageBatcher(async (records) => {
-    redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await recordModelUsage(redis, records);
-  }, USAGE_FLUSH_MS);
+  const batcher = new UsageBatcher(
+    async (records) => {
+      redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await recordModelUsage(redis, records);
+    },
+    USAGE_FLUSH_MS,
+    (err) => writeRefusalOf(err) !== undefined,
+  );
   return { add: batcher.add, flush: () => batcher.flush() };
 }

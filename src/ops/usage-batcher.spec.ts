@@ -47,3 +47,25 @@ describe('UsageBatcher', () => {
     expect(writes).toHaveLength(1);
   });
 });
+
+describe('UsageBatcher while writes are refused for now', () => {
+  it('keeps the records of a write that failed for a passing reason and writes them with the next', async () => {
+    const written: number[][] = [];
+    let refuse = true;
+    const batcher = new UsageBatcher(
+      (records) => {
+        if (refuse) return Promise.reject(new Error('OOM command not allowed'));
+        written.push(records.map((r) => r.inputTokens));
+        return Promise.resolve();
+      },
+      20,
+      (err) => err instanceof Error && err.message.startsWith('OOM'),
+    );
+    batcher.add(record('planner', 1));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    batcher.add(record('executor', 2));
+    refuse = false;
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(written).toEqual([[1, 2]]);
+  });
+});

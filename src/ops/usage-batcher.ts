@@ -1,6 +1,9 @@
 import { ThrottledErrorLog } from '../common/error-log';
 import type { ModelUsageRecord } from './cluster-metrics';
 
+/** Records held at most while writes fail for a passing reason. */
+const MAX_HELD = 10_000;
+
 /**
  * Collects model calls' usage and hands it on in batches, at most one write per interval:
  * a run makes several model calls, and a Redis transaction for each one was a tenth of a
@@ -15,14 +18,13 @@ export class UsageBatcher {
   constructor(
     private readonly write: (records: ModelUsageRecord[]) => Promise<void>,
     private readonly intervalMs: number,
+    /** Errors after which the records are kept for the next write (Redis refusing writes for now). */
+    private readonly passing: (err: unknown) => boolean = () => false,
   ) {}
 
   readonly add = (record: ModelUsageRecord): void => {
     this.held.push(record);
-    if (this.timer) return;
-    this.timer = setTimeout(() => void this.flush(), this.intervalMs);
-    // Counting never keeps a process alive.
-    this.timer.unref();
+    this.schedule();
   };
 
   /** Writes what is held; resolves when every earlier write has settled. Never throws. */
@@ -35,8 +37,20 @@ export class UsageBatcher {
       // Counting is best-effort: records that cannot be written are dropped, and the logs say so.
       this.writing = this.writing
         .then(() => this.write(records))
-        .catch((err: unknown) => void this.writeErrors.report(err));
+        .catch((err: unknown) => {
+          if (!this.passing(err)) return void this.writeErrors.report(err);
+          // Kept, oldest first, up to a bound: a long outage costs counts, never memory.
+          this.held = [...records, ...this.held].slice(-MAX_HELD);
+          this.schedule();
+        });
     }
     return this.writing;
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => void this.flush(), this.intervalMs);
+    // Counting never keeps a process alive.
+    this.timer.unref();
   }
 }

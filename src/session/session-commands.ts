@@ -8,6 +8,7 @@ import { durable } from '../events/frames';
 import type { JobProducer } from '../jobs/job-producer';
 import { BusySessions } from './busy-sessions';
 import { CONTROL_CHANNEL } from '../store/redis-keys';
+import type { StoreWrites } from '../store/store-writes';
 
 export interface CommandResult {
   runId?: string;
@@ -25,12 +26,17 @@ const BUSY_SESSIONS_KEPT = 10_000;
 export class SessionCommands {
   private readonly busy = new BusySessions(BUSY_SESSIONS_KEPT);
   private readonly dropErrors = new ThrottledErrorLog('SessionCommands', "removing a refused run's job failed");
+  private readonly lateQueueErrors = new ThrottledErrorLog(
+    'SessionCommands',
+    'queueing a job once Redis had room failed',
+  );
 
   constructor(
     private readonly log: EventLog,
     private readonly jobs: JobProducer,
     private readonly publisher: Redis,
     private readonly limits: RunLimits,
+    private readonly writes: StoreWrites,
   ) {}
 
   /**
@@ -53,9 +59,13 @@ export class SessionCommands {
 
   async chat(sessionKey: string, text: string, replyTo?: string): Promise<CommandResult> {
     // One round trip: both go out on one connection, the question first (see JobProducer).
-    const logged = this.log.append(sessionKey, [durable('user.message', { text, kind: 'chat' })]);
-    const queued = this.jobs.enqueueChat({ sessionKey, text, ...(replyTo !== undefined ? { replyTo } : {}) });
-    await Promise.all([logged, queued]);
+    const payload = { sessionKey, text, ...(replyTo !== undefined ? { replyTo } : {}) };
+    const [logged, queued] = await Promise.allSettled([
+      this.log.append(sessionKey, [durable('user.message', { text, kind: 'chat' })]),
+      this.jobs.enqueueChat(payload),
+    ]);
+    if (logged.status === 'rejected') throw logged.reason;
+    if (queued.status === 'rejected') this.queueWhenRoom(queued.reason, () => this.jobs.enqueueChat(payload));
     return {};
   }
 
@@ -125,6 +135,13 @@ export class SessionCommands {
     }
     this.busy.add(sessionKey);
     const queueError = await (queuedEarly ?? queue());
+    if (queueError && this.writes.noteError(queueError)) {
+      // Begun and announced: the run keeps its place, and its job goes out once Redis has room.
+      this.queueWhenRoom(queueError, () =>
+        this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }),
+      );
+      return { runId };
+    }
     if (queueError) {
       await this.log.finishRun(
         sessionKey,
@@ -135,6 +152,16 @@ export class SessionCommands {
       throw queueError;
     }
     return { runId };
+  }
+
+  /**
+   * What was recorded stands, so its job must follow: when Redis refused the job (out of
+   * memory, read-only), it is queued again once Redis takes writes. Should this gateway die
+   * meanwhile, the LostRunRequeuer queues a run's job; other errors are thrown.
+   */
+  private queueWhenRoom(err: unknown, enqueue: () => Promise<unknown>): void {
+    if (!this.writes.noteError(err)) throw err;
+    void this.writes.write(enqueue).catch(this.lateQueueErrors.report);
   }
 
   private refused(state: SessionState): never {

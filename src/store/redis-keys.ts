@@ -86,3 +86,6 @@ export function parsePendingRunMember(member: string): { sessionKey: string; run
 
 /** Upper bounds (seconds) of the run duration histogram kept in STATS_KEY. */
 export const RUN_DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+/** Written (with a short expiry) to learn whether Redis takes writes: see StoreWrites. */
+export const WRITE_PROBE_KEY = 'maws:write-probe';

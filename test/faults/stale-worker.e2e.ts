@@ -6,10 +6,9 @@
  * frame of the stale attempt after the takeover. The stale worker says so in one log line and
  * stays up.
  */
-import type { AgentName, FrameOf, ServerFrame } from '../../src/contract';
-import { isEvent, range, runIdOf, seqs, TERMINAL } from '../support/frames';
+import type { AgentName } from '../../src/contract';
 import { startMaws } from '../support/maws-process';
-import { nextStepStreaming, outputOf, planOf, startRun, waitForRunEnd } from '../support/runs';
+import { expectOneWriter, nextStepStreaming, startRun, waitForRunEnd } from '../support/runs';
 import { QUERY, unique } from '../support/scenario';
 import { connect } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
@@ -21,55 +20,6 @@ jest.setTimeout(120_000);
 setUpSuite();
 
 const SHORT_LOCK = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', OFFLINE_TOKEN_DELAY_MS: '40' };
-
-/** What a step's latest attempt streamed, joined. */
-function latestAttemptText(frames: readonly ServerFrame[], runId: string, stepId: string): string {
-  const ofStep = (f: ServerFrame): boolean => runIdOf(f) === runId && 'stepId' in f.data && f.data.stepId === stepId;
-  const attempts = frames
-    .filter((f): f is FrameOf<'agent.started'> => f.event === 'agent.started' && ofStep(f))
-    .map((f) => f.data.attempt);
-  const latest = Math.max(...attempts);
-  return frames
-    .filter((f): f is FrameOf<'agent.delta'> => f.event === 'agent.delta' && ofStep(f) && f.data.attempt === latest)
-    .map((f) => f.data.text)
-    .join('');
-}
-
-/**
- * The checks every stall ends with, over the whole history of the run: gap-free seqs, one
- * `run.completed`, one `agent.finished` per step, each step's latest attempt's deltas equal to
- * its output, and, for every step started again, nothing of an earlier attempt after the
- * later one began (a stale writer's deltas, starts or finishes).
- */
-function expectOneWriter(frames: ServerFrame[], runId: string): void {
-  expect(seqs(frames)).toEqual(range(1, seqs(frames).length));
-  const ofRun = frames.filter((f) => runIdOf(f) === runId);
-  expect(ofRun.filter((f) => isEvent(f, TERMINAL)).map((f) => f.event)).toEqual(['run.completed']);
-  const steps = ['plan', ...planOf(ofRun).map((_, i) => `exec-${i + 1}`), 'aggregate'];
-  for (const stepId of steps) {
-    const finished = ofRun.filter((f) => f.event === 'agent.finished' && f.data.stepId === stepId);
-    expect({ stepId, finished: finished.length }).toEqual({ stepId, finished: 1 });
-    if (stepId === 'plan') continue;
-    const output = outputOf(ofRun, stepId) as { text?: string; report?: string };
-    const streamed = latestAttemptText(ofRun, runId, stepId);
-    if (stepId === 'aggregate') expect(streamed.trim()).toBe(output.report);
-    else expect({ stepId, streamed }).toEqual({ stepId, streamed: output.text });
-  }
-  ofRun.forEach((f, at) => {
-    if (f.event !== 'agent.started') return;
-    const { stepId, attempt } = f.data;
-    const late = ofRun
-      .slice(at + 1)
-      .filter(
-        (g) =>
-          (g.event === 'agent.delta' || g.event === 'agent.started' || g.event === 'agent.finished') &&
-          g.data.stepId === stepId &&
-          'attempt' in g.data &&
-          g.data.attempt < attempt,
-      );
-    expect({ stepId, attempt, late }).toEqual({ stepId, attempt, late: [] });
-  });
-}
 
 /**
  * Runs a task on one worker, SIGSTOPs it while a step of `agent` streams, starts a second

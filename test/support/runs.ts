@@ -12,7 +12,7 @@ import type {
   RunMode,
   ServerFrame,
 } from '../../src/contract';
-import { expectEvent, isEvent, TERMINAL, type TerminalEvent } from './frames';
+import { expectEvent, isEvent, range, runIdOf, seqs, TERMINAL, type TerminalEvent } from './frames';
 import type { TestClient } from './ws-client';
 
 /** The commands that start a run: a task, a refinement, or a `message` routed by the state. */
@@ -100,4 +100,53 @@ export function outputOf(frames: readonly ServerFrame[], stepId: string): unknow
 /** The plan the first `agent.finished` of the planner's step among `frames` carries. */
 export function planOf(frames: readonly ServerFrame[]): PlanItem[] {
   return (outputOf(frames, 'plan') as { plan: PlanItem[] }).plan;
+}
+
+/** What a step's latest attempt streamed, joined. */
+function latestAttemptText(frames: readonly ServerFrame[], runId: string, stepId: string): string {
+  const ofStep = (f: ServerFrame): boolean => runIdOf(f) === runId && 'stepId' in f.data && f.data.stepId === stepId;
+  const attempts = frames
+    .filter((f): f is FrameOf<'agent.started'> => f.event === 'agent.started' && ofStep(f))
+    .map((f) => f.data.attempt);
+  const latest = Math.max(...attempts);
+  return frames
+    .filter((f): f is FrameOf<'agent.delta'> => f.event === 'agent.delta' && ofStep(f) && f.data.attempt === latest)
+    .map((f) => f.data.text)
+    .join('');
+}
+
+/**
+ * The checks every stall ends with, over the whole history of the run: gap-free seqs, one
+ * `run.completed`, one `agent.finished` per step, each step's latest attempt's deltas equal to
+ * its output, and, for every step started again, nothing of an earlier attempt after the
+ * later one began (a stale writer's deltas, starts or finishes).
+ */
+export function expectOneWriter(frames: ServerFrame[], runId: string): void {
+  expect(seqs(frames)).toEqual(range(1, seqs(frames).length));
+  const ofRun = frames.filter((f) => runIdOf(f) === runId);
+  expect(ofRun.filter((f) => isEvent(f, TERMINAL)).map((f) => f.event)).toEqual(['run.completed']);
+  const steps = ['plan', ...planOf(ofRun).map((_, i) => `exec-${i + 1}`), 'aggregate'];
+  for (const stepId of steps) {
+    const finished = ofRun.filter((f) => f.event === 'agent.finished' && f.data.stepId === stepId);
+    expect({ stepId, finished: finished.length }).toEqual({ stepId, finished: 1 });
+    if (stepId === 'plan') continue;
+    const output = outputOf(ofRun, stepId) as { text?: string; report?: string };
+    const streamed = latestAttemptText(ofRun, runId, stepId);
+    if (stepId === 'aggregate') expect(streamed.trim()).toBe(output.report);
+    else expect({ stepId, streamed }).toEqual({ stepId, streamed: output.text });
+  }
+  ofRun.forEach((f, at) => {
+    if (f.event !== 'agent.started') return;
+    const { stepId, attempt } = f.data;
+    const late = ofRun
+      .slice(at + 1)
+      .filter(
+        (g) =>
+          (g.event === 'agent.delta' || g.event === 'agent.started' || g.event === 'agent.finished') &&
+          g.data.stepId === stepId &&
+          'attempt' in g.data &&
+          g.data.attempt < attempt,
+      );
+    expect({ stepId, attempt, late }).toEqual({ stepId, attempt, late: [] });
+  });
 }

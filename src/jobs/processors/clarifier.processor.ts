@@ -5,6 +5,7 @@ import type { EventLog } from '../../events/event-log';
 import { JobName, QueueName } from '../../contract';
 import { durable } from '../../events/frames';
 import { bullConnection } from '../../store/redis-connection';
+import type { StoreWrites } from '../../store/store-writes';
 import { QUEUE_PREFIX } from '../../store/redis-keys';
 import { assertPayload } from '../job-payloads';
 
@@ -15,6 +16,7 @@ export class ClarifierProcessor {
   constructor(
     private readonly clarifier: Clarifier,
     private readonly log: EventLog,
+    private readonly writes: StoreWrites,
     private readonly options: {
       redisUrl: string;
       concurrency: number;
@@ -34,7 +36,7 @@ export class ClarifierProcessor {
       lockDuration: this.options.lockMs,
       stalledInterval: this.options.stalledIntervalMs,
     });
-    logErrorsOf(this.worker, 'ClarifierWorker', 'clarifier queue worker');
+    logErrorsOf(this.worker, 'ClarifierWorker', 'clarifier queue worker', (err) => !!this.writes.noteError(err));
     await this.worker.waitUntilReady();
   }
 

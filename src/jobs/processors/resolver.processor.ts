@@ -11,6 +11,7 @@ import { RunNotCurrentError, RunTakenOverError } from '../../events/run-event-wr
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from '../../llm/model-provider';
 import type { RunStore } from '../../store/run-store';
 import { bullConnection } from '../../store/redis-connection';
+import type { StoreWrites } from '../../store/store-writes';
 import { CONTROL_CHANNEL, QUEUE_PREFIX } from '../../store/redis-keys';
 import { assertPayload } from '../job-payloads';
 import { RunLockLostError } from '../run-lock-lost-error';
@@ -45,6 +46,7 @@ export class ResolverProcessor {
     private readonly log: EventLog,
     private readonly runs: RunStore,
     private readonly control: Redis,
+    private readonly writes: StoreWrites,
     private readonly options: ResolverWorkerOptions,
   ) {}
 
@@ -61,7 +63,8 @@ export class ResolverProcessor {
       stalledInterval: this.options.stalledIntervalMs,
       maxStalledCount: 5,
     });
-    logErrorsOf(this.worker, 'ResolverWorker', 'resolver queue worker');
+    // Lock renewals refused while Redis refuses writes go into that one condition's log lines.
+    logErrorsOf(this.worker, 'ResolverWorker', 'resolver queue worker', (err) => !!this.writes.noteError(err));
     // A lock that could not be renewed, or a job of ours found stalled, means another worker
     // may take (or has taken) the run: stop its model call now rather than at the next write.
     this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
@@ -118,7 +121,7 @@ export class ResolverProcessor {
     const signal = bullSignal ? AbortSignal.any([run.cancel.signal, bullSignal]) : run.cancel.signal;
     let activation: RunActivation | null = null;
     try {
-      activation = await this.resolver.activate(sessionKey, runId);
+      activation = await this.resolver.activate(sessionKey, runId, signal);
       if (!activation) return;
       await this.resolver.resolve(activation, signal, run.handBack.signal);
     } catch (err) {
