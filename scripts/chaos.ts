@@ -1,18 +1,21 @@
 /**
- * `npm run chaos` (issue 3): many concurrent runs through 2 gateways and 2 workers while
- * workers and gateways are SIGKILLed and restarted, with clients that reconnect and resume.
+ * `npm run chaos` (issues 3 and 13): many concurrent runs through 2 gateways and 2 workers
+ * while workers and gateways are SIGKILLed and restarted and workers and redis-server are
+ * stalled (SIGSTOP, later SIGCONT), with clients that reconnect and resume.
  *
- *   npm run chaos                              200 runs, 6 kills
+ *   npm run chaos                              200 runs, 6 kills, 4 stalls
  *   npm run chaos -- --runs 50 --kills 4       fewer runs, fewer kills
  *   node build-tools/scripts/chaos.js --help   every option
  *
  * It starts its own redis-server (appendonly yes), 2 gateways and 2 workers (node
  * dist/main.js), one session per run, each with a client that reconnects with ?lastSeq= to a
- * random gateway whenever its socket drops. Every `--interval` ms it SIGKILLs a random worker
- * or gateway (alternately) and starts it again. At the end it checks that every client holds
- * a gap-free, duplicate-free seq sequence equal to the session's stored log, and that every
- * run ended exactly once; it prints the figures and exits non-zero if a check failed.
- * Everything it started is stopped at the end, also on failure or Ctrl-C.
+ * random gateway whenever its socket drops. Every `--interval` ms it does the next fault of
+ * the rotation: SIGKILL + restart of a worker, of a gateway, a stall of a worker (past its
+ * lock), of redis-server. At the end it checks that every client holds a gap-free,
+ * duplicate-free seq sequence equal to the session's stored log, that every run ended exactly
+ * once, and that every step finished once with nothing written by a stale attempt after a
+ * newer one began; it prints the figures and exits non-zero if a check failed. Everything it
+ * started is continued and stopped at the end, also on failure or Ctrl-C.
  */
 import * as path from 'node:path';
 
@@ -33,7 +36,7 @@ import type {
   ServerFrame,
 } from '../src/contract';
 import { startMaws, stopAllMaws, type MawsEnv, type MawsProcess } from '../test/support/maws-process';
-import { getFreePort, startRedis, stopAllRedis } from '../test/support/redis-server';
+import { getFreePort, startRedis, stopAllRedis, type RedisServer } from '../test/support/redis-server';
 import { signToken } from '../test/support/tokens';
 
 const QUERY =
@@ -61,6 +64,7 @@ function command<C extends ClientCommandName>(event: C, data: ClientCommandMap[C
 interface Options {
   runs: number;
   kills: number;
+  stalls: number;
   intervalMs: number;
   gateways: number;
   workers: number;
@@ -68,12 +72,16 @@ interface Options {
   concurrency: number;
   lockMs: number;
   stalledMs: number;
+  /** 0 until parsed: then `--worker-stall`, or the lock + 2 s. */
+  workerStallMs: number;
+  redisStallMs: number;
   timeoutMs: number;
 }
 
 const DEFAULTS: Options = {
   runs: 200,
   kills: 6,
+  stalls: 4,
   intervalMs: 2_500,
   gateways: 2,
   workers: 2,
@@ -81,13 +89,22 @@ const DEFAULTS: Options = {
   concurrency: 16,
   lockMs: 3_000,
   stalledMs: 1_000,
+  workerStallMs: 0,
+  redisStallMs: 5_000,
   timeoutMs: 600_000,
 };
+
+/** A worker stall outlasts the lock by this much by default, so that its runs are taken over. */
+const WORKER_STALL_PAST_LOCK_MS = 2_000;
 
 const HELP = `usage: node build-tools/scripts/chaos.js [options]
   --runs N          concurrent runs, one session and client each (default ${DEFAULTS.runs})
   --kills N         SIGKILL + restart events, alternately a random worker and a gateway (default ${DEFAULTS.kills})
-  --interval MS     time between kills (default ${DEFAULTS.intervalMs})
+  --stalls N        SIGSTOP + SIGCONT events, alternately a random worker and redis-server (default ${DEFAULTS.stalls})
+  --worker-stall MS how long a worker stays stopped (default: --lock + ${WORKER_STALL_PAST_LOCK_MS})
+  --redis-stall MS  how long redis-server stays stopped (default ${DEFAULTS.redisStallMs})
+  --interval MS     time between faults, in the rotation kill worker, kill gateway, stall worker,
+                    stall redis-server, ... (default ${DEFAULTS.intervalMs})
   --gateways N      gateway processes (default ${DEFAULTS.gateways})
   --workers N       worker processes (default ${DEFAULTS.workers})
   --token-delay MS  OFFLINE_TOKEN_DELAY_MS (default ${DEFAULTS.tokenDelayMs})
@@ -101,6 +118,9 @@ function parseArgs(argv: string[]): Options {
   const flags: Record<string, [keyof Options, number, number]> = {
     '--runs': ['runs', 1, 1],
     '--kills': ['kills', 0, 1],
+    '--stalls': ['stalls', 0, 1],
+    '--worker-stall': ['workerStallMs', 100, 1],
+    '--redis-stall': ['redisStallMs', 100, 1],
     '--interval': ['intervalMs', 100, 1],
     '--gateways': ['gateways', 1, 1],
     '--workers': ['workers', 1, 1],
@@ -123,6 +143,7 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isInteger(n) || n < spec[1]) throw new Error(`${flag} needs a whole number ≥ ${spec[1]}, not ${raw}`);
     o[spec[0]] = n * spec[2];
   }
+  o.workerStallMs ||= o.lockMs + WORKER_STALL_PAST_LOCK_MS;
   return o;
 }
 
@@ -137,20 +158,61 @@ interface Slot {
   proc: MawsProcess;
   /** false from the kill until the replacement printed `MAWS ready`. */
   up: boolean;
+  /** true from its SIGSTOP to its SIGCONT. */
+  stalled: boolean;
 }
 
-interface Kill {
-  at: number;
-  role: 'gateway' | 'worker';
+type FaultKind = 'kill worker' | 'kill gateway' | 'stall worker' | 'stall redis';
+
+interface Fault {
+  kind: 'kill' | 'stall';
+  target: 'gateway' | 'worker' | 'redis-server';
+  /** The slot's index (0 for redis-server). */
   index: number;
+  at: number;
   /** Clients whose run was going (gateway: and whose socket was on that gateway). */
   affected: ChaosClient[];
-  /** Each affected client's connection number at the kill. */
-  connAtKill: Map<ChaosClient, number>;
+  /** Each affected client's connection number at the fault. */
+  connAtFault: Map<ChaosClient, number>;
   restartedAfterMs?: number;
 }
 
 let stopping = false;
+
+/** Something chaos can signal: a MAWS process or the redis-server. */
+interface Signalable {
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Processes SIGSTOPped and not yet continued: a stopped process ignores SIGTERM until continued. */
+const stoppedNow = new Set<Signalable>();
+
+/** SIGSTOPs `target`, SIGCONTs it `ms` later (at once when chaos is stopping). */
+async function stallFor(target: Signalable, ms: number): Promise<void> {
+  target.kill('SIGSTOP');
+  stoppedNow.add(target);
+  try {
+    const until = Date.now() + ms;
+    while (Date.now() < until && !stopping) await sleep(50);
+  } finally {
+    target.kill('SIGCONT');
+    stoppedNow.delete(target);
+  }
+}
+
+function continueAllStopped(): void {
+  for (const target of stoppedNow) target.kill('SIGCONT');
+  stoppedNow.clear();
+}
+
+/** The faults in order, kills and stalls two by two: kill worker, kill gateway, stall worker, stall redis, ... */
+function faultRotation(kills: number, stalls: number): FaultKind[] {
+  const killKinds = Array.from({ length: kills }, (_, i): FaultKind => (i % 2 ? 'kill gateway' : 'kill worker'));
+  const stallKinds = Array.from({ length: stalls }, (_, i): FaultKind => (i % 2 ? 'stall redis' : 'stall worker'));
+  const rotation: FaultKind[] = [];
+  while (killKinds.length || stallKinds.length) rotation.push(...killKinds.splice(0, 2), ...stallKinds.splice(0, 2));
+  return rotation;
+}
 
 /**
  * One session, one run, one client that never gives up: it reconnects with ?lastSeq= to a
@@ -277,112 +339,303 @@ class ChaosClient {
   }
 }
 
-async function main(): Promise<number> {
-  const o = parseArgs(process.argv.slice(2));
-  const t0 = Date.now();
-  const log = (msg: string): void =>
-    console.log(`[chaos ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
-  log(
-    `${o.runs} runs, ${o.kills} kills every ${o.intervalMs} ms; ${o.gateways} gateways, ${o.workers} workers ` +
-      `(WORKER_CONCURRENCY ${o.concurrency}, OFFLINE_TOKEN_DELAY_MS ${o.tokenDelayMs}, WORKER_LOCK_MS ${o.lockMs})`,
-  );
+/** The deployment the faults are done on. */
+interface Deployment {
+  redis: RedisServer;
+  gateways: Slot[];
+  workers: Slot[];
+  start(role: 'gateway' | 'worker', port?: number): Promise<MawsProcess>;
+}
 
-  const redis = await startRedis({ appendonly: true });
-  const env: MawsEnv = {
-    REDIS_URL: redis.url,
-    OFFLINE_TOKEN_DELAY_MS: String(o.tokenDelayMs),
-    WORKER_CONCURRENCY: String(o.concurrency),
-    WORKER_LOCK_MS: String(o.lockMs),
-    WORKER_STALLED_INTERVAL_MS: String(o.stalledMs),
-    LOG_LEVEL: 'error',
-  };
-  const start = async (role: 'gateway' | 'worker', port?: number): Promise<MawsProcess> =>
-    startMaws(role, env, { port, readyTimeoutMs: 60_000 });
-  const gatewayPorts = await Promise.all(Array.from({ length: o.gateways }, () => getFreePort()));
-  const [gatewayProcs, workerProcs] = await Promise.all([
-    Promise.all(gatewayPorts.map((port) => start('gateway', port))),
-    Promise.all(Array.from({ length: o.workers }, () => start('worker'))),
-  ]);
-  const gateways: Slot[] = gatewayProcs.map((proc, index) => ({
-    role: 'gateway',
-    index,
-    port: gatewayPorts[index],
-    proc,
-    up: true,
-  }));
-  const workers: Slot[] = workerProcs.map((proc, index) => ({ role: 'worker', index, proc, up: true }));
-  log(`redis-server :${redis.port}, gateways :${gatewayPorts.join(', :')}, ${o.workers} workers ready`);
-  const startupMs = Date.now() - t0;
+/**
+ * Does the faults of the rotation, one every `--interval` ms, each on a target that is up and
+ * not stalled, until every run has ended. Restarts and stalls go on in the background.
+ */
+class FaultInjector {
+  readonly faults: Fault[] = [];
+  /** Restarts that failed and processes that exited on their own. */
+  readonly problems: string[] = [];
+  /** Every worker process started, killed ones included (their output is kept). */
+  readonly workerProcs: MawsProcess[] = [];
+  /** When the last stalled process was continued. */
+  lastContinuedAt = 0;
+  private readonly background: Promise<void>[] = [];
+  private redisStalled = false;
 
-  const clients = Array.from({ length: o.runs }, (_, i) => new ChaosClient(i + 1, gateways));
-  for (const c of clients) c.connect();
+  constructor(
+    private readonly o: Options,
+    private readonly d: Deployment,
+    private readonly clients: ChaosClient[],
+    private readonly log: (msg: string) => void,
+  ) {
+    for (const slot of [...d.gateways, ...d.workers]) this.watchExit(slot, slot.proc);
+  }
 
-  // Kills every `interval` ms: alternately a random worker and a random gateway (one that is
-  // up), each started again at once, in place (a gateway on its own port).
-  const kills: Kill[] = [];
-  const restarts: Promise<void>[] = [];
-  const restartErrors: string[] = [];
-  const allDone = (): boolean => clients.every((c) => c.done);
-  const killer = (async (): Promise<void> => {
+  async run(): Promise<void> {
     const first = Date.now();
-    for (let k = 0; k < o.kills; k++) {
-      const role = k % 2 === 0 ? 'worker' : 'gateway';
-      const pool = role === 'worker' ? workers : gateways;
-      const due = first + (k + 1) * o.intervalMs;
-      while ((Date.now() < due || !pool.some((s) => s.up)) && !allDone() && !stopping) await sleep(50);
-      if (allDone() || stopping) return;
-      const slot = pick(pool.filter((s) => s.up));
-      const at = Date.now();
-      slot.proc.kill('SIGKILL');
-      slot.up = false;
-      const affected = clients.filter((c) => c.running && (role === 'worker' || c.gatewayIndex === slot.index));
-      const kill: Kill = {
-        at,
-        role,
-        index: slot.index,
-        affected,
-        connAtKill: new Map(affected.map((c) => [c, c.conn])),
-      };
-      kills.push(kill);
-      log(
-        `SIGKILL ${role} ${slot.index + 1} with ${affected.length} runs going${role === 'gateway' ? ' through it' : ''}`,
-      );
-      restarts.push(
-        (async () => {
-          await slot.proc.exited;
-          if (stopping) return;
-          slot.proc = await start(slot.role, slot.port);
-          if (stopping) return void slot.proc.kill('SIGKILL');
-          slot.up = true;
-          kill.restartedAfterMs = Date.now() - at;
-          log(`${role} ${slot.index + 1} restarted ${kill.restartedAfterMs} ms after its kill`);
-        })().catch((err: unknown) => {
-          if (!stopping) restartErrors.push(`restarting ${role} ${slot.index + 1}: ${String(err).split('\n')[0]}`);
-        }),
-      );
-    }
-  })();
-
-  const deadline = t0 + o.timeoutMs;
-  let lastReport = 0;
-  while (!allDone() && Date.now() < deadline && !stopping) {
-    await sleep(200);
-    if (Date.now() - lastReport > 5_000) {
-      lastReport = Date.now();
-      const ended = clients.filter((c) => c.done).length;
-      const running = clients.filter((c) => c.running).length;
-      log(`${ended}/${o.runs} runs ended, ${running} running, ${kills.length} kills so far`);
+    for (const [k, kind] of faultRotation(this.o.kills, this.o.stalls).entries()) {
+      const due = first + (k + 1) * this.o.intervalMs;
+      while ((Date.now() < due || !this.possible(kind)) && !this.over()) await sleep(50);
+      if (this.over()) return;
+      this.inject(kind);
     }
   }
-  await killer;
-  await Promise.all(restarts);
-  const endedAll = allDone();
-  const totalMs = Date.now() - t0;
-  for (const c of clients) c.close();
 
-  // ------------------------------------------------------------------ checks against Redis
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: 3 });
-  admin.on('error', () => undefined);
+  /** Waits for the restarts and the stalls still going. */
+  async settle(): Promise<void> {
+    await Promise.all(this.background);
+  }
+
+  private over(): boolean {
+    return stopping || this.clients.every((c) => c.done);
+  }
+
+  private available(pool: Slot[]): Slot[] {
+    return pool.filter((s) => s.up && !s.stalled);
+  }
+
+  private possible(kind: FaultKind): boolean {
+    switch (kind) {
+      case 'kill worker':
+      case 'stall worker':
+        return this.available(this.d.workers).length > 0;
+      case 'kill gateway':
+        return this.available(this.d.gateways).length > 0;
+      case 'stall redis':
+        return !this.redisStalled;
+    }
+  }
+
+  private inject(kind: FaultKind): void {
+    switch (kind) {
+      case 'kill worker':
+        return this.kill(pick(this.available(this.d.workers)));
+      case 'kill gateway':
+        return this.kill(pick(this.available(this.d.gateways)));
+      case 'stall worker':
+        return this.stallWorker(pick(this.available(this.d.workers)));
+      case 'stall redis':
+        return this.stallRedis();
+    }
+  }
+
+  private record(
+    kind: Fault['kind'],
+    target: Fault['target'],
+    index: number,
+    affects: (c: ChaosClient) => boolean,
+  ): Fault {
+    const affected = this.clients.filter((c) => c.running && affects(c));
+    const fault: Fault = {
+      kind,
+      target,
+      index,
+      at: Date.now(),
+      affected,
+      connAtFault: new Map(affected.map((c) => [c, c.conn])),
+    };
+    this.faults.push(fault);
+    return fault;
+  }
+
+  /** SIGKILL, then a new process in the same slot (a gateway on the same port). */
+  private kill(slot: Slot): void {
+    slot.proc.kill('SIGKILL');
+    slot.up = false;
+    const fault = this.record(
+      'kill',
+      slot.role,
+      slot.index,
+      (c) => slot.role === 'worker' || c.gatewayIndex === slot.index,
+    );
+    const through = slot.role === 'gateway' ? ' through it' : '';
+    this.log(`SIGKILL ${slot.role} ${slot.index + 1} with ${fault.affected.length} runs going${through}`);
+    this.background.push(this.restart(slot, fault));
+  }
+
+  private async restart(slot: Slot, fault: Fault): Promise<void> {
+    try {
+      await slot.proc.exited;
+      if (stopping) return;
+      const proc = await this.d.start(slot.role, slot.port);
+      if (stopping) return void proc.kill('SIGKILL');
+      slot.proc = proc;
+      slot.up = true;
+      this.watchExit(slot, proc);
+      fault.restartedAfterMs = Date.now() - fault.at;
+      this.log(`${slot.role} ${slot.index + 1} restarted ${fault.restartedAfterMs} ms after its kill`);
+    } catch (err: unknown) {
+      if (!stopping) this.problems.push(`restarting ${slot.role} ${slot.index + 1}: ${String(err).split('\n')[0]}`);
+    }
+  }
+
+  /** SIGSTOP past the lock: its runs are taken over, and when it wakes it must write nothing more. */
+  private stallWorker(slot: Slot): void {
+    const proc = slot.proc;
+    slot.stalled = true;
+    const fault = this.record('stall', 'worker', slot.index, () => true);
+    this.log(
+      `SIGSTOP worker ${slot.index + 1} for ${this.o.workerStallMs} ms with ${fault.affected.length} runs going`,
+    );
+    this.background.push(
+      stallFor(proc, this.o.workerStallMs).then(() => {
+        slot.stalled = false;
+        this.continued(`worker ${slot.index + 1}`, fault);
+      }),
+    );
+  }
+
+  /** SIGSTOP redis-server: every client and lock waits, and the locks expire meanwhile. */
+  private stallRedis(): void {
+    this.redisStalled = true;
+    const fault = this.record('stall', 'redis-server', 0, () => true);
+    this.log(`SIGSTOP redis-server for ${this.o.redisStallMs} ms with ${fault.affected.length} runs going`);
+    this.background.push(
+      stallFor(this.d.redis, this.o.redisStallMs).then(() => {
+        this.redisStalled = false;
+        this.continued('redis-server', fault);
+      }),
+    );
+  }
+
+  private continued(what: string, fault: Fault): void {
+    this.lastContinuedAt = Date.now();
+    this.log(`SIGCONT ${what} after ${this.lastContinuedAt - fault.at} ms`);
+  }
+
+  /** A MAWS process ends only by chaos's SIGKILL: a stall must not make it exit. */
+  private watchExit(slot: Slot, proc: MawsProcess): void {
+    if (slot.role === 'worker') this.workerProcs.push(proc);
+    void proc.exited.then(({ code, signal }) => {
+      if (stopping || signal === 'SIGKILL') return;
+      const tail = proc.output().trim().split('\n').slice(-3).join(' | ');
+      this.problems.push(`${slot.role} ${slot.index + 1} exited by itself (code ${code}, signal ${signal}): ${tail}`);
+    });
+  }
+}
+
+/** What the step checks found in one run's stored log. */
+interface StepFindings {
+  /** `agent.started` frames with attempt > 1. */
+  restarted: number;
+  /** Steps started again after their `agent.finished`. */
+  rerun: string[];
+  /** Steps with no `agent.finished` (in a completed run) or more than one. */
+  notFinishedOnce: string[];
+  /** Frames of an attempt older than one already started: a stale writer's. */
+  staleWrites: string[];
+  /** Steps whose output is not what their latest attempt streamed. */
+  unlikeOutput: string[];
+}
+
+/** The text a step's output says was streamed: an executor's text, the aggregator's report. */
+function streamedOutput(output: unknown): string | undefined {
+  const o = output as { text?: unknown; report?: unknown } | null;
+  const text = o?.text ?? o?.report;
+  return typeof text === 'string' ? text : undefined;
+}
+
+/**
+ * Checks a run's steps in its stored log: each finished once (at most once if the run did not
+ * complete) and never started after that; nothing of an earlier attempt once a later one
+ * began; each output equal to what the step's latest attempt streamed.
+ */
+function checkSteps(frames: AnyDurableFrame[], completed: boolean): StepFindings {
+  const found: StepFindings = { restarted: 0, rerun: [], notFinishedOnce: [], staleWrites: [], unlikeOutput: [] };
+  const newest = new Map<string, number>(); // step → the highest attempt started so far
+  const streamed = new Map<string, string>(); // step → what its newest attempt streamed
+  const outputs = new Map<string, unknown[]>(); // step → its agent.finished outputs
+  for (const f of frames) {
+    if (f.event === 'agent.started') {
+      const { stepId, attempt } = f.data;
+      if (outputs.has(stepId)) found.rerun.push(`${stepId} (attempt ${attempt})`);
+      if (attempt > 1) found.restarted += 1;
+      if (attempt < (newest.get(stepId) ?? 0)) {
+        found.staleWrites.push(
+          `seq ${f.seq}: agent.started ${stepId} attempt ${attempt} after attempt ${newest.get(stepId)}`,
+        );
+      } else if (attempt > (newest.get(stepId) ?? 0)) {
+        newest.set(stepId, attempt);
+        streamed.set(stepId, '');
+      }
+    } else if (f.event === 'agent.delta') {
+      const { stepId, attempt } = f.data;
+      if (attempt < (newest.get(stepId) ?? 0)) {
+        found.staleWrites.push(
+          `seq ${f.seq}: agent.delta ${stepId} attempt ${attempt} after attempt ${newest.get(stepId)}`,
+        );
+      } else if (attempt === newest.get(stepId)) {
+        streamed.set(stepId, (streamed.get(stepId) ?? '') + f.data.text);
+      }
+    } else if (f.event === 'agent.finished') {
+      outputs.set(f.data.stepId, [...(outputs.get(f.data.stepId) ?? []), f.data.output]);
+    }
+  }
+  for (const stepId of new Set([...newest.keys(), ...outputs.keys()])) {
+    const finishes = outputs.get(stepId) ?? [];
+    if (finishes.length > 1 || (completed && finishes.length === 0)) {
+      found.notFinishedOnce.push(`${stepId} finished ${finishes.length} times`);
+    }
+    const said = finishes.length === 1 ? streamedOutput(finishes[0]) : undefined;
+    if (said !== undefined && said.trim() !== (streamed.get(stepId) ?? '').trim()) {
+      found.unlikeOutput.push(`${stepId}: its output is not what attempt ${newest.get(stepId)} streamed`);
+    }
+  }
+  return found;
+}
+
+/** A worker's log lines saying it stopped a run it no longer held without writing more. */
+const STOOD_DOWN = /stopped it without writing more|while this one failed it: wrote nothing/g;
+
+function standDowns(workers: MawsProcess[]): number {
+  return workers.reduce((n, w) => n + (w.output().match(STOOD_DOWN)?.length ?? 0), 0);
+}
+
+/** A fault's target as the figures name it. */
+function targetName(f: Fault): string {
+  return f.target === 'redis-server' ? f.target : `${f.target} ${f.index + 1}`;
+}
+
+/**
+ * The longest time from a fault to the next event delivered to one of its affected clients:
+ * after a gateway kill, the first event on the client's next connection; after any other
+ * fault, the first event written after it (the run moving again).
+ */
+function longestRecovery(faults: Fault[], t0: number): { ms: number; what: string } | undefined {
+  let longest: { ms: number; what: string } | undefined;
+  for (const f of faults) {
+    for (const c of f.affected) {
+      const connAtFault = f.connAtFault.get(c) ?? 0;
+      const next = c.arrivals.find(
+        (a) => a.at > f.at && (f.target === 'gateway' ? a.conn > connAtFault : a.written > f.at),
+      );
+      if (next === undefined || next.at - f.at <= (longest?.ms ?? -1)) continue;
+      const verb = f.kind === 'kill' ? 'killed' : 'stalled';
+      longest = { ms: next.at - f.at, what: `${targetName(f)} ${verb} at ${((f.at - t0) / 1000).toFixed(1)} s` };
+    }
+  }
+  return longest;
+}
+
+/** A stalled worker that wakes after the runs ended gets this long to (wrongly) write before the checks read the logs. */
+const STALE_WAKE_GRACE_MS = 1_000;
+
+/** The figures and problems of the checks against the stored logs. */
+interface Findings {
+  problems: string[];
+  events: number;
+  mismatched: number;
+  notOnce: number;
+  rerunSteps: number;
+  restartedSteps: number;
+  notFinishedOnce: number;
+  staleWrites: number;
+  unlikeOutput: number;
+  outcomes: Partial<Record<TerminalEvent, number>>;
+}
+
+/** Every session's stream key, by session id. */
+async function logKeysBySession(admin: Redis): Promise<Map<string, string>> {
   const logKeys = new Map<string, string>();
   let cursor = '0';
   do {
@@ -390,16 +643,29 @@ async function main(): Promise<number> {
     cursor = next;
     for (const key of keys) logKeys.set(/\.([^.}]+)\}:log$/.exec(key)?.[1] ?? key, key);
   } while (cursor !== '0');
+  return logKeys;
+}
 
-  const problems: string[] = [...restartErrors];
-  let events = 0;
-  let mismatched = 0;
-  let notOnce = 0;
-  let rerunSteps = 0;
-  let restartedSteps = 0;
-  const outcomes: Partial<Record<TerminalEvent, number>> = {};
+/** Checks each client against its session's stored log, and each run's steps in that log. */
+async function checkAgainstRedis(redisUrl: string, clients: ChaosClient[]): Promise<Findings> {
+  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  admin.on('error', () => undefined);
+  const logKeys = await logKeysBySession(admin);
+  const found: Findings = {
+    problems: [],
+    events: 0,
+    mismatched: 0,
+    notOnce: 0,
+    rerunSteps: 0,
+    restartedSteps: 0,
+    notFinishedOnce: 0,
+    staleWrites: 0,
+    unlikeOutput: 0,
+    outcomes: {},
+  };
+  const { problems, outcomes } = found;
   for (const c of clients) {
-    events += c.frames.size;
+    found.events += c.frames.size;
     if (!c.done)
       problems.push(`client ${c.n}: its run did not end (last seq ${c.lastSeq}, run ${c.runId ?? 'unknown'})`);
     if (c.gaps) problems.push(`client ${c.n}: ${c.gaps} seqs missing`);
@@ -410,102 +676,187 @@ async function main(): Promise<number> {
     const stored = entries.map(([, fields]) => fields[1]);
     const received = [...c.frames.entries()].sort((a, b) => a[0] - b[0]).map(([, raw]) => raw);
     if (stored.length !== received.length || stored.some((s, i) => s !== received[i])) {
-      mismatched += 1;
+      found.mismatched += 1;
       problems.push(`client ${c.n}: ${received.length} frames received, ${stored.length} stored, not the same`);
     }
-    // Exactly one terminal event for the run, in the log; finished steps never run again.
+    // Exactly one terminal event for the run, in the log.
     const parsed = stored.map((s) => JSON.parse(s) as AnyDurableFrame);
     const terminals = parsed.filter(isTerminal);
     if (terminals.length !== 1 || c.terminalCount !== 1) {
-      notOnce += 1;
+      found.notOnce += 1;
       problems.push(`client ${c.n}: ${terminals.length} terminal events stored, ${c.terminalCount} received`);
     }
     for (const t of terminals) outcomes[t.event] = (outcomes[t.event] ?? 0) + 1;
-    const finished = new Set<string>();
-    for (const f of parsed) {
-      if (f.event === 'agent.finished') finished.add(f.data.stepId);
-      if (f.event === 'agent.started') {
-        if (finished.has(f.data.stepId)) {
-          rerunSteps += 1;
-          problems.push(`client ${c.n}: finished step ${f.data.stepId} started again`);
-        }
-        if (f.data.attempt > 1) restartedSteps += 1;
-      }
-    }
+    const steps = checkSteps(parsed, terminals.length === 1 && terminals[0].event === 'run.completed');
+    found.restartedSteps += steps.restarted;
+    found.rerunSteps += steps.rerun.length;
+    found.notFinishedOnce += steps.notFinishedOnce.length;
+    found.staleWrites += steps.staleWrites.length;
+    found.unlikeOutput += steps.unlikeOutput.length;
+    for (const p of steps.rerun) problems.push(`client ${c.n}: finished step ${p} started again`);
+    for (const p of [...steps.notFinishedOnce, ...steps.unlikeOutput]) problems.push(`client ${c.n}: step ${p}`);
+    for (const p of steps.staleWrites) problems.push(`client ${c.n}: stale write, ${p}`);
   }
   admin.disconnect();
+  return found;
+}
 
-  // Recovery: from a kill to the next event delivered to each affected client; the longest.
-  // After a worker kill that is the first event written after the kill (the run moving
-  // again); after a gateway kill, the first event on the client's next connection.
-  let longest = { ms: 0, what: 'no kill affected a run' };
-  for (const k of kills) {
-    for (const c of k.affected) {
-      const connAtKill = k.connAtKill.get(c) ?? 0;
-      const next = c.arrivals.find(
-        (a) => a.at > k.at && (k.role === 'worker' ? a.written > k.at : a.conn > connAtKill),
-      );
-      if (next === undefined) continue;
-      if (next.at - k.at > longest.ms) {
-        longest = {
-          ms: next.at - k.at,
-          what: `${k.role} ${k.index + 1} killed at ${((k.at - t0) / 1000).toFixed(1)} s`,
-        };
-      }
+/** Starts redis-server, the gateways (each on a port of its own) and the workers. */
+async function startDeployment(o: Options): Promise<Deployment> {
+  const redis = await startRedis({ appendonly: true });
+  const env: MawsEnv = {
+    REDIS_URL: redis.url,
+    OFFLINE_TOKEN_DELAY_MS: String(o.tokenDelayMs),
+    WORKER_CONCURRENCY: String(o.concurrency),
+    WORKER_LOCK_MS: String(o.lockMs),
+    WORKER_STALLED_INTERVAL_MS: String(o.stalledMs),
+    LOG_LEVEL: 'error',
+  };
+  // Workers log at warn: the one line a stale worker writes when it stands down is counted.
+  const start = async (role: 'gateway' | 'worker', port?: number): Promise<MawsProcess> =>
+    startMaws(role, { ...env, LOG_LEVEL: role === 'worker' ? 'warn' : 'error' }, { port, readyTimeoutMs: 60_000 });
+  const gatewayPorts = await Promise.all(Array.from({ length: o.gateways }, () => getFreePort()));
+  const [gatewayProcs, workerProcs] = await Promise.all([
+    Promise.all(gatewayPorts.map((port) => start('gateway', port))),
+    Promise.all(Array.from({ length: o.workers }, () => start('worker'))),
+  ]);
+  const slot = (role: Slot['role'], proc: MawsProcess, index: number, port?: number): Slot => ({
+    role,
+    index,
+    port,
+    proc,
+    up: true,
+    stalled: false,
+  });
+  return {
+    redis,
+    gateways: gatewayProcs.map((proc, index) => slot('gateway', proc, index, gatewayPorts[index])),
+    workers: workerProcs.map((proc, index) => slot('worker', proc, index)),
+    start,
+  };
+}
+
+async function main(): Promise<number> {
+  const o = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const log = (msg: string): void =>
+    console.log(`[chaos ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
+  log(
+    `${o.runs} runs, ${o.kills} kills and ${o.stalls} stalls (worker ${o.workerStallMs} ms, redis-server ` +
+      `${o.redisStallMs} ms), a fault every ${o.intervalMs} ms; ${o.gateways} gateways, ${o.workers} workers ` +
+      `(WORKER_CONCURRENCY ${o.concurrency}, OFFLINE_TOKEN_DELAY_MS ${o.tokenDelayMs}, WORKER_LOCK_MS ${o.lockMs})`,
+  );
+
+  const deployment = await startDeployment(o);
+  const { redis, gateways } = deployment;
+  log(`redis-server :${redis.port}, gateways :${gateways.map((g) => g.port).join(', :')}, ${o.workers} workers ready`);
+  const startupMs = Date.now() - t0;
+
+  const clients = Array.from({ length: o.runs }, (_, i) => new ChaosClient(i + 1, gateways));
+  for (const c of clients) c.connect();
+
+  const injector = new FaultInjector(o, deployment, clients, log);
+  const injecting = injector.run();
+  const allDone = (): boolean => clients.every((c) => c.done);
+  const deadline = t0 + o.timeoutMs;
+  let lastReport = 0;
+  while (!allDone() && Date.now() < deadline && !stopping) {
+    await sleep(200);
+    if (Date.now() - lastReport > 5_000) {
+      lastReport = Date.now();
+      const ended = clients.filter((c) => c.done).length;
+      const running = clients.filter((c) => c.running).length;
+      log(`${ended}/${o.runs} runs ended, ${running} running, ${injector.faults.length} faults so far`);
     }
   }
+  await injecting;
+  await injector.settle();
+  const endedAll = allDone();
+  const totalMs = Date.now() - t0;
+  for (const c of clients) c.close();
+  // A worker continued just now may still try a stale write: give it the time to show.
+  await sleep(Math.max(0, injector.lastContinuedAt + STALE_WAKE_GRACE_MS - Date.now()));
 
-  const gaps = clients.reduce((n, c) => n + c.gaps, 0);
-  const unavailable = clients.reduce((n, c) => n + c.unavailable, 0);
-  const duplicates = clients.reduce((n, c) => n + c.duplicates, 0);
-  const reconnects = clients.reduce((n, c) => n + Math.max(0, c.opened - 1), 0);
-  const workerKills = kills.filter((k) => k.role === 'worker').length;
+  const found = await checkAgainstRedis(redis.url, clients);
+  const problems = [...injector.problems, ...found.problems];
   const ok = endedAll && problems.length === 0;
-  const rows: [string, string][] = [
-    [
-      'runs',
-      `${o.runs} (${
-        Object.entries(outcomes)
-          .map(([e, n]) => `${n} ${e.replace('run.', '')}`)
-          .join(', ') || 'none ended'
-      })`,
-    ],
-    ['kills', `${kills.length} (${workerKills} worker, ${kills.length - workerKills} gateway), SIGKILL + restart`],
-    ['events', `${events} durable events delivered (and matched against the stored log)`],
-    ['reconnects', `${reconnects} (with ?lastSeq=, to a random gateway)`],
-    ['gaps (seqs missing)', String(gaps)],
-    ['duplicates', String(duplicates)],
-    ['RESUME_UNAVAILABLE replies', `${unavailable} (the history is all kept: each one is wrong)`],
-    ['log mismatches', String(mismatched)],
-    ['runs not ended exactly once', String(notOnce + clients.filter((c) => !c.done).length)],
-    ['finished steps rerun', String(rerunSteps)],
-    ['steps restarted (attempt > 1)', String(restartedSteps)],
-    ['longest recovery', kills.length ? `${longest.ms} ms (${longest.what})` : 'n/a (no kills)'],
-    [
-      'total time',
-      `${(totalMs / 1000).toFixed(1)} s (${(startupMs / 1000).toFixed(1)} s of it starting the processes)`,
-    ],
-  ];
-  console.log('\nchaos figures');
-  for (const [k, v] of rows) console.log(`  ${k.padEnd(30)} ${v}`);
+  const stoodDown = standDowns(injector.workerProcs);
+  printFigures(o, clients, injector.faults, { ...found, stoodDown }, { t0, totalMs, startupMs });
   if (!ok) {
     console.log(`\nFAILED: ${problems.length} problems`);
     for (const p of problems.slice(0, 40)) console.log(`  - ${p}`);
     if (problems.length > 40) console.log(`  ... and ${problems.length - 40} more`);
   } else {
     console.log(
-      '\nOK: every client holds a gap-free, duplicate-free history equal to the stored log; every run ended once',
+      '\nOK: every client holds a gap-free, duplicate-free history equal to the stored log; every run ended once; ' +
+        'every step finished once, with no stale write',
     );
   }
   return ok ? 0 : 1;
 }
 
+function printFigures(
+  o: Options,
+  clients: ChaosClient[],
+  faults: Fault[],
+  found: Findings & { stoodDown: number },
+  time: { t0: number; totalMs: number; startupMs: number },
+): void {
+  const sum = (f: (c: ChaosClient) => number): number => clients.reduce((n, c) => n + f(c), 0);
+  const count = (kind: Fault['kind'], target: Fault['target']): number =>
+    faults.filter((f) => f.kind === kind && f.target === target).length;
+  const kills = faults.filter((f) => f.kind === 'kill');
+  const stalls = faults.filter((f) => f.kind === 'stall');
+  const recovery = (of: Fault[]): string => {
+    const longest = longestRecovery(of, time.t0);
+    return longest ? `${longest.ms} ms (${longest.what})` : 'n/a (none affected a run)';
+  };
+  const outcomes = Object.entries(found.outcomes).map(([e, n]) => `${n} ${e.replace('run.', '')}`);
+  const rows: [string, string][] = [
+    ['runs', `${o.runs} (${outcomes.join(', ') || 'none ended'})`],
+    [
+      'kills',
+      `${kills.length} (${count('kill', 'worker')} worker, ${count('kill', 'gateway')} gateway), SIGKILL + restart`,
+    ],
+    [
+      'stalls',
+      `${stalls.length} (${count('stall', 'worker')} worker for ${o.workerStallMs} ms, ` +
+        `${count('stall', 'redis-server')} redis-server for ${o.redisStallMs} ms), SIGSTOP + SIGCONT`,
+    ],
+    ['events', `${found.events} durable events delivered (and matched against the stored log)`],
+    ['reconnects', `${sum((c) => Math.max(0, c.opened - 1))} (with ?lastSeq=, to a random gateway)`],
+    ['gaps (seqs missing)', String(sum((c) => c.gaps))],
+    ['duplicates', String(sum((c) => c.duplicates))],
+    ['RESUME_UNAVAILABLE replies', `${sum((c) => c.unavailable)} (the history is all kept: each one is wrong)`],
+    ['log mismatches', String(found.mismatched)],
+    ['runs not ended exactly once', String(found.notOnce + clients.filter((c) => !c.done).length)],
+    ['steps not finished once', String(found.notFinishedOnce)],
+    ['finished steps rerun', String(found.rerunSteps)],
+    ['steps restarted (attempt > 1)', String(found.restartedSteps)],
+    ['stale writes', `${found.staleWrites} (frames of an attempt after a later one began)`],
+    ['runs a stale worker let go', `${found.stoodDown} (its log: stopped without writing more)`],
+    ['outputs unlike their stream', String(found.unlikeOutput)],
+    ['longest recovery', kills.length ? recovery(kills) : 'n/a (no kills)'],
+    ['longest stall recovery', stalls.length ? recovery(stalls) : 'n/a (no stalls)'],
+    [
+      'total time',
+      `${(time.totalMs / 1000).toFixed(1)} s (${(time.startupMs / 1000).toFixed(1)} s of it starting the processes)`,
+    ],
+  ];
+  console.log('\nchaos figures');
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(30)} ${v}`);
+}
+
 let cleaning: Promise<void> | undefined;
 
-/** Stops every process chaos started (MAWS first, then redis-server); once, however often called. */
+/**
+ * Stops every process chaos started (SIGCONT to the stalled ones first, then MAWS, then
+ * redis-server); once, however often called.
+ */
 function cleanup(): Promise<void> {
   stopping = true;
   cleaning ??= (async () => {
+    continueAllStopped();
     await stopAllMaws().catch(() => undefined);
     await stopAllRedis().catch(() => undefined);
   })();
