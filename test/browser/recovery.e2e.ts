@@ -2,7 +2,8 @@
  * Browser: the gateway dies (SIGKILL) mid-run and comes back on the same port; a separate
  * worker keeps the run going meanwhile. The page reconnects by itself (backoff, ?lastSeq=N)
  * and ends with the same text as an undisturbed run of the same query (the offline model is
- * deterministic), with no gap and no duplicated text in any step.
+ * deterministic), with no gap and no duplicated text in any step. The same when a worker dies
+ * mid-step, and when Redis is full for a while mid-run (the page says the run waits).
  */
 import type { Browser, BrowserContext } from 'playwright-core';
 import {
@@ -20,6 +21,8 @@ import {
   type RunView,
 } from '../support/browser';
 import { startMaws, type MawsEnv, type MawsProcess } from '../support/maws-process';
+import { adminRedis } from '../support/redis-admin';
+import type { RedisServer } from '../support/redis-server';
 import { QUERY, unique } from '../support/scenario';
 import { setUpSuite, startStack } from '../support/suite';
 import { sleep } from '../support/timing';
@@ -27,6 +30,7 @@ import { sleep } from '../support/timing';
 jest.setTimeout(240_000);
 
 let env: MawsEnv;
+let redis: RedisServer;
 let gateway: MawsProcess;
 let worker: MawsProcess;
 let browser: Browser;
@@ -36,6 +40,7 @@ setUpSuite(async () => {
   // Slow enough tokens that the run is still going when the gateway comes back.
   ({
     env,
+    redis,
     procs: [gateway, worker],
   } = await startStack(['gateway', 'worker'], { AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '15' }));
   browser = await launchBrowser();
@@ -151,6 +156,39 @@ describe('worker killed mid-step', () => {
     expect(await page.$eval('#log .agent-stream .restart-badge:not([hidden])', (b) => b.textContent)).toMatch(
       /restarted \(attempt 2\)/,
     );
+    expect(client.pageErrors).toEqual([]);
+  });
+});
+
+describe('Redis full mid-run', () => {
+  it('the page says the run waits and gives back a refused message; then the same text and report', async () => {
+    expect(calmRun).toBeDefined();
+    const admin = adminRedis(redis);
+    const client = await openClient(browser, gateway.url!, { sessionId: unique('full'), context });
+    const { page } = client;
+    await waitConnected(page);
+    await waitForState(page, 'IDLE');
+    await typeAndSend(page, QUERY);
+    await waitForStep(page, 'exec-2', 'running', { withText: true });
+    // Below what it uses: Redis refuses every write until maxmemory is lifted.
+    await admin.config('SET', 'maxmemory', '1');
+    try {
+      await page.waitForSelector('#store-banner:not([hidden])', { timeout: 20_000 });
+      expect(await page.textContent('#store-banner')).toMatch(/out of memory.*goes on by itself/);
+      // A question asked now is refused with UNAVAILABLE, and its text is back in the box.
+      await typeAndSend(page, 'Are you still there?');
+      await page.waitForSelector('#thread .note-error', { timeout: 10_000 });
+      expect(await page.textContent('#thread .note-error')).toMatch(/^UNAVAILABLE: Redis is out of memory/);
+      expect(await page.inputValue('#message')).toBe('Are you still there?');
+      await screenshot(page, 'desktop-store-full');
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    await page.waitForSelector('#store-banner', { state: 'hidden', timeout: 20_000 });
+    const run = await waitForRunEnd(page, 1, 120_000);
+    expect(run.status).toBe('completed');
+    expect(essence(run)).toEqual(essence(calmRun));
+    expect((await hook(page)).reportMarkdown).toBe(calmReport);
     expect(client.pageErrors).toEqual([]);
   });
 });
