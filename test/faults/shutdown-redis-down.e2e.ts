@@ -2,10 +2,12 @@
  * Shutdown is bounded: SIGTERM ends every role within SHUTDOWN_GRACE_MS plus a few seconds
  * whatever Redis does. With Redis gone, an idle process exits 0 (nothing to hand back); a
  * worker that still holds a run it cannot hand back exits non-zero and says so (another worker
- * takes the run over once its lock expires, as after a crash).
+ * takes the run over once its lock expires, as after a crash). The same while Redis refuses
+ * writes.
  */
-import type { MawsProcess } from '../support/maws-process';
-import { startRun } from '../support/runs';
+import { startMaws, type MawsProcess } from '../support/maws-process';
+import { adminRedis } from '../support/redis-admin';
+import { expectOneWriter, startRun, waitForRunEnd } from '../support/runs';
 import { QUERY } from '../support/scenario';
 import { newSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
@@ -49,5 +51,47 @@ describe('SIGTERM with Redis gone', () => {
     expect(exit.code).toBe(1);
     expect(exit.ms).toBeLessThanOrEqual(BOUND_MS);
     expect(worker.output()).toMatch(/1 run\(s\) could not be handed back/);
+  });
+});
+
+describe('SIGTERM while Redis refuses writes (out of memory)', () => {
+  it('every role exits in time; the run a worker held is taken over and ends once memory is freed', async () => {
+    const env = {
+      SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      OFFLINE_TOKEN_DELAY_MS: '30',
+      WORKER_LOCK_MS: '3000',
+      LOG_LEVEL: 'log',
+    };
+    const {
+      redis,
+      env: stackEnv,
+      procs: [gateway, worker, all],
+    } = await startStack(['gateway', 'worker', 'all'], env);
+    const { client } = await newSession(gateway, 'full');
+    const { runId } = await startRun(client, 'task.start', QUERY);
+    await client.waitForEvent('agent.delta', (f) => f.data.runId === runId, 30_000);
+    const admin = adminRedis(redis);
+    await admin.config('SET', 'maxmemory', '1');
+    await client.waitForEvent('store.status', (f) => f.data.runId === runId && !f.data.writable, 10_000);
+    const exits = await Promise.all([worker, all].map(terminate));
+    for (const [i, proc] of [worker, all].entries()) {
+      expect({ role: proc.role, inTime: exits[i].ms <= BOUND_MS }).toEqual({ role: proc.role, inTime: true });
+      // The holder hands its run back (BullMQ's move back to the queue is taken, as it frees
+      // memory first) and exits 0; had that been refused too, it exits 1 and says so.
+      if (exits[i].code === 0) expect(proc.output()).toMatch(/every run handed back/);
+      else
+        expect({ code: exits[i].code, said: /1 run\(s\) could not be handed back/.test(proc.output()) }).toEqual({
+          code: 1,
+          said: true,
+        });
+    }
+    await admin.config('SET', 'maxmemory', '0');
+    await startMaws('worker', stackEnv);
+    const end = await waitForRunEnd(client, runId, 90_000);
+    expect(end.terminal.event).toBe('run.completed');
+    await client.flush();
+    expectOneWriter(client.frames, runId);
+    const gatewayExit = await terminate(gateway);
+    expect(gatewayExit.code).toBe(0);
   });
 });
