@@ -6,7 +6,7 @@ import { AppConfig } from '../config/config';
 import { REDIS, REDIS_SUBSCRIBER } from '../common/tokens';
 import { EventLog } from '../events/event-log';
 import { JobProducer } from '../jobs/job-producer';
-import { openRedis } from '../store/redis-connection';
+import { openSubscriber } from '../store/redis-connection';
 import { StoreWrites } from '../store/store-writes';
 import { GatewayMetrics } from '../ops/gateway-metrics';
 import { HealthController } from '../ops/health.controller';
@@ -24,7 +24,7 @@ import { SessionHub } from './session-hub';
     MawsGateway,
     {
       provide: REDIS_SUBSCRIBER,
-      useFactory: (config: AppConfig) => openRedis(config.REDIS_URL, 'relay'),
+      useFactory: (config: AppConfig) => openSubscriber(config.REDIS_URL, 'relay'),
       inject: [AppConfig],
     },
     {

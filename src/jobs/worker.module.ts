@@ -11,7 +11,7 @@ import { RunStore } from '../store/run-store';
 import { StoreWrites } from '../store/store-writes';
 import { ClarifierThread } from './clarifier-thread';
 import { ResolverProcessor } from './processors/resolver.processor';
-import { openRedis } from '../store/redis-connection';
+import { openSubscriber } from '../store/redis-connection';
 
 /** The worker side: the resolver queue here, the clarifier queue on its own thread. It never holds a socket. */
 @Module({
@@ -33,7 +33,7 @@ import { openRedis } from '../store/redis-connection';
           ),
           log,
           runs,
-          openRedis(config.REDIS_URL, 'control'),
+          openSubscriber(config.REDIS_URL, 'control'),
           writes,
           {
             redisUrl: config.REDIS_URL,

@@ -26,6 +26,17 @@ export function openRedis(
 }
 
 /**
+ * A connection for pub/sub only. Its ready check is off: ioredis sends the check (INFO) only
+ * once the connect's CLIENT commands are answered, and a SUBSCRIBE, which ioredis lets through
+ * before ready, can be answered first when Redis stalled while the connection was being made;
+ * the connection is then in subscriber mode, the INFO is refused, and the subscription was
+ * lost for good (a gateway started during a Redis stall relayed nothing).
+ */
+export function openSubscriber(url: string, purpose: string): Redis {
+  return openRedis(url, purpose, { enableReadyCheck: false });
+}
+
+/**
  * Commands issued in one turn of the event loop leave in one write: the socket is corked at
  * the first and uncorked once the turn's callbacks and promise continuations are done (a
  * run-starting script and its job, a burst of frames' commands). A write per command was a

@@ -7,14 +7,16 @@
 import type Redis from 'ioredis';
 import { SessionKeys, sessionKeyOf } from '../support/built';
 import { range, seqs, TERMINAL } from '../support/frames';
-import type { MawsProcess } from '../support/maws-process';
+import { startMaws, type MawsProcess } from '../support/maws-process';
 import { adminRedis, sessionKey } from '../support/redis-admin';
+import { startRedis } from '../support/redis-server';
 import { startRun } from '../support/runs';
 import { QUERY, unique } from '../support/scenario';
 import { connect } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 import { sleep } from '../support/timing';
 import { signToken } from '../support/tokens';
+import type { TestClient } from '../support/ws-client';
 
 jest.setTimeout(90_000);
 
@@ -127,5 +129,32 @@ describe("a session's channel on the gateway", () => {
     expect((await again.request('chat.send', { text: 'And now?' })).event).toBe('ack');
     await again.waitForEvent('chat.response', undefined, 15_000);
     expect(seqs(again.frames)).toEqual(range(second.lastSeq() + 1, again.lastSeq()));
+  });
+});
+
+describe('a gateway started while Redis is stalled', () => {
+  it('relays to a socket that attached during the stall, once Redis resumes', async () => {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.url, OFFLINE_TOKEN_DELAY_MS: '5' };
+    redis.kill('SIGSTOP');
+    let late: MawsProcess;
+    let client: TestClient;
+    try {
+      // The TCP connects are taken by the kernel meanwhile; Redis answers nothing.
+      late = await startMaws('gateway', env);
+      const sessionId = unique('stall');
+      const opening = connect(late, sessionId, signToken(unique('stu')));
+      await sleep(1_500); // the socket attaches, and its channel is subscribed, during the stall
+      redis.kill('SIGCONT');
+      ({ client } = await opening);
+    } finally {
+      redis.kill('SIGCONT');
+    }
+    await startMaws('worker', env);
+    const { runId } = await startRun(client, 'task.start', QUERY);
+    const end = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
+    expect(end.event).toBe('run.completed');
+    expect(seqs(client.frames)).toEqual(range(1, client.lastSeq()));
+    expect(late.output()).not.toMatch(/subscriber mode/);
   });
 });
