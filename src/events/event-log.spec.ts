@@ -178,4 +178,31 @@ describe('EventLog on a real Redis', () => {
     expect(recent.complete).toBe(true);
     expect(recent.frames).toHaveLength(10);
   });
+
+  it('while Redis refuses writes, refuses every writing script whole (nothing written past maxmemory) and still reads', async () => {
+    const key = sessionKeyOf('gina', 'S7');
+    await log.append(key, [durable('chat.response', { text: 'before' })]);
+    const seqBefore = await redis.get(new SessionKeys(key).seq);
+    await redis.config('SET', 'maxmemory', '1');
+    try {
+      const runId = 'r_ffffffffff';
+      // BEGIN_RUN's first command frees memory (it trims the user's run counter): without the
+      // script's declaration Redis would let it write the whole run past maxmemory.
+      await expect(
+        log.beginRun(key, { runId, mode: 'task', input: 'q' }, ['IDLE'], {
+          task: {
+            userMessage: durable('user.message', { text: 'q', kind: 'task' }),
+            queued: durable('run.queued', { runId, mode: 'task', input: 'q' }),
+          },
+        }),
+      ).rejects.toThrow(/OOM/);
+      await expect(log.append(key, [durable('chat.response', { text: 'x' })])).rejects.toThrow(/OOM/);
+      expect(await redis.get(new SessionKeys(key).seq)).toBe(seqBefore);
+      expect(await redis.exists(new SessionKeys(key).run(runId))).toBe(0);
+      expect((await log.snapshot(key)).lastSeq).toBe(Number(seqBefore));
+      expect((await log.readAfter(key, 0)).frames.map((f) => f.includes('before'))).toEqual([true]);
+    } finally {
+      await redis.config('SET', 'maxmemory', '0');
+    }
+  });
 });

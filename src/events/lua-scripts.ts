@@ -84,6 +84,7 @@ end
  */
 export const APPEND_EVENTS = new RedisScript({
   name: 'append',
+  writes: true,
   keys: [...SESSION_KEYS, 'runKey'],
   args: ['maxlen', 'ttl', 'guard', 'fence', 'nTails'],
   body: `${PRELUDE}
@@ -111,6 +112,7 @@ return append(tails, maxlen, ttl, guard ~= '')
  */
 export const APPEND_ONCE = new RedisScript({
   name: 'append_once',
+  writes: true,
   keys: [...SESSION_KEYS, 'writtenKey'],
   args: ['maxlen', 'ttl', 'writeId'],
   body: `${PRELUDE}
@@ -132,6 +134,7 @@ return append(tails, maxlen, ttl, false)
  */
 export const ACTIVATE_RUN = new RedisScript({
   name: 'activate',
+  writes: true,
   keys: [...SESSION_KEYS, 'runKey'],
   args: ['maxlen', 'ttl', 'runId', 'taskTail', 'refinementTail'],
   body: `${PRELUDE}
@@ -160,6 +163,7 @@ return {fence, redis.call('HGETALL', runKey)}
  */
 export const BEGIN_RUN = new RedisScript({
   name: 'begin',
+  writes: true,
   keys: [...SESSION_KEYS, 'runKey', 'activeRuns', 'runsThisMinute', 'pendingRuns'],
   args: [
     'maxlen',
@@ -226,6 +230,7 @@ return {1, seq, mode}
  */
 export const FINISH_RUN = new RedisScript({
   name: 'finish',
+  writes: true,
   keys: [...SESSION_KEYS, 'runKey', 'statsKey', 'activeRuns', 'pendingRuns'],
   args: [
     'maxlen',
@@ -270,6 +275,7 @@ return append({terminalTail, stateTail(nextState, '', ts)}, maxlen, ttl)
 /** The session as one consistent read. Returns {state, runId, report, lastSeq}. */
 export const SNAPSHOT = new RedisScript({
   name: 'snapshot',
+  writes: false,
   keys: ['stateKey', 'seqKey'],
   args: [],
   body: `
@@ -286,6 +292,7 @@ return {v[1] or 'IDLE', v[2] or '', v[3] or '', seq}
  */
 export const READ_AFTER = new RedisScript({
   name: 'read_after',
+  writes: false,
   keys: ['logKey', 'seqKey'],
   args: ['afterSeq', 'limit'],
   body: `

@@ -5,6 +5,14 @@ type ScriptValue = string | number;
 export interface ScriptSpec<K extends string, A extends string> {
   /** Registered on a connection as `maws_<name>`. */
   name: string;
+  /**
+   * Whether the script writes. A writing script is refused by Redis as a whole, before it
+   * runs, while Redis refuses writes (out of memory, MISCONF, a read-only replica); without the
+   * declaration Redis would only refuse its first memory-growing command, and a script whose
+   * first write frees memory (ZREMRANGEBYSCORE, DEL) would then be let write past maxmemory.
+   * A reading script runs throughout.
+   */
+  writes: boolean;
   /** KEYS, in order; each becomes a Lua local of that name. */
   keys: readonly K[];
   /** The fixed ARGV, in order; each becomes a Lua local of that name. Anything after them is `REST`. */
@@ -27,12 +35,18 @@ export type ScriptCall<K extends string, A extends string> = (
  * Variadic values follow the named ones; the Lua sees where they start as `REST`.
  */
 export class RedisScript<K extends string, A extends string> {
+  /** The script as Redis 7 takes it: declared writing or reading (see ScriptSpec.writes). */
   readonly lua: string;
+  /** The same without the declaration, for a Redis before 7, which has no script flags. */
+  readonly legacyLua: string;
 
   constructor(private readonly spec: ScriptSpec<K, A>) {
     const keys = spec.keys.map((name, i) => `local ${name} = KEYS[${i + 1}]`);
     const args = spec.args.map((name, i) => `local ${name} = ARGV[${i + 1}]`);
-    this.lua = [...keys, ...args, `local REST = ${spec.args.length + 1}`, spec.body].join('\n');
+    this.legacyLua = [...keys, ...args, `local REST = ${spec.args.length + 1}`, spec.body].join('\n');
+    // Redis 7 script flags: with a shebang and no `allow-oom`, a script is refused at entry
+    // under OOM (and, unless `no-writes`, under MISCONF and on a read-only replica).
+    this.lua = `${spec.writes ? '#!lua' : '#!lua flags=no-writes'}\n${this.legacyLua}`;
   }
 
   get name(): string {
@@ -44,13 +58,35 @@ export class RedisScript<K extends string, A extends string> {
     return [...this.spec.keys.map((k) => keys[k]), ...this.spec.args.map((a) => args[a]), ...rest];
   }
 
-  /** Defines the script on `redis` (once per connection) and returns a caller for it. */
+  /**
+   * Defines the script on `redis` (once per connection) and returns a caller for it. A Redis
+   * before 7 cannot compile the declaration: the first such refusal switches the connection to
+   * the scripts without it (there a refused write is only caught at a script's first write).
+   */
   bind(redis: Redis): ScriptCall<K, A> {
-    const command = `maws_${this.spec.name}`;
-    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: this.spec.keys.length, lua: this.lua });
-    const fn = (redis as unknown as Record<string, (...values: ScriptValue[]) => Promise<unknown>>)[command].bind(
-      redis,
-    );
-    return (keys, args, rest) => fn(...this.argv(keys, args, rest));
+    const flagged = this.define(redis, `maws_${this.spec.name}`, this.lua);
+    const legacy = this.define(redis, `maws_legacy_${this.spec.name}`, this.legacyLua);
+    return async (keys, args, rest) => {
+      const values = this.argv(keys, args, rest);
+      if (legacyConnections.has(redis)) return legacy(...values);
+      try {
+        return await flagged(...values);
+      } catch (err) {
+        if (!(err instanceof Error) || !NO_SCRIPT_FLAGS.test(err.message)) throw err;
+        legacyConnections.add(redis);
+        return legacy(...values);
+      }
+    };
+  }
+
+  private define(redis: Redis, command: string, lua: string): (...values: ScriptValue[]) => Promise<unknown> {
+    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: this.spec.keys.length, lua });
+    return (redis as unknown as Record<string, (...values: ScriptValue[]) => Promise<unknown>>)[command].bind(redis);
   }
 }
+
+/** Connections to a Redis before 7: they run every script without its declaration. */
+const legacyConnections = new WeakSet<Redis>();
+
+/** How a Redis without script flags (before 7) refuses a script that starts with a shebang. */
+const NO_SCRIPT_FLAGS = /Error compiling script.*near '#'/;

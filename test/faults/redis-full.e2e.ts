@@ -87,6 +87,16 @@ it('answers every command within a second while Redis is full, and completes eve
     // Cancelling a run is a write too; with no run going it is refused for that reason.
     expect(codeOf(cancel)).toBe(going.includes(s) ? 'UNAVAILABLE' : 'INVALID_STATE');
   }
+  // A session with nothing going connects (a read) and is refused a new task the same way:
+  // the run is not begun past maxmemory, its job not queued for later.
+  const idle = await newSession(gateway, 'idle');
+  const t0 = Date.now();
+  const [task, message] = await Promise.all([
+    idle.client.request('task.start', { text: QUERY }, 5_000),
+    idle.client.request('message', { text: QUERY }, 5_000),
+  ]);
+  if (Date.now() - t0 > ANSWER_WITHIN_MS) slow.push(`an idle session's two commands after ${Date.now() - t0} ms`);
+  expect([codeOf(task), codeOf(message)]).toEqual(['UNAVAILABLE', 'UNAVAILABLE']);
   expect(slow).toEqual([]);
   // A session whose run a worker holds (started, not ended) was told it waits, on its socket,
   // without a seq. (A run still queued waits in the queue: no worker can take a job meanwhile.)
@@ -131,6 +141,9 @@ it('answers every command within a second while Redis is full, and completes eve
   for (const s of started) {
     await s.client.waitForEvent('store.status', (f) => f.data.writable, 10_000);
   }
+  // Nothing of the refused commands was done: the idle session is still idle.
+  await idle.client.flush();
+  expect(idle.client.durable()).toEqual([]);
   await eventually(
     async () => (await fetch(`${gateway.url}/health/ready`)).status === 200,
     10_000,
