@@ -1,10 +1,10 @@
 /**
  * `npm run bench`: MAWS beside its floors, measured in one run on one machine (issue 7).
  *
- *   npm run bench                 full run (about 5 minutes on 2 cores), updates docs/benchmarks.md
+ *   npm run bench                 full run (about 6 minutes on 2 cores), updates docs/benchmarks.md
  *   npm run bench -- --quick      under 2 minutes, same workloads with shorter windows
  *   npm run bench -- --smoke      tiny sizes, checks that everything works (the e2e test uses it)
- * Options: --only relay,connections,runs   --out FILE   --docs | --no-docs   --profile
+ * Options: --only relay,connections,runs,store-full   --out FILE   --docs | --no-docs   --profile
  *          --batch N (events per append, default 10)   --clients N (relay client processes)
  *          --worker-concurrency N
  *
@@ -24,10 +24,11 @@ import { consoleTable } from './lib/table';
 import { connectionsWorkload } from './workloads/connections';
 import { relayWorkload } from './workloads/relay';
 import { runsWorkload } from './workloads/runs';
+import { storeFullWorkload } from './workloads/store-full';
 
 function usage(): never {
   console.log(
-    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs] [--out FILE]\n' +
+    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full] [--out FILE]\n' +
       '       [--docs|--no-docs] [--profile] [--batch N] [--clients N] [--worker-concurrency N]',
   );
   process.exit(0);
@@ -35,7 +36,7 @@ function usage(): never {
 
 function parseArgs(argv: string[]): Options {
   let mode: Mode = 'full';
-  let only = new Set<Workload>(WORKLOADS);
+  let only: Set<Workload> | undefined;
   let out = path.join(ROOT, 'bench', 'results', 'latest.json');
   let docs: boolean | undefined;
   let profile = false;
@@ -97,6 +98,7 @@ function parseArgs(argv: string[]): Options {
         throw new Error(`unknown option ${argv[i]} (try --help)`);
     }
   }
+  only ??= new Set(WORKLOADS);
   return {
     mode,
     only,
@@ -184,6 +186,7 @@ async function main(): Promise<void> {
     relay: () => relayWorkload(ctx),
     connections: () => connectionsWorkload(ctx, sizes.connections, connNote),
     runs: () => runsWorkload(ctx),
+    'store-full': () => storeFullWorkload(ctx),
   };
   try {
     for (const w of WORKLOADS) {

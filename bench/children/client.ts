@@ -384,6 +384,135 @@ async function chatIdle(args: ChatIdleArgs) {
   return { latMs, missing };
 }
 
+export interface CommandLatencyArgs {
+  group: string;
+  /** Commands each socket sends, one after another. */
+  perSession: number;
+  /** Pause after each answer before the socket's next command. */
+  pauseMs: number;
+  text: string;
+  timeoutMs: number;
+}
+
+/**
+ * Every socket of `group` sends `message` `perSession` times, each after the previous one's
+ * answer (and a pause; sockets staggered over the pause): latency to its `error` or `ack`.
+ */
+async function commandLatency(args: CommandLatencyArgs) {
+  const socks = groups.get(args.group) ?? [];
+  const latMs: number[] = [];
+  const answers: Record<string, number> = {};
+  await Promise.all(
+    socks.map(async (sock, k) => {
+      await sleep((k * args.pauseMs) / Math.max(1, socks.length));
+      for (let i = 0; i < args.perSession; i++) {
+        const id = `u${k}-${i}`;
+        const t0 = hrUs();
+        const answer = await new Promise<string>((resolve) => {
+          const timer = setTimeout(() => resolve('no answer'), args.timeoutMs);
+          sock.onJson = (f, t) => {
+            if ((f.event !== 'error' && f.event !== 'ack') || f.data.replyTo !== id) return;
+            clearTimeout(timer);
+            latMs.push((t - t0) / 1000);
+            resolve(f.event === 'error' ? f.data.code : 'ack');
+          };
+          sock.ws.send(command('message', { text: args.text }, id));
+        });
+        sock.onJson = undefined;
+        answers[answer] = (answers[answer] ?? 0) + 1;
+        await sleep(args.pauseMs);
+      }
+    }),
+  );
+  return { latMs, answers };
+}
+
+/** A streaming run per socket: when its durable frames and its store.status notices arrived. */
+interface Stream {
+  startedUs?: number;
+  endedUs?: number;
+  end?: string;
+  durableUs: number[];
+  refusedNotices: number;
+  writableNotices: number;
+}
+
+const streams = new Map<string, Stream[]>();
+
+/** Every socket of `group` starts a run (`task.start`) and records what arrives. */
+function streamStart(args: { group: string; text: string }): Record<string, never> {
+  const list: Stream[] = [];
+  streams.set(args.group, list);
+  for (const [k, sock] of (groups.get(args.group) ?? []).entries()) {
+    const st: Stream = { durableUs: [], refusedNotices: 0, writableNotices: 0 };
+    list.push(st);
+    const id = `s${k}`;
+    sock.onJson = (f, t) => {
+      if (f.event === 'store.status') {
+        if (f.data.writable) st.writableNotices++;
+        else st.refusedNotices++;
+        return;
+      }
+      if (f.event === 'error' && f.data.replyTo === id && st.end === undefined) {
+        st.end = `error ${f.data.code}`;
+        st.endedUs = t;
+        return;
+      }
+      if (!isDurable(f)) return;
+      st.durableUs.push(t);
+      if (f.event === 'run.started') st.startedUs ??= t;
+      else if (f.event === 'run.completed' || f.event === 'run.failed' || f.event === 'run.cancelled') {
+        st.end ??= f.event;
+        st.endedUs ??= t;
+      }
+    };
+    sock.ws.send(command('task.start', { text: args.text }, id));
+  }
+  return {};
+}
+
+/** Where each run of `group` is: started, ended, durable frames so far. */
+function streamState(args: { group: string }) {
+  return (streams.get(args.group) ?? []).map((st) => ({
+    started: st.startedUs !== undefined,
+    ended: st.end !== undefined,
+    end: st.end,
+    durable: st.durableUs.length,
+    refusedNotices: st.refusedNotices,
+  }));
+}
+
+/**
+ * For each run of `group` not ended at `afterUs`: the time from `afterUs` to its first durable
+ * frame after it (null when none came within timeoutMs).
+ */
+async function streamFirstAfter(args: { group: string; afterUs: number; timeoutMs: number }) {
+  const list = (streams.get(args.group) ?? []).filter((st) => st.endedUs === undefined || st.endedUs > args.afterUs);
+  const first = (st: Stream): number | undefined => st.durableUs.find((t) => t > args.afterUs);
+  const deadline = Date.now() + args.timeoutMs;
+  while (list.some((st) => first(st) === undefined) && Date.now() < deadline) await sleep(5);
+  return list.map((st) => {
+    const t = first(st);
+    return {
+      ms: t === undefined ? null : (t - args.afterUs) / 1000,
+      refusedNotices: st.refusedNotices,
+      writableNotices: st.writableNotices,
+    };
+  });
+}
+
+/** Waits until every run of `group` ended; how they ended. */
+async function streamEnd(args: { group: string; timeoutMs: number }) {
+  const list = streams.get(args.group) ?? [];
+  const deadline = Date.now() + args.timeoutMs;
+  while (list.some((st) => st.end === undefined) && Date.now() < deadline) await sleep(20);
+  for (const s of groups.get(args.group) ?? []) s.onJson = undefined;
+  streams.delete(args.group);
+  const ends: Record<string, number> = {};
+  for (const st of list) ends[st.end ?? 'not ended'] = (ends[st.end ?? 'not ended'] ?? 0) + 1;
+  return { ends, runMs: list.map((st) => ((st.endedUs ?? NaN) - (st.startedUs ?? NaN)) / 1000) };
+}
+
 serve({
   open,
   close,
@@ -393,6 +522,11 @@ serve({
   runsBatch,
   singleRuns,
   chatIdle,
+  commandLatency,
+  streamStart,
+  streamState,
+  streamFirstAfter,
+  streamEnd,
   gc: () => {
     collectGarbage();
     return {};

@@ -8,7 +8,7 @@ import { consoleTable } from './table';
 import { errorText } from './util';
 
 export type Mode = 'full' | 'quick' | 'smoke';
-export const WORKLOADS = ['relay', 'connections', 'runs'] as const;
+export const WORKLOADS = ['relay', 'connections', 'runs', 'store-full'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export interface Options {
@@ -39,6 +39,17 @@ export interface Sizes {
   chatSessions: number;
   chatIntervalMs: number;
   idleChats: number;
+  /** store-full: sessions sending `message` while Redis is held full (MAWS and floor alike). */
+  fullSessions: number;
+  /** store-full: `message`s per session in each measured window (two windows per target). */
+  fullCommands: number;
+  /** store-full: refused `SET`s timed alone. */
+  refusedWrites: number;
+  /** store-full: runs streaming when Redis is filled, per recovery trial. */
+  recoveryRuns: number;
+  recoveryTrials: number;
+  /** store-full: how long Redis is held full in a recovery trial. */
+  holdMs: number;
 }
 
 export const SIZES: Record<Mode, Sizes> = {
@@ -56,6 +67,12 @@ export const SIZES: Record<Mode, Sizes> = {
     chatSessions: 20,
     chatIntervalMs: 200,
     idleChats: 50,
+    fullSessions: 10,
+    fullCommands: 25,
+    refusedWrites: 500,
+    recoveryRuns: 6,
+    recoveryTrials: 5,
+    holdMs: 2000,
   },
   quick: {
     relaySessions: [100, 1000],
@@ -71,6 +88,12 @@ export const SIZES: Record<Mode, Sizes> = {
     chatSessions: 20,
     chatIntervalMs: 200,
     idleChats: 20,
+    fullSessions: 10,
+    fullCommands: 15,
+    refusedWrites: 300,
+    recoveryRuns: 6,
+    recoveryTrials: 2,
+    holdMs: 2000,
   },
   smoke: {
     relaySessions: [10, 50],
@@ -86,6 +109,12 @@ export const SIZES: Record<Mode, Sizes> = {
     chatSessions: 2,
     chatIntervalMs: 200,
     idleChats: 3,
+    fullSessions: 3,
+    fullCommands: 3,
+    refusedWrites: 20,
+    recoveryRuns: 2,
+    recoveryTrials: 1,
+    holdMs: 2000,
   },
 };
 
@@ -97,6 +126,8 @@ export class Ctx {
   readonly admin: Redis;
   /** Set once cleanup began: nothing new may start after it. */
   private stopping = false;
+  /** Redis is held full (maxmemory 1) by holdRedisFull: cleanup frees it. */
+  private redisHeldFull = false;
 
   constructor(
     readonly opts: Options,
@@ -161,9 +192,28 @@ export class Ctx {
     await this.admin.flushall();
   }
 
+  /**
+   * Holds Redis full: `maxmemory 1` under the bench Redis's `noeviction`, so every write is
+   * refused (OOM) whatever is freed, until freeRedis. Cleanup frees it too, also on failure.
+   */
+  async holdRedisFull(): Promise<void> {
+    this.redisHeldFull = true;
+    await this.admin.config('SET', 'maxmemory', '1');
+  }
+
+  /** `maxmemory 0` again: Redis takes writes. */
+  async freeRedis(): Promise<void> {
+    await this.admin.config('SET', 'maxmemory', '0');
+    this.redisHeldFull = false;
+  }
+
   /** Stops everything the bench started. Never throws. */
   async cleanup(): Promise<void> {
     this.stopping = true;
+    if (this.redisHeldFull && this.redis.running) {
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
+      await Promise.race([this.freeRedis().catch(() => undefined), timeout]);
+    }
     for (const c of liveChildren()) await c.stop(2000).catch(() => c.kill());
     this.admin.disconnect();
     await stopAllMaws().catch(() => undefined);

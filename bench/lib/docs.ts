@@ -12,6 +12,7 @@ const TITLES: Record<string, string> = {
   connections: 'Connections',
   runs: 'Runs',
   chat: 'Chat',
+  'store-full': 'Redis full',
 };
 
 export function resultsBlock(
@@ -30,7 +31,7 @@ export function resultsBlock(
     '',
   ];
   for (const n of notes) lines.push(`> ${n}`, '');
-  for (const workload of ['relay', 'connections', 'runs', 'chat']) {
+  for (const workload of Object.keys(TITLES)) {
     const part = rows.filter((r) => r.workload === workload);
     if (part.length === 0) continue;
     lines.push(`### ${TITLES[workload]}`, '', markdownTable(part), '');
