@@ -160,6 +160,8 @@ interface Slot {
   up: boolean;
   /** true from its SIGSTOP to its SIGCONT. */
   stalled: boolean;
+  /** When it was last continued (0: never stalled). */
+  continuedAt: number;
 }
 
 type FaultKind = 'kill worker' | 'kill gateway' | 'stall worker' | 'stall redis';
@@ -287,7 +289,20 @@ class ChaosClient {
     });
   }
 
+  /** Where the client stands, for a run that did not end: its socket and its last frame. */
+  whereNow(): string {
+    const states = ['connecting', 'open', 'closing', 'closed'];
+    const socket = this.ws ? states[this.ws.readyState] : 'none';
+    const last = this.arrivals.at(-1);
+    const quiet = last ? `${((Date.now() - last.at) / 1000).toFixed(1)} s ago` : 'never';
+    return `connection ${this.conn} to gateway ${this.gatewayIndex + 1} ${socket}, last frame ${quiet}`;
+  }
+
+  /** whereNow() when chaos closed the socket. */
+  whereAtClose: string | undefined;
+
   close(): void {
+    this.whereAtClose = this.whereNow();
     try {
       this.ws?.terminate();
     } catch {
@@ -361,6 +376,7 @@ class FaultInjector {
   lastContinuedAt = 0;
   private readonly background: Promise<void>[] = [];
   private redisStalled = false;
+  private redisContinuedAt = 0;
 
   constructor(
     private readonly o: Options,
@@ -394,15 +410,25 @@ class FaultInjector {
     return pool.filter((s) => s.up && !s.stalled);
   }
 
+  /** Stalled again at once, a process would have one long stall: it runs for an interval first. */
+  private rested(continuedAt: number): boolean {
+    return Date.now() - continuedAt >= this.o.intervalMs;
+  }
+
+  private stallable(pool: Slot[]): Slot[] {
+    return this.available(pool).filter((s) => this.rested(s.continuedAt));
+  }
+
   private possible(kind: FaultKind): boolean {
     switch (kind) {
       case 'kill worker':
-      case 'stall worker':
         return this.available(this.d.workers).length > 0;
       case 'kill gateway':
         return this.available(this.d.gateways).length > 0;
+      case 'stall worker':
+        return this.stallable(this.d.workers).length > 0;
       case 'stall redis':
-        return !this.redisStalled;
+        return !this.redisStalled && this.rested(this.redisContinuedAt);
     }
   }
 
@@ -413,7 +439,7 @@ class FaultInjector {
       case 'kill gateway':
         return this.kill(pick(this.available(this.d.gateways)));
       case 'stall worker':
-        return this.stallWorker(pick(this.available(this.d.workers)));
+        return this.stallWorker(pick(this.stallable(this.d.workers)));
       case 'stall redis':
         return this.stallRedis();
     }
@@ -480,6 +506,7 @@ class FaultInjector {
     this.background.push(
       stallFor(proc, this.o.workerStallMs).then(() => {
         slot.stalled = false;
+        slot.continuedAt = Date.now();
         this.continued(`worker ${slot.index + 1}`, fault);
       }),
     );
@@ -493,6 +520,7 @@ class FaultInjector {
     this.background.push(
       stallFor(this.d.redis, this.o.redisStallMs).then(() => {
         this.redisStalled = false;
+        this.redisContinuedAt = Date.now();
         this.continued('redis-server', fault);
       }),
     );
@@ -646,6 +674,39 @@ async function logKeysBySession(admin: Redis): Promise<Map<string, string>> {
   return logKeys;
 }
 
+/**
+ * For the runs that did not end, asked while their sockets are still open: is any gateway still
+ * subscribed to the session's channel, and what pub/sub connections does redis-server have.
+ */
+async function describeStuck(redisUrl: string, clients: ChaosClient[], gateways: Slot[]): Promise<string[]> {
+  const stuck = clients.filter((c) => !c.done);
+  if (stuck.length === 0) return [];
+  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  admin.on('error', () => undefined);
+  try {
+    const logKeys = await logKeysBySession(admin);
+    const list = String(await admin.call('CLIENT', 'LIST'));
+    const field = (line: string, name: string): string => new RegExp(` ${name}=(\\S*)`).exec(line)?.[1] ?? '?';
+    const connections = list
+      .trim()
+      .split('\n')
+      .map((line) => `${field(line, 'name') || '(no name)'} sub=${field(line, 'sub')} age=${field(line, 'age')}`);
+    const lines = [`stuck: redis-server's connections: ${connections.join(', ')}`];
+    for (const g of gateways) {
+      const tail = g.proc.output().trim().split('\n').slice(-4).join(' | ');
+      lines.push(`stuck: gateway ${g.index + 1} (pid ${g.proc.pid}) said: ${tail}`);
+    }
+    for (const c of stuck) {
+      const channel = (logKeys.get(c.sessionId) ?? '').replace(/:log$/, ':live');
+      const [, listeners] = (await admin.pubsub('NUMSUB', channel)) as [string, number];
+      lines.push(`stuck: client ${c.n}, ${c.whereNow()}; its channel has ${listeners} subscribers`);
+    }
+    return lines;
+  } finally {
+    admin.disconnect();
+  }
+}
+
 /** Checks each client against its session's stored log, and each run's steps in that log. */
 async function checkAgainstRedis(redisUrl: string, clients: ChaosClient[]): Promise<Findings> {
   const admin = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
@@ -667,7 +728,9 @@ async function checkAgainstRedis(redisUrl: string, clients: ChaosClient[]): Prom
   for (const c of clients) {
     found.events += c.frames.size;
     if (!c.done)
-      problems.push(`client ${c.n}: its run did not end (last seq ${c.lastSeq}, run ${c.runId ?? 'unknown'})`);
+      problems.push(
+        `client ${c.n}: its run did not end (last seq ${c.lastSeq}, run ${c.runId ?? 'unknown'}; ${c.whereAtClose})`,
+      );
     if (c.gaps) problems.push(`client ${c.n}: ${c.gaps} seqs missing`);
     if (c.duplicates) problems.push(`client ${c.n}: ${c.duplicates} duplicate frames`);
     if (c.unavailable) problems.push(`client ${c.n}: ${c.unavailable} RESUME_UNAVAILABLE`);
@@ -727,6 +790,7 @@ async function startDeployment(o: Options): Promise<Deployment> {
     proc,
     up: true,
     stalled: false,
+    continuedAt: 0,
   });
   return {
     redis,
@@ -773,12 +837,13 @@ async function main(): Promise<number> {
   await injector.settle();
   const endedAll = allDone();
   const totalMs = Date.now() - t0;
+  const stuck = await describeStuck(redis.url, clients, gateways);
   for (const c of clients) c.close();
   // A worker continued just now may still try a stale write: give it the time to show.
   await sleep(Math.max(0, injector.lastContinuedAt + STALE_WAKE_GRACE_MS - Date.now()));
 
   const found = await checkAgainstRedis(redis.url, clients);
-  const problems = [...injector.problems, ...found.problems];
+  const problems = [...injector.problems, ...stuck, ...found.problems];
   const ok = endedAll && problems.length === 0;
   const stoodDown = standDowns(injector.workerProcs);
   printFigures(o, clients, injector.faults, { ...found, stoodDown }, { t0, totalMs, startupMs });

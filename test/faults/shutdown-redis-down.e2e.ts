@@ -38,6 +38,20 @@ describe('SIGTERM with Redis gone', () => {
     }
   });
 
+  it('the same with Redis stalled (SIGSTOP): every role exits in time, 0 when it held no run', async () => {
+    const { redis, procs } = await startStack(['all', 'gateway', 'worker'], { SHUTDOWN_GRACE_MS: String(GRACE_MS) });
+    redis.kill('SIGSTOP');
+    try {
+      const exits = await Promise.all(procs.map(terminate));
+      for (const [i, exit] of exits.entries()) {
+        expect({ role: procs[i].role, code: exit.code }).toEqual({ role: procs[i].role, code: 0 });
+        expect({ role: procs[i].role, inTime: exit.ms <= BOUND_MS }).toEqual({ role: procs[i].role, inTime: true });
+      }
+    } finally {
+      redis.kill('SIGCONT');
+    }
+  });
+
   it('a worker holding a run exits in time, non-zero, and says which runs it could not hand back', async () => {
     const {
       redis,
