@@ -175,8 +175,10 @@ describe('Redis full mid-run', () => {
     try {
       await page.waitForSelector('#store-banner:not([hidden])', { timeout: 20_000 });
       expect(await page.textContent('#store-banner')).toMatch(/out of memory.*goes on by itself/);
-      // A question asked now is refused with UNAVAILABLE, and its text is back in the box.
-      await typeAndSend(page, 'Are you still there?');
+      // A question asked now is refused with UNAVAILABLE, and its text is back in the box (so
+      // soon, maybe, that the box is never seen empty: not typeAndSend, which waits for that).
+      await page.fill('#message', 'Are you still there?');
+      await page.press('#message', 'Enter');
       await page.waitForSelector('#thread .note-error', { timeout: 10_000 });
       expect(await page.textContent('#thread .note-error')).toMatch(/^UNAVAILABLE: Redis is out of memory/);
       expect(await page.inputValue('#message')).toBe('Are you still there?');
