@@ -16,6 +16,7 @@ const LAYERS = [
   'jobs', // queues: producers, processors, worker module
   'agents', // planner, executors, aggregator, clarifier
   'llm', // model providers
+  'tools', // what agents can call: built-in tools, their runner
   'events', // the event log and its scripts
   'auth', // tokens
   'ops', // health, metrics, Bull Board, usage counting

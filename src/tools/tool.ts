@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+
+/**
+ * Why a tool call did not give a result (v2 "Tools"). A tool error goes back to the model as
+ * the call's result; it never fails the run by itself.
+ */
+export type ToolErrorCode = 'TOOL_DENIED' | 'TOOL_FAILED' | 'TOOL_TIMEOUT' | 'TOOL_INVALID_INPUT';
+
+/** Thrown by a tool (or its runner) with the code its `tool.result` carries. */
+export class ToolError extends Error {
+  override readonly name = 'ToolError';
+
+  constructor(
+    readonly code: ToolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A tool an agent may call: its name and description for the model, its input's schema, and what it does. */
+export interface ToolDefinition<I = unknown> {
+  name: string;
+  description: string;
+  /** Checked before `run`: a call whose input does not match is answered TOOL_INVALID_INPUT. */
+  input: z.ZodType<I>;
+  /** How long one call may take (ToolRunner's default when not given). */
+  timeoutMs?: number;
+  /** Does the work; `signal` aborts it (the call timed out, or the run stopped). */
+  run(input: I, signal: AbortSignal): Promise<unknown>;
+}
