@@ -1,0 +1,164 @@
+import type {
+  JSONObject,
+  LanguageModelV3,
+  LanguageModelV3CallOptions,
+  LanguageModelV3Content,
+  LanguageModelV3GenerateResult,
+  LanguageModelV3Prompt,
+  LanguageModelV3StreamPart,
+  LanguageModelV3StreamResult,
+  LanguageModelV3Usage,
+} from '@ai-sdk/provider';
+import { sleep } from '../../common/abort';
+import type { AgentName } from '../../contract';
+import type { AgentFacts } from '../model-provider';
+import { arithmeticIn } from './offline-tool-rule';
+import { writeChatAnswer, writeFinding, writePlan, writeReport } from './offline-writer';
+
+/** What the offline model reads instead of parsing its prompt: `providerOptions.offline`. */
+export interface OfflineCall {
+  agent: AgentName;
+  facts: AgentFacts;
+}
+
+const YIELD_EVERY = 16;
+const CALCULATOR = 'calculator';
+
+/**
+ * The built-in offline model as an AI SDK language model, so that it goes through the same
+ * tool loop (`streamText` with `tools` and `stopWhen`) as every real provider. Deterministic,
+ * no network: it streams its text word by word with a fixed pause and honours abort between
+ * words. It calls tools by the rule in offline-tool-rule.ts, when the call offers the tool.
+ */
+export class OfflineLanguageModel implements LanguageModelV3 {
+  readonly specificationVersion = 'v3';
+  readonly provider = 'offline';
+  readonly modelId = 'offline';
+  readonly supportedUrls = {};
+
+  constructor(private readonly tokenDelayMs: number) {}
+
+  async doGenerate(options: LanguageModelV3CallOptions): Promise<LanguageModelV3GenerateResult> {
+    const { parts, usage } = this.answer(options);
+    const content: LanguageModelV3Content[] =
+      parts.kind === 'text' ? [{ type: 'text', text: parts.text }] : [parts.call];
+    return Promise.resolve({ content, finishReason: finish(parts.kind), usage, warnings: [] });
+  }
+
+  doStream(options: LanguageModelV3CallOptions): Promise<LanguageModelV3StreamResult> {
+    const { parts, usage } = this.answer(options);
+    const signal = options.abortSignal;
+    const delay = this.tokenDelayMs;
+    const stream = new ReadableStream<LanguageModelV3StreamPart>({
+      async start(controller) {
+        try {
+          controller.enqueue({ type: 'stream-start', warnings: [] });
+          if (parts.kind === 'tool-call') {
+            controller.enqueue(parts.call);
+          } else {
+            controller.enqueue({ type: 'text-start', id: 't0' });
+            for (const [i, token] of (parts.text.match(/\s*\S+\s*/g) ?? [parts.text]).entries()) {
+              if (delay > 0) await sleep(delay, signal);
+              else if (signal?.aborted) throw signal.reason;
+              // At zero delay a whole answer would be one run of microtasks; yielding now and
+              // then lets the process answer chat and sockets meanwhile, as a network model's would.
+              else if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+              controller.enqueue({ type: 'text-delta', id: 't0', delta: token });
+            }
+            controller.enqueue({ type: 'text-end', id: 't0' });
+          }
+          controller.enqueue({ type: 'finish', usage, finishReason: finish(parts.kind) });
+          controller.close();
+        } catch (err) {
+          controller.error(err);
+        }
+      },
+    });
+    return Promise.resolve({ stream });
+  }
+
+  /** What this call answers: a tool call by the rule, or the text the offline writer writes. */
+  private answer(options: LanguageModelV3CallOptions): {
+    parts:
+      | { kind: 'text'; text: string }
+      | { kind: 'tool-call'; call: Extract<LanguageModelV3StreamPart, { type: 'tool-call' }> };
+    usage: LanguageModelV3Usage;
+  } {
+    const { agent, facts } = offlineCallOf(options.providerOptions);
+    const results = toolResultsIn(options.prompt);
+    const offered = (options.tools ?? []).some((t) => t.name === CALCULATOR);
+    const expression =
+      agent === 'executor' ? arithmeticIn(facts.subtask?.title, facts.subtask?.description, facts.query) : undefined;
+    const inputTokens = Math.ceil(JSON.stringify(options.prompt).length / 4);
+    if (expression && offered && results.length === 0) {
+      const call = {
+        type: 'tool-call' as const,
+        toolCallId: `call_offline_${agent}_1`,
+        toolName: CALCULATOR,
+        input: JSON.stringify({ expression }),
+      };
+      return { parts: { kind: 'tool-call', call }, usage: usageOf(inputTokens, 1) };
+    }
+    let text = write(agent, facts, lastUserText(options.prompt));
+    const computed = results.find((r) => r.toolName === CALCULATOR);
+    if (expression && computed)
+      text = `${text.trimEnd()}\n\nComputed with the calculator: ${expression} = ${computed.value}.`;
+    return { parts: { kind: 'text', text }, usage: usageOf(inputTokens, text.match(/\S+/g)?.length ?? 0) };
+  }
+}
+
+function write(agent: AgentName, facts: AgentFacts, question: string): string {
+  switch (agent) {
+    case 'planner':
+      return writePlan(facts);
+    case 'executor':
+      return writeFinding(facts);
+    case 'aggregator':
+      return writeReport(facts);
+    case 'clarifier':
+      return writeChatAnswer(facts, question);
+  }
+}
+
+/** The agent and facts the caller passed in `providerOptions.offline` (see OfflineCall). */
+function offlineCallOf(providerOptions: Record<string, JSONObject> | undefined): OfflineCall {
+  const call = providerOptions?.offline as unknown as OfflineCall | undefined;
+  if (!call?.agent || !call.facts) throw new Error('the offline model needs providerOptions.offline = {agent, facts}');
+  return call;
+}
+
+/** The tool results already in the prompt (the earlier rounds of this step), as text. */
+function toolResultsIn(prompt: LanguageModelV3Prompt): { toolName: string; value: string }[] {
+  const results: { toolName: string; value: string }[] = [];
+  for (const message of prompt) {
+    if (message.role !== 'tool') continue;
+    for (const part of message.content) {
+      if (part.type !== 'tool-result') continue;
+      const { output } = part;
+      const value =
+        output.type === 'text' || output.type === 'error-text'
+          ? output.value
+          : output.type === 'json' || output.type === 'error-json'
+            ? JSON.stringify(output.value)
+            : output.type;
+      results.push({ toolName: part.toolName, value });
+    }
+  }
+  return results;
+}
+
+function lastUserText(prompt: LanguageModelV3Prompt): string {
+  const user = prompt.filter((m) => m.role === 'user').pop();
+  return user ? user.content.map((p) => (p.type === 'text' ? p.text : '')).join('') : '';
+}
+
+function finish(kind: 'text' | 'tool-call'): { unified: 'stop' | 'tool-calls'; raw: string } {
+  return kind === 'tool-call' ? { unified: 'tool-calls', raw: 'tool_calls' } : { unified: 'stop', raw: 'stop' };
+}
+
+function usageOf(input: number, output: number): LanguageModelV3Usage {
+  return {
+    inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
+    outputTokens: { total: output, text: output, reasoning: 0 },
+  };
+}
