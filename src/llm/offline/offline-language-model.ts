@@ -13,7 +13,7 @@ import { sleep } from '../../common/abort';
 import type { AgentName } from '../../contract';
 import type { AgentFacts } from '../model-provider';
 import { arithmeticIn } from './offline-tool-rule';
-import { writeChatAnswer, writeFinding, writePlan, writeReport } from './offline-writer';
+import { writeAnswer } from './offline-writer';
 
 /** What the offline model reads instead of parsing its prompt: `providerOptions.offline`. */
 export interface OfflineCall {
@@ -99,24 +99,11 @@ export class OfflineLanguageModel implements LanguageModelV3 {
       };
       return { parts: { kind: 'tool-call', call }, usage: usageOf(inputTokens, 1) };
     }
-    let text = write(agent, facts, lastUserText(options.prompt));
+    let text = writeAnswer(agent, facts, lastUserText(options.prompt));
     const computed = results.find((r) => r.toolName === CALCULATOR);
     if (expression && computed)
       text = `${text.trimEnd()}\n\nComputed with the calculator: ${expression} = ${computed.value}.`;
     return { parts: { kind: 'text', text }, usage: usageOf(inputTokens, text.match(/\S+/g)?.length ?? 0) };
-  }
-}
-
-function write(agent: AgentName, facts: AgentFacts, question: string): string {
-  switch (agent) {
-    case 'planner':
-      return writePlan(facts);
-    case 'executor':
-      return writeFinding(facts);
-    case 'aggregator':
-      return writeReport(facts);
-    case 'clarifier':
-      return writeChatAnswer(facts, question);
   }
 }
 

@@ -1,6 +1,6 @@
 import { sleep } from '../../common/abort';
 import type { ModelProvider, ModelRequest, ModelStream, ModelUsage } from '../model-provider';
-import { writeChatAnswer, writeFinding, writePlan, writeReport } from './offline-writer';
+import { writeAnswer } from './offline-writer';
 
 const YIELD_EVERY = 16;
 
@@ -36,18 +36,7 @@ export class OfflineProvider implements ModelProvider {
   }
 
   private write(request: ModelRequest): string {
-    const { facts } = request;
-    switch (request.agent) {
-      case 'planner':
-        return writePlan(facts);
-      case 'executor':
-        return writeFinding(facts);
-      case 'aggregator':
-        return writeReport(facts);
-      case 'clarifier': {
-        const question = request.messages.filter((m) => m.role === 'user').pop()?.content ?? '';
-        return writeChatAnswer(facts, question);
-      }
-    }
+    const question = request.messages.filter((m) => m.role === 'user').pop()?.content ?? '';
+    return writeAnswer(request.agent, request.facts, question);
   }
 }

@@ -1,6 +1,20 @@
-import type { PlanItem } from '../../contract';
+import type { AgentName, PlanItem } from '../../contract';
 import type { AgentFacts, PriorFinding } from '../model-provider';
 import { analyzeQuery, seededRandom } from './query-analysis';
+
+/** What the offline model writes as `agent`; `question` is the Clarifier's. */
+export function writeAnswer(agent: AgentName, facts: AgentFacts, question: string): string {
+  switch (agent) {
+    case 'planner':
+      return writePlan(facts);
+    case 'executor':
+      return writeFinding(facts);
+    case 'aggregator':
+      return writeReport(facts);
+    case 'clarifier':
+      return writeChatAnswer(facts, question);
+  }
+}
 
 /**
  * The offline model's writing: deterministic text that follows the question's subjects,
