@@ -1,9 +1,8 @@
 import type { EventLog } from '../events/event-log';
-import { AGGREGATE_STEP_ID, PLAN_STEP_ID, executorStepId, type PlanItem } from '../contract';
+import { AGGREGATE_STEP_ID, PLAN_STEP_ID, executorStepId, type PlanItem, type StoreRefusal } from '../contract';
 import { durable } from '../events/frames';
 import { RunEventWriter, RunNotCurrentError, RunTakenOverError, type StoreWrite } from '../events/run-event-writer';
 import { ThrottledErrorLog } from '../common/error-log';
-import type { StoreRefusal } from '../contract';
 import type { StoreWrites } from '../store/store-writes';
 import { REFUSAL_MEANING } from '../store/write-refusal';
 import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage } from '../llm/model-provider';
@@ -76,11 +75,8 @@ export class RunResolver {
    * SessionCommands.begin): there is nothing to do.
    */
   async activate(sessionKey: string, runId: string, signal?: AbortSignal): Promise<RunActivation | null> {
-    const activated = await this.storeWrite(
-      sessionKey,
-      runId,
-      signal,
-    )(() =>
+    const storeWrite = this.storeWrite(sessionKey, runId, signal);
+    const activated = await storeWrite(() =>
       this.log.activateRun(sessionKey, runId, {
         task: durable('run.started', { runId, mode: 'task' }),
         refinement: durable('run.started', { runId, mode: 'refinement' }),
