@@ -65,7 +65,9 @@ export class SessionCommands {
       this.jobs.enqueueChat(payload),
     ]);
     if (logged.status === 'rejected') throw logged.reason;
-    if (queued.status === 'rejected') this.queueWhenRoom(queued.reason, () => this.jobs.enqueueChat(payload));
+    if (queued.status === 'rejected' && !this.queueWhenRoom(queued.reason, () => this.jobs.enqueueChat(payload))) {
+      throw queued.reason;
+    }
     return {};
   }
 
@@ -135,13 +137,9 @@ export class SessionCommands {
     }
     this.busy.add(sessionKey);
     const queueError = await (queuedEarly ?? queue());
-    if (queueError && this.writes.noteError(queueError)) {
-      // Begun and announced: the run keeps its place, and its job goes out once Redis has room.
-      this.queueWhenRoom(queueError, () =>
-        this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }),
-      );
-      return { runId };
-    }
+    // Begun and announced: when Redis refused only the job, the run keeps its place.
+    const enqueueLater = () => this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) });
+    if (queueError && this.queueWhenRoom(queueError, enqueueLater)) return { runId };
     if (queueError) {
       await this.log.finishRun(
         sessionKey,
@@ -157,11 +155,12 @@ export class SessionCommands {
   /**
    * What was recorded stands, so its job must follow: when Redis refused the job (out of
    * memory, read-only), it is queued again once Redis takes writes. Should this gateway die
-   * meanwhile, the LostRunRequeuer queues a run's job; other errors are thrown.
+   * meanwhile, the LostRunRequeuer queues a run's job. False for any other error: the caller's to handle.
    */
-  private queueWhenRoom(err: unknown, enqueue: () => Promise<unknown>): void {
-    if (!this.writes.noteError(err)) throw err;
+  private queueWhenRoom(err: unknown, enqueue: () => Promise<unknown>): boolean {
+    if (!this.writes.noteError(err)) return false;
     void this.writes.write(enqueue).catch(this.lateQueueErrors.report);
+    return true;
   }
 
   private refused(state: SessionState): never {

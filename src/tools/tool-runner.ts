@@ -1,3 +1,4 @@
+import { abortError } from '../common/abort';
 import { ToolError, type ToolDefinition, type ToolErrorCode } from './tool';
 
 export interface ToolRunOptions {
@@ -64,7 +65,7 @@ function failed(code: ToolErrorCode, message: string, ms: number): ToolOutcome {
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {
   return new Promise<never>((_, reject) => {
-    const abort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+    const abort = (): void => reject(abortError(signal));
     if (signal.aborted) abort();
     else signal.addEventListener('abort', abort, { once: true });
   });
