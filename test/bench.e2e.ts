@@ -47,7 +47,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
   const { code, stdout, stderr } = await runBench(['--smoke', '--out', out, '--no-docs']);
   if (code !== 0) throw new Error(`bench exited with ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
 
-  for (const title of ['== Relay', '== Connections', '== Runs', '== Chat', '== Redis full', '== Summary']) {
+  for (const title of ['== Relay', '== Connections', '== Runs', '== Chat', '== Redis full', '== Tools', '== Summary']) {
     expect(stdout).toContain(title);
   }
   expect(stdout).toMatch(/metric\s+MAWS\s+floor\s+ratio\s+target\s+met/);
@@ -57,7 +57,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
   expect(results.failures).toEqual([]);
   expect(results.machine.node).toBe(process.version);
   const workloads = new Set(results.rows.map((r: { workload: string }) => r.workload));
-  expect([...workloads].sort()).toEqual(['chat', 'connections', 'relay', 'runs', 'store-full']);
+  expect([...workloads].sort()).toEqual(['chat', 'connections', 'relay', 'runs', 'store-full', 'tools']);
   for (const row of results.rows) {
     expect(row).toEqual(
       expect.objectContaining({ metric: expect.any(String), unit: expect.any(String), targetText: expect.any(String) }),

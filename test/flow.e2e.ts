@@ -57,6 +57,7 @@ function shapeOf(frames: AnyDurableFrame[]): string[] {
     let s: string = f.event;
     if (f.event === 'agent.delta') s = `agent.delta+ ${f.data.agent}/${f.data.stepId}`;
     else if (isEvent(f, ['agent.started', 'agent.finished'])) s += ` ${f.data.agent}/${f.data.stepId}`;
+    else if (isEvent(f, ['tool.called', 'tool.result'])) s += ` ${f.data.tool}/${f.data.stepId}`;
     else if (f.event === 'session.state') s += ` ${f.data.state}`;
     else if (f.event === 'user.message') s += ` ${f.data.kind}`;
     else if (f.event === 'run.queued' || f.event === 'run.started') s += ` ${f.data.mode}`;
@@ -100,13 +101,25 @@ function checkCompletedRun(
     `agent.delta+ ${agent}/${stepId}`,
     `agent.finished ${agent}/${stepId}`,
   ];
+  // The offline model's tool rule: a step comparing earlier findings computes their spread
+  // with the calculator first, then writes (offline-tool-rule.ts).
+  const executor = (item: PlanItem, stepId: string): string[] =>
+    /^Compare /.test(item.title)
+      ? [
+          `agent.started executor/${stepId}`,
+          `tool.called calculator/${stepId}`,
+          `tool.result calculator/${stepId}`,
+          `agent.delta+ executor/${stepId}`,
+          `agent.finished executor/${stepId}`,
+        ]
+      : step('executor', stepId);
   const expected = [
     `user.message ${mode}`,
     'session.state EXECUTING',
     `run.queued ${mode}`,
     `run.started ${mode}`,
     ...step('planner', 'plan'),
-    ...plan.flatMap((_, i) => step('executor', `exec-${i + 1}`)),
+    ...plan.flatMap((item, i) => executor(item, `exec-${i + 1}`)),
     ...step('aggregator', 'aggregate'),
     'run.completed',
     'session.state REFINEMENT_READY',

@@ -267,7 +267,7 @@ describe('failures (LLM_PROVIDER=openai-compatible)', () => {
       .map((f) => f.event);
     expect(exec1.slice(0, 2)).toEqual(['agent.started', 'agent.delta']);
     expect(shownText(frames, 'exec-1')).toBe(EXEC_1);
-    expect(outputOf(frames, 'exec-1')).toEqual({ text: EXEC_1 });
+    expect(outputOf(frames, 'exec-1')).toEqual({ text: EXEC_1, toolCalls: [] });
     expect(fake.requestsOf('executor').map((r) => r.reply)).toEqual(['cut', 'stream', 'stream']);
   });
 

@@ -37,6 +37,23 @@ const relay = {
 };
 let progressTimer: NodeJS.Timeout | undefined;
 
+/**
+ * Tool rounds as a client sees them: a `tool.called` frame's arrival to its `tool.result`'s,
+ * by toolCallId within the run (frames of sockets whose JSON is being read).
+ */
+const toolRounds = { calledAt: new Map<string, number>(), ms: [] as number[] };
+
+function noteToolRound(frame: ServerFrame, tUs: number): void {
+  if (frame.event !== 'tool.called' && frame.event !== 'tool.result') return;
+  const key = `${frame.data.runId}/${frame.data.toolCallId}`;
+  if (frame.event === 'tool.called') toolRounds.calledAt.set(key, tUs);
+  else {
+    const at = toolRounds.calledAt.get(key);
+    if (at !== undefined) toolRounds.ms.push((tUs - at) / 1000);
+    toolRounds.calledAt.delete(key);
+  }
+}
+
 function onMessage(sock: Sock, data: Buffer): void {
   // Durable frames start with {"seq": (MAWS writes them so; the bare relay's too).
   if (relay.on && data[2] === 115 /* s */ && data[3] === 101 /* e */ && data[4] === 113 /* q */) {
@@ -74,6 +91,7 @@ function onMessage(sock: Sock, data: Buffer): void {
   } catch {
     return;
   }
+  noteToolRound(frame, t);
   sock.onJson(frame, t);
 }
 
@@ -530,6 +548,13 @@ serve({
   gc: () => {
     collectGarbage();
     return {};
+  },
+  /** The tool rounds seen since the last call (and forgets them). */
+  toolRounds: () => {
+    const ms = toolRounds.ms;
+    toolRounds.ms = [];
+    toolRounds.calledAt.clear();
+    return { ms };
   },
   count: () => ({ sockets: [...groups.values()].reduce((n, g) => n + g.length, 0) }),
   memory: () => process.memoryUsage(),

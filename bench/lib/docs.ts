@@ -13,6 +13,7 @@ const TITLES: Record<string, string> = {
   runs: 'Runs',
   chat: 'Chat',
   'store-full': 'Redis full',
+  tools: 'Tools',
 };
 
 export function resultsBlock(

@@ -2,7 +2,7 @@
 
 export interface Target {
   /** How the row is judged: a ratio to the floor, or an absolute bound on MAWS's figure. */
-  kind: 'ratio>=' | 'ratio<=' | 'abs<' | 'abs>=' | 'abs>';
+  kind: 'ratio>=' | 'ratio<=' | 'abs<' | 'abs>=' | 'abs>' | 'added<';
   value: number;
   /** For 'abs>': the figure MAWS must beat (e.g. one worker's runs/s); value is unused. */
   label?: string;
@@ -55,6 +55,11 @@ export function makeRow(
       case 'abs>':
         targetText = `> ${target.label ?? target.value}`;
         met = maws === null ? null : maws > target.value;
+        break;
+      case 'added<':
+        // What MAWS adds to the floor's own time, e.g. a tool call's round beside the bare call.
+        targetText = `floor + < ${target.value} ${unit}`;
+        met = maws === null || floor === null ? null : maws - floor < target.value;
         break;
     }
   }

@@ -246,6 +246,17 @@ const ON_FRAME = {
   'agent.started': ({ data }) => onAgentStarted(data),
   'agent.delta': ({ data }) => onAgentDelta(data),
   'agent.finished': ({ data }) => onAgentFinished(data),
+  'tool.called': ({ data: d, seq }) => {
+    if (isEarlierAttempt(d)) return;
+    thread.toolCalled(d);
+    log.line('tool', '[TOOL]', `${d.tool} ${JSON.stringify(d.input)}`, seq);
+  },
+  'tool.result': ({ data: d, seq }) => {
+    if (isEarlierAttempt(d)) return;
+    thread.toolResult(d);
+    const said = d.ok ? JSON.stringify(d.output) : `${d.error?.code}: ${d.error?.message}`;
+    log.line('tool', '[TOOL]', `${d.tool} → ${said} (${d.ms} ms)`, seq);
+  },
   'run.completed': onRunEnded,
   'run.failed': onRunEnded,
   'run.cancelled': onRunEnded,
@@ -356,10 +367,17 @@ function onAgentStarted(d) {
   }
 }
 
+/**
+ * A step restarted elsewhere (a worker taken over) voids its earlier attempt's text and tool calls.
+ * @param {{ runId: string, stepId: string, attempt: number }} d
+ */
+function isEarlierAttempt(d) {
+  return d.attempt < (session.attempts.get(`${d.runId}/${d.stepId}`) ?? 0);
+}
+
 /** @param {DurableEventMap['agent.delta']} d */
 function onAgentDelta(d) {
-  // A step restarted elsewhere (a worker taken over) voids its earlier attempt's text.
-  if (d.attempt < (session.attempts.get(`${d.runId}/${d.stepId}`) ?? 0)) return;
+  if (isEarlierAttempt(d)) return;
   const text = String(d.text ?? '');
   thread.agentDelta(d, text);
   log.agentDelta(d, text);

@@ -4,6 +4,7 @@
 // they happened. Rebuilt from the session's history on every page load.
 
 import { el, cssToken, followBottom, reportTitle } from './util.js';
+import { createToolList } from './tools.js';
 
 /** @typedef {import('../../src/contract').DurableEventMap} DurableEventMap */
 /** @typedef {import('../../src/contract').AgentName} AgentName */
@@ -28,6 +29,7 @@ import { el, cssToken, followBottom, reportTitle } from './util.js';
  * @property {HTMLSpanElement} stateEl
  * @property {HTMLButtonElement} toggle
  * @property {Text} text
+ * @property {import('./tools.js').ToolList} tools the step's tool calls (its latest attempt's)
  * @property {number} attempt
  * @property {StepState} state
  * @property {boolean} userToggled
@@ -227,6 +229,7 @@ export function createThread(root, opts) {
     toggle.setAttribute('aria-expanded', 'false');
     const text = document.createTextNode('');
     const pre = el('pre', 'step-text', undefined, text);
+    const tools = createToolList();
     node.append(
       el(
         'div',
@@ -243,6 +246,7 @@ export function createThread(root, opts) {
         stateEl,
         toggle,
       ),
+      tools.node,
       pre,
     );
     node.dataset.agent = cssToken(agent);
@@ -256,6 +260,7 @@ export function createThread(root, opts) {
       stateEl,
       toggle,
       text,
+      tools,
       attempt: 0,
       state: 'waiting',
       userToggled: false,
@@ -331,6 +336,7 @@ export function createThread(root, opts) {
       if (step.attempt && attempt > step.attempt) {
         // A worker took over a crashed step: its earlier output is void.
         step.text.data = '';
+        step.tools.clear();
         step.node.classList.remove('has-text');
         step.node.dataset.restarted = 'true';
         setStepState(step, 'restarted', attempt);
@@ -355,6 +361,18 @@ export function createThread(root, opts) {
       step.text.appendData(text);
       step.node.classList.add('has-text');
     });
+  }
+
+  /** @param {DurableEventMap['tool.called']} d */
+  function toolCalled(d) {
+    const step = findStep(getRun(d.runId), { ...d, agent: 'executor' });
+    grew(() => step.tools.called(d));
+  }
+
+  /** @param {DurableEventMap['tool.result']} d */
+  function toolResult(d) {
+    const step = findStep(getRun(d.runId), { ...d, agent: 'executor' });
+    grew(() => step.tools.result(d));
   }
 
   /**
@@ -461,6 +479,8 @@ export function createThread(root, opts) {
     agentStarted,
     agentDelta,
     agentFinished,
+    toolCalled,
+    toolResult,
     runCompleted,
     runFailed,
     runCancelled,

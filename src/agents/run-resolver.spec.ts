@@ -13,27 +13,46 @@ import type { RunStore } from '../store/run-store';
 import { PlanInvalidError } from './plan-parser';
 import { RunResolver } from './run-resolver';
 import { MAX_STREAM_RESTARTS } from './step-runner';
+import { toolCallKey } from './step-tools';
+import { calculator } from '../tools/calculator';
+import { ToolError, type ToolDefinition } from '../tools/tool';
+import { ToolRegistry } from '../tools/tool-registry';
+import { z } from 'zod';
 
 jest.setTimeout(20_000);
 
-type Reply = { text: string; usage?: ModelUsage } | { cutAfter: string } | { error: Error };
+/** A scripted tool call: run through the request's tools, or refused by the loop (`refused`). */
+type ScriptedCall = { tool: string; input: unknown; refused?: ToolError };
+type Reply = ({ text: string; usage?: ModelUsage } | { cutAfter: string } | { error: Error }) & {
+  /** Tool calls made before the text, as the AI SDK's loop makes them. */
+  calls?: ScriptedCall[];
+};
 
 /** A model whose replies are scripted per agent; unscripted calls get a fitting default. */
 class ScriptedModel implements ModelProvider {
   readonly name = 'scripted';
   readonly calls: ModelRequest[] = [];
+  /** Per call: what each of its tool calls answered (an output, or the ToolError). */
+  readonly answers: unknown[][] = [];
   private readonly scripts = new Map<string, Reply[]>();
 
   script(agent: string, ...replies: Reply[]): void {
     this.scripts.set(agent, [...(this.scripts.get(agent) ?? []), ...replies]);
   }
 
-  stream(request: ModelRequest): ModelStream {
+  stream(request: ModelRequest, signal: AbortSignal): ModelStream {
     this.calls.push(request);
     const reply = this.scripts.get(request.agent)?.shift() ?? this.defaultReply(request);
     const usage = 'text' in reply ? (reply.usage ?? { inputTokens: 10, outputTokens: 5 }) : undefined;
+    const answers: unknown[] = [];
+    this.answers.push(answers);
     async function* chunks(): AsyncGenerator<string> {
       await Promise.resolve();
+      for (const [i, call] of (reply.calls ?? []).entries()) {
+        const modelCall = { modelCallId: `m${i}`, tool: call.tool, input: call.input };
+        if (call.refused) await request.tools!.refused(modelCall, call.refused);
+        else answers.push(await request.tools!.call(modelCall, signal).catch((err: Error) => err));
+      }
       if ('error' in reply) throw reply.error;
       const text = 'text' in reply ? reply.text : reply.cutAfter;
       for (const piece of text.match(/\s*\S+\s*/g) ?? []) yield piece;
@@ -69,7 +88,7 @@ interface Fixture {
   finished: { outcome: string; terminal: PendingEvent }[];
 }
 
-function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks = 4): Fixture {
+function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks = 4, tools?: ToolRegistry): Fixture {
   const events: PendingEvent[] = [];
   const finished: Fixture['finished'] = [];
   let seq = 0;
@@ -104,12 +123,20 @@ function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks
     fence: 0,
     outputs: {},
     attempts: {},
+    toolCalls: [],
     ...run,
   };
   const runs = { get: () => Promise.resolve(record) } as unknown as RunStore;
   // The fake log never refuses a write, so the store-writes guard never reaches its Redis.
   const writes = new StoreWrites({} as Redis, 'Test');
-  const resolver = new RunResolver(log, runs, model, { maxSubtasks, deltaFlushMs: 0, modelTimeoutMs: 5_000 }, writes);
+  const resolver = new RunResolver(
+    log,
+    runs,
+    model,
+    { maxSubtasks, deltaFlushMs: 0, modelTimeoutMs: 5_000 },
+    writes,
+    tools,
+  );
   return { resolver, events, finished };
 }
 
@@ -237,7 +264,7 @@ describe('RunResolver with a real-provider-like model', () => {
     expect(exec1[0]).toBe('agent.started');
     expect(exec1.indexOf('agent.started', 1)).toBeGreaterThan(1); // deltas of attempt 1 came first
     const finished = fx.events.find((e) => e.event === 'agent.finished' && data(e).stepId === 'exec-1')!;
-    expect(data(finished).output).toEqual({ text: 'the whole answer' });
+    expect(data(finished).output).toEqual({ text: 'the whole answer', toolCalls: [] });
     expect(fx.finished[0].terminal.event).toBe('run.completed');
   });
 
@@ -266,5 +293,176 @@ describe('RunResolver with a real-provider-like model', () => {
     setTimeout(() => controller.abort(new Error('cancelled')), 100);
     await expect(running).rejects.toThrow('cancelled');
     expect(started(fx, 'exec-1')).toEqual([1]);
+  });
+});
+
+describe('RunResolver: tool calls of executors', () => {
+  const limits = { maxSteps: 8, maxOutputChars: 50, timeoutMs: 1_000 };
+  /** The calculator, and `count`, which counts its runs and echoes its input at length. */
+  function tools(): { registry: ToolRegistry; runs: () => number } {
+    let runs = 0;
+    const count: ToolDefinition<{ n: number }> = {
+      name: 'count',
+      description: 'counts',
+      input: z.object({ n: z.number() }),
+      run: ({ n }) => {
+        runs += 1;
+        return Promise.resolve('x'.repeat(n));
+      },
+    };
+    return { registry: new ToolRegistry([calculator, count], limits), runs: () => runs };
+  }
+  const ofStep = (fx: Fixture, stepId: string): string[] =>
+    fx.events
+      .filter((e) => data(e).stepId === stepId && e.event !== 'agent.delta')
+      .map((e) => `${e.event}${e.event.startsWith('tool.') ? ` ${data(e).toolCallId}` : ` ${data(e).attempt ?? ''}`}`);
+
+  it('each call is tool.called then tool.result inside its step; the outcome goes back to the model', async () => {
+    const model = new ScriptedModel();
+    model.script('executor', {
+      calls: [
+        { tool: 'calculator', input: { expression: '17*23' } },
+        { tool: 'calculator', input: { expression: '1/0' } },
+        { tool: 'count', input: { n: 80 } },
+        { tool: 'count', input: { n: 'many' } },
+        { tool: 'nope', input: {}, refused: new ToolError('TOOL_DENIED', 'no tool named "nope" is offered here') },
+      ],
+      text: 'found',
+    });
+    const { registry } = tools();
+    const fx = fixture(model, {}, 4, registry);
+    await resolve(fx);
+    expect(ofStep(fx, 'exec-1')).toEqual([
+      'agent.started 1',
+      ...[1, 2, 3, 4, 5].flatMap((n) => [`tool.called tc_exec-1_1_${n}`, `tool.result tc_exec-1_1_${n}`]),
+      'agent.finished ',
+    ]);
+    const results = fx.events.filter((e) => e.event === 'tool.result').map((e) => data(e));
+    expect(results[0]).toEqual({
+      runId: 'r_test0001',
+      stepId: 'exec-1',
+      attempt: 1,
+      toolCallId: 'tc_exec-1_1_1',
+      tool: 'calculator',
+      ok: true,
+      output: '391',
+      ms: expect.any(Number),
+    });
+    expect(results[1]).toMatchObject({ ok: false, error: { code: 'TOOL_INVALID_INPUT' } });
+    expect(results[2]).toMatchObject({ ok: true, output: 'x'.repeat(50), truncated: true });
+    expect(results[3]).toMatchObject({ ok: false, error: { code: 'TOOL_INVALID_INPUT' } });
+    expect(results[4]).toMatchObject({ ok: false, tool: 'nope', error: { code: 'TOOL_DENIED' } });
+    const called = fx.events.find((e) => e.event === 'tool.called')!;
+    expect(data(called)).toEqual({
+      runId: 'r_test0001',
+      stepId: 'exec-1',
+      attempt: 1,
+      toolCallId: 'tc_exec-1_1_1',
+      tool: 'calculator',
+      input: { expression: '17*23' },
+    });
+    // What the model got back: the value, or the error with its code first.
+    const answers = model.answers[1];
+    expect(answers[0]).toBe('391');
+    expect(answers[1]).toBeInstanceOf(ToolError);
+    expect((answers[1] as ToolError).message).toMatch(/^TOOL_INVALID_INPUT: .*division by zero/);
+    const finished = fx.events.find((e) => e.event === 'agent.finished' && data(e).stepId === 'exec-1')!;
+    expect(data(finished).output).toEqual({
+      text: 'found',
+      toolCalls: [
+        { tool: 'calculator', ok: true },
+        { tool: 'calculator', ok: false },
+        { tool: 'count', ok: true },
+        { tool: 'count', ok: false },
+        { tool: 'nope', ok: false },
+      ],
+    });
+    // Only executors are offered tools.
+    expect(model.calls.map((c) => [c.agent, c.tools?.offered.map((t) => t.name)])).toEqual([
+      ['planner', undefined],
+      ['executor', ['calculator', 'count']],
+      ['executor', ['calculator', 'count']],
+      ['aggregator', undefined],
+    ]);
+  });
+
+  it('a restarted step answers a recorded call from its record, and closes a call its worker left open', async () => {
+    const model = new ScriptedModel();
+    model.script('executor', { calls: [{ tool: 'count', input: { n: 3 } }], text: 'found again' });
+    const { registry, runs } = tools();
+    const plan = [
+      { title: 'A', description: '' },
+      { title: 'B', description: '' },
+    ];
+    const key = toolCallKey('count', { n: 3 });
+    const fx = fixture(
+      model,
+      {
+        plan,
+        outputs: { plan: { plan } },
+        attempts: { plan: 1, 'exec-1': 1 },
+        toolCalls: [
+          {
+            toolCallId: 'tc_exec-1_1_1',
+            stepId: 'exec-1',
+            attempt: 1,
+            tool: 'count',
+            key,
+            outcome: { ok: true, output: 'xxx', ms: 4 },
+          },
+          // Its worker was killed while this one ran.
+          { toolCallId: 'tc_exec-1_1_2', stepId: 'exec-1', attempt: 1, tool: 'count', key: 'other' },
+        ],
+      },
+      4,
+      registry,
+    );
+    await resolve(fx);
+    expect(runs()).toBe(0);
+    expect(ofStep(fx, 'exec-1')).toEqual([
+      'tool.result tc_exec-1_1_2',
+      'agent.started 2',
+      'tool.called tc_exec-1_2_1',
+      'tool.result tc_exec-1_2_1',
+      'agent.finished ',
+    ]);
+    const [closed, answered] = fx.events.filter((e) => e.event === 'tool.result').map((e) => data(e));
+    expect(closed).toEqual({
+      runId: 'r_test0001',
+      stepId: 'exec-1',
+      attempt: 1,
+      toolCallId: 'tc_exec-1_1_2',
+      tool: 'count',
+      ok: false,
+      error: { code: 'TOOL_FAILED', message: expect.stringMatching(/stopped before it finished/) },
+      ms: 0,
+    });
+    expect(answered).toEqual({
+      runId: 'r_test0001',
+      stepId: 'exec-1',
+      attempt: 2,
+      toolCallId: 'tc_exec-1_2_1',
+      tool: 'count',
+      ok: true,
+      output: 'xxx',
+      ms: 4,
+      recorded: true,
+    });
+    expect(model.answers[0]).toEqual(['xxx']);
+  });
+
+  it('a step restarted in place after a stream cut does not run its calls again', async () => {
+    const model = new ScriptedModel();
+    const call = { tool: 'count', input: { n: 2 } };
+    model.script('executor', { calls: [call], cutAfter: 'half' }, { calls: [call], text: 'whole' });
+    const { registry, runs } = tools();
+    const fx = fixture(model, {}, 4, registry);
+    await resolve(fx);
+    expect(runs()).toBe(1);
+    const results = fx.events.filter((e) => e.event === 'tool.result' && data(e).stepId === 'exec-1');
+    expect(results.map((e) => [data(e).attempt, data(e).recorded ?? false])).toEqual([
+      [1, false],
+      [2, true],
+    ]);
   });
 });

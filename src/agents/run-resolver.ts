@@ -1,5 +1,12 @@
 import type { EventLog } from '../events/event-log';
-import { AGGREGATE_STEP_ID, PLAN_STEP_ID, executorStepId, type PlanItem, type StoreRefusal } from '../contract';
+import {
+  AGGREGATE_STEP_ID,
+  PLAN_STEP_ID,
+  executorStepId,
+  type ExecutorOutput,
+  type PlanItem,
+  type StoreRefusal,
+} from '../contract';
 import { durable } from '../events/frames';
 import { RunEventWriter, RunNotCurrentError, RunTakenOverError, type StoreWrite } from '../events/run-event-writer';
 import { ThrottledErrorLog } from '../common/error-log';
@@ -13,6 +20,7 @@ import { aggregatorPrompt } from './prompts/aggregator.prompt';
 import { executorPrompt } from './prompts/executor.prompt';
 import { plannerPrompt } from './prompts/planner.prompt';
 import { StepRunner } from './step-runner';
+import type { ToolRegistry } from '../tools/tool-registry';
 
 export interface ResolverOptions {
   maxSubtasks: number;
@@ -63,8 +71,10 @@ export class RunResolver {
     model: ModelProvider,
     private readonly options: ResolverOptions,
     private readonly writes: StoreWrites,
+    /** The tools executors may call (none when not given). */
+    tools?: ToolRegistry,
   ) {
-    this.steps = new StepRunner(model, options.modelTimeoutMs);
+    this.steps = new StepRunner(model, options.modelTimeoutMs, tools);
   }
 
   /**
@@ -287,10 +297,12 @@ export class RunResolver {
         title: subtask.title,
         previousAttempts: run.attempts[stepId] ?? 0,
         request: { agent: 'executor', messages: executorPrompt(facts), facts },
+        useTools: true,
+        storedToolCalls: run.toolCalls.filter((c) => c.stepId === stepId),
       },
       signal,
     );
-    const output = { text: result.text };
+    const output: ExecutorOutput = { text: result.text, toolCalls: result.toolCalls };
     writer.write(
       [durable('agent.finished', { runId: run.runId, agent: 'executor', stepId, output, ...usageOf(result.usage) })],
       RunCheckpoint.stepFinished(stepId, output, result.usage),

@@ -1,10 +1,12 @@
 import { sleep, withTimeout } from '../common/abort';
-import type { AgentName } from '../contract';
+import type { AgentName, ToolCallSummary } from '../contract';
 import { durable } from '../events/frames';
-import { RunCheckpoint } from '../store/run-record';
+import { RunCheckpoint, type StoredToolCall, type StoredToolOutcome } from '../store/run-record';
 import type { RunEventWriter } from '../events/run-event-writer';
 import type { ModelProvider, ModelRequest, ModelUsage } from '../llm/model-provider';
 import { ModelStreamCutError } from '../llm/model-provider';
+import type { ToolRegistry } from '../tools/tool-registry';
+import { interruptedOutcome, StepTools, writeToolResult } from './step-tools';
 
 export interface StepSpec {
   stepId: string;
@@ -13,6 +15,10 @@ export interface StepSpec {
   /** How many times this step was started before (from the checkpoint, or a repair). */
   previousAttempts: number;
   request: ModelRequest;
+  /** The step's model may call the worker's tools. */
+  useTools?: boolean;
+  /** The step's tool calls stored by its earlier attempts (from the run's checkpoint). */
+  storedToolCalls?: StoredToolCall[];
 }
 
 export interface StepText {
@@ -20,6 +26,8 @@ export interface StepText {
   usage: ModelUsage;
   /** The attempt number the text came from (a restart or a repair continues from it). */
   attempt: number;
+  /** The tool calls of that attempt. */
+  toolCalls: ToolCallSummary[];
 }
 
 /** How often one step is restarted in place after its model stream broke off mid-answer. */
@@ -29,7 +37,8 @@ const RESTART_DELAY_MS = 500;
 
 /**
  * Runs one agent step's model call: announces it with its attempt number, streams the
- * model's text as deltas, and returns the whole text. The caller finishes the step, so
+ * model's text as deltas (with the tool calls it makes between them, see StepTools), and
+ * returns the whole text. The caller finishes the step, so
  * that the output and its checkpoint are stored in one append.
  *
  * A stream that breaks off mid-answer is retried here, in the worker, as the contract's
@@ -40,14 +49,16 @@ export class StepRunner {
   constructor(
     private readonly model: ModelProvider,
     private readonly modelTimeoutMs: number,
+    private readonly tools?: ToolRegistry,
   ) {}
 
   async run(runId: string, writer: RunEventWriter, step: StepSpec, signal: AbortSignal): Promise<StepText> {
     let attempt = step.previousAttempts + 1;
+    const recorded = this.recordedCalls(runId, writer, step);
     for (let restarts = 0; ; restarts++) {
       this.announce(runId, writer, step, attempt);
       try {
-        const result = await this.call(writer, step, attempt, signal);
+        const result = await this.call(runId, writer, step, attempt, recorded, signal);
         return { ...result, attempt };
       } catch (err) {
         if (signal.aborted) throw reasonOf(signal);
@@ -56,6 +67,23 @@ export class StepRunner {
       await sleep(RESTART_DELAY_MS * (restarts + 1), signal);
       attempt += 1;
     }
+  }
+
+  /**
+   * The outcomes the step's earlier attempts recorded, by call key, for its calls to reuse. A
+   * call stored without an outcome was cut off by its worker's end: it gets its tool.result
+   * now (TOOL_FAILED), so every tool.called has one, and runs again if the model asks again.
+   */
+  private recordedCalls(runId: string, writer: RunEventWriter, step: StepSpec): Map<string, StoredToolOutcome> {
+    const recorded = new Map<string, StoredToolOutcome>();
+    for (const call of step.storedToolCalls ?? []) {
+      if (call.outcome && !call.outcome.interrupted) recorded.set(call.key, call.outcome);
+      if (!call.outcome) {
+        const why = 'the worker running this call stopped before it finished, and the step was restarted';
+        writeToolResult(writer, runId, call, interruptedOutcome(why));
+      }
+    }
+    return recorded;
   }
 
   /** Queued, not awaited: the model call starts at once and its deltas follow in order. */
@@ -67,14 +95,20 @@ export class StepRunner {
   }
 
   private async call(
+    runId: string,
     writer: RunEventWriter,
     step: StepSpec,
     attempt: number,
+    recorded: Map<string, StoredToolOutcome>,
     signal: AbortSignal,
-  ): Promise<{ text: string; usage: ModelUsage }> {
+  ): Promise<{ text: string; usage: ModelUsage; toolCalls: ToolCallSummary[] }> {
     const call = withTimeout(signal, this.modelTimeoutMs);
+    const tools =
+      step.useTools && this.tools && this.tools.offered.length > 0
+        ? new StepTools(this.tools, writer, runId, { stepId: step.stepId, agent: step.agent, attempt }, recorded)
+        : undefined;
     try {
-      const stream = this.model.stream(step.request, call.signal);
+      const stream = this.model.stream(tools ? { ...step.request, tools } : step.request, call.signal);
       let text = '';
       for await (const chunk of stream.chunks) {
         if (signal.aborted) break;
@@ -82,7 +116,7 @@ export class StepRunner {
         writer.delta(step.agent, step.stepId, attempt, chunk);
       }
       if (signal.aborted) throw reasonOf(signal);
-      return { text, usage: await stream.usage() };
+      return { text, usage: await stream.usage(), toolCalls: tools?.calls ?? [] };
     } finally {
       call.clear();
     }

@@ -14,6 +14,13 @@ import {
 } from 'class-validator';
 import { parseLlmPrices } from './prices';
 
+/**
+ * The built-in tools (v2 "Tools") this build has. `ask_user` is the person-in-the-loop
+ * issue's, and not offered before it; `web_search` comes next.
+ */
+export const BUILT_IN_TOOLS = ['calculator', 'run_js', 'http_fetch'] as const;
+export type BuiltInToolName = (typeof BUILT_IN_TOOLS)[number];
+
 export const LLM_PROVIDERS = ['offline', 'openai', 'anthropic', 'openai-compatible'] as const;
 export type LlmProviderName = (typeof LLM_PROVIDERS)[number];
 
@@ -56,6 +63,22 @@ export class AppConfig {
   /** JSON: model → {input, output} prices per million tokens; turns tokens into cost in /metrics. */
   @IsOptional() @IsString() LLM_PRICES?: string;
   @Transform(toInt) @IsInt() @Min(0) @Max(10_000) OFFLINE_TOKEN_DELAY_MS = 20;
+
+  /** Comma list of the built-in tools executors may call; default: every one whose settings are present. */
+  @IsOptional() @IsString() TOOLS?: string;
+  /** Rounds of tool calls one step may make before it must answer. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(50) MAX_TOOL_STEPS = 8;
+  /** A tool's output past this many characters is cut, and its tool.result says `truncated`. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(1_000_000) MAX_TOOL_OUTPUT_CHARS = 20_000;
+  /** How long one tool call may take. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(600_000) TOOL_TIMEOUT_MS = 30_000;
+  /** run_js: how long the code may run, and how much memory its sandbox may hold. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(600_000) RUN_JS_TIMEOUT_MS = 5_000;
+  @Transform(toInt) @IsInt() @Min(1) @Max(1024) RUN_JS_MEMORY_MB = 32;
+  /** http_fetch: the comma list of origins it may fetch (it is offered only with some). */
+  @IsOptional() @IsString() TOOLS_FETCH_ALLOW?: string;
+  @Transform(toInt) @IsInt() @Min(1024) @Max(100_000_000) TOOLS_FETCH_MAX_BYTES = 2_000_000;
+  @Transform(toInt) @IsInt() @Min(100) @Max(600_000) TOOLS_FETCH_TIMEOUT_MS = 15_000;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) WORKER_CONCURRENCY = 8;
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) CLARIFIER_CONCURRENCY = 32;
@@ -137,7 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (Boolean(config.ADMIN_USER) !== Boolean(config.ADMIN_PASSWORD)) {
     problems.push('ADMIN_USER and ADMIN_PASSWORD must be set together');
   }
-  problems.push(...llmProblems(config));
+  problems.push(...llmProblems(config), ...toolProblems(config));
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -179,7 +202,53 @@ function llmProblems(config: AppConfig): string[] {
   return problems;
 }
 
+/** TOOLS must name built-in tools this build has, each with its settings; TOOLS_FETCH_ALLOW must list origins. */
+function toolProblems(config: AppConfig): string[] {
+  const problems: string[] = [];
+  const names = config.TOOLS === undefined ? [] : toolNamesOf(config.TOOLS);
+  const unknown = names.filter((name) => !(BUILT_IN_TOOLS as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    problems.push(
+      `TOOLS names ${unknown.join(', ')}: the built-in tools are ${BUILT_IN_TOOLS.join(', ')} (or none: TOOLS=none)`,
+    );
+  }
+  if (names.includes('http_fetch') && !config.TOOLS_FETCH_ALLOW) {
+    problems.push('TOOLS names http_fetch, which needs TOOLS_FETCH_ALLOW (the origins it may fetch)');
+  }
+  for (const origin of fetchOriginsOf(config.TOOLS_FETCH_ALLOW)) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      /* reported below */
+    }
+    if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search || url.hash) {
+      problems.push(`TOOLS_FETCH_ALLOW: ${JSON.stringify(origin)} is not an origin such as https://example.com`);
+    }
+  }
+  return problems;
+}
+
+/** The origins a TOOLS_FETCH_ALLOW value lists. */
+export function fetchOriginsOf(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+}
+
+/** The names a TOOLS value lists (`none` lists none). */
+export function toolNamesOf(value: string): string[] {
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  return names.length === 1 && names[0] === 'none' ? [] : names;
+}
+
 const optionalKeys = [
+  'TOOLS',
+  'TOOLS_FETCH_ALLOW',
   'JWT_SECRET',
   'LLM_MODEL',
   'LLM_BASE_URL',

@@ -34,3 +34,19 @@ export const RUN_ERROR_CODES = [
   'INTERNAL',
 ] as const;
 export type RunErrorCode = (typeof RUN_ERROR_CODES)[number];
+
+/**
+ * Codes of a failed `tool.result`'s `error` (v2 "Tools"). A tool error goes back to the
+ * model as the call's result; it never fails the run by itself.
+ */
+export const TOOL_ERROR_CODES = [
+  /** Not allowed: a tool that is not offered (or, later, one the person said no to). */
+  'TOOL_DENIED',
+  /** The tool ran and failed (or its server is down, or its worker stopped mid-call). */
+  'TOOL_FAILED',
+  /** The call took longer than its time cap. */
+  'TOOL_TIMEOUT',
+  /** The input was not JSON, or did not match the tool's schema. */
+  'TOOL_INVALID_INPUT',
+] as const;
+export type ToolErrorCode = (typeof TOOL_ERROR_CODES)[number];

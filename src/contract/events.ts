@@ -4,7 +4,7 @@
  * bench and the chaos run all compile against these maps, so an event name and its data
  * cannot drift apart anywhere.
  */
-import type { ClientErrorCode, RunErrorCode } from './errors';
+import type { ClientErrorCode, RunErrorCode, ToolErrorCode } from './errors';
 
 export type SessionState = 'IDLE' | 'EXECUTING' | 'REFINEMENT_READY';
 export type RunMode = 'task' | 'refinement';
@@ -22,6 +22,23 @@ export interface TokenUsage {
   outputTokens: number;
 }
 
+export interface ToolCallError {
+  code: ToolErrorCode;
+  message: string;
+}
+
+/** One tool call of an executor's step, as its `agent.finished` output lists it. */
+export interface ToolCallSummary {
+  tool: string;
+  ok: boolean;
+}
+
+/** An executor's `agent.finished` output: its finding and (v2) the tool calls it made. */
+export interface ExecutorOutput {
+  text: string;
+  toolCalls: ToolCallSummary[];
+}
+
 export interface RunError {
   code: RunErrorCode;
   message: string;
@@ -37,6 +54,26 @@ export interface DurableEventMap {
   /** `attempt` (v2): the attempt of the step it belongs to; a client keeps only the latest attempt's. */
   'agent.delta': { runId: string; agent: AgentName; stepId: string; attempt: number; text: string };
   'agent.finished': { runId: string; agent: AgentName; stepId: string; output: unknown; usage?: TokenUsage };
+  /** v2: a tool call an agent's model asked for, stored before the tool runs. */
+  'tool.called': { runId: string; stepId: string; attempt: number; toolCallId: string; tool: string; input: unknown };
+  /**
+   * v2: what the call gave. `truncated` (MAWS addition): the output was cut to
+   * MAX_TOOL_OUTPUT_CHARS. `recorded` (MAWS addition): answered from the result this step
+   * recorded before (the same tool with the same input), not run again.
+   */
+  'tool.result': {
+    runId: string;
+    stepId: string;
+    attempt: number;
+    toolCallId: string;
+    tool: string;
+    ok: boolean;
+    output?: unknown;
+    error?: ToolCallError;
+    ms: number;
+    truncated?: boolean;
+    recorded?: boolean;
+  };
   'run.completed': { runId: string; report: string; usage?: TokenUsage };
   'run.failed': { runId: string; error: RunError };
   'run.cancelled': { runId: string };

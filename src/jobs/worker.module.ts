@@ -12,6 +12,7 @@ import { StoreWrites } from '../store/store-writes';
 import { ClarifierThread } from './clarifier-thread';
 import { ResolverProcessor } from './processors/resolver.processor';
 import { openSubscriber } from '../store/redis-connection';
+import { ToolRegistry } from '../tools/tool-registry';
 
 /** The worker side: the resolver queue here, the clarifier queue on its own thread. It never holds a socket. */
 @Module({
@@ -30,6 +31,7 @@ import { openSubscriber } from '../store/redis-connection';
               modelTimeoutMs: config.MODEL_TIMEOUT_MS,
             },
             writes,
+            ToolRegistry.fromConfig(config),
           ),
           log,
           runs,

@@ -9,18 +9,24 @@ import {
   LoadAPIKeyError,
   Output,
   RetryError,
+  stepCountIs,
   streamText,
+  tool,
   UnsupportedFunctionalityError,
 } from 'ai';
-import type { JSONSchema7, LanguageModel, ModelMessage } from 'ai';
+import type { JSONSchema7, LanguageModel, ModelMessage, ToolSet } from 'ai';
+import { z } from 'zod';
 import type { AgentName } from '../contract';
-import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelUsage } from './model-provider';
+import { ToolError } from '../tools/tool';
+import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelTools, ModelUsage } from './model-provider';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from './model-provider';
+import { OfflineLanguageModel } from './offline/offline-language-model';
 
 export type RealProviderName = 'openai' | 'anthropic' | 'openai-compatible';
 
 export interface AiSdkProviderSettings {
-  provider: RealProviderName;
+  /** `offline`: the built-in deterministic model, through the same loop as the real ones. */
+  provider: RealProviderName | 'offline';
   /** The model each agent calls. */
   models: Record<AgentName, string>;
   /** API base URL; the provider's own when not given (required for openai-compatible). */
@@ -32,6 +38,8 @@ export interface AiSdkProviderSettings {
   keyVariable: string;
   /** Told once per model when its server refuses structured output (and it goes without). */
   warn?: (message: string) => void;
+  /** `offline`: the pause between its words (the Clarifier's are not paused). */
+  offlineTokenDelayMs?: number;
 }
 
 // The SDK prints provider warnings (an unsupported setting, say) to the console on every call;
@@ -39,8 +47,11 @@ export interface AiSdkProviderSettings {
 (globalThis as { AI_SDK_LOG_WARNINGS?: false }).AI_SDK_LOG_WARNINGS = false;
 
 /**
- * A real model behind the Vercel AI SDK: OpenAI (Chat Completions), Anthropic (Messages), or
- * any server speaking the OpenAI Chat Completions API (Ollama, vLLM, llama.cpp, LM Studio).
+ * A model behind the Vercel AI SDK: OpenAI (Chat Completions), Anthropic (Messages), any
+ * server speaking the OpenAI Chat Completions API (Ollama, vLLM, llama.cpp, LM Studio), or the
+ * built-in offline model. All go through one `streamText` loop, tools included: the model
+ * asks for a call, the request's ModelTools runs it, the answer goes back to the model, for
+ * at most `maxSteps` rounds; the last round offers no tools, so the model answers in text.
  *
  * The SDK streams the tokens, retries 429/5xx/connection failures with exponential backoff
  * (honouring `Retry-After` and `retry-after-ms`), and aborts the HTTP request when the signal
@@ -49,8 +60,8 @@ export interface AiSdkProviderSettings {
  * broke off mid-answer → ModelStreamCutError (the step runner restarts the step).
  */
 export class AiSdkProvider implements ModelProvider {
-  readonly name: RealProviderName;
-  private readonly modelOf: (modelId: string) => LanguageModel;
+  readonly name: RealProviderName | 'offline';
+  private readonly modelOf: (agent: AgentName) => LanguageModel;
   /** Models whose server refused structured output: their JSON requests go without it. */
   private readonly schemaRefused = new Set<string>();
 
@@ -67,13 +78,29 @@ export class AiSdkProvider implements ModelProvider {
     const modelId = this.modelFor(request.agent);
     const { system, messages } = splitSystem(request.messages);
     const schema = request.json && request.schema ? (request.schema as JSONSchema7) : undefined;
+    const tools = request.tools && request.tools.offered.length > 0 ? request.tools : undefined;
+    // Calls the loop ran through `tools.call`; any other tool-error part is a call it refused.
+    const ran = new Set<string>();
+    const toolSet = tools ? toolSetOf(tools, ran, signal) : undefined;
     const call = (structured: boolean) =>
       streamText({
-        model: this.modelOf(modelId),
+        model: this.modelOf(request.agent),
         system,
         messages,
         maxRetries: this.settings.maxRetries,
         abortSignal: signal,
+        ...(this.name === 'offline'
+          ? { providerOptions: { offline: { agent: request.agent, facts: request.facts } as never } }
+          : {}),
+        ...(tools && toolSet
+          ? {
+              tools: toolSet,
+              // maxSteps rounds of calls, then one more step in which no tool is offered.
+              stopWhen: stepCountIs(tools.maxSteps + 1),
+              prepareStep: ({ stepNumber }: { stepNumber: number }) =>
+                stepNumber >= tools.maxSteps ? { activeTools: [] as never[] } : undefined,
+            }
+          : {}),
         // Structured output: OpenAI and compatible servers get `response_format: json_schema`,
         // Anthropic its JSON output format. The text still streams, and the caller validates it.
         ...(structured && schema ? { output: Output.object({ schema: jsonSchema(schema), name: request.agent }) } : {}),
@@ -92,6 +119,11 @@ export class AiSdkProvider implements ModelProvider {
         // reasoning, tools) carry nothing MAWS shows.
         if (part.type === 'text-delta') {
           if (part.text.length > 0) yield part.text;
+        } else if (part.type === 'tool-error' && tools && !ran.has(part.toolCallId)) {
+          await tools.refused(
+            { modelCallId: part.toolCallId, tool: part.toolName, input: part.input },
+            refusalOf(part.error, part.toolName, tools),
+          );
         } else if (part.type === 'finish') {
           // The SDK finishes even a response that simply stopped; one that never said why
           // it stopped (no finish_reason / stop_reason) nor what it used was cut off.
@@ -201,16 +233,52 @@ export class AiSdkProvider implements ModelProvider {
   }
 }
 
-function languageModels(s: AiSdkProviderSettings): (modelId: string) => LanguageModel {
+/**
+ * The request's tools as the AI SDK's: each call goes to `tools.call`, which announces, runs
+ * and records it; a failed call throws, and the SDK hands the error back to the model. The
+ * input schema is not checked here (no `validate`): the runner checks it, so that a call
+ * with bad input is recorded and answered TOOL_INVALID_INPUT like any other.
+ */
+function toolSetOf(tools: ModelTools, ran: Set<string>, signal: AbortSignal): ToolSet {
+  const set: ToolSet = {};
+  for (const definition of tools.offered) {
+    set[definition.name] = tool({
+      description: definition.description,
+      inputSchema: jsonSchema<unknown>(z.toJSONSchema(definition.input, { io: 'input' }) as JSONSchema7),
+      execute: (input: unknown, { toolCallId }) => {
+        ran.add(toolCallId);
+        return tools.call({ modelCallId: toolCallId, tool: definition.name, input }, signal);
+      },
+    });
+  }
+  return set;
+}
+
+/** Why the loop refused a call before it ran: a tool not offered, or input that is not JSON. */
+function refusalOf(error: unknown, toolName: string, tools: ModelTools): ToolError {
+  if (!tools.offered.some((t) => t.name === toolName)) {
+    return new ToolError('TOOL_DENIED', `no tool named ${JSON.stringify(toolName.slice(0, 100))} is offered here`);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ToolError('TOOL_INVALID_INPUT', `the input for ${toolName} is not valid JSON (${message.slice(0, 300)})`);
+}
+
+function languageModels(s: AiSdkProviderSettings): (agent: AgentName) => LanguageModel {
   switch (s.provider) {
+    case 'offline': {
+      const paused = new OfflineLanguageModel(s.offlineTokenDelayMs ?? 0);
+      // The Clarifier answers at once: its pause would only slow chat, not make runs watchable.
+      const atOnce = new OfflineLanguageModel(0);
+      return (agent) => (agent === 'clarifier' ? atOnce : paused);
+    }
     case 'openai': {
       const openai = createOpenAI({ apiKey: s.apiKey, baseURL: s.baseUrl });
       // Chat Completions rather than the Responses API: the format every compatible server speaks.
-      return (id) => openai.chat(id);
+      return (agent) => openai.chat(s.models[agent]);
     }
     case 'anthropic': {
       const anthropic = createAnthropic({ apiKey: s.apiKey, baseURL: s.baseUrl });
-      return (id) => anthropic.messages(id);
+      return (agent) => anthropic.messages(s.models[agent]);
     }
     case 'openai-compatible': {
       if (!s.baseUrl) throw new Error('openai-compatible needs a base URL (LLM_BASE_URL)');
@@ -221,7 +289,7 @@ function languageModels(s: AiSdkProviderSettings): (modelId: string) => Language
         includeUsage: true,
         supportsStructuredOutputs: true,
       });
-      return (id) => compatible.chatModel(id);
+      return (agent) => compatible.chatModel(s.models[agent]);
     }
   }
 }

@@ -3,7 +3,7 @@ import type { AgentName } from '../contract';
 import { AiSdkProvider, RealProviderName } from './ai-sdk-provider';
 import { MeteredProvider, type UsageMeter } from './metered-provider';
 import type { ModelProvider } from './model-provider';
-import { OfflineProvider } from './offline/offline-provider';
+import { createOfflineProvider } from './offline/offline-provider';
 import { parseLlmPrices } from '../config/prices';
 
 /** The model a provider uses when LLM_MODEL is not set (openai-compatible has none: config asks for one). */
@@ -31,7 +31,7 @@ export function createModelProvider(
 function baseProvider(config: AppConfig, warn?: (message: string) => void): ModelProvider {
   switch (config.LLM_PROVIDER) {
     case 'offline':
-      return new OfflineProvider(config.OFFLINE_TOKEN_DELAY_MS);
+      return createOfflineProvider(config.OFFLINE_TOKEN_DELAY_MS);
     case 'openai':
     case 'anthropic':
     case 'openai-compatible':

@@ -1,7 +1,7 @@
 import type { ModelUsageRecord } from '../ops/cluster-metrics';
 import { MeteredProvider } from './metered-provider';
 import type { ModelProvider, ModelRequest } from './model-provider';
-import { OfflineProvider } from './offline/offline-provider';
+import { createOfflineProvider } from './offline/offline-provider';
 import { costOf, parseLlmPrices } from '../config/prices';
 
 const request = (agent: ModelRequest['agent']): ModelRequest => ({
@@ -19,12 +19,16 @@ async function drain(p: ModelProvider, r: ModelRequest, signal = new AbortContro
 describe('MeteredProvider', () => {
   it('passes the text through unchanged and records each finished call with its cost', async () => {
     const records: ModelUsageRecord[] = [];
-    const inner = new OfflineProvider(0);
+    const inner = createOfflineProvider(0);
     const metered = new MeteredProvider(inner, (r) => records.push(r), {
       offline: { input: 1_000_000, output: 2_000_000 },
     });
     expect(await drain(metered, request('clarifier'))).toBe(await drain(inner, request('clarifier')));
-    const usage = await inner.stream(request('clarifier'), new AbortController().signal).usage();
+    // The same call again, read to its end, tells what the metered one used.
+    const again = inner.stream(request('clarifier'), new AbortController().signal);
+    for await (const chunk of again.chunks) void chunk;
+    const usage = await again.usage();
+    expect(usage.outputTokens).toBeGreaterThan(0);
     expect(records).toEqual([
       {
         provider: 'offline',
@@ -75,7 +79,7 @@ describe('MeteredProvider', () => {
     await expect(drain(new MeteredProvider(failing, (r) => records.push(r)), request('executor'))).rejects.toThrow(
       'cut',
     );
-    const stream = new MeteredProvider(new OfflineProvider(0), (r) => records.push(r)).stream(
+    const stream = new MeteredProvider(createOfflineProvider(0), (r) => records.push(r)).stream(
       request('executor'),
       new AbortController().signal,
     );

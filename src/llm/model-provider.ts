@@ -1,4 +1,5 @@
 import type { AgentName, PlanItem, RunErrorCode } from '../contract';
+import type { ToolDefinition, ToolError } from '../tools/tool';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -18,6 +19,29 @@ export interface ModelRequest {
   /** With `json`: the JSON Schema the value must match, sent to providers that enforce one. */
   schema?: Record<string, unknown>;
   facts: AgentFacts;
+  /** Tools the model may call, in the AI SDK's loop (executors). */
+  tools?: ModelTools;
+}
+
+/** A tool call the model asked for; `modelCallId` is the provider's id for it. */
+export interface ModelToolCall {
+  modelCallId: string;
+  tool: string;
+  input: unknown;
+}
+
+/**
+ * The tools a model call offers, and who runs them: the caller announces, records and runs
+ * each call, so the provider only moves calls and answers between the model and it.
+ */
+export interface ModelTools {
+  offered: ToolDefinition[];
+  /** Rounds of tool calls before the model must answer. */
+  maxSteps: number;
+  /** Runs one call: its output for the model, or a ToolError (which goes back to the model too). */
+  call(call: ModelToolCall, signal: AbortSignal): Promise<unknown>;
+  /** A call the loop refused before it could run (no such tool, input that is not JSON). */
+  refused(call: ModelToolCall, error: ToolError): Promise<void>;
 }
 
 export interface PriorFinding {

@@ -1,4 +1,4 @@
-import type { AgentName, PlanItem, RunMode, TokenUsage } from '../contract';
+import type { AgentName, PlanItem, RunMode, TokenUsage, ToolCallError } from '../contract';
 
 /** A finding kept for later runs: a subtask's title and what its executor found. */
 export interface StoredFinding {
@@ -11,6 +11,32 @@ export interface CurrentStep {
   stepId: string;
   title: string;
   agent: AgentName;
+}
+
+/** What a tool call gave, as stored beside its tool.result. */
+export interface StoredToolOutcome {
+  ok: boolean;
+  output?: unknown;
+  error?: ToolCallError;
+  ms: number;
+  truncated?: boolean;
+  /** Its worker stopped before the call finished: the call has no result to reuse. */
+  interrupted?: boolean;
+}
+
+/**
+ * A tool call of a step, stored with its tool.called (no outcome yet) and again with its
+ * tool.result. A restarted step answers a call of the same tool with the same input (`key`)
+ * from the outcome stored here, and closes a call left without one.
+ */
+export interface StoredToolCall {
+  toolCallId: string;
+  stepId: string;
+  attempt: number;
+  tool: string;
+  /** The tool and its input, hashed: what makes two calls the same call. */
+  key: string;
+  outcome?: StoredToolOutcome;
 }
 
 /** A run's stored checkpoint: everything a worker needs to resume it or refine it. */
@@ -34,6 +60,8 @@ export interface RunRecord {
   report?: string;
   /** Every finding this run knew at its end: its context's and its own. */
   knowledge?: StoredFinding[];
+  /** Tool calls of the run's steps, in no particular order. */
+  toolCalls: StoredToolCall[];
 }
 
 /** Hash fields to store on the run record, written in the same script as their event. */
@@ -68,6 +96,8 @@ export const RunField = {
 
 /** Per-step fields are a prefix and the step id. */
 const STEP_PREFIX = { output: 'out:', attempt: 'attempt:', usage: 'usage:' } as const;
+/** A tool call's field is this prefix and its toolCallId (unique in the run). */
+const TOOL_CALL_PREFIX = 'tool:';
 
 export const stepField = {
   output: (stepId: string): string => STEP_PREFIX.output + stepId,
@@ -100,6 +130,9 @@ export const RunCheckpoint = {
     ...RunCheckpoint.stepFinished(stepId, { plan }, usage),
   }),
 
+  /** A tool call was asked for (no outcome), or answered (with its outcome). */
+  toolCall: (call: StoredToolCall): RunFields => ({ [TOOL_CALL_PREFIX + call.toolCallId]: JSON.stringify(call) }),
+
   /** The aggregator's step finished: the report and what a refinement may build on. */
   aggregated: (stepId: string, report: string, knowledge: StoredFinding[], usage: TokenUsage): RunFields => ({
     ...RunCheckpoint.stepFinished(stepId, { report }, usage),
@@ -112,7 +145,9 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
   if (!hash[RunField.mode]) return null;
   const outputs: Record<string, unknown> = {};
   const attempts: Record<string, number> = {};
+  const toolCalls: StoredToolCall[] = [];
   for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(TOOL_CALL_PREFIX)) toolCalls.push(JSON.parse(value) as StoredToolCall);
     if (field.startsWith(STEP_PREFIX.output)) outputs[field.slice(STEP_PREFIX.output.length)] = JSON.parse(value);
     if (field.startsWith(STEP_PREFIX.attempt)) attempts[field.slice(STEP_PREFIX.attempt.length)] = Number(value);
   }
@@ -138,5 +173,6 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
       : undefined,
     report: hash[RunField.report] || undefined,
     knowledge: hash[RunField.knowledge] ? (JSON.parse(hash[RunField.knowledge]) as StoredFinding[]) : undefined,
+    toolCalls,
   };
 }

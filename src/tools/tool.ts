@@ -1,10 +1,7 @@
 import type { z } from 'zod';
+import type { ToolErrorCode } from '../contract';
 
-/**
- * Why a tool call did not give a result (v2 "Tools"). A tool error goes back to the model as
- * the call's result; it never fails the run by itself.
- */
-export type ToolErrorCode = 'TOOL_DENIED' | 'TOOL_FAILED' | 'TOOL_TIMEOUT' | 'TOOL_INVALID_INPUT';
+export type { ToolErrorCode };
 
 /** Thrown by a tool (or its runner) with the code its `tool.result` carries. */
 export class ToolError extends Error {

@@ -115,11 +115,28 @@ describe('the web client in a browser', () => {
     ]);
     for (const s of run.steps) expect(s.text.length).toBeGreaterThan(0);
 
+    // The comparing step computed the spread with the calculator: the call shows inside it,
+    // with its input and result, and its finding states the value.
+    for (const s of executors.slice(0, -1)) expect(s.tools).toEqual([]);
+    const compare = executors[executors.length - 1];
+    expect(compare.tools).toEqual([
+      {
+        tool: 'calculator',
+        state: 'ok',
+        input: expect.stringMatching(/^(\(-[\d.]+\)|[\d.]+) - (\(-[\d.]+\)|[\d.]+)$/),
+        status: expect.stringMatching(/^→ -?[\d.]+ · \d+ ms$/),
+        body: expect.stringMatching(/^Input.*"expression".*Result/s),
+      },
+    ]);
+    const value = /^→ (-?[\d.]+)/.exec(compare.tools[0].status)![1];
+    expect(compare.text).toContain(`computed with the calculator: ${compare.tools[0].input} = ${value})`);
+
     // The log tells agent streams and chat responses apart.
     const lines = await logLines(page);
     for (const agent of ['planner', 'executor', 'aggregator']) {
       expect(lines.some((l) => l.startsWith(`[AGENT STREAM] ${agent}`))).toBe(true);
     }
+    expect(lines.filter((l) => l.startsWith('[TOOL] calculator'))).toHaveLength(2);
     const chatAt = lines.findIndex((l) => l.startsWith('[CHAT_RESPONSE]'));
     const reportAt = lines.findIndex((l) => l.startsWith('[REPORT]'));
     expect(chatAt).toBeGreaterThanOrEqual(0);

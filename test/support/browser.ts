@@ -159,6 +159,19 @@ export interface StepView {
   restarted: boolean;
   title: string;
   text: string;
+  /** The step's tool calls as the page shows them. */
+  tools: ToolCallView[];
+}
+
+export interface ToolCallView {
+  tool: string;
+  /** running, ok or error */
+  state: string;
+  /** The one-line summary: the input, then the result (or the error code) and its time. */
+  input: string;
+  status: string;
+  /** Input and result (or error), as the opened entry shows them. */
+  body: string;
 }
 
 export interface RunView {
@@ -182,6 +195,13 @@ export async function readRuns(page: Page): Promise<RunView[]> {
         restarted: s.dataset.restarted === 'true',
         title: s.querySelector('.step-title')?.textContent ?? '',
         text: s.querySelector('.step-text')?.textContent ?? '',
+        tools: Array.from(s.querySelectorAll('.tool-call') as ArrayLike<any>).map((t) => ({
+          tool: t.querySelector('.tool-name')?.textContent ?? '',
+          state: t.dataset.state ?? '',
+          input: t.querySelector('.tool-input')?.textContent ?? '',
+          status: t.querySelector('.tool-status')?.textContent ?? '',
+          body: t.querySelector('.tool-body')?.textContent ?? '',
+        })),
       })),
     })),
   );

@@ -36,7 +36,21 @@ export type FakeReply =
    * ends the response properly but without the format's finish (no finish_reason, [DONE] or
    * message_stop), as a proxy that drops the upstream might.
    */
-  | { kind: 'cut'; tokens: string[]; tokenDelayMs?: number; clean?: boolean };
+  | { kind: 'cut'; tokens: string[]; tokenDelayMs?: number; clean?: boolean }
+  /**
+   * The model asks for tool calls (after `tokens` of text, if any): OpenAI's `delta.tool_calls`
+   * with the arguments streamed in pieces and finish_reason `tool_calls`, or Anthropic's
+   * `tool_use` content blocks with `input_json_delta`s and stop_reason `tool_use`.
+   * `arguments` is sent as it is (it may be invalid JSON).
+   */
+  | { kind: 'tool'; calls: FakeToolCall[]; tokens?: string[]; usage?: FakeUsage };
+
+export interface FakeToolCall {
+  /** The provider's call id (generated when not given). */
+  id?: string;
+  name: string;
+  arguments: string;
+}
 
 export interface RecordedRequest {
   id: number;
@@ -202,11 +216,12 @@ export class FakeLlmServer {
       rec.completed = true;
       return;
     }
+    const tokens = reply.kind === 'tool' ? (reply.tokens ?? []) : reply.tokens;
     const usage =
-      reply.kind === 'stream'
+      reply.kind === 'stream' || reply.kind === 'tool'
         ? (reply.usage ?? {
             input: Math.ceil(JSON.stringify(body.messages ?? '').length / 4),
-            output: reply.tokens.length,
+            output: tokens.length + (reply.kind === 'tool' ? reply.calls.length : 0),
           })
         : undefined;
     rec.usage = usage;
@@ -217,10 +232,10 @@ export class FakeLlmServer {
       connection: 'keep-alive',
     });
     const sse = wire === 'openai' ? new OpenAiSse(body) : new AnthropicSse(body, usage);
-    const delay = reply.tokenDelayMs ?? DEFAULT_TOKEN_DELAY_MS;
+    const delay = (reply.kind === 'tool' ? undefined : reply.tokenDelayMs) ?? DEFAULT_TOKEN_DELAY_MS;
     const write = (s: string): boolean => !res.destroyed && res.write(s);
     write(sse.start());
-    for (const token of reply.tokens) {
+    for (const token of tokens) {
       if (res.destroyed) return;
       if (delay > 0) await sleep(delay);
       if (res.destroyed) return;
@@ -235,7 +250,11 @@ export class FakeLlmServer {
     }
     if (delay > 0) await sleep(delay);
     if (res.destroyed) return;
-    write(sse.finish(usage!));
+    if (reply.kind === 'tool') {
+      const calls = reply.calls.map((c, i) => ({ ...c, id: c.id ?? `call_fake_${rec.id}_${i + 1}` }));
+      write(sse.toolCalls(calls));
+      write(sse.finish(usage!, 'tool'));
+    } else write(sse.finish(usage!));
     rec.completed = true;
     res.end();
   }
@@ -311,7 +330,10 @@ function errorBody(wire: Wire, status: number, message?: string): unknown {
 interface SseWriter {
   start(): string;
   delta(text: string): string;
-  finish(usage: FakeUsage): string;
+  /** The tool calls, after the text. */
+  toolCalls(calls: Required<FakeToolCall>[]): string;
+  /** The end; `tool`: the model stopped to have its tool calls run. */
+  finish(usage: FakeUsage, stop?: 'tool'): string;
 }
 
 class OpenAiSse implements SseWriter {
@@ -348,8 +370,37 @@ class OpenAiSse implements SseWriter {
     return this.chunk([{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }]);
   }
 
-  finish(usage: FakeUsage): string {
-    let out = this.chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]);
+  toolCalls(calls: Required<FakeToolCall>[]): string {
+    return calls
+      .map((call, index) => {
+        // The name first, then the arguments in pieces, as OpenAI streams them.
+        const head = this.chunk([
+          {
+            index: 0,
+            delta: {
+              tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }],
+            },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ]);
+        const pieces = piecesOf(call.arguments, 8).map((piece) =>
+          this.chunk([
+            {
+              index: 0,
+              delta: { tool_calls: [{ index, function: { arguments: piece } }] },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ]),
+        );
+        return head + pieces.join('');
+      })
+      .join('');
+  }
+
+  finish(usage: FakeUsage, stop?: 'tool'): string {
+    let out = this.chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: stop ? 'tool_calls' : 'stop' }]);
     if (this.includeUsage) {
       out += this.chunk([], {
         usage: {
@@ -417,12 +468,37 @@ class AnthropicSse implements SseWriter {
     });
   }
 
-  finish(usage: FakeUsage): string {
+  private toolBlocks = 0;
+
+  toolCalls(calls: Required<FakeToolCall>[]): string {
+    this.toolBlocks = calls.length;
+    // The text block (index 0) ends first; each call is a tool_use block after it.
+    let out = this.event('content_block_stop', { type: 'content_block_stop', index: 0 });
+    calls.forEach((call, i) => {
+      const index = i + 1;
+      out += this.event('content_block_start', {
+        type: 'content_block_start',
+        index,
+        content_block: { type: 'tool_use', id: call.id, name: call.name, input: {} },
+      });
+      for (const piece of piecesOf(call.arguments, 8)) {
+        out += this.event('content_block_delta', {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'input_json_delta', partial_json: piece },
+        });
+      }
+      out += this.event('content_block_stop', { type: 'content_block_stop', index });
+    });
+    return out;
+  }
+
+  finish(usage: FakeUsage, stop?: 'tool'): string {
     return (
-      this.event('content_block_stop', { type: 'content_block_stop', index: 0 }) +
+      (this.toolBlocks > 0 ? '' : this.event('content_block_stop', { type: 'content_block_stop', index: 0 })) +
       this.event('message_delta', {
         type: 'message_delta',
-        delta: { stop_reason: 'end_turn', stop_sequence: null },
+        delta: { stop_reason: stop ? 'tool_use' : 'end_turn', stop_sequence: null },
         usage: { output_tokens: usage.output },
       }) +
       this.event('message_stop', { type: 'message_stop' })

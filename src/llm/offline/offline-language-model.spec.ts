@@ -4,6 +4,7 @@ import { runTool } from '../../tools/tool-runner';
 import type { AgentFacts } from '../model-provider';
 import { OfflineLanguageModel, type OfflineCall } from './offline-language-model';
 import { arithmeticIn } from './offline-tool-rule';
+import { z } from 'zod';
 
 const model = new OfflineLanguageModel(0);
 
@@ -17,7 +18,8 @@ const calculatorTool = tool({
       timeoutMs: 1_000,
       maxOutputChars: 10_000,
     });
-    return outcome.ok ? String(outcome.output) : `error ${outcome.error?.code}: ${outcome.error?.message}`;
+    if (!outcome.ok) throw new Error(`${outcome.error?.code}: ${outcome.error?.message}`);
+    return String(outcome.output);
   },
 });
 
@@ -40,6 +42,7 @@ async function run(call: OfflineCall, withTools = true) {
   for await (const part of result.fullStream) {
     if (part.type === 'tool-call') parts.push(`call ${part.toolName} ${JSON.stringify(part.input)}`);
     if (part.type === 'tool-result') parts.push(`result ${String(part.output)}`);
+    if (part.type === 'tool-error') parts.push(`error ${String(part.error)}`);
   }
   return { parts, text: await result.text };
 }
@@ -63,7 +66,7 @@ describe('OfflineLanguageModel in the AI SDK tool loop', () => {
       'call calculator {"expression":"5 / 0"}',
       expect.stringMatching(/TOOL_INVALID_INPUT.*division by zero/),
     ]);
-    expect(failing.text).toMatch(/= error TOOL_INVALID_INPUT/);
+    expect(failing.text).toMatch(/The calculator could not compute .*: TOOL_INVALID_INPUT/);
   });
 
   it('calls no tool without arithmetic, when not offered one, or as another agent', async () => {
@@ -107,5 +110,67 @@ describe('the offline tool rule', () => {
     [[undefined, 'a - b'], undefined],
   ])('arithmeticIn(%j) is %j', (texts, expected) => {
     expect(arithmeticIn(...texts)).toBe(expected);
+  });
+});
+
+describe('the offline tool rules', () => {
+  it('rule 1: each of the first three expressions, one round each, in order', async () => {
+    const { parts, text } = await run({
+      agent: 'executor',
+      facts: executorFacts('Check 17*23, 0.1 + 0.2, 2^10 and 9-1 for the budget.'),
+    });
+    expect(parts).toEqual([
+      'call calculator {"expression":"17*23"}',
+      'result 391',
+      'call calculator {"expression":"0.1 + 0.2"}',
+      'result 0.3',
+      'call calculator {"expression":"2^10"}',
+      'result 1024',
+    ]);
+    expect(text).toMatch(
+      /Computed with the calculator: 17\*23 = 391\.\nComputed with the calculator: 0\.1 \+ 0\.2 = 0\.3\.\nComputed with the calculator: 2\^10 = 1024\.$/,
+    );
+  });
+
+  it('rule 2: a comparing step computes the spread of the earlier findings’ leading percentages', async () => {
+    const facts: AgentFacts = {
+      query: 'Analyze the stock performance of Apple and Tesla',
+      subtask: { title: 'Compare Apple and Tesla', description: 'Set the findings side by side.' },
+      findings: [
+        { title: 'Examine Apple', text: "Apple's stock performance was +3.5%, with a range of 9.1%." },
+        { title: 'Examine Tesla', text: "Tesla's stock performance was -2.25%, with a range of 4.0%." },
+        { title: 'Examine the market', text: 'No figure in the first sentence. It rose 50%.' },
+      ],
+    };
+    const { parts, text } = await run({ agent: 'executor', facts });
+    expect(parts).toEqual(['call calculator {"expression":"3.5 - (-2.25)"}', 'result 5.75']);
+    expect(text).toContain(
+      'The spread between the highest (Examine Apple: +3.5%) and the lowest (Examine Tesla: -2.25%) is 5.75 percentage points (computed with the calculator: 3.5 - (-2.25) = 5.75).',
+    );
+  });
+});
+
+describe('the offline run_js rule', () => {
+  it('a fenced JavaScript block is run with run_js, before any arithmetic', async () => {
+    const calls: unknown[] = [];
+    const runJsTool = tool({
+      description: 'runs code',
+      inputSchema: z.object({ code: z.string() }),
+      execute: (input) => {
+        calls.push(input);
+        return Promise.resolve({ value: 6, logs: ['hi'] });
+      },
+    });
+    const facts = executorFacts('Check 2*3 with:\n```js\nconsole.log("hi"); 2 * 3\n```\nthen report.');
+    const result = streamText({
+      model,
+      prompt: 'p',
+      tools: { calculator: calculatorTool, run_js: runJsTool },
+      stopWhen: stepCountIs(8),
+      providerOptions: { offline: { agent: 'executor', facts } as unknown as Record<string, never> },
+    });
+    const text = await result.text;
+    expect(calls).toEqual([{ code: 'console.log("hi"); 2 * 3' }]);
+    expect(text).toMatch(/Ran the code: \{"value":6,"logs":\["hi"\]\}\.$/);
   });
 });

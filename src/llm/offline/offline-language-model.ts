@@ -12,7 +12,7 @@ import type {
 import { sleep } from '../../common/abort';
 import type { AgentName } from '../../contract';
 import type { AgentFacts } from '../model-provider';
-import { arithmeticIn } from './offline-tool-rule';
+import { offlineToolCalls } from './offline-tool-rule';
 import { writeAnswer } from './offline-writer';
 
 /** What the offline model reads instead of parsing its prompt: `providerOptions.offline`. */
@@ -22,7 +22,6 @@ export interface OfflineCall {
 }
 
 const YIELD_EVERY = 16;
-const CALCULATOR = 'calculator';
 
 /**
  * The built-in offline model as an AI SDK language model, so that it goes through the same
@@ -86,23 +85,27 @@ export class OfflineLanguageModel implements LanguageModelV3 {
   } {
     const { agent, facts } = offlineCallOf(options.providerOptions);
     const results = toolResultsIn(options.prompt);
-    const offered = (options.tools ?? []).some((t) => t.name === CALCULATOR);
-    const expression =
-      agent === 'executor' ? arithmeticIn(facts.subtask?.title, facts.subtask?.description, facts.query) : undefined;
+    // The tools offered now, and those earlier rounds called (the last round offers none).
+    const offered = new Set([...(options.tools ?? []).map((t) => t.name), ...results.map((r) => r.toolName)]);
+    const calls = agent === 'executor' ? offlineToolCalls(facts, offered) : [];
     const inputTokens = Math.ceil(JSON.stringify(options.prompt).length / 4);
-    if (expression && offered && results.length === 0) {
+    // One call per round, until each call has its result (the results come back in order).
+    const next = calls[results.length];
+    if (next && (options.tools ?? []).some((t) => t.name === next.tool)) {
       const call = {
         type: 'tool-call' as const,
-        toolCallId: `call_offline_${agent}_1`,
-        toolName: CALCULATOR,
-        input: JSON.stringify({ expression }),
+        toolCallId: `call_offline_${results.length + 1}`,
+        toolName: next.tool,
+        input: JSON.stringify(next.input),
       };
       return { parts: { kind: 'tool-call', call }, usage: usageOf(inputTokens, 1) };
     }
     let text = writeAnswer(agent, facts, lastUserText(options.prompt));
-    const computed = results.find((r) => r.toolName === CALCULATOR);
-    if (expression && computed)
-      text = `${text.trimEnd()}\n\nComputed with the calculator: ${expression} = ${computed.value}.`;
+    const said = calls.flatMap((call, i) => {
+      const result = results[i];
+      return result && result.toolName === call.tool ? [call.said(result.value, result.failed)] : [];
+    });
+    if (said.length > 0) text = `${text.trimEnd()}\n\n${said.join('\n')}`;
     return { parts: { kind: 'text', text }, usage: usageOf(inputTokens, text.match(/\S+/g)?.length ?? 0) };
   }
 }
@@ -115,8 +118,8 @@ function offlineCallOf(providerOptions: Record<string, JSONObject> | undefined):
 }
 
 /** The tool results already in the prompt (the earlier rounds of this step), as text. */
-function toolResultsIn(prompt: LanguageModelV3Prompt): { toolName: string; value: string }[] {
-  const results: { toolName: string; value: string }[] = [];
+function toolResultsIn(prompt: LanguageModelV3Prompt): { toolName: string; value: string; failed: boolean }[] {
+  const results: { toolName: string; value: string; failed: boolean }[] = [];
   for (const message of prompt) {
     if (message.role !== 'tool') continue;
     for (const part of message.content) {
@@ -128,7 +131,7 @@ function toolResultsIn(prompt: LanguageModelV3Prompt): { toolName: string; value
           : output.type === 'json' || output.type === 'error-json'
             ? JSON.stringify(output.value)
             : output.type;
-      results.push({ toolName: part.toolName, value });
+      results.push({ toolName: part.toolName, value, failed: output.type.startsWith('error') });
     }
   }
   return results;

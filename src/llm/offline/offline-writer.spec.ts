@@ -1,5 +1,5 @@
 import { writeFinding, writePlan, writeReport } from './offline-writer';
-import { OfflineProvider } from './offline-provider';
+import { createOfflineProvider } from './offline-provider';
 
 const QUERY =
   'Analyze the stock performance of Apple, Google, and Tesla over the last month and summarize the key findings.';
@@ -47,10 +47,10 @@ describe('offline model', () => {
   });
 
   it('streams the same text token by token and stops when aborted', async () => {
-    const provider = new OfflineProvider(0);
+    const provider = createOfflineProvider(0);
     const request = {
       agent: 'aggregator' as const,
-      messages: [],
+      messages: [{ role: 'user' as const, content: 'Write the report.' }],
       facts: { query: QUERY, findings: [{ title: 'A', text: 'B.' }] },
     };
     let text = '';
@@ -63,7 +63,7 @@ describe('offline model', () => {
     expect(chunks).toBeGreaterThan(10);
 
     const controller = new AbortController();
-    const slow = new OfflineProvider(50).stream(request, controller.signal);
+    const slow = createOfflineProvider(50).stream(request, controller.signal);
     const iterator = slow.chunks[Symbol.asyncIterator]();
     await iterator.next();
     controller.abort(new Error('cancelled'));

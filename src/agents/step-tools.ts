@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import type { AgentName, ToolCallSummary } from '../contract';
+import { durable } from '../events/frames';
+import type { RunEventWriter } from '../events/run-event-writer';
+import type { ModelToolCall, ModelTools } from '../llm/model-provider';
+import { RunCheckpoint, type StoredToolCall, type StoredToolOutcome } from '../store/run-record';
+import { ToolError, type ToolDefinition } from '../tools/tool';
+import type { ToolRegistry } from '../tools/tool-registry';
+import { runTool } from '../tools/tool-runner';
+
+/** What the model reads for a failed call: the code first, so it can tell a timeout from bad input. */
+const forModel = (error: { code: string; message: string }): string => `${error.code}: ${error.message}`;
+
+/**
+ * The tools of one attempt of one step, as its model call sees them. Each call:
+ * 1. `tool.called` is stored (fenced, with the call in the run's checkpoint) before the tool
+ *    runs, so a worker whose run was taken over stops here, before any side effect;
+ * 2. the tool runs, unless this step recorded the same call (same tool, same input) before:
+ *    then the recorded outcome answers it (`recorded: true`), and nothing runs twice;
+ * 3. `tool.result` is written with the outcome in the checkpoint, and the outcome goes back
+ *    to the model (an error as a ToolError the loop hands back to it).
+ */
+export class StepTools implements ModelTools {
+  /** The calls this attempt made, for agent.finished. */
+  readonly calls: ToolCallSummary[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly registry: ToolRegistry,
+    private readonly writer: RunEventWriter,
+    private readonly runId: string,
+    private readonly step: { stepId: string; agent: AgentName; attempt: number },
+    /** The step's recorded outcomes by call key, shared by its attempts. */
+    private readonly recorded: Map<string, StoredToolOutcome>,
+  ) {}
+
+  get offered(): ToolDefinition[] {
+    return this.registry.offered;
+  }
+
+  get maxSteps(): number {
+    return this.registry.limits.maxSteps;
+  }
+
+  async call(call: ModelToolCall, signal: AbortSignal): Promise<unknown> {
+    const stored = this.announce(call);
+    await this.writer.drain();
+    const recorded = this.recorded.get(stored.key);
+    let outcome: StoredToolOutcome;
+    try {
+      outcome = recorded ?? (await this.run(call, signal));
+    } catch (err) {
+      // The run is stopping (a cancel, a timeout, the run lost): the call still gets its
+      // result, where the writer still may write one.
+      this.answer(stored, interruptedOutcome('the step stopped before the call finished'));
+      throw err;
+    }
+    if (!recorded) this.recorded.set(stored.key, outcome);
+    this.answer(stored, outcome, recorded !== undefined);
+    if (!outcome.ok && outcome.error) throw new ToolError(outcome.error.code, forModel(outcome.error));
+    return outcome.output;
+  }
+
+  refused(call: ModelToolCall, error: ToolError): Promise<void> {
+    const stored = this.announce(call);
+    this.answer(stored, { ok: false, error: { code: error.code, message: error.message }, ms: 0 });
+    return Promise.resolve();
+  }
+
+  private run(call: ModelToolCall, signal: AbortSignal): Promise<StoredToolOutcome> {
+    const tool = this.registry.get(call.tool);
+    if (!tool) {
+      return Promise.resolve({
+        ok: false,
+        error: { code: 'TOOL_DENIED', message: `no tool named ${call.tool} is offered here` },
+        ms: 0,
+      });
+    }
+    const { maxOutputChars, timeoutMs } = this.registry.limits;
+    return runTool(tool, call.input, { signal, timeoutMs, maxOutputChars });
+  }
+
+  /** Writes tool.called with the call in the checkpoint (no outcome yet). */
+  private announce(call: ModelToolCall): StoredToolCall {
+    const { stepId, attempt } = this.step;
+    this.count += 1;
+    const stored: StoredToolCall = {
+      // Unique in the run: a step's id, its attempt, and the call's place in it.
+      toolCallId: `tc_${stepId}_${attempt}_${this.count}`,
+      stepId,
+      attempt,
+      tool: call.tool,
+      key: toolCallKey(call.tool, call.input),
+    };
+    const { toolCallId, tool } = stored;
+    this.writer.write(
+      [durable('tool.called', { runId: this.runId, stepId, attempt, toolCallId, tool, input: call.input })],
+      RunCheckpoint.toolCall(stored),
+    );
+    return stored;
+  }
+
+  private answer(stored: StoredToolCall, outcome: StoredToolOutcome, recorded = false): void {
+    this.calls.push({ tool: stored.tool, ok: outcome.ok });
+    writeToolResult(this.writer, this.runId, stored, outcome, recorded);
+  }
+}
+
+/**
+ * Writes a call's tool.result with its outcome in the checkpoint. A writer that already
+ * refuses (the run cancelled or taken over) takes nothing: the run's new holder, or its
+ * terminal event, has the last word.
+ */
+export function writeToolResult(
+  writer: RunEventWriter,
+  runId: string,
+  stored: StoredToolCall,
+  outcome: StoredToolOutcome,
+  recorded = false,
+): void {
+  const { stepId, attempt, toolCallId, tool } = stored;
+  const { ok, output, error, ms, truncated } = outcome;
+  try {
+    writer.write(
+      [
+        durable('tool.result', {
+          runId,
+          stepId,
+          attempt,
+          toolCallId,
+          tool,
+          ok,
+          ...(ok ? { output } : { error }),
+          ms,
+          ...(truncated ? { truncated } : {}),
+          ...(recorded ? { recorded } : {}),
+        }),
+      ],
+      RunCheckpoint.toolCall({ ...stored, outcome }),
+    );
+  } catch {
+    /* the writer refuses: see above */
+  }
+}
+
+/** The outcome of a call whose worker stopped before it finished. */
+export function interruptedOutcome(why: string): StoredToolOutcome {
+  return { ok: false, error: { code: 'TOOL_FAILED', message: why }, ms: 0, interrupted: true };
+}
+
+/** The same tool with the same input (keys in any order) is the same call. */
+export function toolCallKey(tool: string, input: unknown): string {
+  return createHash('sha256')
+    .update(tool)
+    .update('\n')
+    .update(canonicalJson(input) ?? 'undefined')
+    .digest('base64url');
+}
+
+function canonicalJson(value: unknown): string | undefined {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v) ?? 'null').join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => [k, canonicalJson((value as Record<string, unknown>)[k])] as const)
+      .filter(([, v]) => v !== undefined);
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

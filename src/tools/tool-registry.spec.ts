@@ -1,0 +1,31 @@
+/** TOOLS and the tool caps: which tools executors are offered, checked at start naming the variable. */
+import { ConfigError, loadConfig } from '../config/config';
+import { ToolRegistry } from './tool-registry';
+
+const base = { JWT_SECRET: 'a-secret-of-sixteen-chars-or-more' };
+const offered = (env: Record<string, string>): string[] =>
+  ToolRegistry.fromConfig(loadConfig({ ...base, ...env })).offered.map((t) => t.name);
+
+describe('ToolRegistry.fromConfig', () => {
+  it('offers every built-in by default, the listed ones with TOOLS, none with TOOLS=none or MAX_TOOL_STEPS=0', () => {
+    expect(offered({})).toEqual(['calculator', 'run_js']);
+    expect(offered({ TOOLS: ' run_js ' })).toEqual(['run_js']);
+    expect(offered({ TOOLS: 'none' })).toEqual([]);
+    expect(offered({ MAX_TOOL_STEPS: '0' })).toEqual([]);
+  });
+
+  it('a TOOLS name this build does not have stops start-up, naming TOOLS and the built-ins', () => {
+    expect(() => loadConfig({ ...base, TOOLS: 'calculator,shell' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, TOOLS: 'calculator,shell' })).toThrow(
+      /TOOLS names shell: the built-in tools are calculator, run_js/,
+    );
+  });
+
+  it('takes its caps from the config', () => {
+    const registry = ToolRegistry.fromConfig(
+      loadConfig({ ...base, MAX_TOOL_STEPS: '3', MAX_TOOL_OUTPUT_CHARS: '500', TOOL_TIMEOUT_MS: '2000' }),
+    );
+    expect(registry.limits).toEqual({ maxSteps: 3, maxOutputChars: 500, timeoutMs: 2000 });
+    expect(registry.get('run_js')?.timeoutMs).toBe(5_000 + 2_000);
+  });
+});
