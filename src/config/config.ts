@@ -16,9 +16,9 @@ import { parseLlmPrices } from './prices';
 
 /**
  * The built-in tools (v2 "Tools") this build has. `ask_user` is the person-in-the-loop
- * issue's, and not offered before it; `web_search` comes next.
+ * issue's, and not offered before it.
  */
-export const BUILT_IN_TOOLS = ['calculator', 'run_js', 'http_fetch'] as const;
+export const BUILT_IN_TOOLS = ['calculator', 'run_js', 'http_fetch', 'web_search'] as const;
 export type BuiltInToolName = (typeof BUILT_IN_TOOLS)[number];
 
 export const LLM_PROVIDERS = ['offline', 'openai', 'anthropic', 'openai-compatible'] as const;
@@ -79,6 +79,14 @@ export class AppConfig {
   @IsOptional() @IsString() TOOLS_FETCH_ALLOW?: string;
   @Transform(toInt) @IsInt() @Min(1024) @Max(100_000_000) TOOLS_FETCH_MAX_BYTES = 2_000_000;
   @Transform(toInt) @IsInt() @Min(100) @Max(600_000) TOOLS_FETCH_TIMEOUT_MS = 15_000;
+  /** web_search: a SearXNG instance (its JSON API must be on), or a Brave Search key; offered only with one. */
+  @IsOptional()
+  @Matches(/^https?:\/\/.+/, { message: 'SEARXNG_URL must be an http(s) URL' })
+  SEARXNG_URL?: string;
+  @IsOptional() @IsString() @MinLength(1) BRAVE_API_KEY?: string;
+  @Matches(/^https?:\/\/.+/, { message: 'BRAVE_API_URL must be an http(s) URL' })
+  BRAVE_API_URL = 'https://api.search.brave.com/res/v1/web/search';
+  @Transform(toInt) @IsInt() @Min(100) @Max(600_000) TOOLS_SEARCH_TIMEOUT_MS = 15_000;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) WORKER_CONCURRENCY = 8;
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) CLARIFIER_CONCURRENCY = 32;
@@ -215,6 +223,9 @@ function toolProblems(config: AppConfig): string[] {
   if (names.includes('http_fetch') && !config.TOOLS_FETCH_ALLOW) {
     problems.push('TOOLS names http_fetch, which needs TOOLS_FETCH_ALLOW (the origins it may fetch)');
   }
+  if (names.includes('web_search') && !config.SEARXNG_URL && !config.BRAVE_API_KEY) {
+    problems.push('TOOLS names web_search, which needs SEARXNG_URL (a SearXNG instance) or BRAVE_API_KEY');
+  }
   for (const origin of fetchOriginsOf(config.TOOLS_FETCH_ALLOW)) {
     let url: URL | undefined;
     try {
@@ -249,6 +260,8 @@ export function toolNamesOf(value: string): string[] {
 const optionalKeys = [
   'TOOLS',
   'TOOLS_FETCH_ALLOW',
+  'SEARXNG_URL',
+  'BRAVE_API_KEY',
   'JWT_SECRET',
   'LLM_MODEL',
   'LLM_BASE_URL',

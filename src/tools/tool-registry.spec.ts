@@ -12,12 +12,25 @@ describe('ToolRegistry.fromConfig', () => {
     expect(offered({ TOOLS: ' run_js ' })).toEqual(['run_js']);
     expect(offered({ TOOLS: 'none' })).toEqual([]);
     expect(offered({ MAX_TOOL_STEPS: '0' })).toEqual([]);
+    // The tools that need settings are on by default once they have them.
+    expect(offered({ TOOLS_FETCH_ALLOW: 'https://example.com', SEARXNG_URL: 'http://127.0.0.1:8888' })).toEqual([
+      'calculator',
+      'run_js',
+      'http_fetch',
+      'web_search',
+    ]);
+    expect(offered({ BRAVE_API_KEY: 'key' })).toEqual(['calculator', 'run_js', 'web_search']);
   });
 
   it('a TOOLS name this build does not have stops start-up, naming TOOLS and the built-ins', () => {
     expect(() => loadConfig({ ...base, TOOLS: 'calculator,shell' })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, TOOLS: 'calculator,shell' })).toThrow(
-      /TOOLS names shell: the built-in tools are calculator, run_js/,
+      /TOOLS names shell: the built-in tools are calculator, run_js, http_fetch, web_search/,
+    );
+    expect(() => loadConfig({ ...base, TOOLS: 'web_search' })).toThrow(/web_search, which needs SEARXNG_URL/);
+    expect(() => loadConfig({ ...base, TOOLS: 'http_fetch' })).toThrow(/http_fetch, which needs TOOLS_FETCH_ALLOW/);
+    expect(() => loadConfig({ ...base, TOOLS_FETCH_ALLOW: 'https://example.com/path' })).toThrow(
+      /TOOLS_FETCH_ALLOW: "https:\/\/example.com\/path" is not an origin/,
     );
   });
 

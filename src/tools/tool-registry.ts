@@ -3,6 +3,7 @@ import { calculator } from './calculator';
 import { FetchPolicy } from './fetch/fetch-policy';
 import { createHttpFetch } from './fetch/http-fetch';
 import { createRunJs } from './run-js';
+import { createWebSearch } from './search/web-search';
 import type { ToolDefinition } from './tool';
 
 /** Each built-in tool this build has, by name, as the config sets it up. */
@@ -16,6 +17,14 @@ const BUILT_INS: Record<BuiltInToolName, (config: AppConfig) => ToolDefinition> 
       maxBytes: config.TOOLS_FETCH_MAX_BYTES,
       timeoutMs: config.TOOLS_FETCH_TIMEOUT_MS,
     }),
+  // SearXNG when both are set: the operator's own instance first.
+  web_search: (config) =>
+    createWebSearch(
+      config.SEARXNG_URL
+        ? { kind: 'searxng', url: config.SEARXNG_URL }
+        : { kind: 'brave', apiKey: config.BRAVE_API_KEY ?? '', url: config.BRAVE_API_URL },
+      config.TOOLS_SEARCH_TIMEOUT_MS,
+    ),
 };
 
 /** Whether a built-in's settings are present, so that it is on by default. */
@@ -23,6 +32,7 @@ const CONFIGURED: Record<BuiltInToolName, (config: AppConfig) => boolean> = {
   calculator: () => true,
   run_js: () => true,
   http_fetch: (config) => fetchOriginsOf(config.TOOLS_FETCH_ALLOW).length > 0,
+  web_search: (config) => Boolean(config.SEARXNG_URL || config.BRAVE_API_KEY),
 };
 
 /** What every tool call of a worker is held to (the config's caps). */

@@ -8,6 +8,9 @@ import type { AgentFacts } from '../model-provider';
  * 0. An executor whose subtask (its title, then its description) or, failing those, whose
  *    task holds an http(s) URL calls `http_fetch` with the first one, and ends its finding
  *    with "Fetched <url>: <the start of the text>" (or "The fetch failed: <error>").
+ * 0b. Otherwise, one whose subtask or task (the same order) asks to search for a quoted
+ *    query (`search for "<query>"`, `search the web for "<query>"`) calls `web_search` with
+ *    it, and ends its finding with "Searched for "<query>": <title> (<url>); ...".
  * 1. Otherwise, one whose subtask or task (the same order) holds a fenced JavaScript block (three backticks and `js` or `javascript`, the code,
  *    three backticks) calls `run_js` with the code of the first one, and ends its finding
  *    with "Ran the code: <value as JSON>." (and its logs), or "The code failed: <error>".
@@ -23,7 +26,7 @@ import type { AgentFacts } from '../model-provider';
  *    example goes this way, so the default run shows a tool at work.
  */
 export interface OfflineToolCall {
-  tool: 'calculator' | 'run_js' | 'http_fetch';
+  tool: 'calculator' | 'run_js' | 'http_fetch' | 'web_search';
   input: Record<string, string>;
   /** The sentence the finding ends with, given the call's result (as text) and whether it failed. */
   said(result: string, failed: boolean): string;
@@ -51,6 +54,17 @@ export function offlineToolCalls(facts: AgentFacts, offered: ReadonlySet<string>
       },
     ];
   }
+  const query = offered.has('web_search') ? searchIn(...texts) : undefined;
+  if (query !== undefined) {
+    return [
+      {
+        tool: 'web_search',
+        input: { query },
+        said: (result, failed) =>
+          failed ? `The search failed: ${result}` : `Searched for "${query}": ${hitsText(result)}.`,
+      },
+    ];
+  }
   const code = offered.has('run_js') ? javascriptIn(...texts) : undefined;
   if (code !== undefined) {
     return [
@@ -66,6 +80,27 @@ export function offlineToolCalls(facts: AgentFacts, offered: ReadonlySet<string>
   if (expressions.length > 0) return expressions.map(calculation);
   const spread = spreadOf(facts);
   return spread ? [spread] : [];
+}
+
+const SEARCH_FOR = /search (?:the web )?for "([^"]{1,200})"/i;
+
+/** The query of the first `search for "<query>"` in `texts` (in order), or undefined. */
+export function searchIn(...texts: (string | undefined)[]): string | undefined {
+  for (const text of texts) {
+    const match = text ? SEARCH_FOR.exec(text) : null;
+    if (match && match[1].trim()) return match[1].trim();
+  }
+  return undefined;
+}
+
+/** web_search's hits (as JSON text) as "<title> (<url>); ...". */
+function hitsText(result: string): string {
+  try {
+    const hits = JSON.parse(result) as { title?: string; url?: string }[];
+    return hits.length > 0 ? hits.map((h) => `${h.title ?? ''} (${h.url ?? ''})`).join('; ') : 'nothing found';
+  } catch {
+    return result.slice(0, 300);
+  }
 }
 
 /** An http(s) URL: an IPv6 host in brackets, then anything up to a space, quote, bracket or parenthesis. */
