@@ -11,6 +11,7 @@ import { formatProfile, summarizeProfile, type ProfileSummary } from '../lib/cpu
 import type { ChildProc } from '../lib/ipc';
 import { redisInterval, topCommands, type RedisInterval } from '../lib/redis-stats';
 import { CpuMeter } from '../lib/system';
+import { openSockets } from '../lib/sockets';
 import { makeRow, type Row } from '../lib/table';
 import { hrUs, median, round, sleep, summarize, type Summary } from '../lib/util';
 
@@ -85,18 +86,7 @@ async function mawsRuns(ctx: Ctx): Promise<Record<string, unknown>> {
   const client = await ctx.fork('runs-client', 'client.js');
   const out: Record<string, unknown> = {};
   try {
-    const open = async (group: string, n: number): Promise<void> => {
-      const r = await client.call<{ failed: number; errors: string[] }>('open', {
-        group,
-        url: gateway.proc.wsUrl!,
-        from: 0,
-        to: n,
-        auth: true,
-        waitFirst: true,
-        concurrency: 100,
-      });
-      if (r.failed > 0) throw new Error(`${r.failed} sockets did not open: ${r.errors.join('; ')}`);
-    };
+    const open = (group: string, n: number): Promise<void> => openSockets(client, gateway.proc.wsUrl!, group, n);
     await open('single', sizes.singles);
     await open('runs', sizes.runSessions);
     await open('chat', sizes.chatSessions);

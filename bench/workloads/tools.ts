@@ -14,6 +14,7 @@
  */
 import type { BatchArgs, SingleRunsArgs } from '../children/client';
 import { Ctx } from '../lib/context';
+import { openSockets } from '../lib/sockets';
 import { makeRow, type Row } from '../lib/table';
 import { hrUs, median, round, sleep, summarize, type Summary } from '../lib/util';
 import { calculator } from '../../src/tools/calculator';
@@ -48,18 +49,7 @@ async function batches(ctx: Ctx, toolsEnv: Record<string, string>, label: string
   const worker = await ctx.startMaws('worker', { ...MAWS_ENV, ...toolsEnv });
   const client = await ctx.fork(`tools-client-${label}`, 'client.js');
   try {
-    const open = async (group: string, n: number): Promise<void> => {
-      const r = await client.call<{ failed: number; errors: string[] }>('open', {
-        group,
-        url: gateway.proc.wsUrl!,
-        from: 0,
-        to: n,
-        auth: true,
-        waitFirst: true,
-        concurrency: 100,
-      });
-      if (r.failed > 0) throw new Error(`${r.failed} sockets did not open: ${r.errors.join('; ')}`);
-    };
+    const open = (group: string, n: number): Promise<void> => openSockets(client, gateway.proc.wsUrl!, group, n);
     await open('warm', sizes.runSessions);
     await open('runs', sizes.runSessions);
     await open('single', sizes.singles);

@@ -377,6 +377,13 @@ describe('RunResolver: tool calls of executors', () => {
         { tool: 'nope', ok: false },
       ],
     });
+    // What the calls gave reaches the later steps' prompts, and the run's stored knowledge.
+    const aggregatorPrompt = model.calls.find((c) => c.agent === 'aggregator')!.messages[1].content;
+    expect(aggregatorPrompt).toContain(
+      'found\nTool results:\n- calculator {"expression":"17*23"} → "391"\n- calculator {"expression":"1/0"} → TOOL_INVALID_INPUT: ',
+    );
+    expect(aggregatorPrompt).toContain(`- count {"n":80} → "${'x'.repeat(50)}"`);
+    expect(aggregatorPrompt).not.toContain('nope');
     // Only executors are offered tools.
     expect(model.calls.map((c) => [c.agent, c.tools?.offered.map((t) => t.name)])).toEqual([
       ['planner', undefined],

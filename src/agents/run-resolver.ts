@@ -143,12 +143,13 @@ export class RunResolver {
       for (const [i, subtask] of plan.entries()) {
         checkHandBack();
         const stepId = executorStepId(i);
-        const stored = run.outputs[stepId] as { text: string } | undefined;
+        const stored = run.outputs[stepId] as { text: string; evidence?: string[] } | undefined;
         const executed = stored
-          ? { value: stored.text, usage: storedUsage(stored) }
+          ? { value: { text: stored.text, evidence: stored.evidence ?? [] }, usage: storedUsage(stored) }
           : await this.execute(run, writer, context, plan, subtask, stepId, findings, signal);
         usage = addUsage(usage, executed.usage);
-        findings.push({ title: subtask.title, text: executed.value });
+        const { text, evidence } = executed.value;
+        findings.push({ title: subtask.title, text, ...(evidence.length > 0 ? { evidence } : {}) });
       }
       checkHandBack();
       const stored = run.outputs[AGGREGATE_STEP_ID] as { report: string } | undefined;
@@ -286,7 +287,7 @@ export class RunResolver {
     stepId: string,
     done: PriorFinding[],
     signal: AbortSignal,
-  ): Promise<Metered<string>> {
+  ): Promise<Metered<{ text: string; evidence: string[] }>> {
     const facts: AgentFacts = { ...context, plan, subtask, findings: [...(context.findings ?? []), ...done] };
     const result = await this.steps.run(
       run.runId,
@@ -303,11 +304,13 @@ export class RunResolver {
       signal,
     );
     const output: ExecutorOutput = { text: result.text, toolCalls: result.toolCalls };
+    const { evidence } = result;
+    // The checkpoint keeps the tool evidence beside the output, for a resumed run's later steps.
     writer.write(
       [durable('agent.finished', { runId: run.runId, agent: 'executor', stepId, output, ...usageOf(result.usage) })],
-      RunCheckpoint.stepFinished(stepId, output, result.usage),
+      RunCheckpoint.stepFinished(stepId, { ...output, evidence }, result.usage),
     );
-    return { value: result.text, usage: result.usage };
+    return { value: { text: result.text, evidence }, usage: result.usage };
   }
 
   private async aggregate(

@@ -28,6 +28,8 @@ export interface StepText {
   attempt: number;
   /** The tool calls of that attempt. */
   toolCalls: ToolCallSummary[];
+  /** What they gave, one line each. */
+  evidence: string[];
 }
 
 /** How often one step is restarted in place after its model stream broke off mid-answer. */
@@ -101,7 +103,7 @@ export class StepRunner {
     attempt: number,
     recorded: Map<string, StoredToolOutcome>,
     signal: AbortSignal,
-  ): Promise<{ text: string; usage: ModelUsage; toolCalls: ToolCallSummary[] }> {
+  ): Promise<{ text: string; usage: ModelUsage; toolCalls: ToolCallSummary[]; evidence: string[] }> {
     const call = withTimeout(signal, this.modelTimeoutMs);
     const tools =
       step.useTools && this.tools && this.tools.offered.length > 0
@@ -116,7 +118,7 @@ export class StepRunner {
         writer.delta(step.agent, step.stepId, attempt, chunk);
       }
       if (signal.aborted) throw reasonOf(signal);
-      return { text, usage: await stream.usage(), toolCalls: tools?.calls ?? [] };
+      return { text, usage: await stream.usage(), toolCalls: tools?.calls ?? [], evidence: tools?.evidence ?? [] };
     } finally {
       call.clear();
     }

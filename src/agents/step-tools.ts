@@ -23,6 +23,8 @@ const forModel = (error: { code: string; message: string }): string => `${error.
 export class StepTools implements ModelTools {
   /** The calls this attempt made, for agent.finished. */
   readonly calls: ToolCallSummary[] = [];
+  /** What each call gave, one line each, for the later steps' and a refinement's prompts. */
+  readonly evidence: string[] = [];
   private count = 0;
 
   constructor(
@@ -56,7 +58,7 @@ export class StepTools implements ModelTools {
       throw err;
     }
     if (!recorded) this.recorded.set(stored.key, outcome);
-    this.answer(stored, outcome, recorded !== undefined);
+    this.answer(stored, outcome, recorded !== undefined, call.input);
     if (!outcome.ok && outcome.error) throw new ToolError(outcome.error.code, forModel(outcome.error));
     return outcome.output;
   }
@@ -100,8 +102,11 @@ export class StepTools implements ModelTools {
     return stored;
   }
 
-  private answer(stored: StoredToolCall, outcome: StoredToolOutcome, recorded = false): void {
+  private answer(stored: StoredToolCall, outcome: StoredToolOutcome, recorded = false, input?: unknown): void {
     this.calls.push({ tool: stored.tool, ok: outcome.ok });
+    if (input !== undefined && this.evidence.length < MAX_EVIDENCE_LINES) {
+      this.evidence.push(evidenceLine(stored.tool, input, outcome));
+    }
     writeToolResult(this.writer, this.runId, stored, outcome, recorded);
   }
 }
@@ -141,6 +146,21 @@ export function writeToolResult(
   } catch {
     /* the writer refuses: see above */
   }
+}
+
+/** Evidence lines kept per step: a finding's prompt stays short. */
+const MAX_EVIDENCE_LINES = 10;
+/** Longest input and output an evidence line quotes. */
+const EVIDENCE_INPUT_CHARS = 200;
+const EVIDENCE_OUTPUT_CHARS = 600;
+
+/** `tool input → output` (or `→ CODE: message`), each part cut to fit a prompt. */
+function evidenceLine(tool: string, input: unknown, outcome: StoredToolOutcome): string {
+  const cut = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);
+  const said = outcome.ok
+    ? cut(JSON.stringify(outcome.output ?? null), EVIDENCE_OUTPUT_CHARS)
+    : `${outcome.error?.code}: ${cut(outcome.error?.message ?? '', EVIDENCE_OUTPUT_CHARS)}`;
+  return `${tool} ${cut(JSON.stringify(input ?? null), EVIDENCE_INPUT_CHARS)} → ${said}`;
 }
 
 /** The outcome of a call whose worker stopped before it finished. */

@@ -17,7 +17,7 @@ import {
 import type { JSONSchema7, LanguageModel, ModelMessage, ToolSet } from 'ai';
 import { z } from 'zod';
 import type { AgentName } from '../contract';
-import { ToolError } from '../tools/tool';
+import { ToolError, type ToolDefinition } from '../tools/tool';
 import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelTools, ModelUsage } from './model-provider';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from './model-provider';
 import { OfflineLanguageModel } from './offline/offline-language-model';
@@ -244,7 +244,7 @@ function toolSetOf(tools: ModelTools, ran: Set<string>, signal: AbortSignal): To
   for (const definition of tools.offered) {
     set[definition.name] = tool({
       description: definition.description,
-      inputSchema: jsonSchema<unknown>(z.toJSONSchema(definition.input, { io: 'input' }) as JSONSchema7),
+      inputSchema: inputSchemaOf(definition),
       execute: (input: unknown, { toolCallId }) => {
         ran.add(toolCallId);
         return tools.call({ modelCallId: toolCallId, tool: definition.name, input }, signal);
@@ -252,6 +252,18 @@ function toolSetOf(tools: ModelTools, ran: Set<string>, signal: AbortSignal): To
     });
   }
   return set;
+}
+
+/** Each tool's input schema for the model, made once: converting a zod schema costs more than a call. */
+const inputSchemas = new WeakMap<ToolDefinition, ReturnType<typeof jsonSchema<unknown>>>();
+
+function inputSchemaOf(definition: ToolDefinition): ReturnType<typeof jsonSchema<unknown>> {
+  let schema = inputSchemas.get(definition);
+  if (!schema) {
+    schema = jsonSchema<unknown>(z.toJSONSchema(definition.input, { io: 'input' }) as JSONSchema7);
+    inputSchemas.set(definition, schema);
+  }
+  return schema;
 }
 
 /** Why the loop refused a call before it ran: a tool not offered, or input that is not JSON. */

@@ -47,6 +47,8 @@ export interface ModelTools {
 export interface PriorFinding {
   title: string;
   text: string;
+  /** What the step's tool calls gave, one line each (`calculator {"expression":"17*23"} → "391"`). */
+  evidence?: string[];
 }
 
 export interface AgentFacts {

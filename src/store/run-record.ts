@@ -4,6 +4,8 @@ import type { AgentName, PlanItem, RunMode, TokenUsage, ToolCallError } from '..
 export interface StoredFinding {
   title: string;
   text: string;
+  /** What its tool calls gave, one line each: a refinement sees the first run's evidence. */
+  evidence?: string[];
 }
 
 /** The step in progress, as the Clarifier describes it. */

@@ -33,6 +33,18 @@ beforeEach(() => fake.reset());
 
 type ToolFrame = FrameOf<'tool.called'> | FrameOf<'tool.result'>;
 
+/** The user messages' text of a request body, in either wire format. */
+function userTextOf(body: { messages: { role: string; content: unknown }[] }): string {
+  return body.messages
+    .filter((m) => m.role === 'user')
+    .map((m) =>
+      typeof m.content === 'string'
+        ? m.content
+        : (m.content as { type: string; text?: string }[]).map((p) => p.text ?? '').join(''),
+    )
+    .join('\n');
+}
+
 describe.each(['openai', 'anthropic'] as const)('LLM_PROVIDER=%s', (provider) => {
   let maws: MawsProcess;
 
@@ -128,6 +140,27 @@ describe.each(['openai', 'anthropic'] as const)('LLM_PROVIDER=%s', (provider) =>
     // Only executors are offered tools.
     for (const r of [...fake.requestsOf('planner'), ...fake.requestsOf('aggregator')])
       expect(r.body.tools).toBeUndefined();
+  });
+
+  it("a refinement sees the first run's tool evidence: the figures the tools gave are in its prompt", async () => {
+    fake.script('planner', { kind: 'stream', tokens: piecesOf(planJson(['The total'])) });
+    fake.script(
+      'executor',
+      { kind: 'tool', calls: [{ name: 'calculator', arguments: '{"expression": "1234*5"}' }] },
+      { kind: 'stream', tokens: tokensOf('The total is 6170.') },
+    );
+    const { client } = await newSession(maws, 'prov-refine');
+    const first = await startRun(client, 'task.start', 'Work out the order total.');
+    await client.waitForEvent(TERMINAL, (f) => f.data.runId === first.runId, 60_000);
+    fake.reset();
+    const refinement = await startRun(client, 'task.refine', 'Use the figures you computed, in euros.');
+    const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === refinement.runId, 60_000);
+    expect(terminal.event).toBe('run.completed');
+    await client.close();
+    // The refinement's executor reads the first run's finding with what its calculator gave.
+    expect(userTextOf(fake.requestsOf('executor')[0].body)).toContain(
+      'The total is 6170.\nTool results:\n- calculator {"expression":"1234*5"} → "6170"',
+    );
   });
 
   it('a tool that does not exist, arguments that are not JSON, and input off the schema: each answered with its code, the run goes on', async () => {

@@ -1,7 +1,8 @@
 import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
+import { withEvidence } from './evidence';
 
 export function aggregatorPrompt(facts: AgentFacts): ChatMessage[] {
-  const findings = (facts.findings ?? []).map((f) => `## ${f.title}\n${f.text}`).join('\n\n');
+  const findings = (facts.findings ?? []).map((f) => `## ${f.title}\n${withEvidence(f)}`).join('\n\n');
   const system =
     'You are the Aggregator of a research team. Write one clear Markdown report from the ' +
     "team's findings: a title, a short summary, key findings as a list, then details. " +

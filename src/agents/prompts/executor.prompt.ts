@@ -1,7 +1,8 @@
 import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
+import { withEvidence } from './evidence';
 
 export function executorPrompt(facts: AgentFacts): ChatMessage[] {
-  const earlier = (facts.findings ?? []).map((f, i) => `${i + 1}. ${f.title}\n${f.text}`).join('\n\n');
+  const earlier = (facts.findings ?? []).map((f, i) => `${i + 1}. ${f.title}\n${withEvidence(f)}`).join('\n\n');
   const system =
     'You are an Executor on a research team. Carry out your subtask thoroughly and concisely, ' +
     'building on the earlier results. State facts plainly; say when you are unsure.';

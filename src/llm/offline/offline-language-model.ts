@@ -21,7 +21,12 @@ export interface OfflineCall {
   facts: AgentFacts;
 }
 
-const YIELD_EVERY = 16;
+/**
+ * At zero delay the text streams in pieces of this many words: nothing paces it, and each
+ * stream part costs the AI SDK's loop tens of microseconds, which word by word would make
+ * the offline model, not MAWS, the slow part of a zero-delay run.
+ */
+const PIECE_WORDS = 16;
 
 /**
  * The built-in offline model as an AI SDK language model, so that it goes through the same
@@ -56,13 +61,13 @@ export class OfflineLanguageModel implements LanguageModelV3 {
             controller.enqueue(parts.call);
           } else {
             controller.enqueue({ type: 'text-start', id: 't0' });
-            for (const [i, token] of (parts.text.match(/\s*\S+\s*/g) ?? [parts.text]).entries()) {
+            for (const [i, piece] of piecesOf(parts.text, delay > 0 ? 1 : PIECE_WORDS).entries()) {
               if (delay > 0) await sleep(delay, signal);
               else if (signal?.aborted) throw signal.reason;
-              // At zero delay a whole answer would be one run of microtasks; yielding now and
-              // then lets the process answer chat and sockets meanwhile, as a network model's would.
-              else if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
-              controller.enqueue({ type: 'text-delta', id: 't0', delta: token });
+              // At zero delay a whole answer would be one run of microtasks; yielding between
+              // pieces lets the process answer chat and sockets meanwhile, as a network model's would.
+              else if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+              controller.enqueue({ type: 'text-delta', id: 't0', delta: piece });
             }
             controller.enqueue({ type: 'text-end', id: 't0' });
           }
@@ -108,6 +113,15 @@ export class OfflineLanguageModel implements LanguageModelV3 {
     if (said.length > 0) text = `${text.trimEnd()}\n\n${said.join('\n')}`;
     return { parts: { kind: 'text', text }, usage: usageOf(inputTokens, text.match(/\S+/g)?.length ?? 0) };
   }
+}
+
+/** `text` in pieces of `words` words each (whitespace kept with the word before it). */
+function piecesOf(text: string, words: number): string[] {
+  const tokens = text.match(/\s*\S+\s*/g) ?? [text];
+  if (words === 1) return tokens;
+  const pieces: string[] = [];
+  for (let i = 0; i < tokens.length; i += words) pieces.push(tokens.slice(i, i + words).join(''));
+  return pieces;
 }
 
 /** The agent and facts the caller passed in `providerOptions.offline` (see OfflineCall). */

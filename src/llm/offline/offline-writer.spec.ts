@@ -46,21 +46,26 @@ describe('offline model', () => {
     expect(plan.subtasks[0].title).toBe('Revisit Tesla with a focus on stock volatility');
   });
 
-  it('streams the same text token by token and stops when aborted', async () => {
-    const provider = createOfflineProvider(0);
+  it('streams the same text word by word with a delay, in pieces of 16 words without one, and stops when aborted', async () => {
     const request = {
       agent: 'aggregator' as const,
       messages: [{ role: 'user' as const, content: 'Write the report.' }],
       facts: { query: QUERY, findings: [{ title: 'A', text: 'B.' }] },
     };
-    let text = '';
-    let chunks = 0;
-    for await (const chunk of provider.stream(request, new AbortController().signal).chunks) {
-      text += chunk;
-      chunks++;
-    }
-    expect(text).toBe(writeReport(request.facts));
-    expect(chunks).toBeGreaterThan(10);
+    const read = async (delayMs: number): Promise<string[]> => {
+      const chunks: string[] = [];
+      for await (const chunk of createOfflineProvider(delayMs).stream(request, new AbortController().signal).chunks) {
+        chunks.push(chunk);
+      }
+      return chunks;
+    };
+    const words = writeReport(request.facts).match(/\S+/g)!.length;
+    const paced = await read(1);
+    expect(paced.join('')).toBe(writeReport(request.facts));
+    expect(paced).toHaveLength(words);
+    const unpaced = await read(0);
+    expect(unpaced.join('')).toBe(writeReport(request.facts));
+    expect(unpaced).toHaveLength(Math.ceil(words / 16));
 
     const controller = new AbortController();
     const slow = createOfflineProvider(50).stream(request, controller.signal);
