@@ -12,6 +12,7 @@ import type { RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
 import { PlanInvalidError } from './plan-parser';
 import { RunResolver } from './run-resolver';
+import { RunTakenOverError } from '../events/run-event-writer';
 import { MAX_STREAM_RESTARTS } from './step-runner';
 import { toolCallKey } from './step-tools';
 import { calculator } from '../tools/calculator';
@@ -88,12 +89,22 @@ interface Fixture {
   finished: { outcome: string; terminal: PendingEvent }[];
 }
 
-function fixture(model: ModelProvider, run: Partial<RunRecord> = {}, maxSubtasks = 4, tools?: ToolRegistry): Fixture {
+function fixture(
+  model: ModelProvider,
+  run: Partial<RunRecord> = {},
+  maxSubtasks = 4,
+  tools?: ToolRegistry,
+  /** From the first batch this says yes to on, the log answers as to a worker whose run was taken over. */
+  takenOverAt?: (batch: PendingEvent[]) => boolean,
+): Fixture {
   const events: PendingEvent[] = [];
   const finished: Fixture['finished'] = [];
   let seq = 0;
+  let takenOver = false;
   const log = {
     append: (_key: string, batch: PendingEvent[]) => {
+      takenOver ||= takenOverAt?.(batch) ?? false;
+      if (takenOver) return Promise.resolve('superseded');
       events.push(...batch);
       seq += batch.length;
       return Promise.resolve(seq);
@@ -471,5 +482,27 @@ describe('RunResolver: tool calls of executors', () => {
       [1, false],
       [2, true],
     ]);
+  });
+});
+
+describe('RunResolver: a run taken over while a tool call is announced', () => {
+  it('the tool never runs, and nothing of the call is written', async () => {
+    const runs: number[] = [];
+    const effect: ToolDefinition<{ n: number }> = {
+      name: 'effect',
+      description: 'changes something',
+      input: z.object({ n: z.number() }),
+      run: ({ n }) => {
+        runs.push(n);
+        return Promise.resolve(n);
+      },
+    };
+    const model = new ScriptedModel();
+    model.script('executor', { calls: [{ tool: 'effect', input: { n: 1 } }], text: 'done' });
+    const registry = new ToolRegistry([effect], { maxSteps: 8, maxOutputChars: 1000, timeoutMs: 1_000 });
+    const fx = fixture(model, {}, 4, registry, (batch) => batch.some((e) => e.event === 'tool.called'));
+    await expect(resolve(fx)).rejects.toBeInstanceOf(RunTakenOverError);
+    expect(runs).toEqual([]);
+    expect(fx.events.filter((e) => e.event.startsWith('tool.'))).toEqual([]);
   });
 });
