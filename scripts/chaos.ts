@@ -612,6 +612,31 @@ function checkSteps(frames: AnyDurableFrame[], completed: boolean): StepFindings
   return found;
 }
 
+/**
+ * A run's tool calls (v2 "Tools"): each toolCallId has exactly one tool.called, then exactly
+ * one tool.result of the same attempt. Returns the number of calls and what is wrong.
+ */
+function checkToolCalls(frames: AnyDurableFrame[]): { calls: number; recorded: number; problems: string[] } {
+  const called = new Map<string, { at: number; attempt: number; n: number }>();
+  const results = new Map<string, { at: number; attempt: number; n: number }>();
+  let recorded = 0;
+  frames.forEach((f, at) => {
+    if (f.event !== 'tool.called' && f.event !== 'tool.result') return;
+    const into = f.event === 'tool.called' ? called : results;
+    const seen = into.get(f.data.toolCallId);
+    into.set(f.data.toolCallId, { at: seen?.at ?? at, attempt: f.data.attempt, n: (seen?.n ?? 0) + 1 });
+    if (f.event === 'tool.result' && f.data.recorded) recorded += 1;
+  });
+  const problems: string[] = [];
+  for (const [id, c] of called) {
+    const r = results.get(id);
+    if (c.n !== 1 || r?.n !== 1) problems.push(`tool call ${id}: ${c.n} tool.called, ${r?.n ?? 0} tool.result`);
+    else if (r.at < c.at || r.attempt !== c.attempt) problems.push(`tool call ${id}: its result is out of place`);
+  }
+  for (const id of results.keys()) if (!called.has(id)) problems.push(`tool call ${id}: a result without its call`);
+  return { calls: called.size, recorded, problems };
+}
+
 /** A worker's log lines saying it stopped a run it no longer held without writing more. */
 const STOOD_DOWN = /stopped it without writing more|while this one failed it: wrote nothing/g;
 
@@ -659,6 +684,9 @@ interface Findings {
   notFinishedOnce: number;
   staleWrites: number;
   unlikeOutput: number;
+  toolCalls: number;
+  recordedToolResults: number;
+  unpairedToolCalls: number;
   outcomes: Partial<Record<TerminalEvent, number>>;
 }
 
@@ -722,6 +750,9 @@ async function checkAgainstRedis(redisUrl: string, clients: ChaosClient[]): Prom
     notFinishedOnce: 0,
     staleWrites: 0,
     unlikeOutput: 0,
+    toolCalls: 0,
+    recordedToolResults: 0,
+    unpairedToolCalls: 0,
     outcomes: {},
   };
   const { problems, outcomes } = found;
@@ -759,6 +790,11 @@ async function checkAgainstRedis(redisUrl: string, clients: ChaosClient[]): Prom
     for (const p of steps.rerun) problems.push(`client ${c.n}: finished step ${p} started again`);
     for (const p of [...steps.notFinishedOnce, ...steps.unlikeOutput]) problems.push(`client ${c.n}: step ${p}`);
     for (const p of steps.staleWrites) problems.push(`client ${c.n}: stale write, ${p}`);
+    const tools = checkToolCalls(parsed);
+    found.toolCalls += tools.calls;
+    found.recordedToolResults += tools.recorded;
+    found.unpairedToolCalls += tools.problems.length;
+    for (const p of tools.problems) problems.push(`client ${c.n}: ${p}`);
   }
   admin.disconnect();
   return found;
@@ -901,6 +937,10 @@ function printFigures(
     ['stale writes', `${found.staleWrites} (frames of an attempt after a later one began)`],
     ['runs a stale worker let go', `${found.stoodDown} (its log: stopped without writing more)`],
     ['outputs unlike their stream', String(found.unlikeOutput)],
+    [
+      'tool calls',
+      `${found.toolCalls} (${found.recordedToolResults} answered from their record after a restart; ${found.unpairedToolCalls} not one call and one result)`,
+    ],
     ['longest recovery', kills.length ? recovery(kills) : 'n/a (no kills)'],
     ['longest stall recovery', stalls.length ? recovery(stalls) : 'n/a (no stalls)'],
     [
