@@ -129,12 +129,13 @@ describe('history retention (HISTORY_MAX_EVENTS=100)', () => {
   let gateway: MawsProcess;
 
   beforeAll(async () => {
-    // Every model token its own agent.delta: one run writes some 600 events.
+    // Every model token its own agent.delta (the offline model streams word by word when its
+    // words are paused at all, and nothing coalesces them): one run writes some 600 events.
     ({
       redis,
       procs: [gateway],
     } = await startStack(['gateway', 'worker'], {
-      OFFLINE_TOKEN_DELAY_MS: '0',
+      OFFLINE_TOKEN_DELAY_MS: '1',
       DELTA_FLUSH_MS: '0',
       HISTORY_MAX_EVENTS: '100',
       HISTORY_TTL_SECONDS: '600',
