@@ -20,7 +20,6 @@ import type { AgentName } from '../contract';
 import { ToolError, type ToolDefinition } from '../tools/tool';
 import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelTools, ModelUsage } from './model-provider';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from './model-provider';
-import { OfflineLanguageModel } from './offline/offline-language-model';
 
 export type RealProviderName = 'openai' | 'anthropic' | 'openai-compatible';
 
@@ -38,8 +37,8 @@ export interface AiSdkProviderSettings {
   keyVariable: string;
   /** Told once per model when its server refuses structured output (and it goes without). */
   warn?: (message: string) => void;
-  /** `offline`: the pause between its words (the Clarifier's are not paused). */
-  offlineTokenDelayMs?: number;
+  /** The model each agent's calls go to, where the provider brings its own (the offline model). */
+  languageModelOf?: (agent: AgentName) => LanguageModel;
 }
 
 // The SDK prints provider warnings (an unsupported setting, say) to the console on every call;
@@ -67,7 +66,7 @@ export class AiSdkProvider implements ModelProvider {
 
   constructor(private readonly settings: AiSdkProviderSettings) {
     this.name = settings.provider;
-    this.modelOf = languageModels(settings);
+    this.modelOf = settings.languageModelOf ?? languageModels(settings);
   }
 
   modelFor(agent: AgentName): string {
@@ -277,12 +276,8 @@ function refusalOf(error: unknown, toolName: string, tools: ModelTools): ToolErr
 
 function languageModels(s: AiSdkProviderSettings): (agent: AgentName) => LanguageModel {
   switch (s.provider) {
-    case 'offline': {
-      const paused = new OfflineLanguageModel(s.offlineTokenDelayMs ?? 0);
-      // The Clarifier answers at once: its pause would only slow chat, not make runs watchable.
-      const atOnce = new OfflineLanguageModel(0);
-      return (agent) => (agent === 'clarifier' ? atOnce : paused);
-    }
+    case 'offline':
+      throw new Error('the offline provider brings its own model (languageModelOf)');
     case 'openai': {
       const openai = createOpenAI({ apiKey: s.apiKey, baseURL: s.baseUrl });
       // Chat Completions rather than the Responses API: the format every compatible server speaks.

@@ -32,8 +32,13 @@ export class OfflineProvider implements ModelProvider {
       models: OFFLINE_MODELS,
       maxRetries: 0,
       keyVariable: '(none: the offline model needs no key)',
-      offlineTokenDelayMs: tokenDelayMs,
+      languageModelOf: (agent) => this.modelOf(agent),
     });
+  }
+
+  /** The Clarifier answers at once: its pause would only slow chat, not make runs watchable. */
+  private modelOf(agent: AgentName): OfflineLanguageModel {
+    return agent === 'clarifier' ? this.atOnce : this.paused;
   }
 
   modelFor(): string {
@@ -42,7 +47,7 @@ export class OfflineProvider implements ModelProvider {
 
   stream(request: ModelRequest, signal: AbortSignal): ModelStream {
     if (request.tools && request.tools.offered.length > 0) return this.loop.stream(request, signal);
-    const model = request.agent === 'clarifier' ? this.atOnce : this.paused;
+    const model = this.modelOf(request.agent);
     let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
     async function* chunks(): AsyncGenerator<string> {
       const { stream } = await model.doStream({
