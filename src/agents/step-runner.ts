@@ -105,11 +105,19 @@ export class StepRunner {
     signal: AbortSignal,
   ): Promise<{ text: string; usage: ModelUsage; toolCalls: ToolCallSummary[]; evidence: string[] }> {
     const call = withTimeout(signal, this.modelTimeoutMs);
-    const tools =
-      step.useTools && this.tools && this.tools.offered.length > 0
-        ? new StepTools(this.tools, writer, runId, { stepId: step.stepId, agent: step.agent, attempt }, recorded)
-        : undefined;
     try {
+      const offered = step.useTools && this.tools?.enabled ? await this.tools.offered() : [];
+      const tools =
+        this.tools && offered.length > 0
+          ? new StepTools(
+              offered,
+              this.tools.limits,
+              writer,
+              runId,
+              { stepId: step.stepId, agent: step.agent, attempt },
+              recorded,
+            )
+          : undefined;
       const stream = this.model.stream(tools ? { ...step.request, tools } : step.request, call.signal);
       let text = '';
       for await (const chunk of stream.chunks) {

@@ -5,7 +5,7 @@ import type { RunEventWriter } from '../events/run-event-writer';
 import type { ModelToolCall, ModelTools } from '../llm/model-provider';
 import { RunCheckpoint, type StoredToolCall, type StoredToolOutcome } from '../store/run-record';
 import { ToolError, type ToolDefinition } from '../tools/tool';
-import type { ToolRegistry } from '../tools/tool-registry';
+import type { ToolLimits } from '../tools/tool-registry';
 import { runTool } from '../tools/tool-runner';
 
 /** What the model reads for a failed call: the code first, so it can tell a timeout from bad input. */
@@ -26,22 +26,23 @@ export class StepTools implements ModelTools {
   /** What each call gave, one line each, for the later steps' and a refinement's prompts. */
   readonly evidence: string[] = [];
   private count = 0;
+  private readonly byName: Map<string, ToolDefinition>;
 
   constructor(
-    private readonly registry: ToolRegistry,
+    /** The tools this step is offered (listed once as it starts). */
+    readonly offered: ToolDefinition[],
+    private readonly limits: ToolLimits,
     private readonly writer: RunEventWriter,
     private readonly runId: string,
     private readonly step: { stepId: string; agent: AgentName; attempt: number },
     /** The step's recorded outcomes by call key, shared by its attempts. */
     private readonly recorded: Map<string, StoredToolOutcome>,
-  ) {}
-
-  get offered(): ToolDefinition[] {
-    return this.registry.offered;
+  ) {
+    this.byName = new Map(offered.map((tool) => [tool.name, tool]));
   }
 
   get maxSteps(): number {
-    return this.registry.limits.maxSteps;
+    return this.limits.maxSteps;
   }
 
   async call(call: ModelToolCall, signal: AbortSignal): Promise<unknown> {
@@ -70,7 +71,7 @@ export class StepTools implements ModelTools {
   }
 
   private run(call: ModelToolCall, signal: AbortSignal): Promise<StoredToolOutcome> {
-    const tool = this.registry.get(call.tool);
+    const tool = this.byName.get(call.tool);
     if (!tool) {
       return Promise.resolve({
         ok: false,
@@ -78,7 +79,7 @@ export class StepTools implements ModelTools {
         ms: 0,
       });
     }
-    const { maxOutputChars, timeoutMs } = this.registry.limits;
+    const { maxOutputChars, timeoutMs } = this.limits;
     return runTool(tool, call.input, { signal, timeoutMs, maxOutputChars });
   }
 

@@ -12,6 +12,7 @@ import {
   MinLength,
   validateSync,
 } from 'class-validator';
+import { readMcpServersFile, type McpServerConfig } from './mcp-servers-file';
 import { parseLlmPrices } from './prices';
 
 /**
@@ -87,6 +88,14 @@ export class AppConfig {
   @Matches(/^https?:\/\/.+/, { message: 'BRAVE_API_URL must be an http(s) URL' })
   BRAVE_API_URL = 'https://api.search.brave.com/res/v1/web/search';
   @Transform(toInt) @IsInt() @Min(100) @Max(600_000) TOOLS_SEARCH_TIMEOUT_MS = 15_000;
+  /** Path to a JSON file in the common `mcpServers` shape: their tools are offered as `mcp_<server>_<tool>`. */
+  @IsOptional() @IsString() @MinLength(1) MCP_SERVERS?: string;
+  /** How long starting an MCP server and listing its tools may take. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(600_000) MCP_CONNECT_TIMEOUT_MS = 10_000;
+  /** The largest message an MCP server may send (a larger one drops its connection). */
+  @Transform(toInt) @IsInt() @Min(1024) @Max(256 * 1024 * 1024) MCP_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+  /** The servers MCP_SERVERS lists, read once at start-up (not an environment variable). */
+  mcpServers: readonly McpServerConfig[] = [];
 
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) WORKER_CONCURRENCY = 8;
   @Transform(toInt) @IsInt() @Min(1) @Max(1000) CLARIFIER_CONCURRENCY = 32;
@@ -141,7 +150,10 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const defaults = new AppConfig();
   const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(defaults).concat(optionalKeys)) {
+  // Only variables: lower-case fields (mcpServers) are filled in below.
+  for (const key of Object.keys(defaults)
+    .concat(optionalKeys)
+    .filter((k) => /^[A-Z]/.test(k))) {
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
@@ -169,6 +181,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push('ADMIN_USER and ADMIN_PASSWORD must be set together');
   }
   problems.push(...llmProblems(config), ...toolProblems(config));
+  if (config.MCP_SERVERS !== undefined) {
+    const { servers, problems: mcpProblems } = readMcpServersFile(config.MCP_SERVERS);
+    config.mcpServers = servers;
+    problems.push(...mcpProblems.map((problem) => `MCP_SERVERS (${config.MCP_SERVERS}): ${problem}`));
+  }
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -259,6 +276,7 @@ export function toolNamesOf(value: string): string[] {
 
 const optionalKeys = [
   'TOOLS',
+  'MCP_SERVERS',
   'TOOLS_FETCH_ALLOW',
   'SEARXNG_URL',
   'BRAVE_API_KEY',

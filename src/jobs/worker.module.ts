@@ -1,4 +1,4 @@
-import { Inject, Module, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
 import { RunResolver } from '../agents/run-resolver';
 import { AppConfig } from '../config/config';
 import type Redis from 'ioredis';
@@ -19,7 +19,14 @@ import { ToolRegistry } from '../tools/tool-registry';
   providers: [
     {
       provide: ResolverProcessor,
-      useFactory: (config: AppConfig, log: EventLog, runs: RunStore, model: ModelProvider, writes: StoreWrites) =>
+      useFactory: (
+        config: AppConfig,
+        log: EventLog,
+        runs: RunStore,
+        model: ModelProvider,
+        writes: StoreWrites,
+        tools: ToolRegistry,
+      ) =>
         new ResolverProcessor(
           new RunResolver(
             log,
@@ -31,7 +38,7 @@ import { ToolRegistry } from '../tools/tool-registry';
               modelTimeoutMs: config.MODEL_TIMEOUT_MS,
             },
             writes,
-            ToolRegistry.fromConfig(config),
+            tools,
           ),
           log,
           runs,
@@ -45,7 +52,15 @@ import { ToolRegistry } from '../tools/tool-registry';
             shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
           },
         ),
-      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER, StoreWrites],
+      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER, StoreWrites, ToolRegistry],
+    },
+    {
+      provide: ToolRegistry,
+      useFactory: (config: AppConfig) => {
+        const logger = new Logger('Tools');
+        return ToolRegistry.fromConfig(config, (message) => logger.warn(message));
+      },
+      inject: [AppConfig],
     },
     {
       provide: ClarifierThread,
@@ -68,6 +83,7 @@ export class WorkerModule implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(ResolverProcessor) private readonly resolver: ResolverProcessor,
     @Inject(ClarifierThread) private readonly clarifier: ClarifierThread,
     @Inject(LostRunRequeuer) private readonly requeuer: LostRunRequeuer,
+    @Inject(ToolRegistry) private readonly tools: ToolRegistry,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -79,5 +95,7 @@ export class WorkerModule implements OnApplicationBootstrap, BeforeApplicationSh
   async beforeApplicationShutdown(): Promise<void> {
     this.requeuer.stop();
     await Promise.all([this.resolver.stop(), this.clarifier.stop(), this.requeuer.close()]);
+    // After the runs: their MCP servers' processes end with the worker.
+    await this.tools.close();
   }
 }

@@ -2,6 +2,7 @@ import { BUILT_IN_TOOLS, fetchOriginsOf, toolNamesOf, type AppConfig, type Built
 import { calculator } from './calculator';
 import { FetchPolicy } from './fetch/fetch-policy';
 import { createHttpFetch } from './fetch/http-fetch';
+import { McpServers } from './mcp/mcp-servers';
 import { createRunJs } from './run-js';
 import { createWebSearch } from './search/web-search';
 import type { ToolDefinition } from './tool';
@@ -43,23 +44,35 @@ export interface ToolLimits {
   timeoutMs: number;
 }
 
-/** The tools a worker's executors are offered, and the caps their calls run under. */
+/**
+ * The tools a worker's executors are offered (the built-ins TOOLS enables, then the tools of
+ * the MCP_SERVERS servers), and the caps their calls run under.
+ */
 export class ToolRegistry {
-  private readonly byName: Map<string, ToolDefinition>;
-
   constructor(
-    tools: ToolDefinition[],
+    private readonly builtIns: ToolDefinition[],
     readonly limits: ToolLimits,
-  ) {
-    this.byName = new Map(tools.map((t) => [t.name, t]));
-  }
+    private readonly mcp?: McpServers,
+  ) {}
 
-  /** The tools TOOLS enables (default: every built-in whose settings are present). */
-  static fromConfig(config: AppConfig): ToolRegistry {
+  /** The tools TOOLS enables (default: every built-in whose settings are present), and MCP_SERVERS's. */
+  static fromConfig(config: AppConfig, warn: (message: string) => void = () => undefined): ToolRegistry {
     const names =
       config.TOOLS === undefined
         ? BUILT_IN_TOOLS.filter((name) => CONFIGURED[name](config))
         : toolNamesOf(config.TOOLS);
+    const mcp =
+      config.mcpServers.length > 0
+        ? new McpServers(
+            config.mcpServers,
+            {
+              connectTimeoutMs: config.MCP_CONNECT_TIMEOUT_MS,
+              maxMessageBytes: config.MCP_MAX_MESSAGE_BYTES,
+              retryAfterMs: MCP_RETRY_AFTER_MS,
+            },
+            warn,
+          )
+        : undefined;
     return new ToolRegistry(
       names.map((name) => BUILT_INS[name as BuiltInToolName](config)),
       {
@@ -67,15 +80,29 @@ export class ToolRegistry {
         maxOutputChars: config.MAX_TOOL_OUTPUT_CHARS,
         timeoutMs: config.TOOL_TIMEOUT_MS,
       },
+      mcp,
     );
   }
 
-  /** The tools offered, in a stable order. */
-  get offered(): ToolDefinition[] {
-    return this.limits.maxSteps > 0 ? [...this.byName.values()] : [];
+  /** Whether any tool may be offered at all. */
+  get enabled(): boolean {
+    return this.limits.maxSteps > 0 && (this.builtIns.length > 0 || (this.mcp?.size ?? 0) > 0);
   }
 
-  get(name: string): ToolDefinition | undefined {
-    return this.byName.get(name);
+  /**
+   * The tools one step is offered, in a stable order: the built-ins, then each MCP server's
+   * (started on first use; one that cannot be reached offers its tools as last listed).
+   */
+  async offered(): Promise<ToolDefinition[]> {
+    if (!this.enabled) return [];
+    return this.mcp ? [...this.builtIns, ...(await this.mcp.tools())] : [...this.builtIns];
+  }
+
+  /** Ends the MCP clients and their servers' processes (the worker is stopping). */
+  async close(): Promise<void> {
+    await this.mcp?.close();
   }
 }
+
+/** After an MCP server could not be reached, how long before its tools are listed again. */
+const MCP_RETRY_AFTER_MS = 15_000;

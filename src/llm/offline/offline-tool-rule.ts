@@ -5,7 +5,12 @@ import type { AgentFacts } from '../model-provider';
  * deterministically by a documented rule). Only executors call tools, one call per round,
  * and only tools the call offers (a rule whose tool is not offered is passed over):
  *
- * 0. An executor whose subtask (its title, then its description) or, failing those, whose
+ * 00. An executor whose subtask (its title, then its description) or, failing those, whose
+ *    task names a call, ``call `<tool>` with <JSON object>`` (any offered tool, MCP tools
+ *    included: ``call `mcp_files_read` with {"path": "notes.txt"}``), makes the first three
+ *    such calls of the first of those texts that names any, in order, and ends its finding
+ *    with "Called <tool>: <the start of the result>." for each (or "<tool> failed: <error>.").
+ * 0. Otherwise, an executor whose subtask (its title, then its description) or, failing those, whose
  *    task holds an http(s) URL calls `http_fetch` with the first one, and ends its finding
  *    with "Fetched <url>: <the start of the text>" (or "The fetch failed: <error>").
  * 0b. Otherwise, one whose subtask or task (the same order) asks to search for a quoted
@@ -26,8 +31,8 @@ import type { AgentFacts } from '../model-provider';
  *    example goes this way, so the default run shows a tool at work.
  */
 export interface OfflineToolCall {
-  tool: 'calculator' | 'run_js' | 'http_fetch' | 'web_search';
-  input: Record<string, string>;
+  tool: string;
+  input: Record<string, unknown>;
   /** The sentence the finding ends with, given the call's result (as text) and whether it failed. */
   said(result: string, failed: boolean): string;
 }
@@ -41,6 +46,8 @@ const QUOTED_CHARS = 300;
 /** The tool calls the rules above give an executor with these facts and tools, in order (maybe none). */
 export function offlineToolCalls(facts: AgentFacts, offered: ReadonlySet<string>): OfflineToolCall[] {
   const texts = [facts.subtask?.title, facts.subtask?.description, facts.query];
+  const named = namedCallsIn(offered, ...texts);
+  if (named.length > 0) return named;
   const url = offered.has('http_fetch') ? urlIn(...texts) : undefined;
   if (url !== undefined) {
     return [
@@ -80,6 +87,55 @@ export function offlineToolCalls(facts: AgentFacts, offered: ReadonlySet<string>
   if (expressions.length > 0) return expressions.map(calculation);
   const spread = spreadOf(facts);
   return spread ? [spread] : [];
+}
+
+const CALL_NAMED = /call `([A-Za-z0-9_-]{1,64})` with \{/g;
+
+/** Rule 00's calls: the first three ``call `<tool>` with {...}`` of an offered tool in the first text naming any. */
+export function namedCallsIn(offered: ReadonlySet<string>, ...texts: (string | undefined)[]): OfflineToolCall[] {
+  for (const text of texts) {
+    const calls: OfflineToolCall[] = [];
+    for (const match of (text ?? '').matchAll(CALL_NAMED)) {
+      const tool = match[1];
+      const json = objectAt(text ?? '', match.index + match[0].length - 1);
+      if (!offered.has(tool) || json === undefined || calls.length >= MAX_EXPRESSIONS) continue;
+      calls.push({
+        tool,
+        input: json,
+        said: (result, failed) =>
+          failed
+            ? `${tool} failed: ${result}.`
+            : `Called ${tool}: ${result.replace(/\s+/g, ' ').trim().slice(0, QUOTED_CHARS)}.`,
+      });
+    }
+    if (calls.length > 0) return calls;
+  }
+  return [];
+}
+
+/** The JSON object that starts at `start` (its braces matched outside strings), or undefined. */
+function objectAt(text: string, start: number): Record<string, unknown> | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) {
+      try {
+        const value: unknown = JSON.parse(text.slice(start, i + 1));
+        return typeof value === 'object' && value !== null && !Array.isArray(value)
+          ? (value as Record<string, unknown>)
+          : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
 }
 
 const SEARCH_FOR = /search (?:the web )?for "([^"]{1,200})"/i;
