@@ -257,6 +257,24 @@ const ON_FRAME = {
     const said = d.ok ? JSON.stringify(d.output) : `${d.error?.code}: ${d.error?.message}`;
     log.line('tool', '[TOOL]', `${d.tool} → ${said} (${d.ms} ms)`, seq);
   },
+  'agent.failed': ({ data: d, seq }) => {
+    thread.agentFailed(d);
+    log.line('plan', '[STEP]', `${d.stepId} failed for good (${d.error?.code}: ${d.error?.message})`, seq);
+  },
+  'plan.updated': ({ data: d, seq }) => {
+    thread.planUpdated(d);
+    const dropped = d.dropped.length > 0 ? `, dropped ${d.dropped.join(', ')}` : '';
+    log.line(
+      'plan',
+      '[PLAN]',
+      `version ${d.version} (${d.reason}): ${d.plan.map((s) => s.stepId).join(', ')}${dropped}`,
+      seq,
+    );
+  },
+  'agent.skipped': ({ data: d, seq }) => {
+    thread.agentSkipped(d);
+    log.line('plan', '[STEP]', `${d.stepId} skipped: ${d.reason}`, seq);
+  },
   'run.completed': onRunEnded,
   'run.failed': onRunEnded,
   'run.cancelled': onRunEnded,

@@ -11,7 +11,7 @@ import { createToolList } from './tools.js';
 /** @typedef {import('../../src/contract').RunMode} RunMode */
 /** @typedef {import('../../src/contract').PlanItem} PlanItem */
 /** @typedef {import('../../src/contract').RunError} RunError */
-/** @typedef {'waiting' | 'running' | 'restarted' | 'done' | 'failed' | 'cancelled'} StepState */
+/** @typedef {'waiting' | 'running' | 'restarted' | 'done' | 'failed' | 'cancelled' | 'skipped'} StepState */
 /** @typedef {'queued' | 'running' | 'completed' | 'failed' | 'cancelled'} RunStatus */
 /**
  * What the agent.started, agent.delta and agent.finished events say about their step.
@@ -60,6 +60,7 @@ const STATE_LABEL = {
   done: 'done',
   failed: 'failed',
   cancelled: 'cancelled',
+  skipped: 'dropped',
 };
 /** @type {Record<RunStatus, string>} */
 const RUN_LABEL = {
@@ -206,7 +207,7 @@ export function createThread(root, opts) {
 
   /** @param {Run} run */
   function updateProgress(run) {
-    const total = run.steps.length;
+    const total = run.steps.filter((s) => s.state !== 'skipped').length;
     const done = run.steps.filter((s) => s.state === 'done').length;
     run.progress.textContent = `${done} of ${total} steps`;
     run.bar.style.width = `${total ? Math.round((done / total) * 100) : 0}%`;
@@ -389,13 +390,15 @@ export function createThread(root, opts) {
     }
     setStepState(step, 'done');
     if (!step.userToggled) setOpen(step, false);
-    const plan = d.agent === 'planner' ? planOf(d.output) : null;
+    // The planner's own plan (a revision comes as plan.updated).
+    const plan = d.agent === 'planner' && d.stepId === 'plan' ? planOf(d.output) : null;
     if (plan) addPlan(run, plan);
     updateProgress(run);
   }
 
   /**
-   * The planner's plan becomes one waiting row per executor step, between planner and aggregator.
+   * The planner's plan becomes one waiting row per executor step (`exec-1` ...), between
+   * planner and aggregator.
    * @param {Run} run
    * @param {unknown[]} plan
    */
@@ -405,15 +408,85 @@ export function createThread(root, opts) {
     grew(() => {
       plan.forEach((item, i) => {
         const { title, description } = planItem(item, i);
-        const existing = executors[i];
+        const stepId = `exec-${i + 1}`;
+        const existing = executors.find((s) => s.stepId === stepId) || executors.filter((s) => s.stepId === null)[0];
         if (existing) {
           if (!existing.titleEl.textContent) existing.titleEl.textContent = title;
           if (!existing.descEl.textContent) existing.descEl.textContent = description;
+          bind(existing, stepId);
         } else {
-          addStep(run, { agent: 'executor', title, description }, aggregator);
+          addStep(run, { agent: 'executor', stepId, title, description }, aggregator);
         }
       });
     });
+  }
+
+  /**
+   * @param {Step} step
+   * @param {string} stepId
+   */
+  function bind(step, stepId) {
+    step.stepId = stepId;
+    step.node.dataset.stepId = stepId;
+  }
+
+  /**
+   * A step that failed for good: marked failed, with why.
+   * @param {DurableEventMap['agent.failed']} d
+   */
+  function agentFailed(d) {
+    const run = getRun(d.runId);
+    const step = findStep(run, d);
+    grew(() => {
+      setStepState(step, 'failed');
+      step.node.querySelector('.step-error')?.remove();
+      const why = `${d.error?.code ?? 'FAILED'}: ${d.error?.message ?? ''}`;
+      step.node.querySelector('.step-main')?.append(el('div', 'step-error', why));
+      if (!step.userToggled) setOpen(step, false);
+    });
+    updateProgress(run);
+  }
+
+  /**
+   * A revised plan: its version on the card, the dropped steps struck through, the new steps
+   * added in the plan's order before the aggregator.
+   * @param {DurableEventMap['plan.updated']} d
+   */
+  function planUpdated(d) {
+    const run = getRun(d.runId);
+    const aggregator = run.steps.find((s) => s.agent === 'aggregator');
+    grew(() => {
+      let version = run.node.querySelector('.plan-version');
+      if (!version) {
+        version = el('div', 'plan-version');
+        run.list.before(version);
+      }
+      const why = { step_failed: 'after a step failed', steer: 'as you asked', review: 'after your review' }[d.reason];
+      version.textContent = `Plan version ${d.version}${why ? `, revised ${why}` : ''}`;
+      for (const id of d.dropped) {
+        const step = run.steps.find((s) => s.stepId === id);
+        if (step) dropStep(step);
+      }
+      for (const item of d.plan) {
+        if (run.steps.some((s) => s.stepId === item.stepId)) continue;
+        addStep(run, { agent: 'executor', ...item }, aggregator);
+      }
+    });
+    updateProgress(run);
+  }
+
+  /** @param {DurableEventMap['agent.skipped']} d */
+  function agentSkipped(d) {
+    const run = getRun(d.runId);
+    const step = run.steps.find((s) => s.stepId === d.stepId);
+    if (step) grew(() => dropStep(step));
+    updateProgress(run);
+  }
+
+  /** @param {Step} step */
+  function dropStep(step) {
+    step.node.classList.add('dropped');
+    setStepState(step, 'skipped');
   }
 
   /**
@@ -422,7 +495,7 @@ export function createThread(root, opts) {
    */
   function endRun(run, state) {
     for (const step of run.steps) {
-      if (step.state !== 'done') {
+      if (step.state !== 'done' && step.state !== 'skipped' && !(state === 'completed' && step.state === 'failed')) {
         setStepState(step, state === 'completed' ? 'done' : state);
         if (!step.userToggled) setOpen(step, false);
       }
@@ -479,6 +552,9 @@ export function createThread(root, opts) {
     agentStarted,
     agentDelta,
     agentFinished,
+    agentFailed,
+    planUpdated,
+    agentSkipped,
     toolCalled,
     toolResult,
     runCompleted,

@@ -1,9 +1,9 @@
 import { withTimeout } from '../common/abort';
 import type { EventLog } from '../events/event-log';
-import { AGGREGATE_STEP_ID, executorStepId } from '../contract';
+import { AGGREGATE_STEP_ID } from '../contract';
 import { durable } from '../events/frames';
 import type { AgentFacts, ModelProvider } from '../llm/model-provider';
-import type { RunRecord } from '../store/run-record';
+import { currentPlanOf, type RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
 import type { StoreWrites } from '../store/store-writes';
 import { clarifierPrompt } from './prompts/clarifier.prompt';
@@ -80,19 +80,26 @@ export function answerWriteId(answerId: string): string {
   return `chat:${answerId}`;
 }
 
-/** "Step 3 of 5 is running: ..." from a run's checkpoint. */
+/** "Step 3 of 5 is running: ..." from a run's checkpoint, following the plan's latest version. */
 export function describeProgress(run: RunRecord): string {
   const mode = run.mode === 'refinement' ? 'refinement' : 'task';
   if (!run.started) return `Your ${mode} is queued and will start in a moment.`;
-  if (!run.plan) return `Your ${mode} has started: the planner is splitting it into subtasks.`;
-  const total = run.plan.length + 2;
-  const subtasksDone = run.plan.filter((_, i) => run.outputs[executorStepId(i)] !== undefined).length;
+  const plan = currentPlanOf(run);
+  if (!plan) return `Your ${mode} has started: the planner is splitting it into subtasks.`;
+  const steps = plan.steps;
+  const total = steps.length + 2;
+  const subtasksDone = steps.filter((s) => run.outputs[s.stepId] !== undefined).length;
   const done = 1 + subtasksDone + (run.outputs[AGGREGATE_STEP_ID] !== undefined ? 1 : 0);
   const current =
     run.current && run.outputs[run.current.stepId] === undefined
       ? `Step ${Math.min(done + 1, total)} of ${total} is running: the ${run.current.agent} is working on "${run.current.title}".`
       : `Step ${Math.min(done + 1, total)} of ${total} is about to start.`;
-  return `${current} ${subtasksDone} of ${run.plan.length} subtasks are done; the plan is: ${run.plan
-    .map((p, i) => `${i + 1}. ${p.title}`)
-    .join('; ')}.`;
+  const version = plan.version > 1 ? ` (version ${plan.version}, revised after a step failed)` : '';
+  const failed = Object.values(run.failed).map((f) => `"${f.title}" (${f.error.message})`);
+  return [
+    `${current} ${subtasksDone} of ${steps.length} subtasks are done; the plan${version} is: ${steps
+      .map((p, i) => `${i + 1}. ${p.title}`)
+      .join('; ')}.`,
+    failed.length > 0 ? ` Failed for good: ${failed.join('; ')}.` : '',
+  ].join('');
 }

@@ -19,6 +19,23 @@ class PlanItemDto {
   @IsOptional() @IsString() @MaxLength(2000) description?: string;
 }
 
+class RevisedItemDto extends PlanItemDto {
+  @IsOptional() @IsString() @MaxLength(40) stepId?: string;
+}
+
+class RevisionDto {
+  @IsArray()
+  @ArrayMaxSize(50)
+  @ValidateNested({ each: true })
+  @Type(() => RevisedItemDto)
+  subtasks!: RevisedItemDto[];
+}
+
+/** A subtask of a revised plan: an existing step kept (its `stepId`), or a new one (none). */
+export interface RevisedItem extends PlanItem {
+  stepId?: string;
+}
+
 class PlanDto {
   @IsArray()
   @ArrayMinSize(2)
@@ -71,8 +88,53 @@ export function planRepairMessage(problem: string, maxSubtasks: number): string 
   );
 }
 
-/** Parses and validates the planner's JSON. Tolerates a fenced code block around it. */
-export function parsePlan(text: string, maxSubtasks: number): PlanItem[] {
+/**
+ * A revised plan's JSON Schema: the subtasks still to do, each an existing step kept (its
+ * `stepId`, or "" for a new subtask), none at all to go straight to the report.
+ */
+export function revisionJsonSchema(maxSubtasks: number): Record<string, unknown> {
+  const schema = planJsonSchema(maxSubtasks);
+  const subtasks = (schema.properties as Record<string, Record<string, unknown>>).subtasks;
+  const items = subtasks.items as { properties: Record<string, unknown>; required: string[] };
+  return {
+    ...schema,
+    properties: {
+      subtasks: {
+        ...subtasks,
+        description: `0 to ${maxSubtasks} subtasks still to do, in order (none: go straight to the report)`,
+        minItems: 0,
+        items: {
+          ...items,
+          properties: {
+            stepId: { type: 'string', description: 'the id of a pending step kept as it is, or "" for a new subtask' },
+            ...items.properties,
+          },
+          required: ['stepId', ...items.required],
+        },
+      },
+    },
+  };
+}
+
+/** Parses and validates a revised plan (see revisionJsonSchema); `""` as a stepId means a new subtask. */
+export function parseRevision(text: string, maxSubtasks: number): RevisedItem[] {
+  const revision = plainToInstance(RevisionDto, jsonObjectOf(text));
+  const errors = validateSync(revision);
+  if (errors.length > 0) throw new PlanInvalidError(`the revised plan is not valid (${describe(errors).join('; ')})`);
+  if (revision.subtasks.length > maxSubtasks) {
+    throw new PlanInvalidError(
+      `the revised plan has ${revision.subtasks.length} subtasks; at most ${maxSubtasks} are allowed`,
+    );
+  }
+  return revision.subtasks.map((s) => ({
+    ...(s.stepId ? { stepId: s.stepId.trim() } : {}),
+    title: s.title.trim(),
+    description: (s.description ?? '').trim(),
+  }));
+}
+
+/** The answer's JSON object (a fenced code block around it tolerated). */
+function jsonObjectOf(text: string): object {
   const body = text.trim().replace(/^```(?:json)?\s*|\s*```$/g, '');
   let raw: unknown;
   try {
@@ -83,6 +145,12 @@ export function parsePlan(text: string, maxSubtasks: number): PlanItem[] {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new PlanInvalidError('the plan is not a JSON object with a "subtasks" list');
   }
+  return raw;
+}
+
+/** Parses and validates the planner's JSON. Tolerates a fenced code block around it. */
+export function parsePlan(text: string, maxSubtasks: number): PlanItem[] {
+  const raw = jsonObjectOf(text);
   const plan = plainToInstance(PlanDto, raw);
   const errors = validateSync(plan);
   if (errors.length > 0) {

@@ -7,7 +7,8 @@ import { StoreWrites } from '../store/store-writes';
 import type { EventLog } from '../events/event-log';
 import type { PendingEvent } from '../events/frames';
 import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelUsage } from '../llm/model-provider';
-import { ModelStreamCutError, PermanentModelError } from '../llm/model-provider';
+import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from '../llm/model-provider';
+import { ReplanExhaustedError } from './replanning/replan-exhausted-error';
 import type { RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
 import { PlanInvalidError } from './plan-parser';
@@ -62,17 +63,21 @@ class ScriptedModel implements ModelProvider {
     return { chunks: chunks(), usage: () => Promise.resolve(usage ?? { inputTokens: 0, outputTokens: 0 }) };
   }
 
+  defaultPlan(): Reply {
+    return {
+      text: JSON.stringify({
+        subtasks: [
+          { title: 'A', description: 'a' },
+          { title: 'B', description: 'b' },
+        ],
+      }),
+    };
+  }
+
   private defaultReply(request: ModelRequest): Reply {
     switch (request.agent) {
       case 'planner':
-        return {
-          text: JSON.stringify({
-            subtasks: [
-              { title: 'A', description: 'a' },
-              { title: 'B', description: 'b' },
-            ],
-          }),
-        };
+        return this.defaultPlan();
       case 'executor':
         return { text: `finding for ${request.facts.subtask?.title ?? '?'}` };
       case 'aggregator':
@@ -96,6 +101,7 @@ function fixture(
   tools?: ToolRegistry,
   /** From the first batch this says yes to on, the log answers as to a worker whose run was taken over. */
   takenOverAt?: (batch: PendingEvent[]) => boolean,
+  maxReplans = 2,
 ): Fixture {
   const events: PendingEvent[] = [];
   const finished: Fixture['finished'] = [];
@@ -135,6 +141,7 @@ function fixture(
     outputs: {},
     attempts: {},
     toolCalls: [],
+    failed: {},
     ...run,
   };
   const runs = { get: () => Promise.resolve(record) } as unknown as RunStore;
@@ -144,7 +151,7 @@ function fixture(
     log,
     runs,
     model,
-    { maxSubtasks, deltaFlushMs: 0, modelTimeoutMs: 5_000 },
+    { maxSubtasks, maxReplans, deltaFlushMs: 0, modelTimeoutMs: 5_000 },
     writes,
     tools,
   );
@@ -279,20 +286,35 @@ describe('RunResolver with a real-provider-like model', () => {
     expect(fx.finished[0].terminal.event).toBe('run.completed');
   });
 
-  it(`a stream cut ${MAX_STREAM_RESTARTS + 1} times in a row gives up with the error`, async () => {
+  it(`a stream cut ${MAX_STREAM_RESTARTS + 1} times in a row: the step fails for good, and the plan is revised`, async () => {
     const model = new ScriptedModel();
     for (let i = 0; i <= MAX_STREAM_RESTARTS; i++) model.script('executor', { cutAfter: 'again' });
     const fx = fixture(model);
-    await expect(resolve(fx)).rejects.toBeInstanceOf(ModelStreamCutError);
+    await resolve(fx);
     expect(started(fx, 'exec-1')).toEqual(Array.from({ length: MAX_STREAM_RESTARTS + 1 }, (_, i) => i + 1));
+    const failed = fx.events.find((e) => e.event === 'agent.failed')!;
+    expect(data(failed)).toEqual({
+      runId: 'r_test0001',
+      agent: 'executor',
+      stepId: 'exec-1',
+      attempt: MAX_STREAM_RESTARTS + 1,
+      error: { code: 'MODEL_UNAVAILABLE', message: 'connection lost' },
+    });
+    expect(started(fx, 'replan-1')).toEqual([1]);
+    expect(fx.finished[0].terminal.event).toBe('run.completed');
   });
 
-  it('a permanent error is not restarted', async () => {
+  it('a permanent error is not restarted: the step fails, and the replan meets the same error and fails the run', async () => {
     const model = new ScriptedModel();
     model.script('executor', { error: new PermanentModelError('MODEL_AUTH', 'set LLM_API_KEY') });
+    model.script(
+      'planner',
+      ...[model.defaultPlan(), { error: new PermanentModelError('MODEL_AUTH', 'set LLM_API_KEY') }],
+    );
     const fx = fixture(model);
     await expect(resolve(fx)).rejects.toBeInstanceOf(PermanentModelError);
     expect(started(fx, 'exec-1')).toEqual([1]);
+    expect(fx.events.filter((e) => e.event === 'agent.failed').map((e) => data(e).error.code)).toEqual(['MODEL_AUTH']);
   });
 
   it('a cancel during the pause before a restart stops at once', async () => {
@@ -504,5 +526,173 @@ describe('RunResolver: a run taken over while a tool call is announced', () => {
     await expect(resolve(fx)).rejects.toBeInstanceOf(RunTakenOverError);
     expect(runs).toEqual([]);
     expect(fx.events.filter((e) => e.event.startsWith('tool.'))).toEqual([]);
+  });
+});
+
+describe('replanning (v2): a step that fails for good', () => {
+  const threeSteps = (): Reply => ({
+    text: JSON.stringify({
+      subtasks: [
+        { title: 'A', description: 'a' },
+        { title: 'B', description: 'b' },
+        { title: 'Compare', description: 'c' },
+      ],
+    }),
+  });
+  const unavailable = (): Reply => ({ error: new ModelUnavailableError('the provider stayed unavailable') });
+  const revision = (...subtasks: { stepId?: string; title: string }[]): Reply => ({
+    text: JSON.stringify({ subtasks: subtasks.map((s) => ({ stepId: '', description: '', ...s })) }),
+  });
+  const named = (fx: Fixture, event: string): unknown[] => fx.events.filter((e) => e.event === event).map(data);
+
+  it('gives agent.failed, then replan-1 and plan.updated; the kept and new steps run, finished ones never again', async () => {
+    const model = new ScriptedModel();
+    model.script('planner', threeSteps(), revision({ stepId: 'exec-3', title: 'Compare' }, { title: 'B again' }));
+    model.script('executor', { text: 'found A' }, unavailable());
+    const fx = fixture(model);
+    await resolve(fx);
+    const order = fx.events
+      .filter((e) => ['agent.started', 'agent.failed', 'plan.updated', 'agent.skipped'].includes(e.event))
+      .map((e) => `${e.event} ${data(e).stepId ?? `v${data(e).version}`}`);
+    expect(order).toEqual([
+      'agent.started plan',
+      'agent.started exec-1',
+      'agent.started exec-2',
+      'agent.failed exec-2',
+      'agent.started replan-1',
+      'plan.updated v2',
+      'agent.started exec-3',
+      'agent.started exec-4',
+      'agent.started aggregate',
+    ]);
+    expect(named(fx, 'plan.updated')).toEqual([
+      {
+        runId: 'r_test0001',
+        version: 2,
+        reason: 'step_failed',
+        plan: [
+          { stepId: 'exec-1', title: 'A', description: 'a' },
+          { stepId: 'exec-3', title: 'Compare', description: 'c' },
+          { stepId: 'exec-4', title: 'B again', description: '' },
+        ],
+        finished: ['exec-1'],
+        dropped: [],
+        failed: ['exec-2'],
+      },
+    ]);
+    // The planner was told what failed, what is done and what is left, and asked for a revision.
+    const replan = model.calls.find((c) => c.agent === 'planner' && c.facts.revision)!;
+    expect(replan.facts.revision).toEqual({
+      failed: { stepId: 'exec-2', title: 'B', error: 'the provider stayed unavailable' },
+      finished: [{ stepId: 'exec-1', title: 'A', description: 'a', finding: 'found A' }],
+      pending: [{ stepId: 'exec-3', title: 'Compare', description: 'c' }],
+    });
+    expect(replan.schema).toMatchObject({ properties: { subtasks: { minItems: 0 } } });
+    // The aggregator sees the findings of the latest plan and is told what failed.
+    const aggregator = model.calls.find((c) => c.agent === 'aggregator')!;
+    expect(aggregator.facts.findings?.map((f) => f.title)).toEqual(['A', 'Compare', 'B again']);
+    expect(aggregator.facts.gaps).toEqual([
+      { stepId: 'exec-2', title: 'B', status: 'failed', reason: 'the provider stayed unavailable' },
+    ]);
+    expect(aggregator.messages[1].content).toContain('Not done');
+    expect(fx.finished[0].terminal.event).toBe('run.completed');
+  });
+
+  it('a revision that leaves pending steps out drops them (agent.skipped), and the report is told', async () => {
+    const model = new ScriptedModel();
+    model.script('planner', threeSteps(), revision());
+    model.script('executor', unavailable());
+    const fx = fixture(model);
+    await resolve(fx);
+    expect(named(fx, 'agent.skipped')).toEqual([
+      { runId: 'r_test0001', stepId: 'exec-2', reason: 'version 2 of the plan dropped it after "A" failed' },
+      { runId: 'r_test0001', stepId: 'exec-3', reason: 'version 2 of the plan dropped it after "A" failed' },
+    ]);
+    expect(named(fx, 'plan.updated')).toMatchObject([{ plan: [], finished: [], dropped: ['exec-2', 'exec-3'] }]);
+    expect(started(fx, 'exec-2')).toEqual([]);
+    const aggregator = model.calls.find((c) => c.agent === 'aggregator')!;
+    expect(aggregator.facts.gaps?.map((g) => [g.stepId, g.status])).toEqual([
+      ['exec-1', 'failed'],
+      ['exec-2', 'dropped'],
+      ['exec-3', 'dropped'],
+    ]);
+    expect(fx.finished[0].terminal.event).toBe('run.completed');
+  });
+
+  it('past MAX_REPLANS the run fails with REPLAN_EXHAUSTED', async () => {
+    const model = new ScriptedModel();
+    model.script(
+      'planner',
+      threeSteps(),
+      revision({ stepId: 'exec-2', title: 'B' }, { stepId: 'exec-3', title: 'Compare' }),
+      revision({ stepId: 'exec-3', title: 'Compare' }),
+    );
+    model.script('executor', unavailable(), unavailable(), unavailable());
+    const fx = fixture(model, {}, 4, undefined, undefined, 2);
+    await expect(resolve(fx)).rejects.toBeInstanceOf(ReplanExhaustedError);
+    expect(named(fx, 'agent.failed').map((d) => (d as { stepId: string }).stepId)).toEqual([
+      'exec-1',
+      'exec-2',
+      'exec-3',
+    ]);
+    expect(started(fx, 'replan-1')).toEqual([1]);
+    expect(started(fx, 'replan-2')).toEqual([1]);
+    expect(started(fx, 'replan-3')).toEqual([]);
+  });
+
+  it('a replan a crash cut off is resumed, not charged again; one that finished is not run again', async () => {
+    const plan = [
+      { title: 'A', description: 'a' },
+      { title: 'B', description: 'b' },
+    ];
+    const failure = { title: 'A', attempt: 1, error: { code: 'MODEL_UNAVAILABLE' as const, message: 'gone' } };
+    // replan-1 started (charged) and its worker died: with MAX_REPLANS=1 it still runs, as attempt 2.
+    const model = new ScriptedModel();
+    model.script('planner', revision({ stepId: 'exec-2', title: 'B' }));
+    const fx = fixture(
+      model,
+      {
+        plan,
+        outputs: { plan: { plan } },
+        attempts: { plan: 1, 'exec-1': 1, 'replan-1': 1 },
+        failed: { 'exec-1': failure },
+      },
+      4,
+      undefined,
+      undefined,
+      1,
+    );
+    await resolve(fx);
+    expect(started(fx, 'replan-1')).toEqual([2]);
+    expect(started(fx, 'exec-1')).toEqual([]);
+    expect(fx.finished[0].terminal.event).toBe('run.completed');
+
+    // replan-1 finished before the crash: the next failure is past the budget at once.
+    const stored = {
+      version: 2,
+      steps: [{ stepId: 'exec-2', title: 'B', description: 'b' }],
+      finished: [],
+      dropped: [],
+      failed: ['exec-1'],
+      after: 'exec-1',
+    };
+    const again = new ScriptedModel();
+    again.script('executor', unavailable());
+    const fx2 = fixture(
+      again,
+      {
+        plan,
+        outputs: { plan: { plan }, 'replan-1': stored },
+        attempts: { plan: 1, 'exec-1': 1, 'replan-1': 1 },
+        failed: { 'exec-1': failure },
+        revisedPlan: { version: 2, steps: stored.steps },
+      },
+      4,
+      undefined,
+      undefined,
+      1,
+    );
+    await expect(resolve(fx2)).rejects.toBeInstanceOf(ReplanExhaustedError);
+    expect(again.calls.map((c) => c.agent)).toEqual(['executor']);
   });
 });

@@ -2,9 +2,9 @@ import type { EventLog } from '../events/event-log';
 import {
   AGGREGATE_STEP_ID,
   PLAN_STEP_ID,
-  executorStepId,
   type ExecutorOutput,
   type PlanItem,
+  type PlanStep,
   type StoreRefusal,
 } from '../contract';
 import { durable } from '../events/frames';
@@ -12,10 +12,13 @@ import { RunEventWriter, RunNotCurrentError, RunTakenOverError, type StoreWrite 
 import { ThrottledErrorLog } from '../common/error-log';
 import type { StoreWrites } from '../store/store-writes';
 import { REFUSAL_MEANING } from '../store/write-refusal';
-import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage } from '../llm/model-provider';
+import type { ModelProvider, PriorFinding, AgentFacts, ModelUsage, ChatMessage, StepGap } from '../llm/model-provider';
 import { RunCheckpoint, type RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
 import { parsePlan, planJsonSchema, planRepairMessage, PlanInvalidError } from './plan-parser';
+import { PlanState } from './replanning/plan-state';
+import { Replanner } from './replanning/replanner';
+import { stepFailureOf } from './step-failure';
 import { aggregatorPrompt } from './prompts/aggregator.prompt';
 import { executorPrompt } from './prompts/executor.prompt';
 import { plannerPrompt } from './prompts/planner.prompt';
@@ -24,6 +27,8 @@ import type { ToolRegistry } from '../tools/tool-registry';
 
 export interface ResolverOptions {
   maxSubtasks: number;
+  /** Revisions of the plan one run may make after steps failed (v2 "Replanning"). */
+  maxReplans: number;
   deltaFlushMs: number;
   modelTimeoutMs: number;
 }
@@ -63,6 +68,7 @@ interface Metered<T> {
  */
 export class RunResolver {
   private readonly steps: StepRunner;
+  private readonly replanner: Replanner;
   private readonly noticeErrors = new ThrottledErrorLog('RunResolver', "a run's store notice could not be sent");
 
   constructor(
@@ -75,6 +81,7 @@ export class RunResolver {
     tools?: ToolRegistry,
   ) {
     this.steps = new StepRunner(model, options.modelTimeoutMs, tools);
+    this.replanner = new Replanner(this.steps, options);
   }
 
   /**
@@ -132,34 +139,63 @@ export class RunResolver {
       const context = await this.contextOf(sessionKey, run);
       if (!run.query) writer.write([], RunCheckpoint.query(context.query));
       checkHandBack();
-      // Tokens of the whole run: finished steps' usage comes from their checkpoint.
-      let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
       const planned = run.plan
         ? { value: run.plan, usage: storedUsage(run.outputs[PLAN_STEP_ID]) }
         : await this.plan(run, writer, context, signal);
       const plan = planned.value;
-      usage = addUsage(usage, planned.usage);
-      const findings: PriorFinding[] = [];
-      for (const [i, subtask] of plan.entries()) {
+      // Every finished step's output with its usage, this activation's included: the steps to
+      // run next, the findings and the run's tokens all come from here.
+      const outputs: Record<string, unknown> = { ...run.outputs, [PLAN_STEP_ID]: { plan, usage: planned.usage } };
+      const state = PlanState.of(run, plan);
+      for (;;) {
         checkHandBack();
-        const stepId = executorStepId(i);
-        const stored = run.outputs[stepId] as { text: string; evidence?: string[] } | undefined;
-        const executed = stored
-          ? { value: { text: stored.text, evidence: stored.evidence ?? [] }, usage: storedUsage(stored) }
-          : await this.execute(run, writer, context, plan, subtask, stepId, findings, signal);
-        usage = addUsage(usage, executed.usage);
-        const { text, evidence } = executed.value;
-        findings.push({ title: subtask.title, text, ...(evidence.length > 0 ? { evidence } : {}) });
+        const unanswered = state.unanswered;
+        if (unanswered) {
+          await this.replanner.replan(run, writer, context, state, outputs, unanswered, signal);
+          continue;
+        }
+        const step = state.next(outputs);
+        if (!step) break;
+        let attempt = 0;
+        try {
+          const executed = await this.execute(
+            run,
+            writer,
+            context,
+            state,
+            step,
+            findingsOf(state, outputs),
+            signal,
+            (n) => {
+              attempt = n;
+            },
+          );
+          outputs[step.stepId] = { ...executed.value, usage: executed.usage };
+        } catch (err) {
+          const error = signal.aborted ? undefined : stepFailureOf(err);
+          if (!error) throw err;
+          // Failed for good: said so, kept in the checkpoint, and the planner revises the rest.
+          writer.write(
+            [durable('agent.failed', { runId, agent: 'executor', stepId: step.stepId, attempt, error })],
+            RunCheckpoint.stepFailed(step.stepId, { title: step.title, attempt, error }),
+          );
+          state.fail(step.stepId, { title: step.title, attempt, error });
+        }
       }
       checkHandBack();
       const stored = run.outputs[AGGREGATE_STEP_ID] as { report: string } | undefined;
+      const findings = findingsOf(state, outputs);
       const aggregated = stored
         ? { value: stored.report, usage: storedUsage(stored) }
-        : await this.aggregate(run, writer, context, plan, findings, signal);
+        : await this.aggregate(run, writer, context, state, findings, gapsOf(state), signal);
       const report = aggregated.value;
-      usage = addUsage(usage, aggregated.usage);
+      outputs[AGGREGATE_STEP_ID] = { report, usage: aggregated.usage };
+      // run.completed carries the run's tokens: the sum of its finished steps'.
+      const usage = Object.values(outputs).reduce<ModelUsage>((sum, o) => addUsage(sum, storedUsage(o)), {
+        inputTokens: 0,
+        outputTokens: 0,
+      });
       await writer.drain();
-      // run.completed carries the run's tokens (the sum of its steps') beside the report.
       const completed = { runId, report, usage };
       const finished = await storeWrite(() =>
         this.log.finishRun(sessionKey, runId, 'completed', durable('run.completed', completed), { report, fence }),
@@ -282,13 +318,20 @@ export class RunResolver {
     run: RunRecord,
     writer: RunEventWriter,
     context: AgentFacts,
-    plan: PlanItem[],
-    subtask: PlanItem,
-    stepId: string,
+    state: PlanState,
+    subtask: PlanStep,
     done: PriorFinding[],
     signal: AbortSignal,
+    onAttempt: (attempt: number) => void,
   ): Promise<Metered<{ text: string; evidence: string[] }>> {
-    const facts: AgentFacts = { ...context, plan, subtask, findings: [...(context.findings ?? []), ...done] };
+    const { stepId } = subtask;
+    const plan = state.steps.map(({ title, description }) => ({ title, description }));
+    const facts: AgentFacts = {
+      ...context,
+      plan,
+      subtask: { title: subtask.title, description: subtask.description },
+      findings: [...(context.findings ?? []), ...done],
+    };
     const result = await this.steps.run(
       run.runId,
       writer,
@@ -300,6 +343,7 @@ export class RunResolver {
         request: { agent: 'executor', messages: executorPrompt(facts), facts },
         useTools: true,
         storedToolCalls: run.toolCalls.filter((c) => c.stepId === stepId),
+        onAttempt,
       },
       signal,
     );
@@ -317,11 +361,13 @@ export class RunResolver {
     run: RunRecord,
     writer: RunEventWriter,
     context: AgentFacts,
-    plan: PlanItem[],
+    state: PlanState,
     findings: PriorFinding[],
+    gaps: StepGap[],
     signal: AbortSignal,
   ): Promise<Metered<string>> {
-    const facts: AgentFacts = { ...context, plan, findings };
+    const plan = state.steps.map(({ title, description }) => ({ title, description }));
+    const facts: AgentFacts = { ...context, plan, findings, ...(gaps.length > 0 ? { gaps } : {}) };
     const result = await this.steps.run(
       run.runId,
       writer,
@@ -350,6 +396,34 @@ export class RunResolver {
     );
     return { value: report, usage: result.usage };
   }
+}
+
+/** The findings of the latest plan's finished steps, in its order. */
+function findingsOf(state: PlanState, outputs: Record<string, unknown>): PriorFinding[] {
+  return state.steps.flatMap((step) => {
+    const output = outputs[step.stepId] as { text: string; evidence?: string[] } | undefined;
+    if (!output) return [];
+    const evidence = output.evidence ?? [];
+    return [{ title: step.title, text: output.text, ...(evidence.length > 0 ? { evidence } : {}) }];
+  });
+}
+
+/** The steps whose work the report lacks: those that failed, and those a revision dropped. */
+function gapsOf(state: PlanState): StepGap[] {
+  return [
+    ...[...state.failed].map(([stepId, failure]) => ({
+      stepId,
+      title: state.step(stepId)?.title ?? stepId,
+      status: 'failed' as const,
+      reason: failure.error.message,
+    })),
+    ...[...state.dropped.values()].map((step) => ({
+      stepId: step.stepId,
+      title: step.title,
+      status: 'dropped' as const,
+      reason: 'a revised plan left it out',
+    })),
+  ];
 }
 
 function usageOf(usage: ModelUsage): { usage: ModelUsage } {

@@ -19,6 +19,8 @@ export interface StepSpec {
   useTools?: boolean;
   /** The step's tool calls stored by its earlier attempts (from the run's checkpoint). */
   storedToolCalls?: StoredToolCall[];
+  /** Told each attempt's number as it starts (a step that fails for good names its last). */
+  onAttempt?: (attempt: number) => void;
 }
 
 export interface StepText {
@@ -59,6 +61,7 @@ export class StepRunner {
     const recorded = this.recordedCalls(runId, writer, step);
     for (let restarts = 0; ; restarts++) {
       this.announce(runId, writer, step, attempt);
+      step.onAttempt?.(attempt);
       try {
         const result = await this.call(runId, writer, step, attempt, recorded, signal);
         return { ...result, attempt };

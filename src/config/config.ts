@@ -102,6 +102,8 @@ export class AppConfig {
   /** `worker` role: the nice value its run thread lowers itself to (chat and the gateway come first). */
   @Transform(toInt) @IsInt() @Min(0) @Max(19) WORKER_RUN_NICE = 10;
   @Transform(toInt) @IsInt() @Min(2) @Max(50) MAX_SUBTASKS = 6;
+  /** Revisions of the plan one run may make after steps failed for good; past it the run fails (REPLAN_EXHAUSTED). */
+  @Transform(toInt) @IsInt() @Min(0) @Max(10) MAX_REPLANS = 2;
 
   @IsOptional() @IsString() @MinLength(1) ADMIN_USER?: string;
   @IsOptional() @IsString() @MinLength(1) ADMIN_PASSWORD?: string;

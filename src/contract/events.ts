@@ -17,6 +17,14 @@ export interface PlanItem {
   description: string;
 }
 
+/** v2: a subtask of a plan version, with the step that runs it (`plan.updated` lists these). */
+export interface PlanStep extends PlanItem {
+  stepId: string;
+}
+
+/** v2: why a plan changed. */
+export type PlanUpdateReason = 'step_failed' | 'steer' | 'review';
+
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
@@ -74,6 +82,24 @@ export interface DurableEventMap {
     truncated?: boolean;
     recorded?: boolean;
   };
+  /** v2: a step that failed for good (its retries spent); the planner revises the rest of the plan. */
+  'agent.failed': { runId: string; agent: AgentName; stepId: string; attempt: number; error: RunError };
+  /**
+   * v2: the plan's new version (the planner's own is version 1): `plan` is every step of it
+   * (finished ones first, in order, then those still to run), `finished` and `dropped` name
+   * steps of the earlier version; `failed` (MAWS addition) the steps that failed so far.
+   */
+  'plan.updated': {
+    runId: string;
+    version: number;
+    reason: PlanUpdateReason;
+    plan: PlanStep[];
+    finished: string[];
+    dropped: string[];
+    failed: string[];
+  };
+  /** v2: a step of an earlier plan version that the latest one dropped: it never runs. */
+  'agent.skipped': { runId: string; stepId: string; reason: string };
   'run.completed': { runId: string; report: string; usage?: TokenUsage };
   'run.failed': { runId: string; error: RunError };
   'run.cancelled': { runId: string };

@@ -1,9 +1,15 @@
 /**
  * A run's step ids: `plan`, then `exec-1` … `exec-N` (one per subtask of the plan, in order),
- * then `aggregate`. Clients, checkpoints and the Clarifier's progress all name steps so.
+ * then `aggregate`; a revised plan's new subtasks (v2 "Replanning") go on from the highest
+ * `exec-` number used, after the planner's `replan-N` step. Clients, checkpoints and the Clarifier's progress all name steps so.
  */
 export const PLAN_STEP_ID = 'plan';
 export const AGGREGATE_STEP_ID = 'aggregate';
+
+/** v2: the planner's n-th revision of the plan (from 1), after a step failed: `replan-1` first. */
+export function replanStepId(n: number): string {
+  return `replan-${n}`;
+}
 
 /** The step id of the plan's subtask at `index` (0-based): `exec-1` for the first. */
 export function executorStepId(index: number): string {

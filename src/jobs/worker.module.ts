@@ -34,6 +34,7 @@ import { ToolRegistry } from '../tools/tool-registry';
             model,
             {
               maxSubtasks: config.MAX_SUBTASKS,
+              maxReplans: config.MAX_REPLANS,
               deltaFlushMs: config.DELTA_FLUSH_MS,
               modelTimeoutMs: config.MODEL_TIMEOUT_MS,
             },

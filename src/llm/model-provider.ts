@@ -1,4 +1,4 @@
-import type { AgentName, PlanItem, RunErrorCode } from '../contract';
+import type { AgentName, PlanItem, PlanStep, RunErrorCode } from '../contract';
 import type { ToolDefinition, ToolError } from '../tools/tool';
 
 export interface ChatMessage {
@@ -62,6 +62,26 @@ export interface AgentFacts {
   maxSubtasks?: number;
   /** The Clarifier's view of the live run. */
   progress?: string;
+  /** Steps of the plan whose work is missing (v2 "Replanning"): the aggregator says so in the report. */
+  gaps?: StepGap[];
+  /** A planner call that revises the plan after a step failed (v2 "Replanning"). */
+  revision?: PlanRevisionFacts;
+}
+
+/** A step whose work the report lacks: it failed for good, or a revised plan dropped it. */
+export interface StepGap {
+  stepId: string;
+  title: string;
+  status: 'failed' | 'dropped';
+  /** Why: the failure's message, or what the revision said. */
+  reason: string;
+}
+
+/** What the planner is told when it revises the plan: which step failed, what is done, what is left. */
+export interface PlanRevisionFacts {
+  failed: { stepId: string; title: string; error: string };
+  finished: (PlanStep & { finding: string })[];
+  pending: PlanStep[];
 }
 
 export interface ModelUsage {

@@ -1,4 +1,13 @@
-import type { AgentName, PlanItem, RunMode, TokenUsage, ToolCallError } from '../contract';
+import {
+  executorStepId,
+  type AgentName,
+  type PlanItem,
+  type PlanStep,
+  type RunError,
+  type RunMode,
+  type TokenUsage,
+  type ToolCallError,
+} from '../contract';
 
 /** A finding kept for later runs: a subtask's title and what its executor found. */
 export interface StoredFinding {
@@ -41,6 +50,31 @@ export interface StoredToolCall {
   outcome?: StoredToolOutcome;
 }
 
+/** A step that failed for good (v2 "Replanning"), stored with its agent.failed. */
+export interface StoredStepFailure {
+  title: string;
+  attempt: number;
+  error: RunError;
+}
+
+/** A plan version with its steps' ids (the planner's own is version 1). */
+export interface PlanVersion {
+  version: number;
+  steps: PlanStep[];
+}
+
+/**
+ * What a `replan-N` step decided, stored as its output: the plan's new version, the steps of
+ * the earlier one it kept finished or dropped, every failed step so far, and the failure it
+ * answers (`after`).
+ */
+export interface StoredReplan extends PlanVersion {
+  finished: string[];
+  dropped: string[];
+  failed: string[];
+  after: string;
+}
+
 /** A run's stored checkpoint: everything a worker needs to resume it or refine it. */
 export interface RunRecord {
   runId: string;
@@ -64,6 +98,10 @@ export interface RunRecord {
   knowledge?: StoredFinding[];
   /** Tool calls of the run's steps, in no particular order. */
   toolCalls: StoredToolCall[];
+  /** Steps that failed for good, by step id. */
+  failed: Record<string, StoredStepFailure>;
+  /** The latest revision of the plan, once a replan changed it. */
+  revisedPlan?: PlanVersion;
 }
 
 /** Hash fields to store on the run record, written in the same script as their event. */
@@ -89,6 +127,8 @@ export const RunField = {
   currentAgent: 'currentAgent',
   report: 'report',
   knowledge: 'knowledge',
+  /** The latest plan version (v2 "Replanning"), once the plan was revised: for the Clarifier and the page. */
+  revisedPlan: 'revisedPlan',
   /**
    * The fencing token: raised by one each time a worker takes the run (first or over). A
    * worker's writes carry the token it got, and the scripts refuse any but the current one.
@@ -97,7 +137,7 @@ export const RunField = {
 } as const;
 
 /** Per-step fields are a prefix and the step id. */
-const STEP_PREFIX = { output: 'out:', attempt: 'attempt:', usage: 'usage:' } as const;
+const STEP_PREFIX = { output: 'out:', attempt: 'attempt:', usage: 'usage:', failed: 'failed:' } as const;
 /** A tool call's field is this prefix and its toolCallId (unique in the run). */
 const TOOL_CALL_PREFIX = 'tool:';
 
@@ -105,6 +145,7 @@ export const stepField = {
   output: (stepId: string): string => STEP_PREFIX.output + stepId,
   attempt: (stepId: string): string => STEP_PREFIX.attempt + stepId,
   usage: (stepId: string): string => STEP_PREFIX.usage + stepId,
+  failed: (stepId: string): string => STEP_PREFIX.failed + stepId,
 };
 
 /** The checkpoint fields each moment of a run stores, beside the event that announces it. */
@@ -132,6 +173,17 @@ export const RunCheckpoint = {
     ...RunCheckpoint.stepFinished(stepId, { plan }, usage),
   }),
 
+  /** A step failed for good: it is never run again, and the plan is revised without it. */
+  stepFailed: (stepId: string, failure: StoredStepFailure): RunFields => ({
+    [stepField.failed(stepId)]: JSON.stringify(failure),
+  }),
+
+  /** A `replan-N` step finished: its decision, and the plan version the next steps follow. */
+  replanned: (stepId: string, replan: StoredReplan, usage: TokenUsage): RunFields => ({
+    ...RunCheckpoint.stepFinished(stepId, replan, usage),
+    [RunField.revisedPlan]: JSON.stringify({ version: replan.version, steps: replan.steps }),
+  }),
+
   /** A tool call was asked for (no outcome), or answered (with its outcome). */
   toolCall: (call: StoredToolCall): RunFields => ({ [TOOL_CALL_PREFIX + call.toolCallId]: JSON.stringify(call) }),
 
@@ -148,7 +200,10 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
   const outputs: Record<string, unknown> = {};
   const attempts: Record<string, number> = {};
   const toolCalls: StoredToolCall[] = [];
+  const failed: Record<string, StoredStepFailure> = {};
   for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(STEP_PREFIX.failed))
+      failed[field.slice(STEP_PREFIX.failed.length)] = JSON.parse(value) as StoredStepFailure;
     if (field.startsWith(TOOL_CALL_PREFIX)) toolCalls.push(JSON.parse(value) as StoredToolCall);
     if (field.startsWith(STEP_PREFIX.output)) outputs[field.slice(STEP_PREFIX.output.length)] = JSON.parse(value);
     if (field.startsWith(STEP_PREFIX.attempt)) attempts[field.slice(STEP_PREFIX.attempt.length)] = Number(value);
@@ -176,5 +231,14 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
     report: hash[RunField.report] || undefined,
     knowledge: hash[RunField.knowledge] ? (JSON.parse(hash[RunField.knowledge]) as StoredFinding[]) : undefined,
     toolCalls,
+    failed,
+    revisedPlan: hash[RunField.revisedPlan] ? (JSON.parse(hash[RunField.revisedPlan]) as PlanVersion) : undefined,
   };
+}
+
+/** The plan the run follows now: its latest revision, else the planner's (version 1); none before the planner finished. */
+export function currentPlanOf(run: Pick<RunRecord, 'plan' | 'revisedPlan'>): PlanVersion | undefined {
+  if (run.revisedPlan) return run.revisedPlan;
+  if (!run.plan) return undefined;
+  return { version: 1, steps: run.plan.map((item, i) => ({ stepId: executorStepId(i), ...item })) };
 }

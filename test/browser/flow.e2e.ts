@@ -251,6 +251,46 @@ describe('the web client in a browser', () => {
     }
   });
 
+  it('a step that fails for good: marked failed, the revised plan shown (the dropped step struck through, the new one added), also after a reload', async () => {
+    const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-replan`, context });
+    try {
+      const { page } = other;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      // The offline model's fault switch fails the Google step (docs/protocol.md, "Replanning").
+      await typeAndSend(page, `[offline-fail: of Google] ${QUERY}`);
+      const run = await waitForRunEnd(page, 1);
+      expect(run.status).toBe('completed');
+      expect(run.planVersion).toBe('Plan version 2, revised after a step failed');
+      expect(run.steps.map(({ stepId, agent, state, dropped }) => ({ stepId, agent, state, dropped }))).toEqual([
+        { stepId: 'plan', agent: 'planner', state: 'done', dropped: false },
+        { stepId: 'exec-1', agent: 'executor', state: 'done', dropped: false },
+        { stepId: 'exec-2', agent: 'executor', state: 'failed', dropped: false },
+        { stepId: 'exec-3', agent: 'executor', state: 'done', dropped: false },
+        { stepId: 'exec-4', agent: 'executor', state: 'skipped', dropped: true },
+        { stepId: 'replan-1', agent: 'planner', state: 'done', dropped: false },
+        { stepId: 'exec-5', agent: 'executor', state: 'done', dropped: false },
+        { stepId: 'aggregate', agent: 'aggregator', state: 'done', dropped: false },
+      ]);
+      expect(run.steps[2].error).toMatch(/^MODEL_UNAVAILABLE: the offline model's fault switch/);
+      expect(run.steps[6].title).toBe('Compare what was found');
+      expect(await page.textContent('#report')).toContain('Not covered');
+      expect(
+        (await logLines(page)).some((l) =>
+          /^\[PLAN\] version 2 \(step_failed\): exec-1, exec-3, exec-5, dropped exec-4/.test(l),
+        ),
+      ).toBe(true);
+      await screenshot(page, 'replanned-run');
+      await page.reload({ waitUntil: 'load' });
+      await waitConnected(page);
+      await waitForState(page, 'REFINEMENT_READY');
+      expect(await readRuns(page)).toEqual([run]);
+      expect(other.pageErrors).toEqual([]);
+    } finally {
+      await other.page.close();
+    }
+  });
+
   it('Cancel stops a running task', async () => {
     const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-cancel`, context });
     try {

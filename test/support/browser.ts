@@ -161,6 +161,10 @@ export interface StepView {
   text: string;
   /** The step's tool calls as the page shows them. */
   tools: ToolCallView[];
+  /** Struck through: a revised plan dropped it. */
+  dropped: boolean;
+  /** Why it failed for good, as the page says it (empty when it did not). */
+  error: string;
 }
 
 export interface ToolCallView {
@@ -178,6 +182,8 @@ export interface RunView {
   runId: string;
   mode: string;
   status: string;
+  /** "Plan version N, revised ..." once the plan changed (empty before). */
+  planVersion: string;
   steps: StepView[];
 }
 
@@ -188,6 +194,7 @@ export async function readRuns(page: Page): Promise<RunView[]> {
       runId: run.dataset.runId ?? '',
       mode: run.dataset.mode ?? '',
       status: run.dataset.status ?? '',
+      planVersion: run.querySelector('.plan-version')?.textContent ?? '',
       steps: Array.from(run.querySelectorAll('.task-step') as ArrayLike<any>).map((s) => ({
         agent: s.dataset.agent ?? '',
         stepId: s.dataset.stepId ?? null,
@@ -202,6 +209,8 @@ export async function readRuns(page: Page): Promise<RunView[]> {
           status: t.querySelector('.tool-status')?.textContent ?? '',
           body: t.querySelector('.tool-body')?.textContent ?? '',
         })),
+        dropped: s.classList.contains('dropped'),
+        error: s.querySelector('.step-error')?.textContent ?? '',
       })),
     })),
   );

@@ -125,11 +125,19 @@ export function expectOneWriter(frames: ServerFrame[], runId: string): void {
   expect(seqs(frames)).toEqual(range(1, seqs(frames).length));
   const ofRun = frames.filter((f) => runIdOf(f) === runId);
   expect(ofRun.filter((f) => isEvent(f, TERMINAL)).map((f) => f.event)).toEqual(['run.completed']);
-  const steps = ['plan', ...planOf(ofRun).map((_, i) => `exec-${i + 1}`), 'aggregate'];
+  // The executor steps of the plan's latest version (v2 "Replanning"), after its planner steps.
+  const revised = ofRun.filter((f): f is FrameOf<'plan.updated'> => f.event === 'plan.updated').pop();
+  const executors = revised ? revised.data.plan.map((s) => s.stepId) : planOf(ofRun).map((_, i) => `exec-${i + 1}`);
+  const replans = [
+    ...new Set(
+      ofRun.flatMap((f) => (f.event === 'agent.started' && f.data.stepId.startsWith('replan-') ? [f.data.stepId] : [])),
+    ),
+  ];
+  const steps = ['plan', ...replans, ...executors, 'aggregate'];
   for (const stepId of steps) {
     const finished = ofRun.filter((f) => f.event === 'agent.finished' && f.data.stepId === stepId);
     expect({ stepId, finished: finished.length }).toEqual({ stepId, finished: 1 });
-    if (stepId === 'plan') continue;
+    if (stepId === 'plan' || replans.includes(stepId)) continue;
     const output = outputOf(ofRun, stepId) as { text?: string; report?: string };
     const streamed = latestAttemptText(ofRun, runId, stepId);
     if (stepId === 'aggregate') expect(streamed.trim()).toBe(output.report);

@@ -3,6 +3,9 @@ import { withEvidence } from './evidence';
 
 export function aggregatorPrompt(facts: AgentFacts): ChatMessage[] {
   const findings = (facts.findings ?? []).map((f) => `## ${f.title}\n${withEvidence(f)}`).join('\n\n');
+  const gaps = (facts.gaps ?? [])
+    .map((g) => `- ${g.title} (${g.status === 'failed' ? 'failed' : 'dropped from the plan'}: ${g.reason})`)
+    .join('\n');
   const system =
     'You are the Aggregator of a research team. Write one clear Markdown report from the ' +
     "team's findings: a title, a short summary, key findings as a list, then details. " +
@@ -13,6 +16,7 @@ export function aggregatorPrompt(facts: AgentFacts): ChatMessage[] {
       ? `Rewrite the earlier report as the user asks: ${facts.refinement}\n\nEarlier report:\n${facts.previousReport ?? ''}`
       : '',
     `Findings:\n${findings}`,
+    gaps ? `Not done (say so in the report, and what it means for the answer):\n${gaps}` : '',
   ]
     .filter(Boolean)
     .join('\n\n');

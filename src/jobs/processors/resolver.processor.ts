@@ -8,7 +8,9 @@ import type { EventLog } from '../../events/event-log';
 import { ControlMessage, JobName, QueueName, RunError } from '../../contract';
 import { durable } from '../../events/frames';
 import { RunNotCurrentError, RunTakenOverError } from '../../events/run-event-writer';
-import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from '../../llm/model-provider';
+import { PermanentModelError } from '../../llm/model-provider';
+import { ReplanExhaustedError } from '../../agents/replanning/replan-exhausted-error';
+import { stepFailureOf } from '../../agents/step-failure';
 import type { RunStore } from '../../store/run-store';
 import { bullConnection } from '../../store/redis-connection';
 import type { StoreWrites } from '../../store/store-writes';
@@ -173,7 +175,10 @@ export class ResolverProcessor {
     err: unknown,
   ): Promise<void> {
     const permanent =
-      err instanceof PlanInvalidError || err instanceof RunNotFoundError || err instanceof PermanentModelError;
+      err instanceof PlanInvalidError ||
+      err instanceof RunNotFoundError ||
+      err instanceof PermanentModelError ||
+      err instanceof ReplanExhaustedError;
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (!permanent && !lastAttempt) return;
     const error = runErrorOf(err);
@@ -194,12 +199,8 @@ function runErrorOf(err: unknown): RunError {
     return { code: err.code, message: `The planner's plan was invalid, also after one repair: ${err.message}` };
   }
   if (err instanceof RunNotFoundError) return { code: 'RUN_NOT_FOUND', message: err.message };
-  if (err instanceof PermanentModelError) return { code: err.code, message: err.message };
-  if (err instanceof ModelUnavailableError || err instanceof ModelStreamCutError) {
-    return { code: err.code, message: err.message };
-  }
-  if (err instanceof Error && err.name === 'TimeoutError') {
-    return { code: 'MODEL_TIMEOUT', message: 'The model did not answer in time (MODEL_TIMEOUT_MS).' };
-  }
+  if (err instanceof ReplanExhaustedError) return { code: err.code, message: err.message };
+  const failure = stepFailureOf(err);
+  if (failure) return failure;
   return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }

@@ -1,7 +1,14 @@
 import type { LanguageModelV3Prompt, LanguageModelV3StreamPart } from '@ai-sdk/provider';
 import type { AgentName } from '../../contract';
 import { AiSdkProvider } from '../ai-sdk-provider';
-import type { ModelProvider, ModelRequest, ModelStream, ModelUsage } from '../model-provider';
+import {
+  ModelUnavailableError,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelStream,
+  type ModelUsage,
+} from '../model-provider';
+import { offlineFaultOf } from './offline-fault';
 import { OfflineLanguageModel } from './offline-language-model';
 
 const OFFLINE_MODELS: Record<AgentName, string> = {
@@ -46,6 +53,8 @@ export class OfflineProvider implements ModelProvider {
   }
 
   stream(request: ModelRequest, signal: AbortSignal): ModelStream {
+    const fault = request.agent === 'executor' ? offlineFaultOf(request.facts) : undefined;
+    if (fault !== undefined) return failing(fault);
     if (request.tools && request.tools.offered.length > 0) return this.loop.stream(request, signal);
     const model = this.modelOf(request.agent);
     let usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
@@ -64,6 +73,19 @@ export class OfflineProvider implements ModelProvider {
     }
     return { chunks: chunks(), usage: () => Promise.resolve(usage) };
   }
+}
+
+/** A step the fault switch fails: no text, the provider unavailable. */
+function failing(words: string): ModelStream {
+  const error = new ModelUnavailableError(
+    `the offline model's fault switch [offline-fail: ${words}] failed this step (as a provider that stays unavailable)`,
+  );
+  // eslint-disable-next-line require-yield
+  async function* chunks(): AsyncGenerator<string> {
+    await Promise.resolve();
+    throw error;
+  }
+  return { chunks: chunks(), usage: () => Promise.resolve({ inputTokens: 0, outputTokens: 0 }) };
 }
 
 /** The request's messages as the model's prompt. */

@@ -75,3 +75,61 @@ describe('offline model', () => {
     await expect(iterator.next()).rejects.toThrow('cancelled');
   });
 });
+
+describe('offline model: the fault switch and the revision of a plan (v2 "Replanning")', () => {
+  const google = { title: 'Examine stock performance of Google', description: '' };
+
+  it('[offline-fail: <words>] fails the executor steps whose title holds the words, and nothing else', async () => {
+    const model = createOfflineProvider(0);
+    const query = `[offline-fail: of GOOGLE] ${QUERY}`;
+    const failing = model.stream(
+      { agent: 'executor', messages: [{ role: 'user', content: 'x' }], facts: { query, subtask: google } },
+      new AbortController().signal,
+    );
+    await expect(failing.chunks[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+      name: 'ModelUnavailableError',
+      message: expect.stringContaining('[offline-fail: of GOOGLE]'),
+    });
+    // The planner reads the task without the switch; other steps are not touched.
+    const plan = JSON.parse(writePlan({ query, maxSubtasks: 6 })) as { subtasks: { title: string }[] };
+    expect(plan.subtasks.map((s) => s.title)).toContain('Examine stock performance of Google');
+    const apple = writeFinding({ query, subtask: { title: 'Examine stock performance of Apple', description: '' } });
+    expect(apple).toMatch(/^Apple's stock performance over the last month/);
+  });
+
+  it('revises a plan by keeping the pending steps and replacing a comparison that lacks the failed finding', () => {
+    const revision = JSON.parse(
+      writePlan({
+        query: QUERY,
+        maxSubtasks: 6,
+        revision: {
+          failed: { stepId: 'exec-2', ...google, error: 'gone' },
+          finished: [],
+          pending: [
+            { stepId: 'exec-3', title: 'Examine stock performance of Tesla', description: 't' },
+            { stepId: 'exec-4', title: 'Compare Apple, Google and Tesla', description: 'c' },
+          ],
+        },
+      }),
+    ) as { subtasks: { stepId: string; title: string }[] };
+    expect(revision.subtasks.map((s) => [s.stepId, s.title])).toEqual([
+      ['exec-3', 'Examine stock performance of Tesla'],
+      ['', 'Compare what was found'],
+    ]);
+  });
+
+  it('writes a report that says which steps failed and which were dropped', () => {
+    const report = writeReport({
+      query: `[offline-fail: of Google] ${QUERY}`,
+      findings: [{ title: 'Examine stock performance of Apple', text: 'Apple was +1.0%.' }],
+      gaps: [
+        { stepId: 'exec-2', title: google.title, status: 'failed', reason: 'the provider stayed unavailable' },
+        { stepId: 'exec-4', title: 'Compare Apple, Google and Tesla', status: 'dropped', reason: '' },
+      ],
+    });
+    expect(report).toContain(`# Report: ${QUERY}`);
+    expect(report).toContain('## Not covered');
+    expect(report).toContain('- **Examine stock performance of Google** failed: the provider stayed unavailable');
+    expect(report).toContain('- **Compare Apple, Google and Tesla** was dropped when the plan was revised.');
+  });
+});

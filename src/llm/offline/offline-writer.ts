@@ -1,5 +1,6 @@
 import type { AgentName, PlanItem } from '../../contract';
 import type { AgentFacts, PriorFinding } from '../model-provider';
+import { withoutFaults } from './offline-fault';
 import { analyzeQuery, seededRandom } from './query-analysis';
 
 /** What the offline model writes as `agent`; `question` is the Clarifier's. */
@@ -22,9 +23,31 @@ export function writeAnswer(agent: AgentName, facts: AgentFacts, question: strin
  * and say so.
  */
 export function writePlan(facts: AgentFacts): string {
+  if (facts.revision) return writeRevision(facts);
   const max = Math.max(2, facts.maxSubtasks ?? 6);
   const subtasks = facts.refinement ? refinementPlan(facts) : taskPlan(facts.query);
   return JSON.stringify({ subtasks: subtasks.slice(0, max) });
+}
+
+/**
+ * The offline planner's revision after a step failed: the pending steps are kept, except a
+ * "Compare ..." step (it would compare without the failed step's finding), which is dropped
+ * and replaced by a new step comparing what was found. No pending step: straight to the report.
+ */
+function writeRevision(facts: AgentFacts): string {
+  const { failed, pending } = facts.revision!;
+  const subtasks = pending.flatMap((step) =>
+    /^Compare\b/.test(step.title)
+      ? [
+          {
+            stepId: '',
+            title: 'Compare what was found',
+            description: `Set the findings gathered side by side, without "${failed.title}", which failed, and say what its absence leaves open.`,
+          },
+        ]
+      : [{ stepId: step.stepId, title: step.title, description: step.description }],
+  );
+  return JSON.stringify({ subtasks: subtasks.slice(0, facts.maxSubtasks ?? 6) });
 }
 
 function taskPlan(query: string): PlanItem[] {
@@ -123,7 +146,9 @@ export function writeFinding(facts: AgentFacts): string {
 export function writeReport(facts: AgentFacts): string {
   const findings = facts.findings ?? [];
   const plan = facts.plan ?? [];
-  const title = facts.refinement ? `Refined report: ${facts.refinement}` : `Report: ${facts.query}`;
+  const query = withoutFaults(facts.query);
+  const title = facts.refinement ? `Refined report: ${facts.refinement}` : `Report: ${query}`;
+  const gaps = facts.gaps ?? [];
   const summary = findings.map((f) => firstSentence(f.text)).join(' ');
   const parts = [
     `# ${title}`,
@@ -131,13 +156,27 @@ export function writeReport(facts: AgentFacts): string {
     '## Summary',
     '',
     facts.refinement
-      ? `As asked ("${facts.refinement}"), this version of the report on "${facts.query}" keeps only what bears on the request. ${summary}`
-      : `This report answers "${facts.query}" in ${plan.length} steps. ${summary}`,
+      ? `As asked ("${facts.refinement}"), this version of the report on "${query}" keeps only what bears on the request. ${summary}`
+      : `This report answers "${query}" in ${plan.length} steps. ${summary}`,
     '',
     '## Key findings',
     '',
     ...findings.map((f) => `- **${f.title}**: ${firstSentence(f.text)}`),
     '',
+    ...(gaps.length > 0
+      ? [
+          '## Not covered',
+          '',
+          ...gaps.map((g) =>
+            g.status === 'failed'
+              ? `- **${g.title}** failed: ${g.reason}`
+              : `- **${g.title}** was dropped when the plan was revised.`,
+          ),
+          '',
+          'The findings above are incomplete without these steps.',
+          '',
+        ]
+      : []),
     '## Details',
     '',
     ...findings.flatMap((f) => [`### ${f.title}`, '', f.text, '']),

@@ -1,3 +1,5 @@
+import { withoutFaults } from './offline-fault';
+
 /**
  * Reads the subjects, topic and time frame out of a question, so the offline model's
  * plans and reports follow what was asked rather than a fixed script.
@@ -19,7 +21,8 @@ const NOT_SUBJECTS = new Set(
   ).split(' '),
 );
 
-export function analyzeQuery(text: string): QueryAnalysis {
+export function analyzeQuery(raw: string): QueryAnalysis {
+  const text = withoutFaults(raw);
   return {
     subjects: subjectsOf(text),
     topic: topicOf(text),

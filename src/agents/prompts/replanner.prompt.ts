@@ -1,0 +1,30 @@
+import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
+
+/** The planner, asked to revise the rest of the plan after a step failed for good. */
+export function replannerPrompt(facts: AgentFacts): ChatMessage[] {
+  const revision = facts.revision;
+  const max = facts.maxSubtasks ?? 6;
+  const system = [
+    'You are the Planner of a research team. A step of your plan failed and will not be',
+    'retried. Decide what the team does with the rest: keep a pending step by giving its',
+    '"stepId", add a new subtask with "stepId": "" (at most',
+    `${max}), or leave a pending step out to drop it. An empty list goes straight to the`,
+    'report, which will say what is missing. Finished steps stay done; do not list them.',
+    'Answer with JSON only, exactly of the form',
+    '{"subtasks":[{"stepId":"exec-3","title":"...","description":"..."}]}.',
+  ].join(' ');
+  const finished = (revision?.finished ?? []).map((s) => `- ${s.stepId} "${s.title}": ${s.finding}`).join('\n');
+  const pending = (revision?.pending ?? []).map((s) => `- ${s.stepId} "${s.title}": ${s.description}`).join('\n');
+  const user = [
+    `Question: ${facts.query}`,
+    revision ? `Failed: ${revision.failed.stepId} "${revision.failed.title}" (${revision.failed.error})` : '',
+    `Finished:\n${finished || '(none)'}`,
+    `Pending:\n${pending || '(none)'}`,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+  return [
+    { role: 'system', content: system },
+    { role: 'user', content: user },
+  ];
+}

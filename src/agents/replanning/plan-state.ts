@@ -1,0 +1,126 @@
+import { executorStepId, replanStepId, type PlanItem, type PlanStep } from '../../contract';
+import type { RunRecord, StoredReplan, StoredStepFailure } from '../../store/run-record';
+import type { RevisedItem } from '../plan-parser';
+
+/**
+ * The plan a run follows (v2 "Replanning"): the planner's steps (version 1), then each
+ * stored `replan-N` decision in order. Finished steps are never run again, failed ones
+ * neither; a revision keeps pending steps by id, drops the rest, and gives new subtasks new
+ * ids after the highest `exec-` number used.
+ */
+export class PlanState {
+  private constructor(
+    public version: number,
+    public steps: PlanStep[],
+    /** Every step that failed for good, by id. */
+    readonly failed: Map<string, StoredStepFailure>,
+    /** Failures a finished replan answered. */
+    private readonly answered: Set<string>,
+    /** Steps any version dropped, by id, with their title. */
+    readonly dropped: Map<string, PlanStep>,
+    private highest: number,
+    /** How many replan steps were started (the budget is charged when one starts). */
+    public replansStarted: number,
+  ) {
+    this.remember(steps);
+  }
+
+  /** Every step any version had, by id: a failed or dropped step keeps its title. */
+  private readonly known = new Map<string, PlanStep>();
+
+  /** The state a run's checkpoint holds, given the planner's plan. */
+  static of(run: Pick<RunRecord, 'outputs' | 'attempts' | 'failed'>, plan: PlanItem[]): PlanState {
+    const state = new PlanState(
+      1,
+      plan.map((item, i) => ({ stepId: executorStepId(i), ...item })),
+      new Map(Object.entries(run.failed)),
+      new Set(),
+      new Map(),
+      plan.length,
+      0,
+    );
+    for (let n = 1; run.attempts[replanStepId(n)] !== undefined; n++) {
+      state.replansStarted = n;
+      const stored = run.outputs[replanStepId(n)] as StoredReplan | undefined;
+      if (stored) state.apply(stored);
+    }
+    return state;
+  }
+
+  /** The next step to run: the first of the latest version neither finished nor failed. */
+  next(outputs: Record<string, unknown>): PlanStep | undefined {
+    return this.steps.find((s) => outputs[s.stepId] === undefined && !this.failed.has(s.stepId));
+  }
+
+  /** A failed step no finished replan has answered yet (one, at most: each failure is answered at once). */
+  get unanswered(): string | undefined {
+    return [...this.failed.keys()].find((id) => !this.answered.has(id));
+  }
+
+  fail(stepId: string, failure: StoredStepFailure): void {
+    this.failed.set(stepId, failure);
+  }
+
+  /** The step ids of the latest version, by status. */
+  split(outputs: Record<string, unknown>): { finished: PlanStep[]; pending: PlanStep[] } {
+    return {
+      finished: this.steps.filter((s) => outputs[s.stepId] !== undefined),
+      pending: this.steps.filter((s) => outputs[s.stepId] === undefined && !this.failed.has(s.stepId)),
+    };
+  }
+
+  /**
+   * The next version from a replanner's answer to the failure of `after`: the finished steps
+   * first, then the answer's subtasks in its order (a pending step's id keeps that step; any
+   * other item is a new step); pending steps left out are dropped.
+   */
+  revise(items: RevisedItem[], outputs: Record<string, unknown>, after: string): StoredReplan {
+    const { finished, pending } = this.split(outputs);
+    const pendingById = new Map(pending.map((s) => [s.stepId, s]));
+    const kept = new Set<string>();
+    let highest = this.highest;
+    const next: PlanStep[] = [];
+    for (const item of items) {
+      const existing = item.stepId !== undefined ? pendingById.get(item.stepId) : undefined;
+      if (existing && !kept.has(existing.stepId)) {
+        kept.add(existing.stepId);
+        next.push(existing);
+      } else {
+        highest += 1;
+        next.push({ stepId: executorStepId(highest - 1), title: item.title, description: item.description });
+      }
+    }
+    return {
+      version: this.version + 1,
+      steps: [...finished, ...next],
+      finished: finished.map((s) => s.stepId),
+      dropped: pending.filter((s) => !kept.has(s.stepId)).map((s) => s.stepId),
+      failed: [...this.failed.keys()],
+      after,
+    };
+  }
+
+  /** Follows a stored (or just decided) revision. */
+  apply(replan: StoredReplan): void {
+    for (const id of replan.dropped) {
+      const step = this.known.get(id);
+      if (step) this.dropped.set(id, step);
+    }
+    this.version = replan.version;
+    this.steps = replan.steps;
+    this.answered.add(replan.after);
+    this.remember(replan.steps);
+    for (const step of replan.steps) {
+      this.highest = Math.max(this.highest, Number(/^exec-(\d+)$/.exec(step.stepId)?.[1] ?? 0));
+    }
+  }
+
+  /** A step of any version, by id. */
+  step(stepId: string): PlanStep | undefined {
+    return this.known.get(stepId);
+  }
+
+  private remember(steps: PlanStep[]): void {
+    for (const step of steps) this.known.set(step.stepId, step);
+  }
+}
