@@ -41,7 +41,7 @@ let progressTimer: NodeJS.Timeout | undefined;
  * Tool rounds as a client sees them: a `tool.called` frame's arrival to its `tool.result`'s,
  * by toolCallId within the run (frames of sockets whose JSON is being read).
  */
-const toolRounds = { calledAt: new Map<string, number>(), ms: [] as number[] };
+const toolRounds = { calledAt: new Map<string, number>(), ms: [] as number[], toolMs: [] as number[] };
 
 function noteToolRound(frame: ServerFrame, tUs: number): void {
   if (frame.event !== 'tool.called' && frame.event !== 'tool.result') return;
@@ -51,6 +51,8 @@ function noteToolRound(frame: ServerFrame, tUs: number): void {
     const at = toolRounds.calledAt.get(key);
     if (at !== undefined) toolRounds.ms.push((tUs - at) / 1000);
     toolRounds.calledAt.delete(key);
+    // The call's own time, as the worker measured it (tool.result's ms).
+    toolRounds.toolMs.push(frame.data.ms);
   }
 }
 
@@ -337,6 +339,11 @@ export interface SingleRunsArgs {
   text: string;
   pauseMs: number;
   timeoutMs: number;
+  /**
+   * Moments to time in each run, from the command: an event name, or `<event>:<stepId>`
+   * (`agent.finished:plan`); the first frame that matches counts.
+   */
+  marks?: string[];
 }
 
 /** One run at a time on an idle system: message → run.started, and → run.completed. */
@@ -344,12 +351,22 @@ async function singleRuns(args: SingleRunsArgs) {
   const startedMs: number[] = [];
   const wholeMs: number[] = [];
   const errors: string[] = [];
+  /** Per completed run: each mark's time (ms from the command). */
+  const marksMs: Record<string, number>[] = [];
   for (const [k, sock] of (groups.get(args.group) ?? []).entries()) {
     const id = `m${k}`;
     const t0 = hrUs();
+    const marks: Record<string, number> = {};
     const outcome = await new Promise<string>((resolve) => {
       const timer = setTimeout(() => resolve('timeout'), args.timeoutMs);
       sock.onJson = (f, t) => {
+        for (const mark of args.marks ?? []) {
+          const [event, stepId] = mark.split(':');
+          const data = f.data as { stepId?: string };
+          if (f.event === event && (!stepId || data.stepId === stepId) && marks[mark] === undefined) {
+            marks[mark] = (t - t0) / 1000;
+          }
+        }
         if (f.event === 'run.started') startedMs.push((t - t0) / 1000);
         else if (f.event === 'run.completed') {
           wholeMs.push((t - t0) / 1000);
@@ -363,10 +380,11 @@ async function singleRuns(args: SingleRunsArgs) {
       sock.ws.send(command('message', { text: args.text }, id));
     });
     sock.onJson = undefined;
+    if (outcome === 'ok') marksMs.push(marks);
     if (outcome !== 'ok' && errors.length < 5) errors.push(outcome);
     await sleep(args.pauseMs);
   }
-  return { startedMs, wholeMs, errors };
+  return { startedMs, wholeMs, errors, marksMs };
 }
 
 export interface ChatIdleArgs {
@@ -551,10 +569,11 @@ serve({
   },
   /** The tool rounds seen since the last call (and forgets them). */
   toolRounds: () => {
-    const ms = toolRounds.ms;
+    const { ms, toolMs } = toolRounds;
     toolRounds.ms = [];
+    toolRounds.toolMs = [];
     toolRounds.calledAt.clear();
-    return { ms };
+    return { ms, toolMs };
   },
   count: () => ({ sockets: [...groups.values()].reduce((n, g) => n + g.length, 0) }),
   memory: () => process.memoryUsage(),
