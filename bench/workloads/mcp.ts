@@ -4,7 +4,7 @@
  * MCP_SERVERS lists the test fixture server (test/fixtures/mcp/fixture-server.mjs) twice: over
  * stdio (started by the worker, behind its guard process) and over streamable HTTP (started
  * here, on loopback). Single runs whose executors each call its `echo` tool once (the offline
- * model's rule 00); the time from a `tool.called` frame's arrival on the client's socket to
+ * model's rule 0); the time from a `tool.called` frame's arrival on the client's socket to
  * its `tool.result`'s. Floor: the same call through the same MCP client (McpServer and
  * runTool) in the bench's own process, one every 10 ms (as idle as the server is between the
  * runs' calls): the server's and the protocol's own cost.

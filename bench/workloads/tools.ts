@@ -2,7 +2,7 @@
  * Workload 6, tools (issue 14): what MAWS adds to a tool call, and what tool calls cost a run.
  *
  *  1. Tool round, idle: single runs whose executors each make three `calculator` calls (the
- *     offline model's rule 1, one call per round); the time from a `tool.called` frame's
+ *     offline model's rule 3, one call per round); the time from a `tool.called` frame's
  *     arrival on the client's socket to its `tool.result`'s. That round holds storing
  *     `tool.called` (fenced, before the tool runs), the call itself, writing `tool.result` and
  *     relaying both. Floor: the same calculator call through the same runner (runTool) in

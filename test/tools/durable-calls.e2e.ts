@@ -22,7 +22,7 @@ setUpSuite();
 
 // Tokens 10 ms apart: a step streams long enough to be caught mid-way, and the report is quick.
 const SHORT_LOCK = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', OFFLINE_TOKEN_DELAY_MS: '10' };
-/** A task whose every executor calls run_js with code that spins for `ms` (the offline model's rule 1). */
+/** A task whose every executor calls run_js with code that spins for `ms` (the offline model's rule 2). */
 const spinning = (ms: number): string =>
   `Time the loop:\n\`\`\`js\nconst t = Date.now(); while (Date.now() - t < ${ms}) {} 'spun ${ms} ms'\n\`\`\``;
 

@@ -1,7 +1,7 @@
 /**
  * MCP servers (issue 14) in runs: MCP_SERVERS lists a stdio server and a streamable HTTP
  * server (test/fixtures/mcp/fixture-server.mjs, on loopback), whose tools the offline model
- * calls by its rule 00 (``call `mcp_<server>_<tool>` with {...}``). Each call is a tool.called
+ * calls by its rule 0 (``call `mcp_<server>_<tool>` with {...}``). Each call is a tool.called
  * and a tool.result; a server that hangs, crashes, lies or answers with 10 MB gets a coded
  * result and the run completes; a server killed mid-run fails its calls (TOOL_FAILED) until
  * it is back; a stdio server never outlives its worker, even one that ignores SIGTERM.

@@ -114,7 +114,7 @@ describe('the offline tool rule', () => {
 });
 
 describe('the offline tool rules', () => {
-  it('rule 1: each of the first three expressions, one round each, in order', async () => {
+  it('rule 3: each of the first three expressions, one round each, in order', async () => {
     const { parts, text } = await run({
       agent: 'executor',
       facts: executorFacts('Check 17*23, 0.1 + 0.2, 2^10 and 9-1 for the budget.'),
@@ -132,7 +132,7 @@ describe('the offline tool rules', () => {
     );
   });
 
-  it('rule 2: a comparing step computes the spread of the earlier findings’ leading percentages', async () => {
+  it('rule 4: a comparing step computes the spread of the earlier findings’ leading percentages', async () => {
     const facts: AgentFacts = {
       query: 'Analyze the stock performance of Apple and Tesla',
       subtask: { title: 'Compare Apple and Tesla', description: 'Set the findings side by side.' },

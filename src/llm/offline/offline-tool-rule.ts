@@ -5,26 +5,26 @@ import type { AgentFacts } from '../model-provider';
  * deterministically by a documented rule). Only executors call tools, one call per round,
  * and only tools the call offers (a rule whose tool is not offered is passed over):
  *
- * 00. An executor whose subtask (its title, then its description) or, failing those, whose
+ * 0. An executor whose subtask (its title, then its description) or, failing those, whose
  *    task names a call, ``call `<tool>` with <JSON object>`` (any offered tool, MCP tools
  *    included: ``call `mcp_files_read` with {"path": "notes.txt"}``), makes the first three
  *    such calls of the first of those texts that names any, in order, and ends its finding
  *    with "Called <tool>: <the start of the result>." for each (or "<tool> failed: <error>.").
- * 0. Otherwise, an executor whose subtask (its title, then its description) or, failing those, whose
+ * 1. Otherwise, an executor whose subtask (its title, then its description) or, failing those, whose
  *    task holds an http(s) URL calls `http_fetch` with the first one, and ends its finding
  *    with "Fetched <url>: <the start of the text>" (or "The fetch failed: <error>").
- * 0b. Otherwise, one whose subtask or task (the same order) asks to search for a quoted
+ *    Otherwise, one whose subtask or task (the same order) asks to search for a quoted
  *    query (`search for "<query>"`, `search the web for "<query>"`) calls `web_search` with
  *    it, and ends its finding with "Searched for "<query>": <title> (<url>); ...".
- * 1. Otherwise, one whose subtask or task (the same order) holds a fenced JavaScript block (three backticks and `js` or `javascript`, the code,
+ * 2. Otherwise, one whose subtask or task (the same order) holds a fenced JavaScript block (three backticks and `js` or `javascript`, the code,
  *    three backticks) calls `run_js` with the code of the first one, and ends its finding
  *    with "Ran the code: <value as JSON>." (and its logs), or "The code failed: <error>".
- * 2. Otherwise, one whose subtask or task (the same order) holds arithmetic expressions, two
+ * 3. Otherwise, one whose subtask or task (the same order) holds arithmetic expressions, two
  *    or more numbers joined by + - * / ^ (for example `17*23` or `(1200 - 950) / 950`), calls
  *    `calculator` with each of the first three expressions of the first of those texts that
  *    holds any, in order, and ends its finding with "Computed with the calculator:
  *    <expression> = <value>." for each.
- * 3. Otherwise, an executor comparing earlier findings (its subtask's title begins with
+ * 4. Otherwise, an executor comparing earlier findings (its subtask's title begins with
  *    "Compare") where at least two of them begin with a signed percentage (as the offline
  *    model's own findings do: "Apple's stock performance ... was +3.2%") computes the spread
  *    between the highest and the lowest, `<highest> - <lowest>`, and says so. The seed's
@@ -37,7 +37,7 @@ export interface OfflineToolCall {
   said(result: string, failed: boolean): string;
 }
 
-/** Most calculations one step makes by rule 2. */
+/** Most calls one step makes by rule 0, and calculations by rule 3. */
 const MAX_EXPRESSIONS = 3;
 
 /** How much of a fetched page the finding quotes. */
@@ -91,7 +91,7 @@ export function offlineToolCalls(facts: AgentFacts, offered: ReadonlySet<string>
 
 const CALL_NAMED = /call `([A-Za-z0-9_-]{1,64})` with \{/g;
 
-/** Rule 00's calls: the first three ``call `<tool>` with {...}`` of an offered tool in the first text naming any. */
+/** Rule 0's calls: the first three ``call `<tool>` with {...}`` of an offered tool in the first text naming any. */
 export function namedCallsIn(offered: ReadonlySet<string>, ...texts: (string | undefined)[]): OfflineToolCall[] {
   for (const text of texts) {
     const calls: OfflineToolCall[] = [];
