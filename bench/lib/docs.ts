@@ -14,6 +14,8 @@ const TITLES: Record<string, string> = {
   chat: 'Chat',
   'store-full': 'Redis full',
   tools: 'Tools',
+  mcp: 'MCP servers',
+  replanning: 'Replanning',
 };
 
 export function resultsBlock(
