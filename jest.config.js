@@ -7,6 +7,7 @@
  */
 const SERIAL_E2E = [
   'test/bench.e2e.ts',
+  'test/providers.e2e.ts',
   'test/faults/heartbeat.e2e.ts',
   'test/faults/slow-consumer.e2e.ts',
   'test/browser/',
