@@ -74,6 +74,7 @@ const ui = {
   send: $('send', HTMLButtonElement),
   hint: $('send-hint', HTMLElement),
   cancel: $('cancel', HTMLButtonElement),
+  reviewPlan: $('review-plan', HTMLInputElement),
   report: $('report', HTMLElement),
   reportMeta: $('report-meta', HTMLElement),
   reportCard: $('report-card', HTMLElement),
@@ -89,6 +90,7 @@ const ui = {
  *   pending: Map<string, string>,
  *   draft: { runId: string, stepId: string, attempt: number, text: string } | null,
  *   attempts: Map<string, number>,
+ *   waiting: string | null,
  * }}
  */
 const session = {
@@ -98,12 +100,16 @@ const session = {
   pending: new Map(), // frame id -> text we sent, to give it back if the server refuses it
   draft: null, // { runId, stepId, attempt, text } of the aggregator writing now
   attempts: new Map(), // "runId/stepId" -> the step's latest attempt: deltas of earlier ones are dropped
+  waiting: null, // the open input request's id: the run waits on the person
 };
 
 const log = createLog(ui.log);
 const thread = createThread(ui.thread, {
   onShowReport(runId) {
     if (report.showRun(runId)) ui.reportCard.scrollIntoView({ behavior: 'smooth', block: 'start' });
+  },
+  onRespond(requestId, answer) {
+    conn.send('run.respond', { requestId, answer }, true);
   },
 });
 const report = createReport(
@@ -197,8 +203,10 @@ function resetView() {
 function sendMessage() {
   const text = ui.message.value.trim();
   if (!text || !conn.online) return;
-  // The server routes "message" by session state, so one box starts, asks and refines.
-  const id = conn.send('message', { text }, true);
+  // The server routes "message" by session state, so one box starts, asks, answers and
+  // refines; a task whose plan is to be reviewed first starts with task.start.
+  const review = ui.reviewPlan.checked && session.state !== 'EXECUTING';
+  const id = review ? conn.send('task.start', { text, review: 'plan' }, true) : conn.send('message', { text }, true);
   if (id === null) return;
   session.pending.set(id, ui.message.value);
   ui.message.value = '';
@@ -275,6 +283,18 @@ const ON_FRAME = {
     thread.agentSkipped(d);
     log.line('plan', '[STEP]', `${d.stepId} skipped: ${d.reason}`, seq);
   },
+  'run.input_requested': ({ data: d, seq }) => {
+    thread.inputRequested(d, seq);
+    session.waiting = d.requestId;
+    renderControls();
+    log.line('plan', '[WAIT]', `${d.kind} ${d.requestId}: ${d.prompt}`, seq);
+  },
+  'run.input_resolved': ({ data: d, seq }) => {
+    thread.inputResolved(d);
+    if (session.waiting === d.requestId) session.waiting = null;
+    renderControls();
+    log.line('plan', '[WAIT]', `${d.requestId} ${d.status}`, seq);
+  },
   'run.completed': onRunEnded,
   'run.failed': onRunEnded,
   'run.cancelled': onRunEnded,
@@ -314,6 +334,12 @@ function handle(event, frame, meta) {
  */
 function onSnapshot(d, baseline) {
   if (d.state) setState(d.state, d.runId);
+  // A request the history no longer holds (the card is drawn once either way).
+  if (d.pendingInput) {
+    thread.inputRequested(d.pendingInput);
+    session.waiting = d.pendingInput.requestId;
+    renderControls();
+  }
   // The history replay brings every report; only a snapshot that replaces the history
   // (older events gone from the server) is the place to take it from.
   if (baseline && typeof d.report === 'string' && d.report) {
@@ -509,9 +535,13 @@ function renderControls() {
   const mode = (session.state && MODES[session.state]) || MODES.IDLE;
   const executing = session.state === 'EXECUTING';
   ui.send.disabled = !online;
-  ui.hint.textContent = online ? mode.hint : conn.wanted ? 'waiting for the connection…' : 'connect first';
+  const hint =
+    executing && session.waiting ? 'the run waits for you: "yes" approves, anything else is feedback' : mode.hint;
+  ui.hint.textContent = online ? hint : conn.wanted ? 'waiting for the connection…' : 'connect first';
+  ui.reviewPlan.disabled = !online || executing;
   ui.hint.dataset.mode = online ? session.state || '' : 'offline';
-  ui.message.placeholder = mode.placeholder;
+  ui.message.placeholder =
+    executing && session.waiting ? 'Approve with "yes", or say what should change…' : mode.placeholder;
   ui.cancel.hidden = !executing;
   ui.cancel.disabled = !online || !executing || session.cancelling;
   ui.cancel.textContent = session.cancelling ? 'Cancelling…' : 'Cancel';

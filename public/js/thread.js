@@ -5,6 +5,7 @@
 
 import { el, cssToken, followBottom, reportTitle } from './util.js';
 import { createToolList } from './tools.js';
+import { createInputCard } from './input-card.js';
 
 /** @typedef {import('../../src/contract').DurableEventMap} DurableEventMap */
 /** @typedef {import('../../src/contract').AgentName} AgentName */
@@ -73,7 +74,8 @@ const RUN_LABEL = {
 
 /**
  * @param {HTMLElement} root the thread container (scrolls on wide screens)
- * @param {{ onShowReport(runId: string): void }} opts onShowReport: a "Show report" button was pressed
+ * @param {{ onShowReport(runId: string): void, onRespond(requestId: string, answer: import('../../src/contract').PlanReviewAnswer): void }} opts
+ *   onShowReport: a "Show report" button was pressed; onRespond: an input card was answered
  */
 export function createThread(root, opts) {
   /** @type {Map<string, Run>} */
@@ -109,8 +111,14 @@ export function createThread(root, opts) {
    * @param {number} [seq]
    */
   function userMessage(d, seq) {
-    const kind = ['task', 'refinement', 'chat'].includes(d.kind) ? d.kind : 'message';
-    const label = { task: 'New task', refinement: 'Refinement', chat: 'Question', message: 'Message' }[kind];
+    const kind = ['task', 'refinement', 'chat', 'answer'].includes(d.kind) ? d.kind : 'message';
+    const label = {
+      task: 'New task',
+      refinement: 'Refinement',
+      chat: 'Question',
+      answer: 'Answer',
+      message: 'Message',
+    }[kind];
     const node = el(
       'div',
       `msg user kind-${kind}`,
@@ -475,6 +483,27 @@ export function createThread(root, opts) {
     updateProgress(run);
   }
 
+  /** @type {Map<string, import('./input-card.js').InputCard>} */
+  const inputCards = new Map();
+
+  /**
+   * A run asks the person: its card, once per request (the history and a snapshot may both bring it).
+   * @param {import('../../src/contract').InputRequest & { runId?: string }} d
+   * @param {number} [seq]
+   */
+  function inputRequested(d, seq) {
+    if (inputCards.has(d.requestId)) return;
+    const card = createInputCard(d, { onRespond: opts.onRespond });
+    inputCards.set(d.requestId, card);
+    if (seq !== undefined) card.node.dataset.seq = String(seq);
+    append(card.node);
+  }
+
+  /** @param {DurableEventMap['run.input_resolved']} d */
+  function inputResolved(d) {
+    inputCards.get(d.requestId)?.resolved(d);
+  }
+
   /** @param {DurableEventMap['agent.skipped']} d */
   function agentSkipped(d) {
     const run = getRun(d.runId);
@@ -555,6 +584,8 @@ export function createThread(root, opts) {
     agentFailed,
     planUpdated,
     agentSkipped,
+    inputRequested,
+    inputResolved,
     toolCalled,
     toolResult,
     runCompleted,
@@ -567,6 +598,7 @@ export function createThread(root, opts) {
     },
     clear() {
       runs.clear();
+      inputCards.clear();
       follow.pin();
       root.replaceChildren(...(empty ? [empty] : []));
       if (empty) empty.hidden = false;

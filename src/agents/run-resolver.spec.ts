@@ -142,6 +142,9 @@ function fixture(
     attempts: {},
     toolCalls: [],
     failed: {},
+    inputRequests: 0,
+    answers: {},
+    planApproved: false,
     ...run,
   };
   const runs = { get: () => Promise.resolve(record) } as unknown as RunStore;
@@ -151,7 +154,7 @@ function fixture(
     log,
     runs,
     model,
-    { maxSubtasks, maxReplans, deltaFlushMs: 0, modelTimeoutMs: 5_000 },
+    { maxSubtasks, maxReplans, planReview: 'never', inputTtlSeconds: 60, deltaFlushMs: 0, modelTimeoutMs: 5_000 },
     writes,
     tools,
   );

@@ -18,6 +18,7 @@ import type { RunStore } from '../store/run-store';
 import { parsePlan, planJsonSchema, planRepairMessage, PlanInvalidError } from './plan-parser';
 import { PlanState } from './replanning/plan-state';
 import { Replanner } from './replanning/replanner';
+import { PlanReview } from './review/plan-review';
 import { stepFailureOf } from './step-failure';
 import { aggregatorPrompt } from './prompts/aggregator.prompt';
 import { executorPrompt } from './prompts/executor.prompt';
@@ -29,6 +30,10 @@ export interface ResolverOptions {
   maxSubtasks: number;
   /** Revisions of the plan one run may make after steps failed (v2 "Replanning"). */
   maxReplans: number;
+  /** `always`: every task's plan is reviewed by the person (else only when its task.start asked). */
+  planReview: 'never' | 'always';
+  /** How long an input request stays open. */
+  inputTtlSeconds: number;
   deltaFlushMs: number;
   modelTimeoutMs: number;
 }
@@ -69,6 +74,7 @@ interface Metered<T> {
 export class RunResolver {
   private readonly steps: StepRunner;
   private readonly replanner: Replanner;
+  private readonly review: PlanReview;
   private readonly noticeErrors = new ThrottledErrorLog('RunResolver', "a run's store notice could not be sent");
 
   constructor(
@@ -82,6 +88,7 @@ export class RunResolver {
   ) {
     this.steps = new StepRunner(model, options.modelTimeoutMs, tools);
     this.replanner = new Replanner(this.steps, options);
+    this.review = new PlanReview(this.steps, options);
   }
 
   /**
@@ -143,10 +150,18 @@ export class RunResolver {
         ? { value: run.plan, usage: storedUsage(run.outputs[PLAN_STEP_ID]) }
         : await this.plan(run, writer, context, signal);
       const plan = planned.value;
+      let reviewedPlan = run.reviewedPlan;
+      if (this.reviewsPlan(run) && !run.planApproved) {
+        // Waits on the person (parks the run) until they approve a plan; or the request expired.
+        const reviewed = await this.review.settle(run, writer, context, plan, signal);
+        if (reviewed.kind === 'expired')
+          return await this.expire(sessionKey, run, writer, storeWrite, reviewed.requestId);
+        reviewedPlan = reviewed.plan;
+      }
       // Every finished step's output with its usage, this activation's included: the steps to
       // run next, the findings and the run's tokens all come from here.
       const outputs: Record<string, unknown> = { ...run.outputs, [PLAN_STEP_ID]: { plan, usage: planned.usage } };
-      const state = PlanState.of(run, plan);
+      const state = PlanState.of({ ...run, reviewedPlan }, plan);
       for (;;) {
         checkHandBack();
         const unanswered = state.unanswered;
@@ -210,6 +225,32 @@ export class RunResolver {
       await writer.drain().catch(() => undefined);
       outer.removeEventListener('abort', forward);
     }
+  }
+
+  /** Whether the person reviews this run's plan before its executors run. */
+  private reviewsPlan(run: RunRecord): boolean {
+    return run.review === 'plan' || (this.options.planReview === 'always' && run.mode === 'task');
+  }
+
+  /** The run's input request expired: it fails with INPUT_EXPIRED, the request closed in the same step. */
+  private async expire(
+    sessionKey: string,
+    run: RunRecord,
+    writer: RunEventWriter,
+    storeWrite: StoreWrite,
+    requestId: string,
+  ): Promise<void> {
+    const { runId, fence } = run;
+    await writer.drain();
+    const error = {
+      code: 'INPUT_EXPIRED' as const,
+      message: `Nobody answered the run's question within INPUT_TTL_SECONDS (${this.options.inputTtlSeconds} s).`,
+    };
+    const closing = { requestId, resolved: durable('run.input_resolved', { runId, requestId, status: 'expired' }) };
+    const ended = await storeWrite(() =>
+      this.log.finishRun(sessionKey, runId, 'failed', durable('run.failed', { runId, error }), { fence, closing }),
+    );
+    if (ended === 'superseded') throw new RunTakenOverError(runId, fence);
   }
 
   /**

@@ -102,6 +102,10 @@ export class AppConfig {
   /** `worker` role: the nice value its run thread lowers itself to (chat and the gateway come first). */
   @Transform(toInt) @IsInt() @Min(0) @Max(19) WORKER_RUN_NICE = 10;
   @Transform(toInt) @IsInt() @Min(2) @Max(50) MAX_SUBTASKS = 6;
+  /** `always`: every task's plan waits for the person's review (else only `task.start {review: "plan"}`). */
+  @IsIn(['never', 'always']) PLAN_REVIEW: 'never' | 'always' = 'never';
+  /** How long a run waits for an answer before it fails (INPUT_EXPIRED). */
+  @Transform(toInt) @IsInt() @Min(5) @Max(30 * 24 * 3600) INPUT_TTL_SECONDS = 24 * 3600;
   /** Revisions of the plan one run may make after steps failed for good; past it the run fails (REPLAN_EXHAUSTED). */
   @Transform(toInt) @IsInt() @Min(0) @Max(10) MAX_REPLANS = 2;
 

@@ -9,6 +9,18 @@ export interface TextCommandData {
   text: string;
 }
 
+/** `task.start` (v2): `review: "plan"` stops the run after the planner for the person's approval. */
+export interface TaskStartCommandData extends TextCommandData {
+  review?: 'plan';
+}
+
+/** `run.respond` (v2): the answer to an open input request. */
+export interface RespondCommandData {
+  requestId: string;
+  /** plan_review: `{approve: true, plan?}` or `{approve: false, feedback}`. */
+  answer: unknown;
+}
+
 export interface ResumeCommandData {
   afterSeq: number;
 }
@@ -21,10 +33,11 @@ export type EmptyCommandData = Record<string, never>;
 
 export interface ClientCommandMap {
   message: TextCommandData;
-  'task.start': TextCommandData;
+  'task.start': TaskStartCommandData;
   'task.refine': TextCommandData;
   'chat.send': TextCommandData;
   'task.cancel': EmptyCommandData;
+  'run.respond': RespondCommandData;
   resume: ResumeCommandData;
   ping: EmptyCommandData;
   /** MAWS's addition: a fresh token for the same user keeps the socket open past the old one's `exp`. */

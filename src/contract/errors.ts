@@ -31,6 +31,8 @@ export const RUN_ERROR_CODES = [
   'MODEL_TIMEOUT',
   /** Redis lost the session's state (restarted without persistence). */
   'STATE_LOST',
+  /** v2: an input request was not answered within INPUT_TTL_SECONDS. */
+  'INPUT_EXPIRED',
   /** v2: steps kept failing after MAX_REPLANS revisions of the plan. */
   'REPLAN_EXHAUSTED',
   'INTERNAL',

@@ -9,7 +9,8 @@ import type { ClientErrorCode, RunErrorCode, ToolErrorCode } from './errors';
 export type SessionState = 'IDLE' | 'EXECUTING' | 'REFINEMENT_READY';
 export type RunMode = 'task' | 'refinement';
 export type AgentName = 'planner' | 'executor' | 'aggregator' | 'clarifier';
-export type UserMessageKind = 'task' | 'refinement' | 'chat';
+/** `answer` (v2): a `message` that answered an open input request. */
+export type UserMessageKind = 'task' | 'refinement' | 'chat' | 'answer';
 export type RunOutcome = 'completed' | 'failed' | 'cancelled';
 
 export interface PlanItem {
@@ -21,6 +22,27 @@ export interface PlanItem {
 export interface PlanStep extends PlanItem {
   stepId: string;
 }
+
+/** v2 "People in the loop": what a run asks the person. */
+export type InputKind = 'plan_review' | 'question' | 'tool_approval';
+
+/** v2: an open input request, as `run.input_requested` and the snapshot's `pendingInput` carry it. */
+export interface InputRequest {
+  requestId: string;
+  kind: InputKind;
+  prompt: string;
+  /** plan_review: the plan to approve, edit or reject. */
+  plan?: PlanStep[];
+  toolCall?: { tool: string; input: unknown };
+  /** ISO time after which the request expires and the run fails (INPUT_EXPIRED). */
+  expiresAt: string;
+}
+
+/** v2: an answer to a plan review: approve (the plan, edited or not), or reject with feedback. */
+export type PlanReviewAnswer = { approve: true; plan?: PlanItem[] } | { approve: false; feedback: string };
+
+/** v2: how an input request ended. */
+export type InputResolution = 'answered' | 'expired' | 'cancelled';
 
 /** v2: why a plan changed. */
 export type PlanUpdateReason = 'step_failed' | 'steer' | 'review';
@@ -98,6 +120,10 @@ export interface DurableEventMap {
     dropped: string[];
     failed: string[];
   };
+  /** v2: the run asks the person and waits (holding no worker) until the answer, a cancel, or `expiresAt`. */
+  'run.input_requested': InputRequest & { runId: string };
+  /** v2: the request ended: answered (with the answer), expired, or cancelled. */
+  'run.input_resolved': { runId: string; requestId: string; status: InputResolution; answer?: unknown };
   /** v2: a step of an earlier plan version that the latest one dropped: it never runs. */
   'agent.skipped': { runId: string; stepId: string; reason: string };
   'run.completed': { runId: string; report: string; usage?: TokenUsage };
@@ -115,7 +141,14 @@ export type StoreRefusal = 'OOM' | 'MISCONF' | 'READONLY';
 
 /** Replies and notices: never numbered, never stored. */
 export interface ReplyEventMap {
-  'session.snapshot': { state: SessionState; lastSeq: number; runId?: string; report?: string };
+  'session.snapshot': {
+    state: SessionState;
+    lastSeq: number;
+    runId?: string;
+    report?: string;
+    /** v2: the running run's open input request. */
+    pendingInput?: InputRequest;
+  };
   ack: { replyTo?: string; runId?: string };
   error: { code: ClientErrorCode; message: string; replyTo?: string };
   pong: Record<string, never>;

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import type { AppConfig } from '../config/config';
-import type { ReplyEventMap, ReplyEventName, RunMode, RunOutcome, SessionState } from '../contract';
+import type { InputRequest, ReplyEventMap, ReplyEventName, RunMode, RunOutcome, SessionState } from '../contract';
 import {
   PENDING_RUNS_KEY,
   RUN_DURATION_BUCKETS,
@@ -11,7 +11,7 @@ import {
   userKeyOf,
 } from '../store/redis-keys';
 import { SessionField } from '../store/session-record';
-import { decodeRunRecord, type RunFields, type RunRecord } from '../store/run-record';
+import { decodeRunRecord, RunField, type RunFields, type RunRecord } from '../store/run-record';
 import { PendingEvent, frameTail, replyFrame } from './frames';
 import {
   ACTIVATE_RUN,
@@ -21,7 +21,9 @@ import {
   ActivateSentinel,
   BEGIN_RUN,
   FINISH_RUN,
+  NO_SUCH_REQUEST,
   READ_AFTER,
+  RESOLVE_INPUT,
   WriteSentinel,
   SNAPSHOT,
 } from './lua-scripts';
@@ -45,6 +47,14 @@ export interface SessionSnapshot {
   runId?: string;
   report?: string;
   lastSeq: number;
+  /** v2: the running run's open input request. */
+  pendingInput?: InputRequest;
+}
+
+/** An input request to close with the run's end (a cancel, an expiry), and the event that says so. */
+export interface ClosingRequest {
+  requestId: string;
+  resolved: PendingEvent;
 }
 
 export type BeginRunResult =
@@ -96,6 +106,7 @@ function bindScripts(redis: Redis) {
     finish: FINISH_RUN.bind(redis),
     snapshot: SNAPSHOT.bind(redis),
     readAfter: READ_AFTER.bind(redis),
+    resolveInput: RESOLVE_INPUT.bind(redis),
   };
 }
 
@@ -186,7 +197,7 @@ export class EventLog {
   /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
   async beginRun(
     sessionKey: string,
-    run: { runId: string; mode: RunMode | 'auto'; input: string },
+    run: { runId: string; mode: RunMode | 'auto'; input: string; review?: 'plan' },
     allowed: SessionState[],
     announce: Partial<Record<RunMode, { userMessage: PendingEvent; queued: PendingEvent }>>,
     limits: RunLimits = { maxActivePerUser: 1e9, maxPerMinutePerUser: 1e9 },
@@ -214,6 +225,7 @@ export class EventLog {
         runId: run.runId,
         mode: run.mode,
         input: run.input,
+        review: run.review ?? '',
         now: now.getTime(),
         ts: now.toISOString(),
         taskUserTail,
@@ -241,7 +253,7 @@ export class EventLog {
     runId: string,
     outcome: RunOutcome,
     terminal: PendingEvent,
-    { report = '', fence }: { report?: string; fence?: number } = {},
+    { report = '', fence, closing }: { report?: string; fence?: number; closing?: ClosingRequest } = {},
   ): Promise<FinishResult> {
     const k = new SessionKeys(sessionKey);
     const now = new Date();
@@ -264,11 +276,47 @@ export class EventLog {
         report,
         durationBuckets: RUN_DURATION_BUCKETS.join(','),
         pendingMember: pendingRunMember(sessionKey, runId),
+        requestId: closing?.requestId ?? '',
+        resolvedTail: closing ? frameTail(closing.resolved, now) : '',
       },
     )) as number;
     if (seq === WriteSentinel.notRunning) return 'not-running';
     if (seq === WriteSentinel.superseded) return 'superseded';
     return 'finished';
+  }
+
+  /**
+   * Stores a person's answer to the run's open request `requestId` and announces it
+   * (`message`, then `resolved`), in one step. 'no-such-request' when the run is not the
+   * session's running one or has no open request of that id (answered already, ended, never).
+   */
+  async resolveInput(
+    sessionKey: string,
+    runId: string,
+    requestId: string,
+    answer: unknown,
+    events: { message: PendingEvent; resolved: PendingEvent },
+  ): Promise<'resolved' | 'no-such-request'> {
+    const k = new SessionKeys(sessionKey);
+    const now = new Date();
+    const seq = (await this.scripts.resolveInput(
+      { ...this.sessionKeys(k), runKey: k.run(runId) },
+      {
+        ...this.history,
+        runId,
+        requestId,
+        answer: JSON.stringify(answer),
+        messageTail: frameTail(events.message, now),
+        resolvedTail: frameTail(events.resolved, now),
+      },
+    )) as number;
+    return seq === NO_SUCH_REQUEST ? 'no-such-request' : 'resolved';
+  }
+
+  /** The run's open input request, if it has one. */
+  async pendingInput(sessionKey: string, runId: string): Promise<InputRequest | undefined> {
+    const raw = await this.redis.hget(new SessionKeys(sessionKey).run(runId), RunField.pendingInput);
+    return raw ? (JSON.parse(raw) as InputRequest) : undefined;
   }
 
   /** Just the state, for routing a command (the snapshot would also read the report). */
@@ -283,11 +331,14 @@ export class EventLog {
       { stateKey: k.state, seqKey: k.seq },
       {},
     )) as string[];
+    // A waiting run's request (read after: a request opened in between also comes as its event).
+    const pendingInput = state === 'EXECUTING' && runId ? await this.pendingInput(sessionKey, runId) : undefined;
     return {
       state: state as SessionState,
       lastSeq: Number(seq),
       ...(runId ? { runId } : {}),
       ...(report ? { report } : {}),
+      ...(pendingInput ? { pendingInput } : {}),
     };
   }
 

@@ -9,7 +9,7 @@
  * and published joined by "\n" (JSON never holds a raw newline).
  */
 import { RedisScript } from '../store/redis-script';
-import { RunField } from '../store/run-record';
+import { ANSWER_PREFIX, RunField } from '../store/run-record';
 import { SessionField } from '../store/session-record';
 
 /** What a run's guarded write (APPEND_EVENTS, FINISH_RUN) returns instead of a seq. */
@@ -172,6 +172,7 @@ export const BEGIN_RUN = new RedisScript({
     'runId',
     'mode',
     'input',
+    'review',
     'now',
     'ts',
     'taskUserTail',
@@ -214,6 +215,7 @@ if mode == 'refinement' then
 end
 redis.call('HSET', runKey, '${RunField.mode}', mode, '${RunField.input}', input, '${RunField.parentRunId}', parent,
   '${RunField.queuedAt}', now, '${RunField.status}', 'queued')
+if review ~= '' then redis.call('HSET', runKey, '${RunField.review}', review) end
 redis.call('EXPIRE', runKey, ttl)
 redis.call('HSET', stateKey, '${SessionField.state}', 'EXECUTING', '${SessionField.runId}', runId,
   '${SessionField.runQueuedAt}', now)
@@ -244,10 +246,19 @@ export const FINISH_RUN = new RedisScript({
     'report',
     'durationBuckets',
     'pendingMember',
+    'requestId',
+    'resolvedTail',
   ],
   body: `${PRELUDE}
 if not isRunning(runId) then return ${WriteSentinel.notRunning} end
 if not isCurrentActivation(fence) then return ${WriteSentinel.superseded} end
+-- An input request still open ends with the run (cancelled, or expired), said before its end.
+local tails = {}
+local pending = redis.call('HGET', runKey, '${RunField.pendingInput}')
+if requestId ~= '' and pending and cjson.decode(pending).requestId == requestId then
+  redis.call('HDEL', runKey, '${RunField.pendingInput}')
+  tails[#tails + 1] = resolvedTail
+end
 if outcome == 'completed' then
   redis.call('HSET', stateKey, '${SessionField.report}', report, '${SessionField.lastRunId}', runId)
   redis.call('HSET', runKey, '${RunField.report}', report)
@@ -268,7 +279,32 @@ redis.call('HINCRBY', statsKey, 'duration:count', 1)
 for le in string.gmatch(durationBuckets, '[^,]+') do
   if seconds <= tonumber(le) then redis.call('HINCRBY', statsKey, 'duration:le:' .. le, 1) end
 end
-return append({terminalTail, stateTail(nextState, '', ts)}, maxlen, ttl)
+tails[#tails + 1] = terminalTail
+tails[#tails + 1] = stateTail(nextState, '', ts)
+return append(tails, maxlen, ttl)
+`,
+});
+
+/** What RESOLVE_INPUT returns instead of a seq: no open request has that id (answered, ended, or never). */
+export const NO_SUCH_REQUEST = -4;
+
+/**
+ * A person's answer to the run's open input request: stored beside the run (\`answer:<id>\`),
+ * the request closed, and the answer announced (user.message, run.input_resolved), in one
+ * step, so a second answer, a late one, or one to another run finds no open request.
+ */
+export const RESOLVE_INPUT = new RedisScript({
+  name: 'resolve_input',
+  writes: true,
+  keys: [...SESSION_KEYS, 'runKey'],
+  args: ['maxlen', 'ttl', 'runId', 'requestId', 'answer', 'messageTail', 'resolvedTail'],
+  body: `${PRELUDE}
+if not isRunning(runId) then return ${NO_SUCH_REQUEST} end
+local pending = redis.call('HGET', runKey, '${RunField.pendingInput}')
+if not pending or cjson.decode(pending).requestId ~= requestId then return ${NO_SUCH_REQUEST} end
+redis.call('HDEL', runKey, '${RunField.pendingInput}')
+redis.call('HSET', runKey, '${ANSWER_PREFIX}' .. requestId, answer)
+return append({messageTail, resolvedTail}, maxlen, ttl, true)
 `,
 });
 

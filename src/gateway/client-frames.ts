@@ -1,12 +1,14 @@
 import 'reflect-metadata';
-import { IsInt, IsNotEmpty, IsString, Max, MaxLength, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min, validateSync } from 'class-validator';
 import { ClientError } from '../common/client-error';
 import type {
   ClientCommand,
   ClientCommandMap,
   ClientCommandName,
   EmptyCommandData,
+  RespondCommandData,
   ResumeCommandData,
+  TaskStartCommandData,
   TextCommandData,
   TokenCommandData,
 } from '../contract';
@@ -23,6 +25,23 @@ export class TextData implements TextCommandData {
   @IsString()
   @IsNotEmpty({ message: 'text must not be empty' })
   text!: string;
+}
+
+/** `task.start` (v2: `review: "plan"` asks for the plan's review before the executors run). */
+export class TaskStartData extends TextData implements TaskStartCommandData {
+  @IsOptional()
+  @IsIn(['plan'], { message: 'review must be "plan"' })
+  review?: 'plan';
+}
+
+/** `run.respond`: its answer's shape depends on the request's kind, checked against the open request. */
+export class RespondData implements RespondCommandData {
+  @IsString({ message: 'requestId must be a string' })
+  @IsNotEmpty({ message: 'requestId must not be empty' })
+  @MaxLength(64)
+  requestId!: string;
+
+  answer!: unknown;
 }
 
 export class ResumeData implements ResumeCommandData {
@@ -46,10 +65,11 @@ export class EmptyData implements EmptyCommandData {
 /** The validator of each command's data: a class per shape of the contract's ClientCommandMap. */
 export const CLIENT_EVENTS: { readonly [E in ClientCommandName]: new () => ClientCommandMap[E] } = {
   message: TextData,
-  'task.start': TextData,
+  'task.start': TaskStartData,
   'task.refine': TextData,
   'chat.send': TextData,
   'task.cancel': EmptyData,
+  'run.respond': RespondData,
   resume: ResumeData,
   ping: EmptyData,
   'auth.refresh': TokenData,
@@ -58,6 +78,8 @@ export const CLIENT_EVENTS: { readonly [E in ClientCommandName]: new () => Clien
 /** The fields each data class reads; anything else a client sends is dropped unread. */
 const FIELDS = new Map<new () => object, string[]>([
   [TextData, ['text']],
+  [TaskStartData, ['text', 'review']],
+  [RespondData, ['requestId']],
   [ResumeData, ['afterSeq']],
   [TokenData, ['token']],
   [EmptyData, []],
@@ -121,7 +143,15 @@ export function validateData<E extends ClientCommandName>(
   }
   // The picked fields are scalars already: they are set on the class directly (class-transformer
   // was a tenth of the gateway's CPU in a burst of starts), and `text` is trimmed here.
-  if (type === TextData && typeof picked.text === 'string') picked.text = picked.text.trim();
+  if (typeof picked.text === 'string') picked.text = picked.text.trim();
+  if (type === RespondData) {
+    // The answer is an object (read as JSON, never walked here); its shape is the request's to check.
+    const answer = (data as Record<string, unknown>).answer;
+    if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
+      throw new ClientError('VALIDATION_FAILED', 'answer must be an object');
+    }
+    picked.answer = answer;
+  }
   const dto = Object.assign(new type(), picked);
   const errors = validateSync(dto, { forbidUnknownValues: false });
   if (errors.length > 0) {

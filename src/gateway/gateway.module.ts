@@ -53,6 +53,7 @@ import { SessionHub } from './session-hub';
             maxPerMinutePerUser: config.MAX_RUNS_PER_MINUTE_PER_USER,
           },
           writes,
+          { maxSubtasks: config.MAX_SUBTASKS, maxInputChars: config.MAX_INPUT_CHARS },
         ),
       inject: [EventLog, JobProducer, REDIS, AppConfig, StoreWrites],
     },

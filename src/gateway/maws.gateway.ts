@@ -60,7 +60,11 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
       case 'message':
         return this.ack(ws, command, (await this.commands.message(session, command.data.text, command.id)).runId);
       case 'task.start':
-        return this.ack(ws, command, (await this.commands.startTask(session, command.data.text)).runId);
+        return this.ack(
+          ws,
+          command,
+          (await this.commands.startTask(session, command.data.text, command.data.review)).runId,
+        );
       case 'task.refine':
         return this.ack(ws, command, (await this.commands.refine(session, command.data.text)).runId);
       case 'chat.send':
@@ -68,6 +72,12 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
         return this.ack(ws, command);
       case 'task.cancel':
         return this.ack(ws, command, (await this.commands.cancel(session)).runId);
+      case 'run.respond':
+        return this.ack(
+          ws,
+          command,
+          (await this.commands.respond(session, command.data.requestId, command.data.answer)).runId,
+        );
       case 'resume':
         return this.hub.resume(ws, command.data.afterSeq, command.id);
       case 'auth.refresh':

@@ -361,5 +361,6 @@ function snapshotData(snap: SessionSnapshot): ReplyEventMap['session.snapshot'] 
     lastSeq: snap.lastSeq,
     ...(snap.runId ? { runId: snap.runId } : {}),
     ...(snap.report ? { report: snap.report } : {}),
+    ...(snap.pendingInput ? { pendingInput: snap.pendingInput } : {}),
   };
 }

@@ -61,6 +61,15 @@ export class JobProducer {
     }
   }
 
+  /**
+   * Wakes a run parked while it waits on the person (its job in the delayed set). A job not
+   * parked (yet) is left alone: its worker looks at the request again once it has parked.
+   */
+  async wakeRun(runId: string): Promise<void> {
+    const job = await this.queues[QueueName.Resolver].getJob(runId);
+    if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     await Promise.all(Object.values(this.queues).map((q) => q.close()));
   }

@@ -35,6 +35,8 @@ import { ToolRegistry } from '../tools/tool-registry';
             {
               maxSubtasks: config.MAX_SUBTASKS,
               maxReplans: config.MAX_REPLANS,
+              planReview: config.PLAN_REVIEW,
+              inputTtlSeconds: config.INPUT_TTL_SECONDS,
               deltaFlushMs: config.DELTA_FLUSH_MS,
               modelTimeoutMs: config.MODEL_TIMEOUT_MS,
             },

@@ -66,6 +66,8 @@ export interface AgentFacts {
   gaps?: StepGap[];
   /** A planner call that revises the plan after a step failed (v2 "Replanning"). */
   revision?: PlanRevisionFacts;
+  /** A planner call that revises `plan` as the person's review asked (v2 "People in the loop"). */
+  reviewFeedback?: string;
 }
 
 /** A step whose work the report lacks: it failed for good, or a revised plan dropped it. */

@@ -3,7 +3,8 @@ import type Redis from 'ioredis';
 import { ClientError } from '../common/client-error';
 import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, RunLimits } from '../events/event-log';
-import type { ControlMessage, RunMode, SessionState } from '../contract';
+import type { ControlMessage, InputRequest, RunMode, SessionState } from '../contract';
+import { answerFromText, checkedAnswer, type AnswerLimits } from './input-answers';
 import { durable } from '../events/frames';
 import type { JobProducer } from '../jobs/job-producer';
 import { BusySessions } from './busy-sessions';
@@ -37,6 +38,7 @@ export class SessionCommands {
     private readonly publisher: Redis,
     private readonly limits: RunLimits,
     private readonly writes: StoreWrites,
+    private readonly answerLimits: AnswerLimits = { maxSubtasks: 50, maxInputChars: 16_000 },
   ) {}
 
   /**
@@ -46,11 +48,58 @@ export class SessionCommands {
    */
   async message(sessionKey: string, text: string, replyTo?: string): Promise<CommandResult> {
     const started = await this.begin(sessionKey, text, 'auto', START_FROM);
-    return started ?? this.chat(sessionKey, text, replyTo);
+    if (started) return started;
+    // A run waiting on the person: the message is the answer (v2 "People in the loop").
+    const waiting = await this.openRequest(sessionKey);
+    if (waiting)
+      return this.answer(sessionKey, waiting.runId, waiting.request, answerFromText(waiting.request, text), text);
+    return this.chat(sessionKey, text, replyTo);
   }
 
-  async startTask(sessionKey: string, text: string): Promise<CommandResult> {
-    return (await this.begin(sessionKey, text, 'task', START_FROM)) ?? this.refused('EXECUTING');
+  async startTask(sessionKey: string, text: string, review?: 'plan'): Promise<CommandResult> {
+    return (await this.begin(sessionKey, text, 'task', START_FROM, review)) ?? this.refused('EXECUTING');
+  }
+
+  /**
+   * `run.respond`: answers the running run's open request. A request that is not open (answered
+   * already, expired, cancelled, of another run or session) is INVALID_STATE, naming nothing
+   * of it; an answer of the wrong shape is VALIDATION_FAILED, and the request stays open.
+   */
+  async respond(sessionKey: string, requestId: string, answer: unknown): Promise<CommandResult> {
+    const waiting = await this.openRequest(sessionKey);
+    if (!waiting || waiting.request.requestId !== requestId) {
+      throw new ClientError('INVALID_STATE', 'no input request of that id is open in this session');
+    }
+    const checked = checkedAnswer(waiting.request, answer, this.answerLimits);
+    return this.answer(sessionKey, waiting.runId, waiting.request, checked, describeAnswer(checked));
+  }
+
+  private async openRequest(sessionKey: string): Promise<{ runId: string; request: InputRequest } | undefined> {
+    const { state, runId } = await this.log.snapshot(sessionKey);
+    if (state !== 'EXECUTING' || !runId) return undefined;
+    const request = await this.log.pendingInput(sessionKey, runId);
+    return request ? { runId, request } : undefined;
+  }
+
+  /** Stores the answer with its announcement, then wakes the run's parked job. */
+  private async answer(
+    sessionKey: string,
+    runId: string,
+    request: InputRequest,
+    answer: unknown,
+    text: string,
+  ): Promise<CommandResult> {
+    const { requestId } = request;
+    const resolved = await this.log.resolveInput(sessionKey, runId, requestId, answer, {
+      message: durable('user.message', { text, kind: 'answer' }),
+      resolved: durable('run.input_resolved', { runId, requestId, status: 'answered', answer }),
+    });
+    if (resolved === 'no-such-request') {
+      throw new ClientError('INVALID_STATE', 'no input request of that id is open in this session');
+    }
+    // A job not parked yet is woken by its worker, which looks again once it has parked.
+    await this.jobs.wakeRun(runId);
+    return { runId };
   }
 
   async refine(sessionKey: string, text: string): Promise<CommandResult> {
@@ -72,9 +121,16 @@ export class SessionCommands {
   }
 
   async cancel(sessionKey: string): Promise<CommandResult> {
-    const { state, runId } = await this.log.snapshot(sessionKey);
+    const { state, runId, pendingInput } = await this.log.snapshot(sessionKey);
     if (state !== 'EXECUTING' || !runId) throw new ClientError('INVALID_STATE', 'no run is going');
-    const ended = await this.log.finishRun(sessionKey, runId, 'cancelled', durable('run.cancelled', { runId }));
+    // A request the run waits on ends with it.
+    const closing = pendingInput && {
+      requestId: pendingInput.requestId,
+      resolved: durable('run.input_resolved', { runId, requestId: pendingInput.requestId, status: 'cancelled' }),
+    };
+    const ended = await this.log.finishRun(sessionKey, runId, 'cancelled', durable('run.cancelled', { runId }), {
+      ...(closing ? { closing } : {}),
+    });
     if (ended !== 'finished') throw new ClientError('INVALID_STATE', 'the run had already ended');
     // The terminal event is written; now stop the work wherever it is.
     const message: ControlMessage = { type: 'cancel', runId };
@@ -89,6 +145,7 @@ export class SessionCommands {
     text: string,
     mode: RunMode | 'auto',
     allowed: SessionState[],
+    review?: 'plan',
   ): Promise<CommandResult | undefined> {
     const runId = `r_${randomBytes(12).toString('base64url')}`;
     const announce = (m: RunMode) => ({
@@ -97,7 +154,7 @@ export class SessionCommands {
     });
     const began = this.log.beginRun(
       sessionKey,
-      { runId, mode, input: text },
+      { runId, mode, input: text, ...(review ? { review } : {}) },
       allowed,
       mode === 'auto' ? { task: announce('task'), refinement: announce('refinement') } : { [mode]: announce(mode) },
       this.limits,
@@ -167,4 +224,12 @@ export class SessionCommands {
     const why = state === 'EXECUTING' ? 'a run is already going in this session' : 'there is no report to refine yet';
     throw new ClientError('INVALID_STATE', `${why} (state ${state})`);
   }
+}
+
+/** An answer as the person's message in the history says it. */
+function describeAnswer(answer: { approve: boolean; plan?: { title: string }[]; feedback?: string }): string {
+  if (!answer.approve) return answer.feedback ?? 'Rejected the plan.';
+  return answer.plan
+    ? `Approved the plan, edited: ${answer.plan.map((p) => p.title).join('; ')}`
+    : 'Approved the plan.';
 }

@@ -1,6 +1,7 @@
 import {
   executorStepId,
   type AgentName,
+  type InputRequest,
   type PlanItem,
   type PlanStep,
   type RunError,
@@ -102,6 +103,18 @@ export interface RunRecord {
   failed: Record<string, StoredStepFailure>;
   /** The latest revision of the plan, once a replan changed it. */
   revisedPlan?: PlanVersion;
+  /** v2: `plan` when the person reviews the plan before the executors run. */
+  review?: 'plan';
+  /** v2: the input request the run waits on, while it is open. */
+  pendingInput?: InputRequest;
+  /** v2: how many input requests the run has opened (their ids count up). */
+  inputRequests: number;
+  /** v2: the answers to its input requests, by request id. */
+  answers: Record<string, unknown>;
+  /** v2: the person approved the plan (a review is over). */
+  planApproved: boolean;
+  /** v2: the plan as the person's review left it (edited, or revised on feedback). */
+  reviewedPlan?: PlanVersion;
 }
 
 /** Hash fields to store on the run record, written in the same script as their event. */
@@ -129,6 +142,16 @@ export const RunField = {
   knowledge: 'knowledge',
   /** The latest plan version (v2 "Replanning"), once the plan was revised: for the Clarifier and the page. */
   revisedPlan: 'revisedPlan',
+  /** v2 "People in the loop": `plan` when the plan is reviewed before the executors run. */
+  review: 'review',
+  /** The open input request (JSON), removed when it is answered, expires or is cancelled. */
+  pendingInput: 'pendingInput',
+  /** How many input requests the run opened. */
+  inputRequests: 'inputRequests',
+  /** `1` once the person approved the plan. */
+  planApproved: 'planApproved',
+  /** The plan version a review produced (an edit, or a revision on feedback). */
+  reviewedPlan: 'reviewedPlan',
   /**
    * The fencing token: raised by one each time a worker takes the run (first or over). A
    * worker's writes carry the token it got, and the scripts refuse any but the current one.
@@ -138,6 +161,8 @@ export const RunField = {
 
 /** Per-step fields are a prefix and the step id. */
 const STEP_PREFIX = { output: 'out:', attempt: 'attempt:', usage: 'usage:', failed: 'failed:' } as const;
+/** An input request's answer is this prefix and its request id (written by the gateway's answer script). */
+export const ANSWER_PREFIX = 'answer:';
 /** A tool call's field is this prefix and its toolCallId (unique in the run). */
 const TOOL_CALL_PREFIX = 'tool:';
 
@@ -184,6 +209,21 @@ export const RunCheckpoint = {
     [RunField.revisedPlan]: JSON.stringify({ version: replan.version, steps: replan.steps }),
   }),
 
+  /** An input request opened: the run waits on it. */
+  inputRequested: (request: InputRequest, count: number): RunFields => ({
+    [RunField.pendingInput]: JSON.stringify(request),
+    [RunField.inputRequests]: String(count),
+  }),
+
+  /** The person approved the plan: the executors may run. */
+  planApproved: (): RunFields => ({ [RunField.planApproved]: '1' }),
+
+  /** A review changed the plan (an edit, or the planner's revision on feedback). */
+  planReviewed: (plan: PlanVersion): RunFields => ({
+    [RunField.reviewedPlan]: JSON.stringify(plan),
+    [RunField.revisedPlan]: JSON.stringify(plan),
+  }),
+
   /** A tool call was asked for (no outcome), or answered (with its outcome). */
   toolCall: (call: StoredToolCall): RunFields => ({ [TOOL_CALL_PREFIX + call.toolCallId]: JSON.stringify(call) }),
 
@@ -201,7 +241,9 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
   const attempts: Record<string, number> = {};
   const toolCalls: StoredToolCall[] = [];
   const failed: Record<string, StoredStepFailure> = {};
+  const answers: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(ANSWER_PREFIX)) answers[field.slice(ANSWER_PREFIX.length)] = JSON.parse(value);
     if (field.startsWith(STEP_PREFIX.failed))
       failed[field.slice(STEP_PREFIX.failed.length)] = JSON.parse(value) as StoredStepFailure;
     if (field.startsWith(TOOL_CALL_PREFIX)) toolCalls.push(JSON.parse(value) as StoredToolCall);
@@ -233,6 +275,12 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
     toolCalls,
     failed,
     revisedPlan: hash[RunField.revisedPlan] ? (JSON.parse(hash[RunField.revisedPlan]) as PlanVersion) : undefined,
+    review: hash[RunField.review] === 'plan' ? 'plan' : undefined,
+    pendingInput: hash[RunField.pendingInput] ? (JSON.parse(hash[RunField.pendingInput]) as InputRequest) : undefined,
+    inputRequests: Number(hash[RunField.inputRequests] ?? 0),
+    answers,
+    planApproved: hash[RunField.planApproved] === '1',
+    reviewedPlan: hash[RunField.reviewedPlan] ? (JSON.parse(hash[RunField.reviewedPlan]) as PlanVersion) : undefined,
   };
 }
 

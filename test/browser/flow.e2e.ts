@@ -291,6 +291,59 @@ describe('the web client in a browser', () => {
     }
   });
 
+  it('review the plan first: the card shows the plan, a step removed and one renamed, approved; the run follows it; a reload restores the card', async () => {
+    const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-review`, context });
+    try {
+      const { page } = other;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      await page.check('#review-plan');
+      await typeAndSend(page, QUERY);
+      await page.waitForSelector('.input-card[data-status="open"] .review-item');
+      expect(await page.textContent('#send-hint')).toMatch(/waits for you/);
+      const titles = () =>
+        page.$$eval('.input-card .review-title', (inputs) =>
+          inputs.map((i) => (i as unknown as { value: string }).value),
+        );
+      expect(await titles()).toEqual([
+        'Examine stock performance of Apple',
+        'Examine stock performance of Google',
+        'Examine stock performance of Tesla',
+        'Compare Apple, Google and Tesla',
+      ]);
+      expect(await page.textContent('.input-card .msg-label')).toMatch(/Waiting for you · \d+ h \d+ min left/);
+      await screenshot(page, 'plan-review-open');
+      // Remove Google, rename the comparison, approve.
+      await page.click('.input-card .review-item:nth-child(2) .review-remove');
+      await page.fill('.input-card .review-item:nth-child(3) .review-title', 'Compare Apple and Tesla');
+      await page.click('.input-card .review-approve');
+      const run = await waitForRunEnd(page, 1);
+      expect(run.status).toBe('completed');
+      expect(run.planVersion).toBe('Plan version 2, revised after your review');
+      const executors = run.steps.filter((s) => s.agent === 'executor');
+      expect(executors.filter((s) => !s.dropped).map((s) => [s.title, s.state])).toEqual([
+        ['Examine stock performance of Apple', 'done'],
+        ['Examine stock performance of Tesla', 'done'],
+        ['Compare Apple and Tesla', 'done'],
+      ]);
+      expect(executors.filter((s) => s.dropped).map((s) => s.title)).toEqual([
+        'Examine stock performance of Google',
+        'Compare Apple, Google and Tesla',
+      ]);
+      expect(await page.getAttribute('.input-card', 'data-status')).toBe('answered');
+      expect(await page.textContent('.input-card .msg-label')).toBe('Approved, edited');
+      await screenshot(page, 'plan-review-approved');
+      await page.reload({ waitUntil: 'load' });
+      await waitConnected(page);
+      await waitForState(page, 'REFINEMENT_READY');
+      expect(await readRuns(page)).toEqual([run]);
+      expect(await page.getAttribute('.input-card', 'data-status')).toBe('answered');
+      expect(other.pageErrors).toEqual([]);
+    } finally {
+      await other.page.close();
+    }
+  });
+
   it('Cancel stops a running task', async () => {
     const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-cancel`, context });
     try {

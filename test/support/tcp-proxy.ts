@@ -2,7 +2,8 @@
  * Test support: a TCP proxy on loopback between one process and Redis, to cut the network
  * between them (a partition) and heal it again. While cut, the proxy stops moving bytes in
  * both directions but keeps every connection open: what either side sends waits, as TCP keeps
- * retransmitting through a real partition, and is delivered once it heals.
+ * retransmitting through a real partition, and is delivered once it heals. With
+ * `latencyMs`, every chunk is delivered that much later, in order (a link to a far Redis).
  */
 import * as net from 'node:net';
 import { registerCleanup } from './cleanup';
@@ -32,9 +33,11 @@ class Direction {
     from: net.Socket,
     private readonly to: net.Socket,
     private readonly isCut: () => boolean,
+    latencyMs = 0,
   ) {
     from.on('data', (chunk: Buffer) => {
       if (this.isCut()) this.held.push(chunk);
+      else if (latencyMs > 0) setTimeout(() => to.write(chunk), latencyMs);
       else to.write(chunk);
     });
   }
@@ -46,14 +49,20 @@ class Direction {
 }
 
 /** A proxy on a free loopback port to Redis on `targetPort` (127.0.0.1). */
-export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+export async function startTcpProxy(
+  targetPort: number,
+  { latencyMs = 0 }: { latencyMs?: number } = {},
+): Promise<TcpProxy> {
   const connections = new Set<{ sockets: net.Socket[]; directions: Direction[] }>();
   let isCut = false;
   const server = net.createServer((client) => {
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
     const connection = {
       sockets: [client, upstream],
-      directions: [new Direction(client, upstream, () => isCut), new Direction(upstream, client, () => isCut)],
+      directions: [
+        new Direction(client, upstream, () => isCut, latencyMs),
+        new Direction(upstream, client, () => isCut, latencyMs),
+      ],
     };
     connections.add(connection);
     const end = (): void => {

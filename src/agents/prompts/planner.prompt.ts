@@ -8,9 +8,11 @@ export function plannerPrompt(facts: AgentFacts): ChatMessage[] {
     'and a one-sentence "description". Later subtasks see earlier results.',
     'Answer with JSON only, exactly of the form {"subtasks":[{"title":"...","description":"..."}]}.',
   ].join(' ');
-  const user = facts.refinement
-    ? `The team already answered: "${facts.query}".\n\nEarlier report:\n${facts.previousReport ?? '(none)'}\n\nPlan how to refine it as the user asks: "${facts.refinement}"`
-    : facts.query;
+  const user = facts.reviewFeedback
+    ? `Question: ${facts.query}\n\nYour plan:\n${(facts.plan ?? []).map((p, i) => `${i + 1}. ${p.title}: ${p.description}`).join('\n')}\n\nThe person reviewing it asks: "${facts.reviewFeedback}". Write the plan again, changed as asked.`
+    : facts.refinement
+      ? `The team already answered: "${facts.query}".\n\nEarlier report:\n${facts.previousReport ?? '(none)'}\n\nPlan how to refine it as the user asks: "${facts.refinement}"`
+      : facts.query;
   return [
     { role: 'system', content: system },
     { role: 'user', content: user },

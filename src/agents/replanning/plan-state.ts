@@ -1,5 +1,5 @@
 import { executorStepId, replanStepId, type PlanItem, type PlanStep } from '../../contract';
-import type { RunRecord, StoredReplan, StoredStepFailure } from '../../store/run-record';
+import type { PlanVersion, RunRecord, StoredReplan, StoredStepFailure } from '../../store/run-record';
 import type { RevisedItem } from '../plan-parser';
 
 /**
@@ -29,7 +29,7 @@ export class PlanState {
   private readonly known = new Map<string, PlanStep>();
 
   /** The state a run's checkpoint holds, given the planner's plan. */
-  static of(run: Pick<RunRecord, 'outputs' | 'attempts' | 'failed'>, plan: PlanItem[]): PlanState {
+  static of(run: Pick<RunRecord, 'outputs' | 'attempts' | 'failed' | 'reviewedPlan'>, plan: PlanItem[]): PlanState {
     const state = new PlanState(
       1,
       plan.map((item, i) => ({ stepId: executorStepId(i), ...item })),
@@ -39,6 +39,8 @@ export class PlanState {
       plan.length,
       0,
     );
+    // The person's review may have changed the plan before any step ran (v2 "People in the loop").
+    if (run.reviewedPlan) state.adopt(run.reviewedPlan);
     for (let n = 1; run.attempts[replanStepId(n)] !== undefined; n++) {
       state.replansStarted = n;
       const stored = run.outputs[replanStepId(n)] as StoredReplan | undefined;
@@ -113,6 +115,41 @@ export class PlanState {
     for (const step of replan.steps) {
       this.highest = Math.max(this.highest, Number(/^exec-(\d+)$/.exec(step.stepId)?.[1] ?? 0));
     }
+  }
+
+  /** Follows a version the person's review made (nothing had run: what it left out is not missing work). */
+  adopt(version: PlanVersion): void {
+    this.version = version.version;
+    this.steps = version.steps;
+    this.remember(version.steps);
+    for (const step of version.steps) {
+      this.highest = Math.max(this.highest, Number(/^exec-(\d+)$/.exec(step.stepId)?.[1] ?? 0));
+    }
+  }
+
+  /**
+   * The next version from a reviewed list of subtasks (an edit, or the planner's revision on
+   * feedback): a subtask titled as a step of this version keeps that step's id, any other is
+   * a new step; steps left out are dropped.
+   */
+  reviewed(items: PlanItem[]): { version: PlanVersion; dropped: string[] } {
+    const byTitle = new Map<string, PlanStep>();
+    for (const step of this.steps) if (!byTitle.has(step.title)) byTitle.set(step.title, step);
+    const kept = new Set<string>();
+    let highest = this.highest;
+    const steps = items.map((item) => {
+      const same = byTitle.get(item.title);
+      if (same && !kept.has(same.stepId)) {
+        kept.add(same.stepId);
+        return { ...same, description: item.description || same.description };
+      }
+      highest += 1;
+      return { stepId: executorStepId(highest - 1), title: item.title, description: item.description };
+    });
+    return {
+      version: { version: this.version + 1, steps },
+      dropped: this.steps.filter((s) => !kept.has(s.stepId)).map((s) => s.stepId),
+    };
   }
 
   /** A step of any version, by id. */

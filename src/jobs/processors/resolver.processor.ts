@@ -1,4 +1,4 @@
-import { Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { PlanInvalidError } from '../../agents/plan-parser';
 import { Logger } from '@nestjs/common';
@@ -11,6 +11,7 @@ import { RunNotCurrentError, RunTakenOverError } from '../../events/run-event-wr
 import { PermanentModelError } from '../../llm/model-provider';
 import { ReplanExhaustedError } from '../../agents/replanning/replan-exhausted-error';
 import { stepFailureOf } from '../../agents/step-failure';
+import { ParkRunError } from '../../agents/review/park-run-error';
 import type { RunStore } from '../../store/run-store';
 import { bullConnection } from '../../store/redis-connection';
 import type { StoreWrites } from '../../store/store-writes';
@@ -127,6 +128,7 @@ export class ResolverProcessor {
       if (!activation) return;
       await this.resolver.resolve(activation, signal, run.handBack.signal);
     } catch (err) {
+      if (err instanceof ParkRunError) return await this.park(job, token, sessionKey, runId, err);
       const lost = [err, run.cancel.signal.reason].find(
         (e): e is Error => e instanceof RunTakenOverError || e instanceof RunLockLostError,
       );
@@ -151,6 +153,28 @@ export class ResolverProcessor {
       // The same run may be this worker's again by now (taken back after a stall): keep that one.
       if (this.active.get(runId) === run) this.active.delete(runId);
     }
+  }
+
+  /**
+   * The run waits on the person: its job goes to the delayed set until the request expires
+   * (an answer promotes it sooner), so it holds no worker slot and no model connection, and
+   * any worker takes it up when it wakes, after any restart. An answer that came while the job
+   * was still active found nothing to wake: the request is read again once the job is parked.
+   */
+  private async park(
+    job: Job,
+    token: string | undefined,
+    sessionKey: string,
+    runId: string,
+    parked: ParkRunError,
+  ): Promise<never> {
+    await job.moveToDelayed(parked.until, token);
+    const open = await this.log.pendingInput(sessionKey, runId);
+    if (open?.requestId !== parked.requestId) {
+      this.logger.log(`run ${runId}: request ${parked.requestId} was resolved before its job was parked: woke it`);
+      await job.promote().catch(() => undefined);
+    }
+    throw new DelayedError();
   }
 
   /** Cancelled or ended elsewhere; or Redis lost the session (restarted without persistence). */

@@ -24,6 +24,7 @@ export function writeAnswer(agent: AgentName, facts: AgentFacts, question: strin
  */
 export function writePlan(facts: AgentFacts): string {
   if (facts.revision) return writeRevision(facts);
+  if (facts.reviewFeedback !== undefined) return writeReviewedPlan(facts);
   const max = Math.max(2, facts.maxSubtasks ?? 6);
   const subtasks = facts.refinement ? refinementPlan(facts) : taskPlan(facts.query);
   return JSON.stringify({ subtasks: subtasks.slice(0, max) });
@@ -48,6 +49,31 @@ function writeRevision(facts: AgentFacts): string {
       : [{ stepId: step.stepId, title: step.title, description: step.description }],
   );
   return JSON.stringify({ subtasks: subtasks.slice(0, facts.maxSubtasks ?? 6) });
+}
+
+/**
+ * The offline planner's plan after a rejected review: "skip X" (drop, remove, without, leave
+ * out) removes the subtasks that name X; "add X" (also, include) adds a subtask examining X
+ * before a closing "Compare ..." step; any other feedback adds a last subtask that addresses it.
+ */
+function writeReviewedPlan(facts: AgentFacts): string {
+  const feedback = facts.reviewFeedback ?? '';
+  let plan = [...(facts.plan ?? [])];
+  const skip = /\b(?:skip|drop|remove|without|leave out)\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)/i.exec(feedback);
+  const add = /\b(?:add|also|include)\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)/i.exec(feedback);
+  if (skip)
+    plan = plan.filter((p) => !p.title.toLowerCase().includes(skip[1].toLowerCase()) || /^Compare\b/.test(p.title));
+  if (add) {
+    const { topic } = analyzeQuery(facts.query);
+    const item = {
+      title: `Examine ${topic} of ${add[1]}`,
+      description: `Collect and assess the ${topic} of ${add[1]}.`,
+    };
+    const compare = plan.findIndex((p) => /^Compare\b/.test(p.title));
+    plan.splice(compare >= 0 ? compare : plan.length, 0, item);
+  }
+  if (!skip && !add) plan.push({ title: 'Address the feedback', description: `As the reviewer asked: "${feedback}".` });
+  return JSON.stringify({ subtasks: plan.slice(0, Math.max(2, facts.maxSubtasks ?? 6)) });
 }
 
 function taskPlan(query: string): PlanItem[] {

@@ -51,10 +51,11 @@ export interface OracleCtx {
 /** The data fields of each command, as the contract defines them. */
 const FIELDS: { readonly [E in ClientCommandName]: readonly (keyof ClientCommandMap[E])[] } = {
   message: ['text'],
-  'task.start': ['text'],
+  'task.start': ['text', 'review'],
   'task.refine': ['text'],
   'chat.send': ['text'],
   'task.cancel': [],
+  'run.respond': ['requestId', 'answer'],
   ping: [],
   resume: ['afterSeq'],
   'auth.refresh': ['token'],
@@ -137,6 +138,8 @@ export function expectForValue(v: unknown, ctx: OracleCtx): AnswerExpectation {
     case 'task.refine':
     case 'chat.send': {
       if (!textValid(own(d, 'text'))) return answer(['VALIDATION_FAILED', ...alt], [], replyTo);
+      const review = event === 'task.start' ? own(d, 'review') : undefined;
+      if (review !== undefined && review !== 'plan') return answer(['VALIDATION_FAILED', ...alt], [], replyTo);
       const ok: AnswerKey[] = event === 'chat.send' ? ['ack'] : ['ack', 'INVALID_STATE', 'RATE_LIMITED'];
       return answer([...ok, ...lenient], [], replyTo);
     }
@@ -150,6 +153,15 @@ export function expectForValue(v: unknown, ctx: OracleCtx): AnswerExpectation {
       };
     case 'task.cancel':
       return answer(['ack', 'INVALID_STATE', ...lenient], [], replyTo);
+    case 'run.respond': {
+      const requestId = own(d, 'requestId');
+      const reply = own(d, 'answer');
+      if (typeof requestId !== 'string' || !requestId || requestId.length > 64 || !isPlainObject(reply)) {
+        return answer(['VALIDATION_FAILED', ...alt], [], replyTo);
+      }
+      // No fuzzed session has a request open under a guessed id.
+      return answer(['INVALID_STATE', ...lenient], [], replyTo);
+    }
     case 'resume':
       if (!seqValid(own(d, 'afterSeq'))) return answer(['VALIDATION_FAILED', ...alt], [], replyTo);
       return answer(['ack', 'RESUME_UNAVAILABLE', ...lenient], [], replyTo);
