@@ -387,6 +387,82 @@ async function singleRuns(args: SingleRunsArgs) {
   return { startedMs, wholeMs, errors, marksMs };
 }
 
+export interface ReviewRunsArgs {
+  group: string;
+  text: string;
+  pauseMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * One reviewed run at a time (v2 plan review): task.start with review, then, once the request
+ * arrives (and its job has had time to park), run.respond approving it; the time from sending
+ * the answer to the first executor's agent.started.
+ */
+async function reviewRuns(args: ReviewRunsArgs) {
+  const wakeMs: number[] = [];
+  const errors: string[] = [];
+  for (const [k, sock] of (groups.get(args.group) ?? []).entries()) {
+    const outcome = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('timeout'), args.timeoutMs);
+      let answeredAt = 0;
+      sock.onJson = (f, t) => {
+        if (f.event === 'run.input_requested') {
+          const { requestId } = f.data;
+          // Parked by then: what is timed is waking a parked run, not catching an active one.
+          setTimeout(() => {
+            answeredAt = hrUs();
+            sock.ws.send(command('run.respond', { requestId, answer: { approve: true } }, `a${k}`));
+          }, 20);
+        } else if (f.event === 'agent.started' && f.data.agent === 'executor' && answeredAt && !wakeMs[k]) {
+          wakeMs[k] = (t - answeredAt) / 1000;
+        } else if (f.event === 'run.completed') {
+          clearTimeout(timer);
+          resolve('ok');
+        } else if (f.event === 'run.failed' || f.event === 'error') {
+          clearTimeout(timer);
+          resolve(`${f.event} ${JSON.stringify(f.data)}`);
+        }
+      };
+      sock.ws.send(command('task.start', { text: args.text, review: 'plan' }, `r${k}`));
+    });
+    sock.onJson = undefined;
+    if (outcome !== 'ok' && errors.length < 5) errors.push(outcome);
+    await sleep(args.pauseMs);
+  }
+  return { wakeMs: wakeMs.filter((x) => x !== undefined), errors };
+}
+
+/** Every socket of the group starts a reviewed run; resolves once each has its request (the runs wait). */
+async function parkMany(args: { group: string; text: string; timeoutMs: number }) {
+  const socks = groups.get(args.group) ?? [];
+  let waiting = 0;
+  const errors: string[] = [];
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, args.timeoutMs);
+    for (const [k, sock] of socks.entries()) {
+      sock.onJson = (f) => {
+        if (f.event === 'run.input_requested') waiting++;
+        else if (f.event === 'error' && errors.length < 5) errors.push(`${f.data.code}: ${f.data.message}`);
+        else return;
+        if (waiting + errors.length >= socks.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      sock.ws.send(command('task.start', { text: args.text, review: 'plan' }, `p${k}`));
+    }
+  });
+  for (const sock of socks) sock.onJson = undefined;
+  return { waiting, errors };
+}
+
+/** Every socket of the group cancels its run. */
+function cancelAll(args: { group: string }): Record<string, never> {
+  for (const [k, sock] of (groups.get(args.group) ?? []).entries()) sock.ws.send(command('task.cancel', {}, `c${k}`));
+  return {};
+}
+
 export interface ChatIdleArgs {
   group: string;
   n: number;
@@ -557,6 +633,9 @@ serve({
   relayStop,
   runsBatch,
   singleRuns,
+  reviewRuns,
+  parkMany,
+  cancelAll,
   chatIdle,
   commandLatency,
   streamStart,

@@ -8,7 +8,16 @@ import { consoleTable } from './table';
 import { errorText } from './util';
 
 export type Mode = 'full' | 'quick' | 'smoke';
-export const WORKLOADS = ['relay', 'connections', 'runs', 'store-full', 'tools', 'mcp', 'replanning'] as const;
+export const WORKLOADS = [
+  'relay',
+  'connections',
+  'runs',
+  'store-full',
+  'tools',
+  'mcp',
+  'replanning',
+  'waiting',
+] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export interface Options {

@@ -16,6 +16,7 @@ const TITLES: Record<string, string> = {
   tools: 'Tools',
   mcp: 'MCP servers',
   replanning: 'Replanning',
+  waiting: 'Waiting on the person',
 };
 
 export function resultsBlock(
