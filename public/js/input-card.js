@@ -10,6 +10,7 @@ import { el } from './util.js';
 /** @typedef {import('../../src/contract').InputRequest} InputRequest */
 /** @typedef {import('../../src/contract').PlanItem} PlanItem */
 /** @typedef {import('../../src/contract').PlanReviewAnswer} PlanReviewAnswer */
+/** @typedef {PlanReviewAnswer | import('../../src/contract').QuestionAnswer | import('../../src/contract').ToolApprovalAnswer} InputAnswer */
 
 /**
  * @typedef {object} InputCard
@@ -19,7 +20,7 @@ import { el } from './util.js';
 
 /**
  * @param {InputRequest & { runId?: string }} request
- * @param {{ onRespond(requestId: string, answer: PlanReviewAnswer): void }} opts
+ * @param {{ onRespond(requestId: string, answer: InputAnswer): void }} opts
  * @returns {InputCard}
  */
 export function createInputCard(request, opts) {
@@ -111,17 +112,23 @@ export function createInputCard(request, opts) {
       node.dataset.status = d.status;
       clearInterval(timer);
       for (const c of controls) c.disabled = true;
-      const answer = /** @type {Partial<PlanReviewAnswer> & { plan?: unknown[] } | undefined} */ (d.answer);
+      const answer = /** @type {{ approve?: boolean, plan?: unknown[], text?: string } | undefined} */ (d.answer);
       const said =
-        d.status === 'answered'
-          ? answer?.approve
-            ? answer.plan
-              ? 'Approved, edited'
-              : 'Approved'
-            : 'Feedback sent'
-          : d.status === 'expired'
+        d.status !== 'answered'
+          ? d.status === 'expired'
             ? 'Expired: nobody answered in time'
-            : 'Cancelled';
+            : 'Cancelled'
+          : request.kind === 'question'
+            ? `Answered: ${answer?.text ?? ''}`
+            : request.kind === 'tool_approval'
+              ? answer?.approve
+                ? 'Allowed'
+                : 'Denied'
+              : answer?.approve
+                ? answer.plan
+                  ? 'Approved, edited'
+                  : 'Approved'
+                : 'Feedback sent';
       label.replaceChildren(el('span', undefined, said));
     },
   };

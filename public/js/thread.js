@@ -74,7 +74,7 @@ const RUN_LABEL = {
 
 /**
  * @param {HTMLElement} root the thread container (scrolls on wide screens)
- * @param {{ onShowReport(runId: string): void, onRespond(requestId: string, answer: import('../../src/contract').PlanReviewAnswer): void }} opts
+ * @param {{ onShowReport(runId: string): void, onRespond(requestId: string, answer: import('./input-card.js').InputAnswer): void }} opts
  *   onShowReport: a "Show report" button was pressed; onRespond: an input card was answered
  */
 export function createThread(root, opts) {

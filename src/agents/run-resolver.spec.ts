@@ -144,6 +144,7 @@ function fixture(
     failed: {},
     inputRequests: 0,
     answers: {},
+    requests: {},
     planApproved: false,
     ...run,
   };

@@ -19,6 +19,7 @@ import { parsePlan, planJsonSchema, planRepairMessage, PlanInvalidError } from '
 import { PlanState } from './replanning/plan-state';
 import { Replanner } from './replanning/replanner';
 import { PlanReview } from './review/plan-review';
+import { ParkRunError } from './review/park-run-error';
 import { stepFailureOf } from './step-failure';
 import { aggregatorPrompt } from './prompts/aggregator.prompt';
 import { executorPrompt } from './prompts/executor.prompt';
@@ -143,6 +144,14 @@ export class RunResolver {
       if (handBack?.aborted) throw new HandBackError();
     };
     try {
+      // Woken while a request is still open: at its expiry the run fails; before it (a stalled
+      // job taken up again), it waits on.
+      const pending = run.pendingInput;
+      if (pending) {
+        const until = Date.parse(pending.expiresAt);
+        if (Date.now() < until) throw new ParkRunError(pending.requestId, until);
+        return await this.expire(sessionKey, run, writer, storeWrite, pending.requestId);
+      }
       const context = await this.contextOf(sessionKey, run);
       if (!run.query) writer.write([], RunCheckpoint.query(context.query));
       checkHandBack();
@@ -152,11 +161,8 @@ export class RunResolver {
       const plan = planned.value;
       let reviewedPlan = run.reviewedPlan;
       if (this.reviewsPlan(run) && !run.planApproved) {
-        // Waits on the person (parks the run) until they approve a plan; or the request expired.
-        const reviewed = await this.review.settle(run, writer, context, plan, signal);
-        if (reviewed.kind === 'expired')
-          return await this.expire(sessionKey, run, writer, storeWrite, reviewed.requestId);
-        reviewedPlan = reviewed.plan;
+        // Waits on the person (parks the run) until they approve a plan.
+        reviewedPlan = await this.review.settle(run, writer, context, plan, signal);
       }
       // Every finished step's output with its usage, this activation's included: the steps to
       // run next, the findings and the run's tokens all come from here.
@@ -385,6 +391,7 @@ export class RunResolver {
         useTools: true,
         storedToolCalls: run.toolCalls.filter((c) => c.stepId === stepId),
         onAttempt,
+        input: { run, ttlSeconds: this.options.inputTtlSeconds },
       },
       signal,
     );

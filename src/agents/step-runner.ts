@@ -1,7 +1,9 @@
 import { sleep, withTimeout } from '../common/abort';
 import type { AgentName, ToolCallSummary } from '../contract';
 import { durable } from '../events/frames';
-import { RunCheckpoint, type StoredToolCall, type StoredToolOutcome } from '../store/run-record';
+import { RunCheckpoint, type RunRecord, type StoredToolCall, type StoredToolOutcome } from '../store/run-record';
+import type { QuestionAnswer, ToolApprovalAnswer } from '../contract';
+import { StepInput } from './review/step-input';
 import type { RunEventWriter } from '../events/run-event-writer';
 import type { ModelProvider, ModelRequest, ModelUsage } from '../llm/model-provider';
 import { ModelStreamCutError } from '../llm/model-provider';
@@ -21,6 +23,8 @@ export interface StepSpec {
   storedToolCalls?: StoredToolCall[];
   /** Told each attempt's number as it starts (a step that fails for good names its last). */
   onAttempt?: (attempt: number) => void;
+  /** The run's input requests and answers, for tools that ask the person (v2 "People in the loop"). */
+  input?: { run: Pick<RunRecord, 'runId' | 'requests' | 'answers' | 'inputRequests'>; ttlSeconds: number };
 }
 
 export interface StepText {
@@ -83,10 +87,11 @@ export class StepRunner {
     const recorded = new Map<string, StoredToolOutcome>();
     for (const call of step.storedToolCalls ?? []) {
       if (call.outcome && !call.outcome.interrupted) recorded.set(call.key, call.outcome);
-      if (!call.outcome) {
-        const why = 'the worker running this call stopped before it finished, and the step was restarted';
-        writeToolResult(writer, runId, call, interruptedOutcome(why));
-      }
+      if (call.outcome) continue;
+      const answered = answeredOutcome(call, step.input?.run);
+      if (answered && !answered.interrupted) recorded.set(call.key, answered);
+      const why = 'the worker running this call stopped before it finished, and the step was restarted';
+      writeToolResult(writer, runId, call, answered ?? interruptedOutcome(why));
     }
     return recorded;
   }
@@ -108,8 +113,11 @@ export class StepRunner {
     signal: AbortSignal,
   ): Promise<{ text: string; usage: ModelUsage; toolCalls: ToolCallSummary[]; evidence: string[] }> {
     const call = withTimeout(signal, this.modelTimeoutMs);
+    // A tool that asks the person stops the model call here, and the run parks (ParkRunError).
+    const park = new AbortController();
     try {
       const offered = step.useTools && this.tools?.enabled ? await this.tools.offered() : [];
+      const input = step.input && new StepInput(step.input.run, step.stepId, writer, step.input.ttlSeconds, park);
       const tools =
         this.tools && offered.length > 0
           ? new StepTools(
@@ -119,9 +127,13 @@ export class StepRunner {
               runId,
               { stepId: step.stepId, agent: step.agent, attempt },
               recorded,
+              input,
             )
           : undefined;
-      const stream = this.model.stream(tools ? { ...step.request, tools } : step.request, call.signal);
+      const stream = this.model.stream(
+        tools ? { ...step.request, tools } : step.request,
+        AbortSignal.any([call.signal, park.signal]),
+      );
       let text = '';
       for await (const chunk of stream.chunks) {
         if (signal.aborted) break;
@@ -138,4 +150,23 @@ export class StepRunner {
 
 function reasonOf(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
+
+/**
+ * The result a call left open by a step that parked gets from the person's answer: a
+ * question's text; a denied tool's TOOL_DENIED; an approved tool runs in the step's next
+ * attempt (this one is closed as interrupted). Undefined when it asked nothing, or has no answer.
+ */
+function answeredOutcome(
+  call: StoredToolCall,
+  run: Pick<RunRecord, 'requests' | 'answers'> | undefined,
+): StoredToolOutcome | undefined {
+  const request = run && Object.values(run.requests).find((r) => r.toolCallId === call.toolCallId);
+  if (!run || !request || !(request.requestId in run.answers)) return undefined;
+  const answer = run.answers[request.requestId];
+  if (request.kind === 'question') return { ok: true, output: (answer as QuestionAnswer).text, ms: 0 };
+  if ((answer as ToolApprovalAnswer).approve) {
+    return interruptedOutcome("approved: the call runs in the step's next attempt");
+  }
+  return { ok: false, error: { code: 'TOOL_DENIED', message: 'the person said no to this call' }, ms: 0 };
 }

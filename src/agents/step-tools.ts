@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AgentName, ToolCallSummary } from '../contract';
+import type { AgentName, QuestionAnswer, ToolApprovalAnswer, ToolCallSummary } from '../contract';
 import { durable } from '../events/frames';
 import type { RunEventWriter } from '../events/run-event-writer';
 import type { ModelToolCall, ModelTools } from '../llm/model-provider';
@@ -7,6 +7,8 @@ import { RunCheckpoint, type StoredToolCall, type StoredToolOutcome } from '../s
 import { ToolError, type ToolDefinition } from '../tools/tool';
 import type { ToolLimits } from '../tools/tool-registry';
 import { runTool } from '../tools/tool-runner';
+import { ParkRunError } from './review/park-run-error';
+import type { StepInput } from './review/step-input';
 
 /** What the model reads for a failed call: the code first, so it can tell a timeout from bad input. */
 const forModel = (error: { code: string; message: string }): string => `${error.code}: ${error.message}`;
@@ -37,6 +39,8 @@ export class StepTools implements ModelTools {
     private readonly step: { stepId: string; agent: AgentName; attempt: number },
     /** The step's recorded outcomes by call key, shared by its attempts. */
     private readonly recorded: Map<string, StoredToolOutcome>,
+    /** The person's answers and questions (none: a tool that asks is refused). */
+    private readonly input?: StepInput,
   ) {
     this.byName = new Map(offered.map((tool) => [tool.name, tool]));
   }
@@ -51,8 +55,10 @@ export class StepTools implements ModelTools {
     const recorded = this.recorded.get(stored.key);
     let outcome: StoredToolOutcome;
     try {
-      outcome = recorded ?? (await this.run(call, signal));
+      outcome = recorded ?? (await this.run(call, stored, signal));
     } catch (err) {
+      // The step waits on the person: the call gets its result from the answer, when the step goes on.
+      if (err instanceof ParkRunError) throw err;
       // The run is stopping (a cancel, a timeout, the run lost): the call still gets its
       // result, where the writer still may write one.
       this.answer(stored, interruptedOutcome('the step stopped before the call finished'));
@@ -70,8 +76,57 @@ export class StepTools implements ModelTools {
     return Promise.resolve();
   }
 
-  private run(call: ModelToolCall, signal: AbortSignal): Promise<StoredToolOutcome> {
+  private async run(call: ModelToolCall, stored: StoredToolCall, signal: AbortSignal): Promise<StoredToolOutcome> {
     const tool = this.byName.get(call.tool);
+    if (tool?.asks === 'question') return this.askPerson(tool, call, stored);
+    if (tool?.needsApproval) {
+      const denied = await this.approval(tool, call, stored);
+      if (denied) return denied;
+    }
+    return this.execute(tool, call, signal);
+  }
+
+  /** ask_user: the answer, from an earlier attempt's request; or the request opened, and the step parked. */
+  private async askPerson(
+    tool: ToolDefinition,
+    call: ModelToolCall,
+    stored: StoredToolCall,
+  ): Promise<StoredToolOutcome> {
+    const parsed = tool.input.safeParse(call.input);
+    if (!parsed.success) {
+      return { ok: false, error: { code: 'TOOL_INVALID_INPUT', message: `${tool.name} needs {question}` }, ms: 0 };
+    }
+    if (!this.input) return { ok: false, error: { code: 'TOOL_DENIED', message: 'nobody can be asked here' }, ms: 0 };
+    const answer = this.input.answered('question', stored.key) as QuestionAnswer | undefined;
+    if (answer) return { ok: true, output: answer.text, ms: 0 };
+    const { question } = parsed.data as { question: string };
+    return this.input.ask('question', question, { ...stored, input: call.input });
+  }
+
+  /** A tool that waits for the person's yes: undefined once approved; TOOL_DENIED when they said no. */
+  private async approval(
+    tool: ToolDefinition,
+    call: ModelToolCall,
+    stored: StoredToolCall,
+  ): Promise<StoredToolOutcome | undefined> {
+    if (!this.input) return { ok: false, error: { code: 'TOOL_DENIED', message: 'nobody can approve it here' }, ms: 0 };
+    const decision = this.input.answered('tool_approval', stored.key) as ToolApprovalAnswer | undefined;
+    if (!decision) {
+      return this.input.ask('tool_approval', `Allow ${tool.name} to run with this input?`, {
+        ...stored,
+        input: call.input,
+      });
+    }
+    return decision.approve
+      ? undefined
+      : { ok: false, error: { code: 'TOOL_DENIED', message: 'the person said no to this call' }, ms: 0 };
+  }
+
+  private execute(
+    tool: ToolDefinition | undefined,
+    call: ModelToolCall,
+    signal: AbortSignal,
+  ): Promise<StoredToolOutcome> {
     if (!tool) {
       return Promise.resolve({
         ok: false,

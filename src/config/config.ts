@@ -15,11 +15,8 @@ import {
 import { readMcpServersFile, type McpServerConfig } from './mcp-servers-file';
 import { parseLlmPrices } from './prices';
 
-/**
- * The built-in tools (v2 "Tools") this build has. `ask_user` is the person-in-the-loop
- * issue's, and not offered before it.
- */
-export const BUILT_IN_TOOLS = ['calculator', 'run_js', 'http_fetch', 'web_search'] as const;
+/** The built-in tools (v2 "Tools") this build has. */
+export const BUILT_IN_TOOLS = ['calculator', 'run_js', 'http_fetch', 'web_search', 'ask_user'] as const;
 export type BuiltInToolName = (typeof BUILT_IN_TOOLS)[number];
 
 export const LLM_PROVIDERS = ['offline', 'openai', 'anthropic', 'openai-compatible'] as const;

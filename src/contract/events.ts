@@ -34,8 +34,20 @@ export interface InputRequest {
   /** plan_review: the plan to approve, edit or reject. */
   plan?: PlanStep[];
   toolCall?: { tool: string; input: unknown };
+  /** question and tool_approval (MAWS addition): the tool call that asks, or that waits for approval. */
+  toolCallId?: string;
   /** ISO time after which the request expires and the run fails (INPUT_EXPIRED). */
   expiresAt: string;
+}
+
+/** v2: an answer to a `question` (ask_user). */
+export interface QuestionAnswer {
+  text: string;
+}
+
+/** v2: an answer to a `tool_approval`. */
+export interface ToolApprovalAnswer {
+  approve: boolean;
 }
 
 /** v2: an answer to a plan review: approve (the plan, edited or not), or reject with feedback. */

@@ -1,5 +1,8 @@
 import { ClientError } from '../common/client-error';
-import type { InputRequest, PlanItem, PlanReviewAnswer } from '../contract';
+import type { InputRequest, PlanItem, PlanReviewAnswer, QuestionAnswer, ToolApprovalAnswer } from '../contract';
+
+/** An answer of any kind of request. */
+export type InputAnswer = PlanReviewAnswer | QuestionAnswer | ToolApprovalAnswer;
 
 /** Bounds of an answer, from the config. */
 export interface AnswerLimits {
@@ -11,14 +14,26 @@ export interface AnswerLimits {
  * A `run.respond` answer checked against the kind of the request it answers (v2 "People in
  * the loop"); VALIDATION_FAILED says what is wrong, and the request stays open.
  */
-export function checkedAnswer(request: InputRequest, answer: unknown, limits: AnswerLimits): PlanReviewAnswer {
+export function checkedAnswer(request: InputRequest, answer: unknown, limits: AnswerLimits): InputAnswer {
   const fields = answer as Record<string, unknown>;
   switch (request.kind) {
     case 'plan_review':
       return planReviewAnswer(fields, limits);
-    case 'question':
+    case 'question': {
+      const text = typeof fields.text === 'string' ? fields.text.trim() : '';
+      if (!text || [...text].length > limits.maxInputChars) {
+        throw new ClientError(
+          'VALIDATION_FAILED',
+          `a question's answer is {text}, 1 to ${limits.maxInputChars} characters`,
+        );
+      }
+      return { text };
+    }
     case 'tool_approval':
-      throw new ClientError('VALIDATION_FAILED', `requests of kind ${request.kind} are not answered here yet`);
+      if (typeof fields.approve !== 'boolean') {
+        throw new ClientError('VALIDATION_FAILED', 'a tool approval answer is {approve: true} or {approve: false}');
+      }
+      return { approve: fields.approve };
   }
 }
 
@@ -62,13 +77,22 @@ function editedPlan(plan: unknown, limits: AnswerLimits): PlanItem[] {
 const APPROVAL =
   /^\s*(yes|y|ok|okay|approve|approved|go|go ahead|looks good|lgtm|fine|sure|proceed|do it|start)\s*[.!]*\s*$/i;
 
-/** A `message` typed while a request is open, read as its answer. */
-export function answerFromText(request: InputRequest, text: string): PlanReviewAnswer {
+const NO = /^\s*(no|n|nope|deny|denied|don't|do not|stop|refuse)\s*[.!]*\s*$/i;
+
+/**
+ * A `message` typed while a request is open, read as its answer: a plan review's approval
+ * words approve and anything else is feedback; a question's answer is the text; a tool
+ * approval takes yes or no (anything else is VALIDATION_FAILED, and it stays open).
+ */
+export function answerFromText(request: InputRequest, text: string): InputAnswer {
   switch (request.kind) {
     case 'plan_review':
       return APPROVAL.test(text) ? { approve: true } : { approve: false, feedback: text };
     case 'question':
+      return { text };
     case 'tool_approval':
-      throw new ClientError('INVALID_STATE', `requests of kind ${request.kind} are not answered here yet`);
+      if (APPROVAL.test(text) || /^\s*(allow|allowed)\s*[.!]*\s*$/i.test(text)) return { approve: true };
+      if (NO.test(text)) return { approve: false };
+      throw new ClientError('VALIDATION_FAILED', `answer yes or no: may ${request.toolCall?.tool ?? 'the tool'} run?`);
   }
 }

@@ -4,7 +4,7 @@ import { ClientError } from '../common/client-error';
 import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, RunLimits } from '../events/event-log';
 import type { ControlMessage, InputRequest, RunMode, SessionState } from '../contract';
-import { answerFromText, checkedAnswer, type AnswerLimits } from './input-answers';
+import { answerFromText, checkedAnswer, type AnswerLimits, type InputAnswer } from './input-answers';
 import { durable } from '../events/frames';
 import type { JobProducer } from '../jobs/job-producer';
 import { BusySessions } from './busy-sessions';
@@ -71,7 +71,7 @@ export class SessionCommands {
       throw new ClientError('INVALID_STATE', 'no input request of that id is open in this session');
     }
     const checked = checkedAnswer(waiting.request, answer, this.answerLimits);
-    return this.answer(sessionKey, waiting.runId, waiting.request, checked, describeAnswer(checked));
+    return this.answer(sessionKey, waiting.runId, waiting.request, checked, describeAnswer(waiting.request, checked));
   }
 
   private async openRequest(sessionKey: string): Promise<{ runId: string; request: InputRequest } | undefined> {
@@ -227,9 +227,12 @@ export class SessionCommands {
 }
 
 /** An answer as the person's message in the history says it. */
-function describeAnswer(answer: { approve: boolean; plan?: { title: string }[]; feedback?: string }): string {
-  if (!answer.approve) return answer.feedback ?? 'Rejected the plan.';
-  return answer.plan
+function describeAnswer(request: InputRequest, answer: InputAnswer): string {
+  if ('text' in answer) return answer.text;
+  const tool = request.toolCall?.tool ?? 'the tool';
+  if (request.kind === 'tool_approval') return answer.approve ? `Allowed ${tool}.` : `Denied ${tool}.`;
+  if ('feedback' in answer) return answer.feedback;
+  return 'plan' in answer && answer.plan
     ? `Approved the plan, edited: ${answer.plan.map((p) => p.title).join('; ')}`
     : 'Approved the plan.';
 }

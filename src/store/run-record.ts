@@ -58,6 +58,9 @@ export interface StoredStepFailure {
   error: RunError;
 }
 
+/** An input request as the run keeps it: a tool's carries the call's key, to find its answer again on replay. */
+export type StoredInputRequest = InputRequest & { callKey?: string; stepId?: string };
+
 /** A plan version with its steps' ids (the planner's own is version 1). */
 export interface PlanVersion {
   version: number;
@@ -111,6 +114,8 @@ export interface RunRecord {
   inputRequests: number;
   /** v2: the answers to its input requests, by request id. */
   answers: Record<string, unknown>;
+  /** v2: every input request it opened, by request id (with the call key of a tool's). */
+  requests: Record<string, StoredInputRequest>;
   /** v2: the person approved the plan (a review is over). */
   planApproved: boolean;
   /** v2: the plan as the person's review left it (edited, or revised on feedback). */
@@ -163,6 +168,8 @@ export const RunField = {
 const STEP_PREFIX = { output: 'out:', attempt: 'attempt:', usage: 'usage:', failed: 'failed:' } as const;
 /** An input request's answer is this prefix and its request id (written by the gateway's answer script). */
 export const ANSWER_PREFIX = 'answer:';
+/** Every input request the run opened, by this prefix and its id. */
+const REQUEST_PREFIX = 'request:';
 /** A tool call's field is this prefix and its toolCallId (unique in the run). */
 const TOOL_CALL_PREFIX = 'tool:';
 
@@ -210,8 +217,9 @@ export const RunCheckpoint = {
   }),
 
   /** An input request opened: the run waits on it. */
-  inputRequested: (request: InputRequest, count: number): RunFields => ({
+  inputRequested: (request: StoredInputRequest, count: number): RunFields => ({
     [RunField.pendingInput]: JSON.stringify(request),
+    [REQUEST_PREFIX + request.requestId]: JSON.stringify(request),
     [RunField.inputRequests]: String(count),
   }),
 
@@ -242,7 +250,11 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
   const toolCalls: StoredToolCall[] = [];
   const failed: Record<string, StoredStepFailure> = {};
   const answers: Record<string, unknown> = {};
+  const requests: Record<string, StoredInputRequest> = {};
   for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(REQUEST_PREFIX)) {
+      requests[field.slice(REQUEST_PREFIX.length)] = JSON.parse(value) as StoredInputRequest;
+    }
     if (field.startsWith(ANSWER_PREFIX)) answers[field.slice(ANSWER_PREFIX.length)] = JSON.parse(value);
     if (field.startsWith(STEP_PREFIX.failed))
       failed[field.slice(STEP_PREFIX.failed.length)] = JSON.parse(value) as StoredStepFailure;
@@ -279,6 +291,7 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
     pendingInput: hash[RunField.pendingInput] ? (JSON.parse(hash[RunField.pendingInput]) as InputRequest) : undefined,
     inputRequests: Number(hash[RunField.inputRequests] ?? 0),
     answers,
+    requests,
     planApproved: hash[RunField.planApproved] === '1',
     reviewedPlan: hash[RunField.reviewedPlan] ? (JSON.parse(hash[RunField.reviewedPlan]) as PlanVersion) : undefined,
   };

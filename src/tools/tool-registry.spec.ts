@@ -8,7 +8,7 @@ const offered = async (env: Record<string, string>): Promise<string[]> =>
 
 describe('ToolRegistry.fromConfig', () => {
   it('offers every built-in by default, the listed ones with TOOLS, none with TOOLS=none or MAX_TOOL_STEPS=0', async () => {
-    expect(await offered({})).toEqual(['calculator', 'run_js']);
+    expect(await offered({})).toEqual(['calculator', 'run_js', 'ask_user']);
     expect(await offered({ TOOLS: ' run_js ' })).toEqual(['run_js']);
     expect(await offered({ TOOLS: 'none' })).toEqual([]);
     expect(await offered({ MAX_TOOL_STEPS: '0' })).toEqual([]);
@@ -18,14 +18,15 @@ describe('ToolRegistry.fromConfig', () => {
       'run_js',
       'http_fetch',
       'web_search',
+      'ask_user',
     ]);
-    expect(await offered({ BRAVE_API_KEY: 'key' })).toEqual(['calculator', 'run_js', 'web_search']);
+    expect(await offered({ BRAVE_API_KEY: 'key' })).toEqual(['calculator', 'run_js', 'web_search', 'ask_user']);
   });
 
   it('a TOOLS name this build does not have stops start-up, naming TOOLS and the built-ins', () => {
     expect(() => loadConfig({ ...base, TOOLS: 'calculator,shell' })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, TOOLS: 'calculator,shell' })).toThrow(
-      /TOOLS names shell: the built-in tools are calculator, run_js, http_fetch, web_search/,
+      /TOOLS names shell: the built-in tools are calculator, run_js, http_fetch, web_search, ask_user/,
     );
     expect(() => loadConfig({ ...base, TOOLS: 'web_search' })).toThrow(/web_search, which needs SEARXNG_URL/);
     expect(() => loadConfig({ ...base, TOOLS: 'http_fetch' })).toThrow(/http_fetch, which needs TOOLS_FETCH_ALLOW/);

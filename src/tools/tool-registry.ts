@@ -1,4 +1,5 @@
 import { BUILT_IN_TOOLS, fetchOriginsOf, toolNamesOf, type AppConfig, type BuiltInToolName } from '../config/config';
+import { askUser } from './ask-user';
 import { calculator } from './calculator';
 import { FetchPolicy } from './fetch/fetch-policy';
 import { createHttpFetch } from './fetch/http-fetch';
@@ -26,6 +27,7 @@ const BUILT_INS: Record<BuiltInToolName, (config: AppConfig) => ToolDefinition> 
         : { kind: 'brave', apiKey: config.BRAVE_API_KEY ?? '', url: config.BRAVE_API_URL },
       config.TOOLS_SEARCH_TIMEOUT_MS,
     ),
+  ask_user: () => askUser,
 };
 
 /** Whether a built-in's settings are present, so that it is on by default. */
@@ -34,6 +36,7 @@ const CONFIGURED: Record<BuiltInToolName, (config: AppConfig) => boolean> = {
   run_js: () => true,
   http_fetch: (config) => fetchOriginsOf(config.TOOLS_FETCH_ALLOW).length > 0,
   web_search: (config) => Boolean(config.SEARXNG_URL || config.BRAVE_API_KEY),
+  ask_user: () => true,
 };
 
 /** What every tool call of a worker is held to (the config's caps). */

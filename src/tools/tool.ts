@@ -23,6 +23,10 @@ export interface ToolDefinition<I = unknown> {
   input: z.ZodType<I>;
   /** How long one call may take (ToolRunner's default when not given). */
   timeoutMs?: number;
+  /** `question`: the person answers the call (ask_user); the run waits for them. */
+  asks?: 'question';
+  /** The call waits for the person's yes before it runs (an MCP server marked `"approval": "always"`). */
+  needsApproval?: boolean;
   /** Does the work; `signal` aborts it (the call timed out, or the run stopped). */
   run(input: I, signal: AbortSignal): Promise<unknown>;
 }

@@ -113,7 +113,7 @@ describe.each(['openai', 'anthropic'] as const)('LLM_PROVIDER=%s', (provider) =>
       provider === 'openai'
         ? first.body.tools.map((t: any) => t.function.name)
         : first.body.tools.map((t: any) => t.name);
-    expect(offered).toEqual(['calculator', 'run_js']);
+    expect(offered).toEqual(['calculator', 'run_js', 'ask_user']);
     if (provider === 'openai') {
       const messages = second.body.messages as any[];
       const asked = messages.find((m) => m.role === 'assistant' && m.tool_calls);

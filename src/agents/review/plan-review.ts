@@ -30,11 +30,11 @@ export function reviewStepId(n: number): string {
 
 /**
  * The person's review of the plan (v2 "People in the loop"), settled one activation at a
- * time from the run's record: with no answer yet, the request is opened and the run parks
- * (ParkRunError); woken by an answer, an approval (maybe with an edited plan: `plan.updated`
- * with reason `review`, no planner call) lets the executors run, a rejection has the planner
- * revise the plan with the feedback (step `review-N`) and asks again; woken at its expiry, the
- * request has expired.
+ * time from the run's record (an open request is the resolver's to wait on or expire): with
+ * no answer yet, the request is opened and the run parks (ParkRunError); woken by an answer,
+ * an approval (maybe with an edited plan: `plan.updated` with reason `review`, no planner
+ * call) lets the executors run, a rejection has the planner revise the plan with the feedback
+ * (step `review-N`) and asks again.
  */
 export class PlanReview {
   constructor(
@@ -48,26 +48,19 @@ export class PlanReview {
     context: AgentFacts,
     plan: PlanItem[],
     signal: AbortSignal,
-  ): Promise<ReviewOutcome> {
+  ): Promise<PlanVersion> {
     const { runId } = run;
     const state = PlanState.of(run, plan);
-    const pending = run.pendingInput;
-    if (pending) {
-      const until = Date.parse(pending.expiresAt);
-      if (Date.now() >= until) return { kind: 'expired', requestId: pending.requestId };
-      // Woken before its answer (a stalled job taken again): it waits on.
-      throw new ParkRunError(pending.requestId, until);
-    }
     const n = run.inputRequests;
     const answer = n > 0 ? (run.answers[requestIdOf(runId, n)] as PlanReviewAnswer | undefined) : undefined;
     if (answer?.approve) {
       if (!answer.plan) {
         writer.write([], RunCheckpoint.planApproved());
-        return { kind: 'approved', plan: { version: state.version, steps: state.steps } };
+        return { version: state.version, steps: state.steps };
       }
       const edit = this.changed(run.runId, state, answer.plan);
       writer.write(edit.events, { ...edit.checkpoint, ...RunCheckpoint.planApproved() });
-      return { kind: 'approved', plan: edit.version };
+      return edit.version;
     }
     // Rejected: the planner revises (once: a stored revision is already the plan's version).
     if (answer && run.outputs[reviewStepId(n)] === undefined) {

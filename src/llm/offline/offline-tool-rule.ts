@@ -6,6 +6,9 @@ import type { AgentFacts } from '../model-provider';
  * and only tools the call offers (a rule whose tool is not offered is passed over):
  *
  * 0. An executor whose subtask (its title, then its description) or, failing those, whose
+ *    task says `ask me "<question>"` calls `ask_user` with that question first (a question in
+ *    the task is the first executor's to ask), and ends its finding with "The person
+ *    answered: <answer>." Then (and otherwise), one whose subtask or
  *    task names a call, ``call `<tool>` with <JSON object>`` (any offered tool, MCP tools
  *    included: ``call `mcp_files_read` with {"path": "notes.txt"}``), makes the first three
  *    such calls of the first of those texts that names any, in order, and ends its finding
@@ -46,7 +49,20 @@ const QUOTED_CHARS = 300;
 /** The tool calls the rules above give an executor with these facts and tools, in order (maybe none). */
 export function offlineToolCalls(facts: AgentFacts, offered: ReadonlySet<string>): OfflineToolCall[] {
   const texts = [facts.subtask?.title, facts.subtask?.description, facts.query];
+  // A question in the subtask is that step's to ask; one in the task, the first step's.
+  const asked = offered.has('ask_user')
+    ? (questionIn(facts.subtask?.title, facts.subtask?.description) ??
+      ((facts.findings ?? []).length === 0 && !facts.refinement ? questionIn(facts.query) : undefined))
+    : undefined;
   const named = namedCallsIn(offered, ...texts);
+  if (asked !== undefined) {
+    const ask: OfflineToolCall = {
+      tool: 'ask_user',
+      input: { question: asked },
+      said: (result, failed) => (failed ? `Nobody could answer: ${result}.` : `The person answered: ${result}.`),
+    };
+    return [ask, ...named].slice(0, MAX_EXPRESSIONS);
+  }
   if (named.length > 0) return named;
   const url = offered.has('http_fetch') ? urlIn(...texts) : undefined;
   if (url !== undefined) {
@@ -87,6 +103,17 @@ export function offlineToolCalls(facts: AgentFacts, offered: ReadonlySet<string>
   if (expressions.length > 0) return expressions.map(calculation);
   const spread = spreadOf(facts);
   return spread ? [spread] : [];
+}
+
+const ASK_ME = /ask me "([^"]{1,500})"/i;
+
+/** The question of the first `ask me "<question>"` in `texts` (in order), or undefined. */
+export function questionIn(...texts: (string | undefined)[]): string | undefined {
+  for (const text of texts) {
+    const match = text ? ASK_ME.exec(text) : null;
+    if (match && match[1].trim()) return match[1].trim();
+  }
+  return undefined;
 }
 
 const CALL_NAMED = /call `([A-Za-z0-9_-]{1,64})` with \{/g;

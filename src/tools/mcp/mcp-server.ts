@@ -163,6 +163,7 @@ export class McpServer {
         name,
         description: tool.description ?? `${tool.name} from the MCP server ${this.config.name}`,
         input,
+        ...(this.config.approval === 'always' ? { needsApproval: true } : {}),
         run: (value, signal) => this.call(tool.name, value, signal),
       });
     }

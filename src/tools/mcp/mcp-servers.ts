@@ -3,20 +3,14 @@ import type { ToolDefinition } from '../tool';
 import { McpServer, type McpLimits } from './mcp-server';
 
 /**
- * The MCP servers of MCP_SERVERS, as one source of tools. A server whose tools need the
- * person's approval (`"approval": "always"`) is not used until MAWS can ask for it (v2
- * "People in the loop"): its tools are never offered, so they never run unapproved.
+ * The MCP servers of MCP_SERVERS, as one source of tools. The tools of a server marked
+ * `"approval": "always"` wait for the person's yes before each call (v2 "People in the loop").
  */
 export class McpServers {
   private readonly servers: McpServer[];
 
   constructor(configs: readonly McpServerConfig[], limits: McpLimits, warn: (message: string) => void) {
-    for (const config of configs.filter((c) => c.approval === 'always')) {
-      warn(
-        `MCP server ${config.name} asks for approval before each call, which this build cannot ask for: its tools are not offered`,
-      );
-    }
-    this.servers = configs.filter((c) => c.approval !== 'always').map((config) => new McpServer(config, limits, warn));
+    this.servers = configs.map((config) => new McpServer(config, limits, warn));
   }
 
   get size(): number {
