@@ -52,7 +52,7 @@ describe('replanning after a step fails for good', () => {
     expect(reply.event).toBe('ack');
     const chat = await client.waitForEvent('chat.response', undefined, 20_000);
     expect(chat.data.text).toMatch(
-      /the plan \(version 2, revised after a step failed\) is: 1\. Examine stock performance of Apple; 2\. Examine stock performance of Tesla; 3\. Compare what was found/,
+      /the plan \(version 2, revised\) is: 1\. Examine stock performance of Apple; 2\. Examine stock performance of Tesla; 3\. Compare what was found/,
     );
     expect(chat.data.text).toMatch(/Failed for good: "Examine stock performance of Google"/);
 

@@ -93,6 +93,34 @@ export function createInputCard(request, opts) {
       feedback,
       el('div', 'msg-actions', undefined, send),
     );
+  } else if (request.kind === 'question') {
+    feedback.placeholder = 'Your answer…';
+    const answer = /** @type {HTMLButtonElement} */ (el('button', 'btn primary small question-answer', 'Answer'));
+    answer.type = 'button';
+    controls.push(answer);
+    answer.addEventListener('click', () => {
+      const text = feedback.value.trim();
+      if (text) opts.onRespond(request.requestId, { text });
+    });
+    node.append(feedback, el('div', 'msg-actions', undefined, answer));
+  } else if (request.kind === 'tool_approval') {
+    const allow = /** @type {HTMLButtonElement} */ (el('button', 'btn primary small approval-allow', 'Allow'));
+    const deny = /** @type {HTMLButtonElement} */ (el('button', 'btn danger small approval-deny', 'Deny'));
+    allow.type = deny.type = 'button';
+    controls.push(allow, deny);
+    allow.addEventListener('click', () => opts.onRespond(request.requestId, { approve: true }));
+    deny.addEventListener('click', () => opts.onRespond(request.requestId, { approve: false }));
+    const call = request.toolCall;
+    node.append(
+      el(
+        'div',
+        'approval-call',
+        undefined,
+        el('code', 'tool-name', call?.tool ?? ''),
+        el('pre', 'approval-input', JSON.stringify(call?.input ?? {}, null, 2)),
+      ),
+      el('div', 'msg-actions', undefined, allow, deny),
+    );
   }
 
   const expires = Date.parse(request.expiresAt);

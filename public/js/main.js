@@ -535,13 +535,12 @@ function renderControls() {
   const mode = (session.state && MODES[session.state]) || MODES.IDLE;
   const executing = session.state === 'EXECUTING';
   ui.send.disabled = !online;
-  const hint =
-    executing && session.waiting ? 'the run waits for you: "yes" approves, anything else is feedback' : mode.hint;
+  const hint = executing && session.waiting ? 'the run waits for you: answer in its card, or here' : mode.hint;
   ui.hint.textContent = online ? hint : conn.wanted ? 'waiting for the connection…' : 'connect first';
   ui.reviewPlan.disabled = !online || executing;
   ui.hint.dataset.mode = online ? session.state || '' : 'offline';
   ui.message.placeholder =
-    executing && session.waiting ? 'Approve with "yes", or say what should change…' : mode.placeholder;
+    executing && session.waiting ? 'Your answer (to a plan or a tool: "yes" approves)…' : mode.placeholder;
   ui.cancel.hidden = !executing;
   ui.cancel.disabled = !online || !executing || session.cancelling;
   ui.cancel.textContent = session.cancelling ? 'Cancelling…' : 'Cancel';

@@ -86,6 +86,9 @@ export function describeProgress(run: RunRecord): string {
   if (!run.started) return `Your ${mode} is queued and will start in a moment.`;
   const plan = currentPlanOf(run);
   if (!plan) return `Your ${mode} has started: the planner is splitting it into subtasks.`;
+  if (run.pendingInput?.kind === 'plan_review') {
+    return `The plan is ready and waits for your review: ${plan.steps.map((p, i) => `${i + 1}. ${p.title}`).join('; ')}. Approve it, edit it, or say what should change.`;
+  }
   const steps = plan.steps;
   const total = steps.length + 2;
   const subtasksDone = steps.filter((s) => run.outputs[s.stepId] !== undefined).length;
@@ -94,12 +97,13 @@ export function describeProgress(run: RunRecord): string {
     run.current && run.outputs[run.current.stepId] === undefined
       ? `Step ${Math.min(done + 1, total)} of ${total} is running: the ${run.current.agent} is working on "${run.current.title}".`
       : `Step ${Math.min(done + 1, total)} of ${total} is about to start.`;
-  const version = plan.version > 1 ? ` (version ${plan.version}, revised after a step failed)` : '';
+  const version = plan.version > 1 ? ` (version ${plan.version}, revised)` : '';
   const failed = Object.values(run.failed).map((f) => `"${f.title}" (${f.error.message})`);
   return [
     `${current} ${subtasksDone} of ${steps.length} subtasks are done; the plan${version} is: ${steps
       .map((p, i) => `${i + 1}. ${p.title}`)
       .join('; ')}.`,
     failed.length > 0 ? ` Failed for good: ${failed.join('; ')}.` : '',
+    run.pendingInput ? ` The run is waiting for your answer: "${run.pendingInput.prompt}"` : '',
   ].join('');
 }

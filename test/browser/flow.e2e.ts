@@ -344,6 +344,30 @@ describe('the web client in a browser', () => {
     }
   });
 
+  it('an agent asks: the question card takes the answer, the run goes on with it', async () => {
+    const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-question`, context });
+    try {
+      const { page } = other;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      await typeAndSend(page, 'Plan the team offsite, ask me "Which city should it be in?"');
+      await page.waitForSelector('.input-card[data-kind="question"][data-status="open"]');
+      expect(await page.textContent('.input-card[data-kind="question"] .msg-text')).toBe('Which city should it be in?');
+      await screenshot(page, 'question-open');
+      await page.fill('.input-card[data-kind="question"] .review-feedback', 'Lisbon');
+      await page.click('.input-card[data-kind="question"] .question-answer');
+      const run = await waitForRunEnd(page, 1);
+      expect(run.status).toBe('completed');
+      expect(await page.textContent('.input-card[data-kind="question"] .msg-label')).toBe('Answered: Lisbon');
+      const first = run.steps.find((s) => s.stepId === 'exec-1')!;
+      expect(first.text).toContain('The person answered: Lisbon.');
+      expect(first.tools.map((t) => [t.tool, t.state])).toEqual([['ask_user', 'ok']]);
+      expect(other.pageErrors).toEqual([]);
+    } finally {
+      await other.page.close();
+    }
+  });
+
   it('Cancel stops a running task', async () => {
     const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-cancel`, context });
     try {
