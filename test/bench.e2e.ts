@@ -57,7 +57,17 @@ it('runs every workload, prints a table per workload and writes the results JSON
   expect(results.failures).toEqual([]);
   expect(results.machine.node).toBe(process.version);
   const workloads = new Set(results.rows.map((r: { workload: string }) => r.workload));
-  expect([...workloads].sort()).toEqual(['chat', 'connections', 'relay', 'runs', 'store-full', 'tools']);
+  expect([...workloads].sort()).toEqual([
+    'chat',
+    'connections',
+    'mcp',
+    'relay',
+    'replanning',
+    'runs',
+    'store-full',
+    'tools',
+    'waiting',
+  ]);
   for (const row of results.rows) {
     expect(row).toEqual(
       expect.objectContaining({ metric: expect.any(String), unit: expect.any(String), targetText: expect.any(String) }),
