@@ -313,6 +313,18 @@ export class EventLog {
     return seq === NO_SUCH_REQUEST ? 'no-such-request' : 'resolved';
   }
 
+  /**
+   * Keeps a waiting run's session and record until `untilMs` and then the history's usual
+   * time: a run's own events leave the keys' TTL alone, so without this a request open as
+   * long as INPUT_TTL_SECONDS could outlive its session (24 h each by default).
+   */
+  async holdUntil(sessionKey: string, runId: string, untilMs: number): Promise<void> {
+    const k = new SessionKeys(sessionKey);
+    const seconds = Math.ceil(Math.max(0, untilMs - Date.now()) / 1000) + this.options.ttlSeconds;
+    const keys = [k.state, k.seq, k.log, k.run(runId)];
+    await this.redis.pipeline(keys.map((key) => ['expire', key, seconds])).exec();
+  }
+
   /** The run's open input request, if it has one. */
   async pendingInput(sessionKey: string, runId: string): Promise<InputRequest | undefined> {
     const raw = await this.redis.hget(new SessionKeys(sessionKey).run(runId), RunField.pendingInput);

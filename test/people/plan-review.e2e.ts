@@ -8,6 +8,7 @@
  * answer that arrives before the worker has parked, 50 times.
  */
 import { Queue } from 'bullmq';
+import Redis from 'ioredis';
 import type { AnyDurableFrame, FrameOf, InputRequest } from '../../src/contract';
 import { QUEUE_PREFIX } from '../../src/store/redis-keys';
 import { registerCleanup } from '../support/cleanup';
@@ -18,7 +19,7 @@ import { QUERY } from '../support/scenario';
 import { connect, newSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 import { startTcpProxy } from '../support/tcp-proxy';
-import { sleep } from '../support/timing';
+import { eventually, sleep } from '../support/timing';
 import type { TestClient } from '../support/ws-client';
 
 jest.setTimeout(120_000);
@@ -28,12 +29,14 @@ let worker: MawsProcess;
 let env: Record<string, string | undefined>;
 let queue: Queue;
 let redisPort: number;
+let redisUrl: string;
 
 setUpSuite(async () => {
   const stack = await startStack(['gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '0' });
   [gateway, worker] = stack.procs;
   env = stack.env;
   redisPort = stack.redis.port;
+  redisUrl = stack.redis.url;
   queue = new Queue('resolver', { connection: { url: stack.redis.url }, prefix: QUEUE_PREFIX });
   registerCleanup(() => queue.close());
 });
@@ -80,6 +83,19 @@ describe('plan review', () => {
     // The run waits holding no worker: its job is in the delayed set, no executor started.
     await waitForJobState(runId, 'delayed');
     expect(executorTitles(ofRun(client, runId))).toEqual([]);
+    // The session and the run's record are kept at least as long as the request may wait:
+    // INPUT_TTL_SECONDS (a day), then the history's day.
+    const admin = new Redis(redisUrl);
+    try {
+      const held = (await admin.keys(`maws:{*${sessionId}*}:*`)).filter((k) =>
+        /:(state|seq|log|run:r_[\w-]+)$/.test(k),
+      );
+      expect(held.length).toBe(4);
+      const ttls = async (): Promise<number[]> => Promise.all(held.map((key) => admin.ttl(key)));
+      await eventually(async () => (await ttls()).every((ttl) => ttl > 86_400 + 3_600), 5_000, 'the keys to be held');
+    } finally {
+      admin.disconnect();
+    }
     // A second tab sees the open request in its snapshot.
     const other = await connect(gateway, sessionId, token);
     expect(other.snapshot.data).toMatchObject({

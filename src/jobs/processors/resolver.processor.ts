@@ -169,6 +169,7 @@ export class ResolverProcessor {
     parked: ParkRunError,
   ): Promise<never> {
     await job.moveToDelayed(parked.until, token);
+    await this.log.holdUntil(sessionKey, runId, parked.until);
     const open = await this.log.pendingInput(sessionKey, runId);
     if (open?.requestId !== parked.requestId) {
       this.logger.log(`run ${runId}: request ${parked.requestId} was resolved before its job was parked: woke it`);
