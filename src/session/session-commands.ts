@@ -75,10 +75,9 @@ export class SessionCommands {
   }
 
   private async openRequest(sessionKey: string): Promise<{ runId: string; request: InputRequest } | undefined> {
-    const { state, runId } = await this.log.snapshot(sessionKey);
-    if (state !== 'EXECUTING' || !runId) return undefined;
-    const request = await this.log.pendingInput(sessionKey, runId);
-    return request ? { runId, request } : undefined;
+    // The snapshot carries the running run's open request (read once, not again here).
+    const { state, runId, pendingInput } = await this.log.snapshot(sessionKey);
+    return state === 'EXECUTING' && runId && pendingInput ? { runId, request: pendingInput } : undefined;
   }
 
   /** Stores the answer with its announcement, then wakes the run's parked job. */

@@ -8,6 +8,7 @@ import { plannerPrompt } from '../prompts/planner.prompt';
 import { PlanState } from '../replanning/plan-state';
 import type { StepRunner } from '../step-runner';
 import { ParkRunError } from './park-run-error';
+import { requestIdOf } from './request-id';
 
 export interface PlanReviewOptions {
   maxSubtasks: number;
@@ -17,11 +18,6 @@ export interface PlanReviewOptions {
 
 /** What a review settled: the plan to follow, or that its request expired. */
 export type ReviewOutcome = { kind: 'approved'; plan: PlanVersion } | { kind: 'expired'; requestId: string };
-
-/** The id of a run's n-th input request. */
-export function requestIdOf(runId: string, n: number): string {
-  return `q_${runId.replace(/^r_/, '')}_${n}`;
-}
 
 /** The step id of the planner's revision after the n-th rejected review. */
 export function reviewStepId(n: number): string {

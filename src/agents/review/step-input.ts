@@ -3,7 +3,7 @@ import { durable } from '../../events/frames';
 import type { RunEventWriter } from '../../events/run-event-writer';
 import { RunCheckpoint, type RunRecord, type StoredInputRequest } from '../../store/run-record';
 import { ParkRunError } from './park-run-error';
-import { requestIdOf } from './plan-review';
+import { requestIdOf } from './request-id';
 
 /** A tool call that asks the person: its id, its key (the tool and its input), and what it asks for. */
 export interface AskingCall {
