@@ -34,7 +34,10 @@ const TOKEN_KEY = 'maws.token'; // a pasted token, kept for this tab only (sessi
 /** @type {Record<SessionState, { hint: string, placeholder: string }>} */
 const MODES = {
   IDLE: { hint: 'Send: start a new task', placeholder: 'Describe a task for the agents…' },
-  EXECUTING: { hint: 'Send: ask the Clarifier about this run', placeholder: 'Ask about the running task…' },
+  EXECUTING: {
+    hint: 'Send: ask the Clarifier, or tell the run what to change (“skip Google”) · Steer: always an instruction',
+    placeholder: 'Ask about the running task, or steer it…',
+  },
   REFINEMENT_READY: { hint: 'Send: refine the report', placeholder: 'Ask for a change to the report…' },
 };
 /** @type {Record<SessionState, string>} */
@@ -72,6 +75,7 @@ const ui = {
   log: $('log', HTMLElement),
   message: $('message', HTMLTextAreaElement),
   send: $('send', HTMLButtonElement),
+  steer: $('steer', HTMLButtonElement),
   hint: $('send-hint', HTMLElement),
   cancel: $('cancel', HTMLButtonElement),
   reviewPlan: $('review-plan', HTMLInputElement),
@@ -214,6 +218,18 @@ function sendMessage() {
   thread.scrollToEnd();
 }
 
+/** The box's text as an instruction for the running task (`run.steer`), applied before its next step. */
+function steerRun() {
+  const text = ui.message.value.trim();
+  if (!text || !conn.online || session.state !== 'EXECUTING') return;
+  const id = conn.send('run.steer', { text }, true);
+  if (id === null) return;
+  session.pending.set(id, ui.message.value);
+  ui.message.value = '';
+  autosize();
+  thread.scrollToEnd();
+}
+
 function cancelRun() {
   if (conn.send('task.cancel', {}, true) === null) return;
   session.cancelling = true;
@@ -282,6 +298,10 @@ const ON_FRAME = {
   'agent.skipped': ({ data: d, seq }) => {
     thread.agentSkipped(d);
     log.line('plan', '[STEP]', `${d.stepId} skipped: ${d.reason}`, seq);
+  },
+  'run.steered': ({ data: d, seq }) => {
+    thread.runSteered(d, seq);
+    log.line('plan', '[STEER]', `before ${d.appliedBefore}: ${d.text}`, seq);
   },
   'run.input_requested': ({ data: d, seq }) => {
     thread.inputRequested(d, seq);
@@ -535,12 +555,17 @@ function renderControls() {
   const mode = (session.state && MODES[session.state]) || MODES.IDLE;
   const executing = session.state === 'EXECUTING';
   ui.send.disabled = !online;
-  const hint = executing && session.waiting ? 'the run waits for you: answer in its card, or here' : mode.hint;
+  const hint =
+    executing && session.waiting
+      ? 'the run waits for you: answer in its card, or here · Steer: an instruction for when it goes on'
+      : mode.hint;
   ui.hint.textContent = online ? hint : conn.wanted ? 'waiting for the connection…' : 'connect first';
   ui.reviewPlan.disabled = !online || executing;
   ui.hint.dataset.mode = online ? session.state || '' : 'offline';
   ui.message.placeholder =
     executing && session.waiting ? 'Your answer (to a plan or a tool: "yes" approves)…' : mode.placeholder;
+  ui.steer.hidden = !executing;
+  ui.steer.disabled = !online || !executing;
   ui.cancel.hidden = !executing;
   ui.cancel.disabled = !online || !executing || session.cancelling;
   ui.cancel.textContent = session.cancelling ? 'Cancelling…' : 'Cancel';
@@ -592,6 +617,7 @@ function init() {
   ui.connToggle.addEventListener('click', () => setConnectionOpen(ui.connection.dataset.open !== 'true'));
   ui.retry.addEventListener('click', () => conn.retryNow());
   ui.send.addEventListener('click', sendMessage);
+  ui.steer.addEventListener('click', steerRun);
   ui.cancel.addEventListener('click', cancelRun);
   ui.message.addEventListener('input', autosize);
   ui.message.addEventListener('keydown', (ev) => {

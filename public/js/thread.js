@@ -111,12 +111,13 @@ export function createThread(root, opts) {
    * @param {number} [seq]
    */
   function userMessage(d, seq) {
-    const kind = ['task', 'refinement', 'chat', 'answer'].includes(d.kind) ? d.kind : 'message';
+    const kind = ['task', 'refinement', 'chat', 'answer', 'steer'].includes(d.kind) ? d.kind : 'message';
     const label = {
       task: 'New task',
       refinement: 'Refinement',
       chat: 'Question',
       answer: 'Answer',
+      steer: 'Instruction',
       message: 'Message',
     }[kind];
     const node = el(
@@ -483,6 +484,27 @@ export function createThread(root, opts) {
     updateProgress(run);
   }
 
+  /**
+   * The person's instruction, taken into the run before a step: a note on the run's card,
+   * above its steps (the planner's revision that follows shows what changed).
+   * @param {DurableEventMap['run.steered']} d
+   * @param {number} [seq]
+   */
+  function runSteered(d, seq) {
+    const run = getRun(d.runId);
+    grew(() => {
+      const note = el(
+        'div',
+        'steer-note',
+        `Applied your instruction before the next step (${d.appliedBefore}): "${d.text}"`,
+      );
+      note.dataset.step = d.appliedBefore;
+      if (seq !== undefined) note.dataset.seq = String(seq);
+      const version = run.node.querySelector('.plan-version');
+      (version ?? run.list).before(note);
+    });
+  }
+
   /** @type {Map<string, import('./input-card.js').InputCard>} */
   const inputCards = new Map();
 
@@ -584,6 +606,7 @@ export function createThread(root, opts) {
     agentFailed,
     planUpdated,
     agentSkipped,
+    runSteered,
     inputRequested,
     inputResolved,
     toolCalled,

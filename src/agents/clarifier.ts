@@ -1,12 +1,13 @@
 import { withTimeout } from '../common/abort';
 import type { EventLog } from '../events/event-log';
-import { AGGREGATE_STEP_ID } from '../contract';
+import { AGGREGATE_STEP_ID, MAX_STEERS_PER_RUN } from '../contract';
 import { durable } from '../events/frames';
-import type { AgentFacts, ModelProvider } from '../llm/model-provider';
+import type { AgentFacts, ClarifierDecision, ModelProvider } from '../llm/model-provider';
 import { currentPlanOf, type RunRecord } from '../store/run-record';
 import type { RunStore } from '../store/run-store';
 import type { StoreWrites } from '../store/store-writes';
-import { clarifierPrompt } from './prompts/clarifier.prompt';
+import { CLARIFIER_DECISION_SCHEMA, clarifierPrompt } from './prompts/clarifier.prompt';
+import { personSaidIn } from './prompts/person-said';
 
 /**
  * Answers a chat message at once, from the live run's stored plan and progress (or the
@@ -25,6 +26,10 @@ export class Clarifier {
    * Answers `question` with one chat.response, written once for `answerId` (the chat job's
    * id): a clarifier that stalled past its lock, woken after another answered the same job,
    * writes nothing. Returns whether this call's answer was the one written.
+   *
+   * `steerable` (a `message` typed while a run goes, v2 "Steering"): when the run asks
+   * nothing, the model decides whether the text is a question or an instruction; an
+   * instruction is stored on the run with the answer saying what will change, in one step.
    */
   async answer(
     sessionKey: string,
@@ -32,47 +37,115 @@ export class Clarifier {
     replyTo: string | undefined,
     answerId: string,
     signal: AbortSignal,
+    steerable = false,
   ): Promise<boolean> {
-    const facts = await this.factsFor(sessionKey);
+    const { facts, runId } = await this.factsFor(sessionKey, steerable);
+    const text = await this.ask(facts, question, signal);
+    const decision = facts.steerable ? decisionOf(text) : { kind: 'question' as const, reply: text };
+    const writeId = answerWriteId(answerId);
+    const respond = (reply: string) =>
+      durable('chat.response', { text: reply.trim(), ...(replyTo ? { replyTo } : {}) });
+    if (decision.kind === 'instruction' && runId) {
+      // While Redis refuses writes the instruction waits with its answer; stored once for its id.
+      const steered = await this.writes.write(
+        () =>
+          this.log.steer(sessionKey, runId, question, [respond(decision.reply)], {
+            maxSteers: MAX_STEERS_PER_RUN,
+            writeId,
+          }),
+        { signal },
+      );
+      if (steered === 'steered') return true;
+      if (steered === 'already-written') return false;
+      decision.reply =
+        steered === 'too-many'
+          ? `This run takes no more instructions (at most ${MAX_STEERS_PER_RUN}); it goes on as it is. Once the report is ready, ask for a refinement.`
+          : 'The run ended before your instruction could be applied. To change the report, send it as a refinement.';
+    }
+    const written = await this.writes.write(() => this.log.appendOnce(sessionKey, writeId, [respond(decision.reply)]), {
+      signal,
+    });
+    return written !== 'already-written';
+  }
+
+  /** The model's whole answer to the prompt. */
+  private async ask(facts: AgentFacts, question: string, signal: AbortSignal): Promise<string> {
     const call = withTimeout(signal, this.modelTimeoutMs);
     let text = '';
     try {
       const stream = this.model.stream(
-        { agent: 'clarifier', messages: clarifierPrompt(facts, question), facts },
+        {
+          agent: 'clarifier',
+          messages: clarifierPrompt(facts, question),
+          facts,
+          ...(facts.steerable ? { json: true, schema: CLARIFIER_DECISION_SCHEMA } : {}),
+        },
         call.signal,
       );
       for await (const chunk of stream.chunks) text += chunk;
     } finally {
       call.clear();
     }
-    // While Redis refuses writes the answer waits; written once for its id when it has room.
-    const written = await this.writes.write(
-      () =>
-        this.log.appendOnce(sessionKey, answerWriteId(answerId), [
-          durable('chat.response', { text: text.trim(), ...(replyTo ? { replyTo } : {}) }),
-        ]),
-      { signal },
-    );
-    return written !== 'already-written';
+    return text;
   }
 
-  private async factsFor(sessionKey: string): Promise<AgentFacts> {
+  private async factsFor(sessionKey: string, steerable: boolean): Promise<{ facts: AgentFacts; runId?: string }> {
     const view = await this.runs.sessionView(sessionKey);
     if (view.state === 'EXECUTING' && view.runId) {
       const run = await this.runs.get(sessionKey, view.runId);
-      return { query: run?.query ?? run?.input ?? '', progress: run ? describeProgress(run) : 'A run is queued.' };
+      if (!run) return { facts: { query: '', progress: 'A run is queued.' } };
+      const plan = currentPlanOf(run);
+      const pending = (plan?.steps ?? []).filter((s) => run.outputs[s.stepId] === undefined && !run.failed[s.stepId]);
+      return {
+        facts: {
+          query: run.query ?? run.input,
+          progress: describeProgress(run),
+          ...personSaidIn(run),
+          // An open request takes messages as its answer; only a run that asks nothing is steered.
+          ...(steerable && !run.pendingInput
+            ? { steerable: true, plan: pending.map(({ title, description }) => ({ title, description })) }
+            : {}),
+        },
+        runId: run.runId,
+      };
     }
     if (view.lastRunId) {
       const last = await this.runs.get(sessionKey, view.lastRunId);
       const query = last?.query ?? last?.input ?? '';
       return {
-        query,
-        previousReport: view.report,
-        progress: `No run is going. The report for "${query}" is ready; send an instruction to refine it, or start a new task.`,
+        facts: {
+          query,
+          previousReport: view.report,
+          progress: `No run is going. The report for "${query}" is ready; send an instruction to refine it, or start a new task.`,
+          ...(last ? personSaidIn(last) : {}),
+        },
       };
     }
-    return { query: '', progress: 'No task is running in this session. Send a question to start one.' };
+    return { facts: { query: '', progress: 'No task is running in this session. Send a question to start one.' } };
   }
+}
+
+/**
+ * A steerable Clarifier's answer as its decision: JSON `{kind, reply}` (possibly fenced, or
+ * with text around it); anything else is taken as the answer to a question, as in v1.
+ */
+export function decisionOf(text: string): ClarifierDecision {
+  const json = /\{[\s\S]*\}/.exec(text)?.[0];
+  if (json) {
+    try {
+      const value = JSON.parse(json) as Partial<ClarifierDecision>;
+      if (
+        (value.kind === 'question' || value.kind === 'instruction') &&
+        typeof value.reply === 'string' &&
+        value.reply.trim()
+      ) {
+        return { kind: value.kind, reply: value.reply };
+      }
+    } catch {
+      // Not JSON after all: the text is the answer.
+    }
+  }
+  return { kind: 'question', reply: text };
 }
 
 /** The once-only write id of a chat job's answer (its apology, when it could not answer, included). */

@@ -125,6 +125,7 @@ function fixture(
       record.fence += 1;
       return Promise.resolve({ status: 'activated', fence: record.fence, run: { ...record } });
     },
+    steersAfter: () => Promise.resolve([]),
     finishRun: (_key: string, _runId: string, outcome: string, terminal: PendingEvent) => {
       finished.push({ outcome, terminal });
       events.push(terminal);
@@ -146,6 +147,8 @@ function fixture(
     answers: {},
     requests: {},
     planApproved: false,
+    steers: [],
+    steersApplied: 0,
     ...run,
   };
   const runs = { get: () => Promise.resolve(record) } as unknown as RunStore;

@@ -19,11 +19,13 @@ import { parsePlan, planJsonSchema, planRepairMessage, PlanInvalidError } from '
 import { PlanState } from './replanning/plan-state';
 import { Replanner } from './replanning/replanner';
 import { PlanReview } from './review/plan-review';
+import { SteerInbox } from './steering/steer-inbox';
 import { ParkRunError } from './review/park-run-error';
 import { stepFailureOf } from './step-failure';
 import { aggregatorPrompt } from './prompts/aggregator.prompt';
 import { executorPrompt } from './prompts/executor.prompt';
 import { plannerPrompt } from './prompts/planner.prompt';
+import { personSaidIn } from './prompts/person-said';
 import { StepRunner } from './step-runner';
 import type { ToolRegistry } from '../tools/tool-registry';
 
@@ -76,6 +78,7 @@ export class RunResolver {
   private readonly steps: StepRunner;
   private readonly replanner: Replanner;
   private readonly review: PlanReview;
+  private readonly steering: SteerInbox;
   private readonly noticeErrors = new ThrottledErrorLog('RunResolver', "a run's store notice could not be sent");
 
   constructor(
@@ -90,6 +93,7 @@ export class RunResolver {
     this.steps = new StepRunner(model, options.modelTimeoutMs, tools);
     this.replanner = new Replanner(this.steps, options);
     this.review = new PlanReview(this.steps, options);
+    this.steering = new SteerInbox(log);
   }
 
   /**
@@ -168,11 +172,15 @@ export class RunResolver {
       // run next, the findings and the run's tokens all come from here.
       const outputs: Record<string, unknown> = { ...run.outputs, [PLAN_STEP_ID]: { plan, usage: planned.usage } };
       const state = PlanState.of({ ...run, reviewedPlan }, plan);
+      // The person's instructions applied so far: every later prompt carries them (v2 "Steering").
+      const steers = context.steers ?? [];
+      context.steers = steers;
       for (;;) {
         checkHandBack();
-        const unanswered = state.unanswered;
-        if (unanswered) {
-          await this.replanner.replan(run, writer, context, state, outputs, unanswered, signal);
+        // A step boundary: instructions given meanwhile are applied before the next step.
+        await this.steering.takeIn(sessionKey, runId, writer, state, outputs, steers);
+        if (state.unanswered !== undefined || state.steerDue) {
+          await this.replanner.replan(run, writer, context, state, outputs, signal);
           continue;
         }
         const step = state.next(outputs);
@@ -291,15 +299,26 @@ export class RunResolver {
     void this.log.notify(sessionKey, 'store.status', data).catch(this.noticeErrors.report);
   }
 
+  /**
+   * What the run's agents are told besides their step: the query, what the person said
+   * (their instructions applied so far and their answers), and for a refinement the refined
+   * run's findings, report and what the person said to it.
+   */
   private async contextOf(sessionKey: string, run: RunRecord): Promise<AgentFacts> {
-    if (run.mode === 'task' || !run.parentRunId) return { query: run.query ?? run.input };
+    if (run.mode === 'task' || !run.parentRunId) {
+      return { query: run.query ?? run.input, ...personSaidIn(run, run.steersApplied) };
+    }
     const parent = await this.runs.get(sessionKey, run.parentRunId);
     if (!parent) throw new RunNotFoundError(`the report to refine (run ${run.parentRunId}) is no longer stored`);
+    const own = personSaidIn(run, run.steersApplied);
+    const earlier = personSaidIn(parent, parent.steers.length);
     return {
       query: parent.query ?? parent.input,
       refinement: run.input,
       findings: parent.knowledge ?? [],
       previousReport: parent.report,
+      steers: [...(earlier.steers ?? []), ...(own.steers ?? [])],
+      answers: [...(earlier.answers ?? []), ...(own.answers ?? [])],
     };
   }
 

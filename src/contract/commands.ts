@@ -21,6 +21,9 @@ export interface RespondCommandData {
   answer: unknown;
 }
 
+/** v2 "Steering": instructions one run takes (`run.steer`, and messages read as instructions); past it RATE_LIMITED. */
+export const MAX_STEERS_PER_RUN = 20;
+
 export interface ResumeCommandData {
   afterSeq: number;
 }
@@ -38,6 +41,8 @@ export interface ClientCommandMap {
   'chat.send': TextCommandData;
   'task.cancel': EmptyCommandData;
   'run.respond': RespondCommandData;
+  /** v2 "Steering": an instruction for the running task, applied at its next step boundary. */
+  'run.steer': TextCommandData;
   resume: ResumeCommandData;
   ping: EmptyCommandData;
   /** MAWS's addition: a fresh token for the same user keeps the socket open past the old one's `exp`. */

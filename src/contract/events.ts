@@ -9,8 +9,11 @@ import type { ClientErrorCode, RunErrorCode, ToolErrorCode } from './errors';
 export type SessionState = 'IDLE' | 'EXECUTING' | 'REFINEMENT_READY';
 export type RunMode = 'task' | 'refinement';
 export type AgentName = 'planner' | 'executor' | 'aggregator' | 'clarifier';
-/** `answer` (v2): a `message` that answered an open input request. */
-export type UserMessageKind = 'task' | 'refinement' | 'chat' | 'answer';
+/**
+ * `answer` (v2): a `message` that answered an open input request; `steer` (v2): a `run.steer`
+ * instruction for the running task.
+ */
+export type UserMessageKind = 'task' | 'refinement' | 'chat' | 'answer' | 'steer';
 export type RunOutcome = 'completed' | 'failed' | 'cancelled';
 
 export interface PlanItem {
@@ -136,6 +139,12 @@ export interface DurableEventMap {
   'run.input_requested': InputRequest & { runId: string };
   /** v2: the request ended: answered (with the answer), expired, or cancelled. */
   'run.input_resolved': { runId: string; requestId: string; status: InputResolution; answer?: unknown };
+  /**
+   * v2 "Steering": the person's instruction taken into the run before the step `appliedBefore`
+   * (the planner's `replan-N`, which decides whether the steps change); the prompts of every
+   * later step carry it.
+   */
+  'run.steered': { runId: string; text: string; appliedBefore: string };
   /** v2: a step of an earlier plan version that the latest one dropped: it never runs. */
   'agent.skipped': { runId: string; stepId: string; reason: string };
   'run.completed': { runId: string; report: string; usage?: TokenUsage };

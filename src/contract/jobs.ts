@@ -17,7 +17,11 @@ export enum JobName {
 export interface JobPayloads {
   /** `mode`, when the gateway knew it, is for people reading Bull Board: the worker takes the run's from its record. */
   [JobName.ResolveRun]: { sessionKey: string; runId: string; mode?: RunMode };
-  [JobName.AnswerChat]: { sessionKey: string; text: string; replyTo?: string };
+  /**
+   * `steerable` (v2 "Steering"): the text came as a `message` while a run went, and the
+   * Clarifier decides whether it is a question or an instruction for the run.
+   */
+  [JobName.AnswerChat]: { sessionKey: string; text: string; replyTo?: string; steerable?: boolean };
 }
 
 /** The queue each job goes to. */

@@ -6,7 +6,7 @@
 export const PLAN_STEP_ID = 'plan';
 export const AGGREGATE_STEP_ID = 'aggregate';
 
-/** v2: the planner's n-th revision of the plan (from 1), after a step failed: `replan-1` first. */
+/** v2: the planner's n-th revision of the plan (from 1), after a step failed or the person steered: `replan-1` first. */
 export function replanStepId(n: number): string {
   return `replan-${n}`;
 }

@@ -11,7 +11,7 @@ import {
   userKeyOf,
 } from '../store/redis-keys';
 import { SessionField } from '../store/session-record';
-import { decodeRunRecord, RunField, type RunFields, type RunRecord } from '../store/run-record';
+import { decodeRunRecord, RunField, STEER_PREFIX, type RunFields, type RunRecord } from '../store/run-record';
 import { PendingEvent, frameTail, replyFrame } from './frames';
 import {
   ACTIVATE_RUN,
@@ -24,6 +24,8 @@ import {
   NO_SUCH_REQUEST,
   READ_AFTER,
   RESOLVE_INPUT,
+  STEER_RUN,
+  SteerSentinel,
   WriteSentinel,
   SNAPSHOT,
 } from './lua-scripts';
@@ -94,6 +96,15 @@ export type ActivateResult =
   | { status: 'not-running'; hasRecord: boolean }
   | { status: 'no-record' };
 
+/** How storing a steer came out (see EventLog.steer). */
+export type SteerResult = 'steered' | 'not-running' | 'already-written' | 'too-many';
+
+/** A person's instruction as the run's worker reads it: its number (from 1) and text. */
+export interface NewSteer {
+  n: number;
+  text: string;
+}
+
 /** How ending a run came out. */
 export type FinishResult = 'finished' | 'not-running' | 'superseded';
 
@@ -107,6 +118,7 @@ function bindScripts(redis: Redis) {
     snapshot: SNAPSHOT.bind(redis),
     readAfter: READ_AFTER.bind(redis),
     resolveInput: RESOLVE_INPUT.bind(redis),
+    steer: STEER_RUN.bind(redis),
   };
 }
 
@@ -311,6 +323,53 @@ export class EventLog {
       },
     )) as number;
     return seq === NO_SUCH_REQUEST ? 'no-such-request' : 'resolved';
+  }
+
+  /**
+   * Stores a person's instruction on the running run `runId` (v2 "Steering") and announces
+   * it with `events`, in one step; with `writeId`, once only. Refused when the run is not the
+   * session's running one, or already holds `maxSteers` instructions.
+   */
+  async steer(
+    sessionKey: string,
+    runId: string,
+    text: string,
+    events: PendingEvent[],
+    opts: { maxSteers: number; writeId?: string },
+  ): Promise<SteerResult> {
+    const k = new SessionKeys(sessionKey);
+    const now = new Date();
+    const seq = (await this.scripts.steer(
+      { ...this.sessionKeys(k), runKey: k.run(runId), writtenKey: k.written },
+      {
+        ...this.history,
+        runId,
+        writeId: opts.writeId ?? '',
+        steer: JSON.stringify({ text }),
+        maxSteers: opts.maxSteers,
+      },
+      events.map((e) => frameTail(e, now)),
+    )) as number;
+    if (seq === SteerSentinel.notRunning) return 'not-running';
+    if (seq === SteerSentinel.alreadyWritten) return 'already-written';
+    if (seq === SteerSentinel.tooMany) return 'too-many';
+    return 'steered';
+  }
+
+  /**
+   * The run's instructions after the first `applied` (read at each step boundary): one HGET
+   * of the count, and one HMGET of the new ones when there are any.
+   */
+  async steersAfter(sessionKey: string, runId: string, applied: number): Promise<NewSteer[]> {
+    const runKey = new SessionKeys(sessionKey).run(runId);
+    const count = Number((await this.redis.hget(runKey, RunField.steers)) ?? 0);
+    if (count <= applied) return [];
+    const numbers = Array.from({ length: count - applied }, (_, i) => applied + i + 1);
+    const values = await this.redis.hmget(runKey, ...numbers.map((n) => STEER_PREFIX + n));
+    return numbers.flatMap((n, i) => {
+      const value = values[i];
+      return value ? [{ n, text: (JSON.parse(value) as { text: string }).text }] : [];
+    });
   }
 
   /**

@@ -9,7 +9,7 @@
  * and published joined by "\n" (JSON never holds a raw newline).
  */
 import { RedisScript } from '../store/redis-script';
-import { ANSWER_PREFIX, RunField } from '../store/run-record';
+import { ANSWER_PREFIX, RunField, STEER_PREFIX } from '../store/run-record';
 import { SessionField } from '../store/session-record';
 
 /** What a run's guarded write (APPEND_EVENTS, FINISH_RUN) returns instead of a seq. */
@@ -305,6 +305,44 @@ if not pending or cjson.decode(pending).requestId ~= requestId then return ${NO_
 redis.call('HDEL', runKey, '${RunField.pendingInput}')
 redis.call('HSET', runKey, '${ANSWER_PREFIX}' .. requestId, answer)
 return append({messageTail, resolvedTail}, maxlen, ttl, true)
+`,
+});
+
+/** What STEER_RUN returns instead of a seq. */
+export const SteerSentinel = {
+  /** The run is not the session's running one (it ended meanwhile). */
+  notRunning: -1,
+  /** This steer was stored before (a chat job taken over after its worker stalled). */
+  alreadyWritten: ALREADY_WRITTEN,
+  /** The run holds `maxSteers` instructions already. */
+  tooMany: -5,
+} as const;
+
+/**
+ * A person's instruction for the running run (v2 "Steering"): stored on the run as
+ * `steer:<n>` (n counting up from 1), where its worker finds it at the next step boundary,
+ * and announced (the `user.message` of a `run.steer`, or the Clarifier's `chat.response`
+ * when it read a message as an instruction) in the same step. With a `writeId`, once only.
+ * The rest holds the frame tails. Returns the last seq, or a SteerSentinel.
+ */
+export const STEER_RUN = new RedisScript({
+  name: 'steer_run',
+  writes: true,
+  keys: [...SESSION_KEYS, 'runKey', 'writtenKey'],
+  args: ['maxlen', 'ttl', 'runId', 'writeId', 'steer', 'maxSteers'],
+  body: `${PRELUDE}
+if not isRunning(runId) then return ${SteerSentinel.notRunning} end
+local count = tonumber(redis.call('HGET', runKey, '${RunField.steers}') or '0')
+if count >= tonumber(maxSteers) then return ${SteerSentinel.tooMany} end
+if writeId ~= '' then
+  if redis.call('HSETNX', writtenKey, writeId, '1') == 0 then return ${SteerSentinel.alreadyWritten} end
+  redis.call('EXPIRE', writtenKey, ttl)
+end
+count = redis.call('HINCRBY', runKey, '${RunField.steers}', 1)
+redis.call('HSET', runKey, '${STEER_PREFIX}' .. count, steer)
+local tails = {}
+for i = REST, #ARGV do tails[#tails + 1] = ARGV[i] end
+return append(tails, maxlen, ttl, true)
 `,
 });
 

@@ -70,6 +70,7 @@ export const CLIENT_EVENTS: { readonly [E in ClientCommandName]: new () => Clien
   'chat.send': TextData,
   'task.cancel': EmptyData,
   'run.respond': RespondData,
+  'run.steer': TextData,
   resume: ResumeData,
   ping: EmptyData,
   'auth.refresh': TokenData,

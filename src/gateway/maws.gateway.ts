@@ -78,6 +78,8 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
           command,
           (await this.commands.respond(session, command.data.requestId, command.data.answer)).runId,
         );
+      case 'run.steer':
+        return this.ack(ws, command, (await this.commands.steer(session, command.data.text)).runId);
       case 'resume':
         return this.hub.resume(ws, command.data.afterSeq, command.id);
       case 'auth.refresh':

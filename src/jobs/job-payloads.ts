@@ -9,7 +9,9 @@ export function assertPayload<J extends JobName>(name: J, data: unknown): JobPay
     typeof d.sessionKey === 'string' &&
     (name === JobName.ResolveRun
       ? typeof d.runId === 'string' && (d.mode === undefined || d.mode === 'task' || d.mode === 'refinement')
-      : typeof d.text === 'string' && (d.replyTo === undefined || typeof d.replyTo === 'string'));
+      : typeof d.text === 'string' &&
+        (d.replyTo === undefined || typeof d.replyTo === 'string') &&
+        (d.steerable === undefined || typeof d.steerable === 'boolean'));
   if (!ok) throw new Error(`malformed ${name} job payload`);
   return d as unknown as JobPayloads[J];
 }

@@ -68,6 +68,31 @@ export interface AgentFacts {
   revision?: PlanRevisionFacts;
   /** A planner call that revises `plan` as the person's review asked (v2 "People in the loop"). */
   reviewFeedback?: string;
+  /**
+   * v2 "Steering": the person's instructions for this run so far (for a refinement, those
+   * given to the run it refines), in order: every later prompt carries them.
+   */
+  steers?: string[];
+  /** v2: the person's answers to the run's questions (for a refinement, the refined run's). */
+  answers?: PersonAnswer[];
+  /**
+   * The Clarifier, while a run goes and asks nothing: the message may be a question or an
+   * instruction, and the answer says which (JSON `{kind, reply}`, see ClarifierDecision).
+   */
+  steerable?: boolean;
+}
+
+/** A question the run asked the person, and what they answered. */
+export interface PersonAnswer {
+  question: string;
+  answer: string;
+}
+
+/** The Clarifier's reading of a message typed while a run goes (v2 "Steering"). */
+export interface ClarifierDecision {
+  kind: 'question' | 'instruction';
+  /** The answer to a question; for an instruction, what will change. */
+  reply: string;
 }
 
 /** A step whose work the report lacks: it failed for good, or a revised plan dropped it. */
@@ -79,9 +104,12 @@ export interface StepGap {
   reason: string;
 }
 
-/** What the planner is told when it revises the plan: which step failed, what is done, what is left. */
+/** What the planner is told when it revises the plan: which step failed or what the person asked, what is done, what is left. */
 export interface PlanRevisionFacts {
-  failed: { stepId: string; title: string; error: string };
+  /** The step that failed for good, when a failure is what the revision answers. */
+  failed?: { stepId: string; title: string; error: string };
+  /** v2 "Steering": the person's instructions the revision answers (applied since the last one). */
+  steers?: string[];
   finished: (PlanStep & { finding: string })[];
   pending: PlanStep[];
 }

@@ -3,7 +3,13 @@ import type Redis from 'ioredis';
 import { ClientError } from '../common/client-error';
 import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, RunLimits } from '../events/event-log';
-import type { ControlMessage, InputRequest, RunMode, SessionState } from '../contract';
+import {
+  MAX_STEERS_PER_RUN,
+  type ControlMessage,
+  type InputRequest,
+  type RunMode,
+  type SessionState,
+} from '../contract';
 import { answerFromText, checkedAnswer, type AnswerLimits, type InputAnswer } from './input-answers';
 import { durable } from '../events/frames';
 import type { JobProducer } from '../jobs/job-producer';
@@ -53,7 +59,8 @@ export class SessionCommands {
     const waiting = await this.openRequest(sessionKey);
     if (waiting)
       return this.answer(sessionKey, waiting.runId, waiting.request, answerFromText(waiting.request, text), text);
-    return this.chat(sessionKey, text, replyTo);
+    // Otherwise the Clarifier reads it: a question, or an instruction for the run (v2 "Steering").
+    return this.chat(sessionKey, text, replyTo, true);
   }
 
   async startTask(sessionKey: string, text: string, review?: 'plan'): Promise<CommandResult> {
@@ -101,13 +108,39 @@ export class SessionCommands {
     return { runId };
   }
 
+  /**
+   * `run.steer` (v2 "Steering"): an instruction for the running run, stored on it with its
+   * user.message in one step; the run's worker applies it at the next step boundary. A run
+   * waiting on the person keeps it until it goes on.
+   */
+  async steer(sessionKey: string, text: string): Promise<CommandResult> {
+    const { state, runId } = await this.log.snapshot(sessionKey);
+    if (state !== 'EXECUTING' || !runId) {
+      throw new ClientError('INVALID_STATE', `no run is going to steer (state ${state}); start a task first`);
+    }
+    const steered = await this.log.steer(sessionKey, runId, text, [durable('user.message', { text, kind: 'steer' })], {
+      maxSteers: MAX_STEERS_PER_RUN,
+    });
+    if (steered === 'not-running') throw new ClientError('INVALID_STATE', 'the run had already ended');
+    if (steered === 'too-many') {
+      throw new ClientError('RATE_LIMITED', `a run takes at most ${MAX_STEERS_PER_RUN} steering instructions`);
+    }
+    return { runId };
+  }
+
   async refine(sessionKey: string, text: string): Promise<CommandResult> {
     return (await this.begin(sessionKey, text, 'refinement', REFINE_FROM)) ?? this.refused('EXECUTING');
   }
 
-  async chat(sessionKey: string, text: string, replyTo?: string): Promise<CommandResult> {
+  /** Chat: the Clarifier answers; `steerable` lets it read the text as an instruction for the running run. */
+  async chat(sessionKey: string, text: string, replyTo?: string, steerable = false): Promise<CommandResult> {
     // One round trip: both go out on one connection, the question first (see JobProducer).
-    const payload = { sessionKey, text, ...(replyTo !== undefined ? { replyTo } : {}) };
+    const payload = {
+      sessionKey,
+      text,
+      ...(replyTo !== undefined ? { replyTo } : {}),
+      ...(steerable ? { steerable } : {}),
+    };
     const [logged, queued] = await Promise.allSettled([
       this.log.append(sessionKey, [durable('user.message', { text, kind: 'chat' })]),
       this.jobs.enqueueChat(payload),

@@ -76,7 +76,19 @@ export interface StoredReplan extends PlanVersion {
   finished: string[];
   dropped: string[];
   failed: string[];
+  /** The failed step it answers ('' for a replan the person's steering asked for). */
   after: string;
+  /** v2 "Steering": why the plan was revised (`step_failed` when absent: records before steering). */
+  reason?: 'step_failed' | 'steer';
+  /** v2 "Steering": the steers (by number, up to this one) it took into account. */
+  steersAnswered?: number;
+}
+
+/** v2 "Steering": a person's instruction for the run, in the order it came. */
+export interface StoredSteer {
+  text: string;
+  /** The step it was applied before; absent while it waits for the next step boundary. */
+  appliedBefore?: string;
 }
 
 /** A run's stored checkpoint: everything a worker needs to resume it or refine it. */
@@ -120,6 +132,10 @@ export interface RunRecord {
   planApproved: boolean;
   /** v2: the plan as the person's review left it (edited, or revised on feedback). */
   reviewedPlan?: PlanVersion;
+  /** v2 "Steering": every instruction the person gave the run, in order (the n-th is `steers[n - 1]`). */
+  steers: StoredSteer[];
+  /** v2 "Steering": how many of them the run has applied (the first this many). */
+  steersApplied: number;
 }
 
 /** Hash fields to store on the run record, written in the same script as their event. */
@@ -157,6 +173,10 @@ export const RunField = {
   planApproved: 'planApproved',
   /** The plan version a review produced (an edit, or a revision on feedback). */
   reviewedPlan: 'reviewedPlan',
+  /** v2 "Steering": how many instructions the person gave (written by the gateway's steer script). */
+  steers: 'steers',
+  /** v2 "Steering": how many of them the run has applied, in order. */
+  steersApplied: 'steersApplied',
   /**
    * The fencing token: raised by one each time a worker takes the run (first or over). A
    * worker's writes carry the token it got, and the scripts refuse any but the current one.
@@ -168,6 +188,10 @@ export const RunField = {
 const STEP_PREFIX = { output: 'out:', attempt: 'attempt:', usage: 'usage:', failed: 'failed:' } as const;
 /** An input request's answer is this prefix and its request id (written by the gateway's answer script). */
 export const ANSWER_PREFIX = 'answer:';
+/** The person's n-th instruction for the run (`{text}`), by this prefix and n. */
+export const STEER_PREFIX = 'steer:';
+/** The step the n-th instruction was applied before, by this prefix and n. */
+const STEER_AT_PREFIX = 'steerAt:';
 /** Every input request the run opened, by this prefix and its id. */
 const REQUEST_PREFIX = 'request:';
 /** A tool call's field is this prefix and its toolCallId (unique in the run). */
@@ -232,6 +256,12 @@ export const RunCheckpoint = {
     [RunField.revisedPlan]: JSON.stringify(plan),
   }),
 
+  /** The person's instructions up to the `applied`-th were applied, each before its step. */
+  steered: (applied: number, at: { n: number; appliedBefore: string }[]): RunFields => ({
+    [RunField.steersApplied]: String(applied),
+    ...Object.fromEntries(at.map(({ n, appliedBefore }) => [STEER_AT_PREFIX + n, appliedBefore])),
+  }),
+
   /** A tool call was asked for (no outcome), or answered (with its outcome). */
   toolCall: (call: StoredToolCall): RunFields => ({ [TOOL_CALL_PREFIX + call.toolCallId]: JSON.stringify(call) }),
 
@@ -251,7 +281,16 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
   const failed: Record<string, StoredStepFailure> = {};
   const answers: Record<string, unknown> = {};
   const requests: Record<string, StoredInputRequest> = {};
+  const steers: StoredSteer[] = [];
   for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(STEER_PREFIX)) {
+      const n = Number(field.slice(STEER_PREFIX.length));
+      const appliedBefore = hash[STEER_AT_PREFIX + n];
+      steers[n - 1] = {
+        text: (JSON.parse(value) as { text: string }).text,
+        ...(appliedBefore ? { appliedBefore } : {}),
+      };
+    }
     if (field.startsWith(REQUEST_PREFIX)) {
       requests[field.slice(REQUEST_PREFIX.length)] = JSON.parse(value) as StoredInputRequest;
     }
@@ -294,6 +333,8 @@ export function decodeRunRecord(runId: string, hash: Record<string, string>): Ru
     requests,
     planApproved: hash[RunField.planApproved] === '1',
     reviewedPlan: hash[RunField.reviewedPlan] ? (JSON.parse(hash[RunField.reviewedPlan]) as PlanVersion) : undefined,
+    steers: steers.filter(Boolean),
+    steersApplied: Number(hash[RunField.steersApplied] ?? 0),
   };
 }
 

@@ -368,6 +368,43 @@ describe('the web client in a browser', () => {
     }
   });
 
+  it('steering from the box: an instruction given while the run waits is applied when it goes on; the note and the dropped step stay after a reload', async () => {
+    const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-steer`, context });
+    try {
+      const { page } = other;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      expect(await page.isVisible('#steer')).toBe(false);
+      await page.check('#review-plan');
+      await typeAndSend(page, QUERY);
+      await page.waitForSelector('.input-card[data-status="open"] .review-item');
+      await page.fill('#message', 'Skip Google');
+      await page.click('#steer');
+      await page.waitForSelector('.msg.user.kind-steer');
+      expect(await page.textContent('.msg.user.kind-steer .msg-label')).toBe('Instruction');
+      await page.click('.input-card .review-approve');
+      const run = await waitForRunEnd(page, 1);
+      expect(run.status).toBe('completed');
+      expect(run.planVersion).toBe('Plan version 2, revised as you asked');
+      const executors = run.steps.filter((s) => s.agent === 'executor');
+      expect(executors.filter((s) => s.dropped).map((s) => s.title)).toEqual(['Examine stock performance of Google']);
+      expect(executors.filter((s) => !s.dropped).every((s) => s.state === 'done')).toBe(true);
+      const note = 'Applied your instruction before the next step (replan-1): "Skip Google"';
+      expect(await page.textContent('.steer-note')).toBe(note);
+      expect((await logLines(page)).some((l) => l.startsWith('[STEER] before replan-1: Skip Google'))).toBe(true);
+      await page.locator('.steer-note').scrollIntoViewIfNeeded();
+      await screenshot(page, 'steered-run');
+      await page.reload({ waitUntil: 'load' });
+      await waitConnected(page);
+      await waitForState(page, 'REFINEMENT_READY');
+      expect(await readRuns(page)).toEqual([run]);
+      expect(await page.textContent('.steer-note')).toBe(note);
+      expect(other.pageErrors).toEqual([]);
+    } finally {
+      await other.page.close();
+    }
+  });
+
   it('Cancel stops a running task', async () => {
     const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-cancel`, context });
     try {

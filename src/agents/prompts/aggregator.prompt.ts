@@ -1,5 +1,6 @@
 import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
 import { withEvidence } from './evidence';
+import { personSaid } from './person-said';
 
 export function aggregatorPrompt(facts: AgentFacts): ChatMessage[] {
   const findings = (facts.findings ?? []).map((f) => `## ${f.title}\n${withEvidence(f)}`).join('\n\n');
@@ -17,6 +18,7 @@ export function aggregatorPrompt(facts: AgentFacts): ChatMessage[] {
       : '',
     `Findings:\n${findings}`,
     gaps ? `Not done (say so in the report, and what it means for the answer):\n${gaps}` : '',
+    personSaid(facts, facts.refinement ? 'earlier' : 'now'),
   ]
     .filter(Boolean)
     .join('\n\n');

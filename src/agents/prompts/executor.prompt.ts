@@ -1,5 +1,6 @@
 import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
 import { withEvidence } from './evidence';
+import { personSaid } from './person-said';
 
 export function executorPrompt(facts: AgentFacts): ChatMessage[] {
   const earlier = (facts.findings ?? []).map((f, i) => `${i + 1}. ${f.title}\n${withEvidence(f)}`).join('\n\n');
@@ -11,6 +12,7 @@ export function executorPrompt(facts: AgentFacts): ChatMessage[] {
     facts.refinement ? `Refinement asked for: ${facts.refinement}` : '',
     `Your subtask: ${facts.subtask?.title ?? ''}: ${facts.subtask?.description ?? ''}`,
     earlier ? `Earlier results:\n${earlier}` : 'There are no earlier results yet.',
+    personSaid(facts, facts.refinement ? 'earlier' : 'now'),
   ]
     .filter(Boolean)
     .join('\n\n');

@@ -1,4 +1,5 @@
 import type { AgentFacts, ChatMessage } from '../../llm/model-provider';
+import { personSaid } from './person-said';
 
 export function plannerPrompt(facts: AgentFacts): ChatMessage[] {
   const max = facts.maxSubtasks ?? 6;
@@ -11,7 +12,14 @@ export function plannerPrompt(facts: AgentFacts): ChatMessage[] {
   const user = facts.reviewFeedback
     ? `Question: ${facts.query}\n\nYour plan:\n${(facts.plan ?? []).map((p, i) => `${i + 1}. ${p.title}: ${p.description}`).join('\n')}\n\nThe person reviewing it asks: "${facts.reviewFeedback}". Write the plan again, changed as asked.`
     : facts.refinement
-      ? `The team already answered: "${facts.query}".\n\nEarlier report:\n${facts.previousReport ?? '(none)'}\n\nPlan how to refine it as the user asks: "${facts.refinement}"`
+      ? [
+          `The team already answered: "${facts.query}".`,
+          `Earlier report:\n${facts.previousReport ?? '(none)'}`,
+          personSaid(facts, 'earlier'),
+          `Plan how to refine it as the user asks: "${facts.refinement}"`,
+        ]
+          .filter(Boolean)
+          .join('\n\n')
       : facts.query;
   return [
     { role: 'system', content: system },

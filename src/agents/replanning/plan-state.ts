@@ -6,7 +6,8 @@ import type { RevisedItem } from '../plan-parser';
  * The plan a run follows (v2 "Replanning"): the planner's steps (version 1), then each
  * stored `replan-N` decision in order. Finished steps are never run again, failed ones
  * neither; a revision keeps pending steps by id, drops the rest, and gives new subtasks new
- * ids after the highest `exec-` number used.
+ * ids after the highest `exec-` number used. A revision answers a failure, or the person's
+ * instructions applied since the last one (v2 "Steering"), or both.
  */
 export class PlanState {
   private constructor(
@@ -19,17 +20,31 @@ export class PlanState {
     /** Steps any version dropped, by id, with their title. */
     readonly dropped: Map<string, PlanStep>,
     private highest: number,
-    /** How many replan steps were started (the budget is charged when one starts). */
+    /** How many replan steps were started (their step ids count up). */
     public replansStarted: number,
+    /** How many of the person's instructions the run has applied (v2 "Steering"). */
+    public steersApplied: number,
   ) {
     this.remember(steps);
   }
 
   /** Every step any version had, by id: a failed or dropped step keeps its title. */
   private readonly known = new Map<string, PlanStep>();
+  /** How many of the applied instructions a finished replan took into account. */
+  private steersAnswered = 0;
+
+  /** How many of the applied instructions a finished replan took into account (the rest are due). */
+  get steersAnsweredCount(): number {
+    return this.steersAnswered;
+  }
+  /** Finished revisions that answered a failure: MAX_REPLANS counts these only. */
+  failureReplans = 0;
 
   /** The state a run's checkpoint holds, given the planner's plan. */
-  static of(run: Pick<RunRecord, 'outputs' | 'attempts' | 'failed' | 'reviewedPlan'>, plan: PlanItem[]): PlanState {
+  static of(
+    run: Pick<RunRecord, 'outputs' | 'attempts' | 'failed' | 'reviewedPlan' | 'steersApplied'>,
+    plan: PlanItem[],
+  ): PlanState {
     const state = new PlanState(
       1,
       plan.map((item, i) => ({ stepId: executorStepId(i), ...item })),
@@ -38,6 +53,7 @@ export class PlanState {
       new Map(),
       plan.length,
       0,
+      run.steersApplied,
     );
     // The person's review may have changed the plan before any step ran (v2 "People in the loop").
     if (run.reviewedPlan) state.adopt(run.reviewedPlan);
@@ -59,6 +75,17 @@ export class PlanState {
     return [...this.failed.keys()].find((id) => !this.answered.has(id));
   }
 
+  /** Instructions applied that no finished replan has taken into account yet: a replan is due. */
+  get steerDue(): boolean {
+    return this.steersApplied > this.steersAnswered;
+  }
+
+  /** The number of the replan step that comes next: one a crash interrupted is resumed, not begun again. */
+  nextReplan(outputs: Record<string, unknown>): number {
+    const started = this.replansStarted;
+    return started > 0 && outputs[replanStepId(started)] === undefined ? started : started + 1;
+  }
+
   fail(stepId: string, failure: StoredStepFailure): void {
     this.failed.set(stepId, failure);
   }
@@ -76,7 +103,11 @@ export class PlanState {
    * first, then the answer's subtasks in its order (a pending step's id keeps that step; any
    * other item is a new step); pending steps left out are dropped.
    */
-  revise(items: RevisedItem[], outputs: Record<string, unknown>, after: string): StoredReplan {
+  revise(
+    items: RevisedItem[],
+    outputs: Record<string, unknown>,
+    cause: { after: string; reason: 'step_failed' | 'steer'; steersAnswered: number },
+  ): StoredReplan & { changed: boolean } {
     const { finished, pending } = this.split(outputs);
     const pendingById = new Map(pending.map((s) => [s.stepId, s]));
     const kept = new Set<string>();
@@ -92,13 +123,21 @@ export class PlanState {
         next.push({ stepId: executorStepId(highest - 1), title: item.title, description: item.description });
       }
     }
+    const dropped = pending.filter((s) => !kept.has(s.stepId)).map((s) => s.stepId);
+    const changed =
+      dropped.length > 0 || next.length !== pending.length || next.some((s, i) => s.stepId !== pending[i].stepId);
+    // A steer that leaves the steps as they were makes no new version; a failure always does.
+    const version = changed || cause.reason === 'step_failed' ? this.version + 1 : this.version;
     return {
-      version: this.version + 1,
+      version,
       steps: [...finished, ...next],
       finished: finished.map((s) => s.stepId),
-      dropped: pending.filter((s) => !kept.has(s.stepId)).map((s) => s.stepId),
+      dropped,
       failed: [...this.failed.keys()],
-      after,
+      after: cause.after,
+      reason: cause.reason,
+      steersAnswered: cause.steersAnswered,
+      changed,
     };
   }
 
@@ -110,7 +149,9 @@ export class PlanState {
     }
     this.version = replan.version;
     this.steps = replan.steps;
-    this.answered.add(replan.after);
+    if (replan.after) this.answered.add(replan.after);
+    if (replan.reason !== 'steer') this.failureReplans += 1;
+    this.steersAnswered = Math.max(this.steersAnswered, replan.steersAnswered ?? 0);
     this.remember(replan.steps);
     for (const step of replan.steps) {
       this.highest = Math.max(this.highest, Number(/^exec-(\d+)$/.exec(step.stepId)?.[1] ?? 0));

@@ -45,7 +45,7 @@ export class ClarifierProcessor {
   }
 
   private async process(job: Job, signal?: AbortSignal): Promise<void> {
-    const { sessionKey, text, replyTo } = assertPayload(JobName.AnswerChat, job.data);
+    const { sessionKey, text, replyTo, steerable } = assertPayload(JobName.AnswerChat, job.data);
     const answerId = String(job.id);
     try {
       const written = await this.clarifier.answer(
@@ -54,6 +54,7 @@ export class ClarifierProcessor {
         replyTo,
         answerId,
         signal ?? new AbortController().signal,
+        steerable === true,
       );
       if (!written) {
         this.options.warn(

@@ -2,6 +2,7 @@ import type { AgentName, PlanItem } from '../../contract';
 import type { AgentFacts, PriorFinding } from '../model-provider';
 import { withoutFaults } from './offline-fault';
 import { analyzeQuery, seededRandom } from './query-analysis';
+import { isInstruction, steeredSteps } from './offline-steer';
 
 /** What the offline model writes as `agent`; `question` is the Clarifier's. */
 export function writeAnswer(agent: AgentName, facts: AgentFacts, question: string): string {
@@ -31,48 +32,49 @@ export function writePlan(facts: AgentFacts): string {
 }
 
 /**
- * The offline planner's revision after a step failed: the pending steps are kept, except a
+ * The offline planner's revision. After a step failed: the pending steps are kept, except a
  * "Compare ..." step (it would compare without the failed step's finding), which is dropped
- * and replaced by a new step comparing what was found. No pending step: straight to the report.
+ * and replaced by a new step comparing what was found; no pending step: straight to the
+ * report. After the person steered: their instructions, read by the rule of offline-steer.ts,
+ * applied to the pending steps (kept by id; a new step has none).
  */
 function writeRevision(facts: AgentFacts): string {
-  const { failed, pending } = facts.revision!;
-  const subtasks = pending.flatMap((step) =>
-    /^Compare\b/.test(step.title)
-      ? [
-          {
-            stepId: '',
-            title: 'Compare what was found',
-            description: `Set the findings gathered side by side, without "${failed.title}", which failed, and say what its absence leaves open.`,
-          },
-        ]
-      : [{ stepId: step.stepId, title: step.title, description: step.description }],
-  );
+  const { failed, pending, steers } = facts.revision!;
+  let subtasks: { stepId: string; title: string; description: string }[] = pending.map((step) => ({ ...step }));
+  if (failed) {
+    subtasks = subtasks.flatMap((step) =>
+      /^Compare\b/.test(step.title)
+        ? [
+            {
+              stepId: '',
+              title: 'Compare what was found',
+              description: `Set the findings gathered side by side, without "${failed.title}", which failed, and say what its absence leaves open.`,
+            },
+          ]
+        : [step],
+    );
+  }
+  for (const instruction of steers ?? []) {
+    subtasks = steeredSteps(subtasks, instruction, facts.query).plan.map((p) => ({
+      stepId: 'stepId' in p ? String(p.stepId) : '',
+      title: p.title,
+      description: p.description,
+    }));
+  }
   return JSON.stringify({ subtasks: subtasks.slice(0, facts.maxSubtasks ?? 6) });
 }
 
 /**
- * The offline planner's plan after a rejected review: "skip X" (drop, remove, without, leave
- * out) removes the subtasks that name X; "add X" (also, include) adds a subtask examining X
- * before a closing "Compare ..." step; any other feedback adds a last subtask that addresses it.
+ * The offline planner's plan after a rejected review: the feedback read by the rule of
+ * offline-steer.ts ("skip X", "add X"); any other feedback adds a last subtask that addresses it.
  */
 function writeReviewedPlan(facts: AgentFacts): string {
   const feedback = facts.reviewFeedback ?? '';
-  let plan = [...(facts.plan ?? [])];
-  const skip = /\b(?:skip|drop|remove|without|leave out)\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)/i.exec(feedback);
-  const add = /\b(?:add|also|include)\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)/i.exec(feedback);
-  if (skip)
-    plan = plan.filter((p) => !p.title.toLowerCase().includes(skip[1].toLowerCase()) || /^Compare\b/.test(p.title));
-  if (add) {
-    const { topic } = analyzeQuery(facts.query);
-    const item = {
-      title: `Examine ${topic} of ${add[1]}`,
-      description: `Collect and assess the ${topic} of ${add[1]}.`,
-    };
-    const compare = plan.findIndex((p) => /^Compare\b/.test(p.title));
-    plan.splice(compare >= 0 ? compare : plan.length, 0, item);
+  const steered = steeredSteps(facts.plan ?? [], feedback, facts.query);
+  const plan: PlanItem[] = steered.plan.map(({ title, description }) => ({ title, description }));
+  if (!steered.understood) {
+    plan.push({ title: 'Address the feedback', description: `As the reviewer asked: "${feedback}".` });
   }
-  if (!skip && !add) plan.push({ title: 'Address the feedback', description: `As the reviewer asked: "${feedback}".` });
   return JSON.stringify({ subtasks: plan.slice(0, Math.max(2, facts.maxSubtasks ?? 6)) });
 }
 
@@ -185,6 +187,9 @@ export function writeReport(facts: AgentFacts): string {
       ? `As asked ("${facts.refinement}"), this version of the report on "${query}" keeps only what bears on the request. ${summary}`
       : `This report answers "${query}" in ${plan.length} steps. ${summary}`,
     '',
+    ...((facts.steers ?? []).length > 0
+      ? [`As you asked while the team worked: ${facts.steers!.map((t) => `"${t}"`).join('; ')}.`, '']
+      : []),
     '## Key findings',
     '',
     ...findings.map((f) => `- **${f.title}**: ${firstSentence(f.text)}`),
@@ -213,9 +218,36 @@ export function writeReport(facts: AgentFacts): string {
   return parts.join('\n');
 }
 
+/**
+ * The offline Clarifier: the live progress and what the person told the run. While a run
+ * goes and asks nothing (`facts.steerable`), it reads the message by the rule of
+ * offline-steer.ts and answers as JSON `{kind, reply}`: an instruction's reply says which
+ * steps the planner will drop or add, or that the steps stay and later steps follow it.
+ */
 export function writeChatAnswer(facts: AgentFacts, question: string): string {
+  const quoted = question.length > 120 ? `${question.slice(0, 117)}...` : question;
+  if (facts.steerable && isInstruction(question)) {
+    const steered = steeredSteps(facts.plan ?? [], question, facts.query);
+    const changes = [
+      ...steered.dropped.map((d) => `drop "${d.title}"`),
+      ...steered.added.map((a) => `add "${a.title}"`),
+    ];
+    const reply = `Understood: "${quoted}" is applied before the next step${
+      changes.length > 0
+        ? `: the planner will ${changes.join(' and ')}.`
+        : '; the steps stay as they are, and every later step and the report follow it.'
+    }`;
+    return JSON.stringify({ kind: 'instruction', reply });
+  }
   const progress = facts.progress ?? 'No task has been started in this session yet.';
-  return `${progress} (You asked: "${question.length > 120 ? `${question.slice(0, 117)}...` : question}")`;
+  const said = [
+    (facts.steers ?? []).length > 0 ? `You told the team: ${facts.steers!.map((t) => `"${t}"`).join('; ')}.` : '',
+    (facts.answers ?? []).length > 0
+      ? `You answered: ${facts.answers!.map((a) => `"${a.question}" → "${a.answer}"`).join('; ')}.`
+      : '',
+  ].filter(Boolean);
+  const text = `${progress}${said.length > 0 ? ` ${said.join(' ')}` : ''} (You asked: "${quoted}")`;
+  return facts.steerable ? JSON.stringify({ kind: 'question', reply: text }) : text;
 }
 
 const DRIVERS = [

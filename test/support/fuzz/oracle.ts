@@ -56,6 +56,7 @@ const FIELDS: { readonly [E in ClientCommandName]: readonly (keyof ClientCommand
   'chat.send': ['text'],
   'task.cancel': [],
   'run.respond': ['requestId', 'answer'],
+  'run.steer': ['text'],
   ping: [],
   resume: ['afterSeq'],
   'auth.refresh': ['token'],
@@ -67,6 +68,7 @@ export const TEXT_EVENTS = [
   'task.start',
   'task.refine',
   'chat.send',
+  'run.steer',
 ] as const satisfies readonly ClientCommandName[];
 
 function own(o: object, k: string): unknown {
@@ -136,7 +138,8 @@ export function expectForValue(v: unknown, ctx: OracleCtx): AnswerExpectation {
     case 'message':
     case 'task.start':
     case 'task.refine':
-    case 'chat.send': {
+    case 'chat.send':
+    case 'run.steer': {
       if (!textValid(own(d, 'text'))) return answer(['VALIDATION_FAILED', ...alt], [], replyTo);
       const review = event === 'task.start' ? own(d, 'review') : undefined;
       if (review !== undefined && review !== 'plan') return answer(['VALIDATION_FAILED', ...alt], [], replyTo);
