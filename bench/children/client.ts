@@ -539,6 +539,62 @@ async function commandLatency(args: CommandLatencyArgs) {
   return { latMs, answers };
 }
 
+export interface SteerLatencyArgs {
+  group: string;
+  /**
+   * What each socket sends: `steer` (run.steer → its ack), `ping` (→ pong, the floor),
+   * `instruction` or `question` (a `message` → its chat.response).
+   */
+  kind: 'steer' | 'ping' | 'instruction' | 'question';
+  text: string;
+  perSession: number;
+  pauseMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * Every socket of `group` (each with a run going) sends `perSession` commands of one kind,
+ * each after the previous one's answer: the time to that answer (v2 steering).
+ */
+async function steerLatency(args: SteerLatencyArgs) {
+  const socks = groups.get(args.group) ?? [];
+  const latMs: number[] = [];
+  const answers: Record<string, number> = {};
+  await Promise.all(
+    socks.map(async (sock, k) => {
+      await sleep((k * args.pauseMs) / Math.max(1, socks.length));
+      for (let i = 0; i < args.perSession; i++) {
+        const id = `s${args.kind[0]}${k}-${i}`;
+        const t0 = hrUs();
+        const answer = await new Promise<string>((resolve) => {
+          const timer = setTimeout(() => resolve('no answer'), args.timeoutMs);
+          sock.onJson = (f, t) => {
+            const done =
+              f.event === 'error'
+                ? f.data.replyTo === id
+                : args.kind === 'ping'
+                  ? f.event === 'pong'
+                  : args.kind === 'steer'
+                    ? f.event === 'ack' && f.data.replyTo === id
+                    : f.event === 'chat.response' && f.data.replyTo === id;
+            if (!done) return;
+            clearTimeout(timer);
+            latMs.push((t - t0) / 1000);
+            resolve(f.event === 'error' ? f.data.code : f.event);
+          };
+          if (args.kind === 'ping') sock.ws.send(command('ping', {}, id));
+          else if (args.kind === 'steer') sock.ws.send(command('run.steer', { text: args.text }, id));
+          else sock.ws.send(command('message', { text: args.text }, id));
+        });
+        sock.onJson = undefined;
+        answers[answer] = (answers[answer] ?? 0) + 1;
+        await sleep(args.pauseMs);
+      }
+    }),
+  );
+  return { latMs, answers };
+}
+
 /** A streaming run per socket: when its durable frames and its store.status notices arrived. */
 interface Stream {
   startedUs?: number;
@@ -638,6 +694,7 @@ serve({
   cancelAll,
   chatIdle,
   commandLatency,
+  steerLatency,
   streamStart,
   streamState,
   streamFirstAfter,

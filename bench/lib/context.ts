@@ -17,6 +17,7 @@ export const WORKLOADS = [
   'mcp',
   'replanning',
   'waiting',
+  'steering',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

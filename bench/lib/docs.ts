@@ -17,6 +17,7 @@ const TITLES: Record<string, string> = {
   mcp: 'MCP servers',
   replanning: 'Replanning',
   waiting: 'Waiting on the person',
+  steering: 'Steering',
 };
 
 export function resultsBlock(

@@ -496,7 +496,8 @@ export function createThread(root, opts) {
       const note = el(
         'div',
         'steer-note',
-        `Applied your instruction before the next step (${d.appliedBefore}): "${d.text}"`,
+        // Before the planner's revision (a step boundary), or into a step between its tool rounds.
+        `Applied your instruction ${d.appliedBefore.startsWith('replan-') ? 'before the next step' : 'within the running step'} (${d.appliedBefore}): "${d.text}"`,
       );
       note.dataset.step = d.appliedBefore;
       if (seq !== undefined) note.dataset.seq = String(seq);

@@ -2,6 +2,7 @@ import type { EventLog } from '../events/event-log';
 import {
   AGGREGATE_STEP_ID,
   PLAN_STEP_ID,
+  replanStepId,
   type ExecutorOutput,
   type PlanItem,
   type PlanStep,
@@ -177,8 +178,10 @@ export class RunResolver {
       context.steers = steers;
       for (;;) {
         checkHandBack();
-        // A step boundary: instructions given meanwhile are applied before the next step.
-        await this.steering.takeIn(sessionKey, runId, writer, state, outputs, steers);
+        // A step boundary: instructions given meanwhile are applied before the planner's next
+        // revision, which decides whether the steps change.
+        const nextReplan = replanStepId(state.nextReplan(outputs));
+        await this.steering.takeIn(sessionKey, runId, writer, state, steers, nextReplan);
         if (state.unanswered !== undefined || state.steerDue) {
           await this.replanner.replan(run, writer, context, state, outputs, signal);
           continue;
@@ -198,6 +201,8 @@ export class RunResolver {
             (n) => {
               attempt = n;
             },
+            // Between the step's tool rounds, too, applied before the rest of the step.
+            () => this.steering.takeIn(sessionKey, runId, writer, state, steers, step.stepId),
           );
           outputs[step.stepId] = { ...executed.value, usage: executed.usage };
         } catch (err) {
@@ -389,11 +394,14 @@ export class RunResolver {
     done: PriorFinding[],
     signal: AbortSignal,
     onAttempt: (attempt: number) => void,
+    steersBetweenRounds: () => Promise<string[]>,
   ): Promise<Metered<{ text: string; evidence: string[] }>> {
     const { stepId } = subtask;
     const plan = state.steps.map(({ title, description }) => ({ title, description }));
     const facts: AgentFacts = {
       ...context,
+      // The instructions as the step begins (those it takes in later join its prompt then).
+      steers: [...(context.steers ?? [])],
       plan,
       subtask: { title: subtask.title, description: subtask.description },
       findings: [...(context.findings ?? []), ...done],
@@ -411,6 +419,7 @@ export class RunResolver {
         storedToolCalls: run.toolCalls.filter((c) => c.stepId === stepId),
         onAttempt,
         input: { run, ttlSeconds: this.options.inputTtlSeconds },
+        steersBetweenRounds,
       },
       signal,
     );

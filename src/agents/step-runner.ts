@@ -25,6 +25,8 @@ export interface StepSpec {
   onAttempt?: (attempt: number) => void;
   /** The run's input requests and answers, for tools that ask the person (v2 "People in the loop"). */
   input?: { run: Pick<RunRecord, 'runId' | 'requests' | 'answers' | 'inputRequests'>; ttlSeconds: number };
+  /** The person's instructions that came since the last tool round, taken in before the next (v2 "Steering"). */
+  steersBetweenRounds?: () => Promise<string[]>;
 }
 
 export interface StepText {
@@ -128,6 +130,7 @@ export class StepRunner {
               { stepId: step.stepId, agent: step.agent, attempt },
               recorded,
               input,
+              step.steersBetweenRounds,
             )
           : undefined;
       const stream = this.model.stream(

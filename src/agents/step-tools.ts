@@ -41,8 +41,14 @@ export class StepTools implements ModelTools {
     private readonly recorded: Map<string, StoredToolOutcome>,
     /** The person's answers and questions (none: a tool that asks is refused). */
     private readonly input?: StepInput,
+    /** The person's new instructions, taken in between tool rounds (v2 "Steering"). */
+    private readonly steers?: () => Promise<string[]>,
   ) {
     this.byName = new Map(offered.map((tool) => [tool.name, tool]));
+  }
+
+  betweenRounds(): Promise<string[]> {
+    return this.steers ? this.steers() : Promise.resolve([]);
   }
 
   get maxSteps(): number {

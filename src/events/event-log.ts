@@ -390,10 +390,14 @@ export class EventLog {
     return raw ? (JSON.parse(raw) as InputRequest) : undefined;
   }
 
-  /** Just the state, for routing a command (the snapshot would also read the report). */
-  async stateOf(sessionKey: string): Promise<SessionState> {
-    const state = await this.redis.hget(new SessionKeys(sessionKey).state, SessionField.state);
-    return (state ?? 'IDLE') as SessionState;
+  /** The state and the running run, in one read (the snapshot would also read the report and the open request). */
+  async stateAndRun(sessionKey: string): Promise<{ state: SessionState; runId?: string }> {
+    const [state, runId] = await this.redis.hmget(
+      new SessionKeys(sessionKey).state,
+      SessionField.state,
+      SessionField.runId,
+    );
+    return { state: (state ?? 'IDLE') as SessionState, ...(runId ? { runId } : {}) };
   }
 
   async snapshot(sessionKey: string): Promise<SessionSnapshot> {

@@ -80,6 +80,8 @@ export class AiSdkProvider implements ModelProvider {
     const tools = request.tools && request.tools.offered.length > 0 ? request.tools : undefined;
     // Calls the loop ran through `tools.call`; any other tool-error part is a call it refused.
     const ran = new Set<string>();
+    // Instructions the person gave during the step, taken in between its tool rounds.
+    const steered: string[] = [];
     const toolSet = tools ? toolSetOf(tools, ran, signal) : undefined;
     const call = (structured: boolean) =>
       streamText({
@@ -96,8 +98,14 @@ export class AiSdkProvider implements ModelProvider {
               tools: toolSet,
               // maxSteps rounds of calls, then one more step in which no tool is offered.
               stopWhen: stepCountIs(tools.maxSteps + 1),
-              prepareStep: ({ stepNumber }: { stepNumber: number }) =>
-                stepNumber >= tools.maxSteps ? { activeTools: [] as never[] } : undefined,
+              prepareStep: async ({ stepNumber }: { stepNumber: number }) => {
+                // The person's instructions given since the last round join the prompt (v2 "Steering").
+                if (stepNumber > 0 && tools.betweenRounds) steered.push(...(await tools.betweenRounds()));
+                return {
+                  ...(stepNumber >= tools.maxSteps ? { activeTools: [] as never[] } : {}),
+                  ...(steered.length > 0 ? this.steeredRound(request, system, steered) : {}),
+                };
+              },
             }
           : {}),
         // Structured output: OpenAI and compatible servers get `response_format: json_schema`,
@@ -170,6 +178,25 @@ export class AiSdkProvider implements ModelProvider {
       if (!finished) throw new ModelStreamCutError(`The ${modelId} stream ended before the answer was finished.`);
     }
     return { chunks: chunks(), usage: () => Promise.resolve(usage) };
+  }
+
+  /**
+   * A tool round after the person steered mid-step: the system prompt gains their
+   * instructions (every later round keeps them), and the offline model's facts too.
+   */
+  private steeredRound(
+    request: ModelRequest,
+    system: string | undefined,
+    steered: string[],
+  ): { system: string; providerOptions?: Record<string, never> } {
+    const said = `The person asked just now, while you work (follow it):\n${steered.map((t) => `- ${t}`).join('\n')}`;
+    const facts = { ...request.facts, steers: [...(request.facts.steers ?? []), ...steered] };
+    return {
+      system: system ? `${system}\n\n${said}` : said,
+      ...(this.name === 'offline'
+        ? { providerOptions: { offline: { agent: request.agent, facts } } as unknown as Record<string, never> }
+        : {}),
+    };
   }
 
   /** Maps what the SDK threw to MAWS's model errors, with a message an operator can act on. */

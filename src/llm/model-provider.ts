@@ -42,6 +42,11 @@ export interface ModelTools {
   call(call: ModelToolCall, signal: AbortSignal): Promise<unknown>;
   /** A call the loop refused before it could run (no such tool, input that is not JSON). */
   refused(call: ModelToolCall, error: ToolError): Promise<void>;
+  /**
+   * v2 "Steering": the person's instructions that came since the last round, taken into the
+   * step before the model's next round (the provider adds them to the prompt from then on).
+   */
+  betweenRounds?(): Promise<string[]>;
 }
 
 export interface PriorFinding {

@@ -114,7 +114,7 @@ export class SessionCommands {
    * waiting on the person keeps it until it goes on.
    */
   async steer(sessionKey: string, text: string): Promise<CommandResult> {
-    const { state, runId } = await this.log.snapshot(sessionKey);
+    const { state, runId } = await this.log.stateAndRun(sessionKey);
     if (state !== 'EXECUTING' || !runId) {
       throw new ClientError('INVALID_STATE', `no run is going to steer (state ${state}); start a task first`);
     }

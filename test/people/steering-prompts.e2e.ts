@@ -3,10 +3,11 @@
  * process on the openai-compatible provider, against the local fake model server. A message
  * the Clarifier's model reads as an instruction (its JSON answer) is applied before the next
  * step; the prompts of every later step carry it (and the earlier ones do not), the planner's
- * revision is asked with it, and a refinement of the report is told it too.
+ * revision is asked with it, and a refinement of the report is told it too. An instruction
+ * given while an executor is between tool rounds joins that step's next round.
  */
 import { FakeLlmServer, piecesOf, tokensOf, type RecordedRequest } from '../support/fake-llm-server';
-import { runIdOf } from '../support/frames';
+import { isEvent, runIdOf } from '../support/frames';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis, type RedisServer } from '../support/redis-server';
 import { startRun, waitForRunEnd } from '../support/runs';
@@ -100,6 +101,55 @@ describe('steering, as the model sees it', () => {
     for (const request of [...fake.requestsOf('executor'), ...fake.requestsOf('aggregator')]) {
       expect(said(request)).toContain(CONSTRAINT);
     }
+    await client.close();
+  });
+
+  it("an instruction given during a tool round joins the step's next round (run.steered before the same step), then the planner revises", async () => {
+    fake.reset();
+    const { client } = await newSession(maws, 'steer-rounds');
+    // exec-1's first round talks slowly, then calls the calculator; its second round answers.
+    fake.script(
+      'executor',
+      {
+        kind: 'tool',
+        tokens: tokensOf('Let me work out the figure before I answer, checking it twice.'),
+        tokenDelayMs: 100,
+        calls: [{ name: 'calculator', arguments: JSON.stringify({ expression: '17*23' }) }],
+      },
+      { kind: 'stream', tokens: tokensOf('The figure is 391.') },
+    );
+    fake.script('planner', { kind: 'stream', tokens: piecesOf(fake.defaultPlan) });
+    fake.script('planner', {
+      kind: 'stream',
+      tokens: piecesOf(
+        JSON.stringify({
+          subtasks: [{ stepId: 'exec-2', title: 'Compare the findings', description: 'Compare them.' }],
+        }),
+      ),
+    });
+    const { runId } = await startRun(client, 'task.start', 'How did Apple and Tesla stock do last month?');
+    await client.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === 'exec-1', 30_000);
+    expect((await client.request('run.steer', { text: CONSTRAINT })).event).toBe('ack');
+    const { terminal } = await waitForRunEnd(client, runId, 60_000);
+    expect(terminal.event).toBe('run.completed');
+
+    const frames = client.durable().filter((f) => runIdOf(f) === runId);
+    const steered = frames.filter((f) => isEvent(f, 'run.steered'));
+    expect(steered.map((f) => f.data)).toEqual([{ runId, text: CONSTRAINT, appliedBefore: 'exec-1' }]);
+    const seqOf = (pred: (f: (typeof frames)[number]) => boolean): number => frames.find(pred)!.seq;
+    const toolResult = seqOf((f) => isEvent(f, 'tool.result') && f.data.stepId === 'exec-1');
+    const finished = seqOf((f) => isEvent(f, 'agent.finished') && f.data.stepId === 'exec-1');
+    const replan = seqOf((f) => isEvent(f, 'agent.started') && f.data.stepId === 'replan-1');
+    expect(steered[0].seq).toBeGreaterThan(toolResult);
+    expect(steered[0].seq).toBeLessThan(finished);
+    expect(replan).toBeGreaterThan(finished);
+    // The step's second round carries it; its first did not; the next step's prompt does.
+    const executors = fake.requestsOf('executor');
+    expect(executors).toHaveLength(3);
+    const justNow = `The person asked just now, while you work (follow it):\\n- ${CONSTRAINT}`;
+    expect(said(executors[0])).not.toContain(CONSTRAINT);
+    expect(said(executors[1])).toContain(justNow);
+    expect(said(executors[2])).toContain(`While the team worked, the person asked (follow it):\\n- ${CONSTRAINT}`);
     await client.close();
   });
 });

@@ -43,7 +43,7 @@ export type FakeReply =
    * `tool_use` content blocks with `input_json_delta`s and stop_reason `tool_use`.
    * `arguments` is sent as it is (it may be invalid JSON).
    */
-  | { kind: 'tool'; calls: FakeToolCall[]; tokens?: string[]; usage?: FakeUsage };
+  | { kind: 'tool'; calls: FakeToolCall[]; tokens?: string[]; tokenDelayMs?: number; usage?: FakeUsage };
 
 export interface FakeToolCall {
   /** The provider's call id (generated when not given). */
@@ -232,7 +232,7 @@ export class FakeLlmServer {
       connection: 'keep-alive',
     });
     const sse = wire === 'openai' ? new OpenAiSse(body) : new AnthropicSse(body, usage);
-    const delay = (reply.kind === 'tool' ? undefined : reply.tokenDelayMs) ?? DEFAULT_TOKEN_DELAY_MS;
+    const delay = reply.tokenDelayMs ?? DEFAULT_TOKEN_DELAY_MS;
     const write = (s: string): boolean => !res.destroyed && res.write(s);
     write(sse.start());
     for (const token of tokens) {
