@@ -92,6 +92,14 @@ describe('ask_user', () => {
     // Only the first step asks a question the task holds.
     expect(frames.filter((f) => f.event === 'run.input_requested')).toHaveLength(1);
     expectOneWriter(client.durable(), runId);
+    // The Clarifier knows what the person answered.
+    const chat = await client.request('chat.send', { text: 'What did I tell you?' });
+    const reply = await client.waitForEvent(
+      'chat.response',
+      (f) => f.data.replyTo === (chat.data as { replyTo: string }).replyTo,
+      30_000,
+    );
+    expect(reply.data.text).toContain('You answered: "Which city should it be in?" → "Lisbon".');
     await client.close();
   });
 

@@ -4,7 +4,8 @@
  * the Clarifier's model reads as an instruction (its JSON answer) is applied before the next
  * step; the prompts of every later step carry it (and the earlier ones do not), the planner's
  * revision is asked with it, and a refinement of the report is told it too. An instruction
- * given while an executor is between tool rounds joins that step's next round.
+ * given while an executor is between tool rounds joins that step's next round. The person's
+ * answers to the run's questions reach its later steps and a refinement the same way.
  */
 import { FakeLlmServer, piecesOf, tokensOf, type RecordedRequest } from '../support/fake-llm-server';
 import { isEvent, runIdOf } from '../support/frames';
@@ -150,6 +151,40 @@ describe('steering, as the model sees it', () => {
     expect(said(executors[0])).not.toContain(CONSTRAINT);
     expect(said(executors[1])).toContain(justNow);
     expect(said(executors[2])).toContain(`While the team worked, the person asked (follow it):\\n- ${CONSTRAINT}`);
+    await client.close();
+  });
+
+  it("a refinement is told what the person answered the run's questions", async () => {
+    fake.reset();
+    const { client } = await newSession(maws, 'answers-refined');
+    const ask = { name: 'ask_user', arguments: JSON.stringify({ question: 'Which year?' }) };
+    // exec-1 asks; after the answer the step starts again, asks the same (answered from the
+    // record), and finishes.
+    fake.script('executor', { kind: 'tool', calls: [ask] }, { kind: 'tool', calls: [ask] });
+    fake.script('executor', { kind: 'stream', tokens: tokensOf('In 2024 the figures rose.') });
+    const { runId } = await startRun(client, 'task.start', 'How did Apple and Tesla stock do?');
+    const requested = await client.waitForEvent('run.input_requested', (f) => f.data.runId === runId, 30_000);
+    expect(requested.data.prompt).toBe('Which year?');
+    const reply = await client.request('run.respond', {
+      requestId: requested.data.requestId,
+      answer: { text: '2024' },
+    });
+    expect(reply.event).toBe('ack');
+    expect((await waitForRunEnd(client, runId, 60_000)).terminal.event).toBe('run.completed');
+    // The later steps of the run are told the answer too.
+    const answered = "The person's answers to the team's questions:\\n- Which year? → 2024";
+    expect(said(fake.requestsOf('aggregator')[0])).toContain(answered);
+
+    fake.reset();
+    const refined = await startRun(client, 'task.refine', 'Focus on the risks');
+    await waitForRunEnd(client, refined.runId, 60_000);
+    for (const request of [
+      ...fake.requestsOf('planner'),
+      ...fake.requestsOf('executor'),
+      ...fake.requestsOf('aggregator'),
+    ]) {
+      expect(said(request)).toContain(answered);
+    }
     await client.close();
   });
 });
