@@ -507,36 +507,61 @@ export interface CommandLatencyArgs {
 }
 
 /**
- * Every socket of `group` sends `message` `perSession` times, each after the previous one's
- * answer (and a pause; sockets staggered over the pause): latency to its `error` or `ack`.
+ * Every socket of `socks` sends `perSession` commands (`send`), each after the previous one's
+ * answer (`answers`: an `error` with its id answers any) and a pause, the sockets staggered
+ * over the pause: the latency to each answer, and the answers by name (or error code).
  */
-async function commandLatency(args: CommandLatencyArgs) {
-  const socks = groups.get(args.group) ?? [];
+async function answerLatency(
+  socks: Sock[],
+  opts: { perSession: number; pauseMs: number; timeoutMs: number; idPrefix: string },
+  send: (sock: Sock, id: string) => void,
+  answers: (f: ServerFrame, id: string) => boolean,
+): Promise<{ latMs: number[]; answers: Record<string, number> }> {
   const latMs: number[] = [];
-  const answers: Record<string, number> = {};
+  const counts: Record<string, number> = {};
   await Promise.all(
     socks.map(async (sock, k) => {
-      await sleep((k * args.pauseMs) / Math.max(1, socks.length));
-      for (let i = 0; i < args.perSession; i++) {
-        const id = `u${k}-${i}`;
+      await sleep((k * opts.pauseMs) / Math.max(1, socks.length));
+      for (let i = 0; i < opts.perSession; i++) {
+        const id = `${opts.idPrefix}${k}-${i}`;
         const t0 = hrUs();
         const answer = await new Promise<string>((resolve) => {
-          const timer = setTimeout(() => resolve('no answer'), args.timeoutMs);
+          const timer = setTimeout(() => resolve('no answer'), opts.timeoutMs);
           sock.onJson = (f, t) => {
-            if ((f.event !== 'error' && f.event !== 'ack') || f.data.replyTo !== id) return;
+            if (!(f.event === 'error' ? f.data.replyTo === id : answers(f, id))) return;
             clearTimeout(timer);
             latMs.push((t - t0) / 1000);
-            resolve(f.event === 'error' ? f.data.code : 'ack');
+            resolve(f.event === 'error' ? f.data.code : f.event);
           };
-          sock.ws.send(command('message', { text: args.text }, id));
+          send(sock, id);
         });
         sock.onJson = undefined;
-        answers[answer] = (answers[answer] ?? 0) + 1;
-        await sleep(args.pauseMs);
+        counts[answer] = (counts[answer] ?? 0) + 1;
+        await sleep(opts.pauseMs);
       }
     }),
   );
-  return { latMs, answers };
+  return { latMs, answers: counts };
+}
+
+export interface CommandLatencyArgs {
+  group: string;
+  /** Commands each socket sends, one after another. */
+  perSession: number;
+  /** Pause after each answer before the socket's next command. */
+  pauseMs: number;
+  text: string;
+  timeoutMs: number;
+}
+
+/** Every socket of `group` sends `message` `perSession` times: latency to its `error` or `ack`. */
+function commandLatency(args: CommandLatencyArgs) {
+  return answerLatency(
+    groups.get(args.group) ?? [],
+    { ...args, idPrefix: 'u' },
+    (sock, id) => sock.ws.send(command('message', { text: args.text }, id)),
+    (f, id) => f.event === 'ack' && f.data.replyTo === id,
+  );
 }
 
 export interface SteerLatencyArgs {
@@ -552,47 +577,27 @@ export interface SteerLatencyArgs {
   timeoutMs: number;
 }
 
-/**
- * Every socket of `group` (each with a run going) sends `perSession` commands of one kind,
- * each after the previous one's answer: the time to that answer (v2 steering).
- */
-async function steerLatency(args: SteerLatencyArgs) {
-  const socks = groups.get(args.group) ?? [];
-  const latMs: number[] = [];
-  const answers: Record<string, number> = {};
-  await Promise.all(
-    socks.map(async (sock, k) => {
-      await sleep((k * args.pauseMs) / Math.max(1, socks.length));
-      for (let i = 0; i < args.perSession; i++) {
-        const id = `s${args.kind[0]}${k}-${i}`;
-        const t0 = hrUs();
-        const answer = await new Promise<string>((resolve) => {
-          const timer = setTimeout(() => resolve('no answer'), args.timeoutMs);
-          sock.onJson = (f, t) => {
-            const done =
-              f.event === 'error'
-                ? f.data.replyTo === id
-                : args.kind === 'ping'
-                  ? f.event === 'pong'
-                  : args.kind === 'steer'
-                    ? f.event === 'ack' && f.data.replyTo === id
-                    : f.event === 'chat.response' && f.data.replyTo === id;
-            if (!done) return;
-            clearTimeout(timer);
-            latMs.push((t - t0) / 1000);
-            resolve(f.event === 'error' ? f.data.code : f.event);
-          };
-          if (args.kind === 'ping') sock.ws.send(command('ping', {}, id));
-          else if (args.kind === 'steer') sock.ws.send(command('run.steer', { text: args.text }, id));
-          else sock.ws.send(command('message', { text: args.text }, id));
-        });
-        sock.onJson = undefined;
-        answers[answer] = (answers[answer] ?? 0) + 1;
-        await sleep(args.pauseMs);
-      }
-    }),
+/** Every socket of `group` (each with a run going) sends commands of one kind (v2 steering). */
+function steerLatency(args: SteerLatencyArgs) {
+  const { kind, text } = args;
+  return answerLatency(
+    groups.get(args.group) ?? [],
+    { ...args, idPrefix: `s${kind[0]}` },
+    (sock, id) =>
+      sock.ws.send(
+        kind === 'ping'
+          ? command('ping', {}, id)
+          : kind === 'steer'
+            ? command('run.steer', { text }, id)
+            : command('message', { text }, id),
+      ),
+    (f, id) =>
+      kind === 'ping'
+        ? f.event === 'pong'
+        : kind === 'steer'
+          ? f.event === 'ack' && f.data.replyTo === id
+          : f.event === 'chat.response' && f.data.replyTo === id,
   );
-  return { latMs, answers };
 }
 
 /** A streaming run per socket: when its durable frames and its store.status notices arrived. */

@@ -14,6 +14,7 @@ import { startRedis, type RedisServer } from '../support/redis-server';
 import { startRun, waitForRunEnd } from '../support/runs';
 import { newSession } from '../support/session';
 import { setUpSuite } from '../support/suite';
+import type { TestClient } from '../support/ws-client';
 
 jest.setTimeout(120_000);
 
@@ -41,6 +42,23 @@ const CONSTRAINT = 'Keep it under 300 words';
 /** What a request sent the model, as one string. */
 const said = (r: RecordedRequest): string => JSON.stringify(r.body.messages ?? r.body);
 
+/**
+ * Starts a two-step task (the fake planner's default plan) whose revision will keep its
+ * pending step, and waits until exec-1 streams: the moment to steer.
+ */
+async function startSteeredTask(client: TestClient): Promise<string> {
+  fake.script('planner', { kind: 'stream', tokens: piecesOf(fake.defaultPlan) });
+  fake.script('planner', {
+    kind: 'stream',
+    tokens: piecesOf(
+      JSON.stringify({ subtasks: [{ stepId: 'exec-2', title: 'Compare the findings', description: 'Compare them.' }] }),
+    ),
+  });
+  const { runId } = await startRun(client, 'task.start', 'How did Apple and Tesla stock do last month?');
+  await client.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === 'exec-1', 30_000);
+  return runId;
+}
+
 describe('steering, as the model sees it', () => {
   it('an instruction typed while a step runs reaches every later prompt, and a refinement of the report', async () => {
     const { client } = await newSession(maws, 'steer-prompts');
@@ -54,18 +72,7 @@ describe('steering, as the model sees it', () => {
       kind: 'stream',
       tokens: piecesOf(JSON.stringify({ kind: 'instruction', reply: 'The next steps will keep it under 300 words.' })),
     });
-    // The planner's revision keeps the pending step.
-    fake.script('planner', { kind: 'stream', tokens: piecesOf(fake.defaultPlan) });
-    fake.script('planner', {
-      kind: 'stream',
-      tokens: piecesOf(
-        JSON.stringify({
-          subtasks: [{ stepId: 'exec-2', title: 'Compare the findings', description: 'Compare them.' }],
-        }),
-      ),
-    });
-    const { runId } = await startRun(client, 'task.start', 'How did Apple and Tesla stock do last month?');
-    await client.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === 'exec-1', 30_000);
+    const runId = await startSteeredTask(client);
     const ack = await client.request('message', { text: CONSTRAINT });
     const replyTo = (ack.data as { replyTo: string }).replyTo;
     const answer = await client.waitForEvent('chat.response', (f) => f.data.replyTo === replyTo, 30_000);
@@ -119,17 +126,7 @@ describe('steering, as the model sees it', () => {
       },
       { kind: 'stream', tokens: tokensOf('The figure is 391.') },
     );
-    fake.script('planner', { kind: 'stream', tokens: piecesOf(fake.defaultPlan) });
-    fake.script('planner', {
-      kind: 'stream',
-      tokens: piecesOf(
-        JSON.stringify({
-          subtasks: [{ stepId: 'exec-2', title: 'Compare the findings', description: 'Compare them.' }],
-        }),
-      ),
-    });
-    const { runId } = await startRun(client, 'task.start', 'How did Apple and Tesla stock do last month?');
-    await client.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === 'exec-1', 30_000);
+    const runId = await startSteeredTask(client);
     expect((await client.request('run.steer', { text: CONSTRAINT })).event).toBe('ack');
     const { terminal } = await waitForRunEnd(client, runId, 60_000);
     expect(terminal.event).toBe('run.completed');
