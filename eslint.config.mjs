@@ -12,6 +12,7 @@ import tseslint from 'typescript-eslint';
 const LAYERS = [
   'root', // main.ts, app.module.ts, core.module.ts: composition
   'gateway', // sockets: upgrade auth, frames, relay
+  'session-api', // sessions over HTTP: list, history, delete
   'session', // the gateway's use cases: commands, state routing
   'jobs', // queues: producers, processors, worker module
   'agents', // planner, executors, aggregator, clarifier

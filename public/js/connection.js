@@ -85,6 +85,8 @@ export function createConnection(handlers) {
     host: '',
     sessionId: '',
     key: '',
+    /** The token the socket last connected with (the HTTP API's requests reuse it). */
+    token: '',
     lastSeq: 0,
     attempt: 0, // consecutive failed attempts, drives the backoff
     generation: 0, // bumps on every (re)open and on Disconnect so late callbacks do nothing
@@ -186,6 +188,7 @@ export function createConnection(handlers) {
       return;
     }
     if (gen !== conn.generation || !conn.wanted) return;
+    conn.token = token;
 
     // A session is (token subject, session id): another one starts its history from scratch.
     const key = `${tokenSubject(token) || token.slice(-16)}/${conn.sessionId}`;
@@ -258,6 +261,8 @@ export function createConnection(handlers) {
     if (wasOpen) {
       handlers.onLog('system', `connection lost (code ${ev.code})`);
       if (ev.code === 1009) handlers.onLog('error', 'frame too large: the server closed the socket');
+      // Deleted (from this tab or another): coming back finds it empty, and the view resets.
+      if (ev.code === 4404) handlers.onLog('system', 'this session was deleted');
     } else {
       // The browser hides the HTTP status of a refused upgrade: ask the server whether it is up.
       conn.failedOpens++;
@@ -410,11 +415,28 @@ export function createConnection(handlers) {
     return baseline;
   }
 
+  /**
+   * A request to the server's HTTP API with the page's token (the one the socket uses, or a
+   * fresh one), as `Authorization: Bearer`; at most 10 s.
+   * @param {string} path
+   * @param {RequestInit} [init]
+   */
+  async function fetchAuthorized(path, init = {}) {
+    const ep = endpointOf(conn.host);
+    const token = conn.token || (await obtainToken(ep));
+    return fetch(ep.http + path, {
+      ...init,
+      headers: { ...init.headers, Authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+  }
+
   return {
     connect,
     disconnect,
     retryNow,
     send,
+    fetchAuthorized,
     get status() {
       return conn.status;
     },

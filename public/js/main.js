@@ -10,6 +10,7 @@
 import { createConnection, SESSION_RE } from './connection.js';
 import { createLog } from './log.js';
 import { createReport } from './report.js';
+import { createSessionList } from './sessions.js';
 import { createThread } from './thread.js';
 import { randomHex, storageGet, storageSet } from './util.js';
 
@@ -62,6 +63,10 @@ const ui = {
   token: $('token', HTMLInputElement),
   connect: $('connect', HTMLButtonElement),
   newSession: $('new-session', HTMLButtonElement),
+  sessionsToggle: $('sessions-toggle', HTMLButtonElement),
+  sessionsPanel: $('sessions-panel', HTMLElement),
+  sessionList: $('session-list', HTMLUListElement),
+  sessionsEmpty: $('sessions-empty', HTMLElement),
   connToggle: $('conn-toggle', HTMLButtonElement),
   connection: $('connection', HTMLElement),
   connSummary: $('conn-summary', HTMLElement),
@@ -120,6 +125,26 @@ const report = createReport(
   { body: ui.report, meta: ui.reportMeta, copy: ui.copy, download: ui.download },
   () => `maws-report-${conn.sessionId || 'session'}.md`,
 );
+const sessions = createSessionList({
+  toggle: ui.sessionsToggle,
+  panel: ui.sessionsPanel,
+  list: ui.sessionList,
+  empty: ui.sessionsEmpty,
+  fetchAuthorized: (path, init) => conn.fetchAuthorized(path, init),
+  currentSession: () => conn.sessionId,
+  onOpen: (sessionId) => {
+    if (sessionId === conn.sessionId) return;
+    if (conn.wanted) conn.disconnect();
+    connectTo(sessionId);
+  },
+  onDeleted: (sessionId) => {
+    // The session on screen is gone: start a new, empty one.
+    if (sessionId !== conn.sessionId) return;
+    if (conn.wanted) conn.disconnect();
+    connectTo(newSessionId());
+  },
+  onError: (text) => log.line('error', '[ERROR]', text),
+});
 const conn = createConnection({
   pastedToken: () => ui.token.value,
   userId: browserUserId,
@@ -499,6 +524,8 @@ function onRunEnded(frame) {
       break;
   }
   if (session.runId === runId) session.cancelling = false;
+  // An open session list shows the new state and time.
+  if (!ui.sessionsPanel.hidden) void sessions.refresh();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ export interface RespondCommandData {
 /** v2 "Steering": instructions one run takes (`run.steer`, and messages read as instructions); past it RATE_LIMITED. */
 export const MAX_STEERS_PER_RUN = 20;
 
+/** MAWS's addition: the close code of a socket whose session was deleted (DELETE /sessions/{id}). */
+export const SESSION_DELETED_CLOSE = 4404;
+
 export interface ResumeCommandData {
   afterSeq: number;
 }

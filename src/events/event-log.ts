@@ -8,9 +8,10 @@ import {
   SessionKeys,
   UserKeys,
   pendingRunMember,
+  sessionIdOf,
   userKeyOf,
 } from '../store/redis-keys';
-import { SessionField } from '../store/session-record';
+import { SessionField, TITLE_CHARS } from '../store/session-record';
 import { decodeRunRecord, RunField, STEER_PREFIX, type RunFields, type RunRecord } from '../store/run-record';
 import { PendingEvent, frameTail, replyFrame } from './frames';
 import {
@@ -29,6 +30,9 @@ import {
   WriteSentinel,
   SNAPSHOT,
 } from './lua-scripts';
+
+/** What a session's channel carries when the session was deleted: a NUL byte, never the start of a frame. */
+export const SESSION_DELETED = '\u0000deleted';
 
 export interface EventLogOptions {
   /** Stream entries kept per session (trimmed approximately, never below this). */
@@ -230,6 +234,7 @@ export class EventLog {
         activeRuns: user.activeRuns,
         runsThisMinute: user.runsThisMinute(now.getTime()),
         pendingRuns: PENDING_RUNS_KEY,
+        userSessions: user.sessions,
       },
       {
         ...this.history,
@@ -248,6 +253,8 @@ export class EventLog {
         maxPerMinute: limits.maxPerMinutePerUser,
         pendingMember: pendingRunMember(sessionKey, run.runId),
         runKeyPrefix: k.run(''),
+        sessionId: sessionIdOf(sessionKey),
+        title: [...run.input].slice(0, TITLE_CHARS).join(''),
       },
     )) as [number, string | number, string?];
     if (ok === 1) return { started: true, seq: Number(value), mode: detail as RunMode };
@@ -433,6 +440,14 @@ export class EventLog {
    */
   async notify<E extends ReplyEventName>(sessionKey: string, event: E, data: ReplyEventMap[E]): Promise<void> {
     await this.redis.publish(this.channel(sessionKey), replyFrame(event, data));
+  }
+
+  /**
+   * v2 "Sessions over HTTP": tells every gateway that the session was deleted (a message on
+   * its channel that is no frame: SESSION_DELETED), so they close its sockets.
+   */
+  async announceDeleted(sessionKey: string): Promise<void> {
+    await this.redis.publish(this.channel(sessionKey), SESSION_DELETED);
   }
 
   channel(sessionKey: string): string {

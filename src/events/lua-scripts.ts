@@ -164,7 +164,7 @@ return {fence, redis.call('HGETALL', runKey)}
 export const BEGIN_RUN = new RedisScript({
   name: 'begin',
   writes: true,
-  keys: [...SESSION_KEYS, 'runKey', 'activeRuns', 'runsThisMinute', 'pendingRuns'],
+  keys: [...SESSION_KEYS, 'runKey', 'activeRuns', 'runsThisMinute', 'pendingRuns', 'userSessions'],
   args: [
     'maxlen',
     'ttl',
@@ -183,6 +183,8 @@ export const BEGIN_RUN = new RedisScript({
     'maxPerMinute',
     'pendingMember',
     'runKeyPrefix',
+    'sessionId',
+    'title',
   ],
   body: `${PRELUDE}
 local state = currentState()
@@ -219,6 +221,11 @@ if review ~= '' then redis.call('HSET', runKey, '${RunField.review}', review) en
 redis.call('EXPIRE', runKey, ttl)
 redis.call('HSET', stateKey, '${SessionField.state}', 'EXECUTING', '${SessionField.runId}', runId,
   '${SessionField.runQueuedAt}', now)
+-- The user's session list: the session's title (its first task) and when its runs began.
+redis.call('HSETNX', stateKey, '${SessionField.title}', title)
+redis.call('HSETNX', stateKey, '${SessionField.createdAt}', now)
+redis.call('ZADD', userSessions, now, sessionId)
+redis.call('EXPIRE', userSessions, ttl)
 local seq = append({userTail, stateTail('EXECUTING', runId, ts), queuedTail}, maxlen, ttl)
 return {1, seq, mode}
 `,

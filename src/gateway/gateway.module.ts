@@ -12,13 +12,15 @@ import { GatewayMetrics } from '../ops/gateway-metrics';
 import { HealthController } from '../ops/health.controller';
 import { MetricsController } from '../ops/metrics.controller';
 import { SessionCommands } from '../session/session-commands';
+import { SessionDirectory } from '../session-api/session-directory';
+import { SessionsController } from '../session-api/sessions.controller';
 import { MawsGateway } from './maws.gateway';
 import { SessionHub } from './session-hub';
 
 /** The HTTP + WebSocket side: upgrade auth, frames, relay. It never runs an agent. */
 @Module({
   imports: [AuthModule],
-  controllers: [HealthController, MetricsController],
+  controllers: [HealthController, MetricsController, SessionsController],
   providers: [
     { provide: GatewayMetrics, useFactory: (writes: StoreWrites) => new GatewayMetrics(writes), inject: [StoreWrites] },
     MawsGateway,
@@ -56,6 +58,12 @@ import { SessionHub } from './session-hub';
           { maxSubtasks: config.MAX_SUBTASKS, maxInputChars: config.MAX_INPUT_CHARS },
         ),
       inject: [EventLog, JobProducer, REDIS, AppConfig, StoreWrites],
+    },
+    {
+      provide: SessionDirectory,
+      useFactory: (redis: Redis, log: EventLog, commands: SessionCommands) =>
+        new SessionDirectory(redis, log, commands),
+      inject: [REDIS, EventLog, SessionCommands],
     },
   ],
   exports: [SessionHub, JobProducer, GatewayMetrics],

@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import type { WebSocket } from 'ws';
 import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, SessionSnapshot } from '../events/event-log';
-import type { ClientErrorCode, ReplyEventMap, ReplyEventName } from '../contract';
+import { SESSION_DELETED_CLOSE, type ClientErrorCode, type ReplyEventMap, type ReplyEventName } from '../contract';
 import { replyFrame, seqOfFrame } from '../events/frames';
 import type { GatewayMetrics } from '../ops/gateway-metrics';
 import { userKeyOf } from '../store/redis-keys';
@@ -285,6 +285,11 @@ export class SessionHub {
     const session = this.sessions.get(channel.toString());
     if (!session) return;
     const { conns } = session;
+    // The session was deleted (DELETE /sessions/{id}): its sockets are closed, saying so.
+    if (payload[0] === 0) {
+      for (const conn of conns) conn.ws.close(SESSION_DELETED_CLOSE, 'session deleted');
+      return;
+    }
     let start = 0;
     while (start < payload.length) {
       let end = payload.indexOf(NEWLINE, start);

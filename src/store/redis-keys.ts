@@ -14,13 +14,22 @@ export function isValidSessionId(id: string): boolean {
  */
 export function sessionKeyOf(sub: string, sessionId: string): string {
   if (!isValidSessionId(sessionId)) throw new Error('invalid sessionId');
-  const user = createHash('sha256').update(sub).digest('base64url').slice(0, 22);
-  return `${user}.${sessionId}`;
+  return `${userKeyOfSub(sub)}.${sessionId}`;
+}
+
+/** A user's key: their token's `sub`, hashed. */
+export function userKeyOfSub(sub: string): string {
+  return createHash('sha256').update(sub).digest('base64url').slice(0, 22);
 }
 
 /** The user part of a session key: the hashed `sub`. */
 export function userKeyOf(sessionKey: string): string {
   return sessionKey.slice(0, sessionKey.indexOf('.'));
+}
+
+/** The sessionId part of a session key. */
+export function sessionIdOf(sessionKey: string): string {
+  return sessionKey.slice(sessionKey.indexOf('.') + 1);
 }
 
 /** Keys of one user, across sessions (run limits). */
@@ -31,6 +40,10 @@ export class UserKeys {
   }
   runsThisMinute(now = Date.now()): string {
     return `maws:u:{${this.userKey}}:rpm:${Math.floor(now / 60_000)}`;
+  }
+  /** v2 "Sessions over HTTP": the user's sessions (sessionId → when a run last began there). */
+  get sessions(): string {
+    return `maws:u:{${this.userKey}}:sessions`;
   }
 }
 

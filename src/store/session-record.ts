@@ -9,4 +9,11 @@ export const SessionField = {
   /** The latest report, and the run that wrote it (what a refinement builds on). */
   report: 'report',
   lastRunId: 'lastRunId',
+  /** v2 "Sessions over HTTP": the session's first task, clipped (its title in the session list). */
+  title: 'title',
+  /** When the session's first run began (ms). */
+  createdAt: 'createdAt',
 } as const;
+
+/** How much of a session's first task its title keeps. */
+export const TITLE_CHARS = 120;

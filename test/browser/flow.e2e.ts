@@ -405,6 +405,53 @@ describe('the web client in a browser', () => {
     }
   });
 
+  it("the session list shows this person's sessions; one opens, Delete removes another and the one on screen", async () => {
+    const other = await openClient(browser, maws.url!, {
+      sessionId: `${sessionId}-list`,
+      context,
+      acceptDialogs: true,
+    });
+    try {
+      const { page } = other;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      await page.click('#sessions-toggle');
+      await page.waitForSelector('#session-list .session-row');
+      const rows = () =>
+        page.$$eval('#session-list .session-row', (items) => items.map((i: any) => i.dataset.sessionId));
+      const listed: string[] = await rows();
+      // Newest first: the steering run was the last to start in this browser, before Cancel's.
+      expect(listed).toEqual(expect.arrayContaining([sessionId, `${sessionId}-review`, `${sessionId}-steer`]));
+      expect(listed).not.toContain(`${sessionId}-list`); // no task yet
+      expect(
+        await page.textContent(`#session-list .session-row[data-session-id="${sessionId}-review"] .session-meta`),
+      ).toMatch(/^Report ready · /);
+      await screenshot(page, 'session-list');
+      // Open one: the page switches to it and shows its history.
+      await page.click(`#session-list .session-row[data-session-id="${sessionId}-review"] .session-open`);
+      await waitForState(page, 'REFINEMENT_READY');
+      expect(await page.inputValue('#session')).toBe(`${sessionId}-review`);
+      expect((await readRuns(page)).map((r) => r.status)).toEqual(['completed']);
+      // Delete another (after the confirm): it leaves the list.
+      await page.click('#sessions-toggle');
+      await page.waitForSelector(`#session-list .session-row[data-session-id="${sessionId}-question"]`);
+      await page.click(`#session-list .session-row[data-session-id="${sessionId}-question"] .session-delete`);
+      await page.waitForSelector(`#session-list .session-row[data-session-id="${sessionId}-question"]`, {
+        state: 'detached',
+      });
+      expect(other.dialogs).toEqual([expect.stringMatching(/^confirm: Delete "Plan the team offsite/)]);
+      // Delete the one on screen: the page moves to a new, empty session.
+      await page.click(`#session-list .session-row[data-session-id="${sessionId}-review"] .session-delete`);
+      await page.waitForFunction((id) => window.maws.sessionId !== id, `${sessionId}-review`);
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      expect(await rows()).not.toContain(`${sessionId}-review`);
+      expect(other.pageErrors).toEqual([]);
+    } finally {
+      await other.page.close();
+    }
+  });
+
   it('Cancel stops a running task', async () => {
     const other = await openClient(browser, maws.url!, { sessionId: `${sessionId}-cancel`, context });
     try {

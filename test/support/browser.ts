@@ -77,6 +77,8 @@ export interface OpenClientOptions {
   viewport?: { width: number; height: number };
   /** A context to open the page in (shares localStorage, hence the dev-token user); a new one if absent. */
   context?: BrowserContext;
+  /** Accept the page's confirm() dialogs (default: dismiss them). Either way they are recorded. */
+  acceptDialogs?: boolean;
 }
 
 /** Opens the web client of `baseUrl` in a new page and waits until its script has started. */
@@ -94,7 +96,7 @@ export async function openClient(browser: Browser, baseUrl: string, opts: OpenCl
   });
   page.on('dialog', (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-    void dialog.dismiss().catch(() => undefined);
+    void (opts.acceptDialogs ? dialog.accept() : dialog.dismiss()).catch(() => undefined);
   });
   const hash = opts.sessionId ? `#session=${encodeURIComponent(opts.sessionId)}` : '';
   await page.goto(`${baseUrl}/${hash}`, { waitUntil: 'load' });
