@@ -64,6 +64,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
     'relay',
     'replanning',
     'runs',
+    'sessions',
     'steering',
     'store-full',
     'tools',

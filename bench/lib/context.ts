@@ -18,6 +18,7 @@ export const WORKLOADS = [
   'replanning',
   'waiting',
   'steering',
+  'sessions',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

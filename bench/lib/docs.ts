@@ -18,6 +18,7 @@ const TITLES: Record<string, string> = {
   replanning: 'Replanning',
   waiting: 'Waiting on the person',
   steering: 'Steering',
+  sessions: 'Sessions over HTTP',
 };
 
 export function resultsBlock(
