@@ -24,7 +24,11 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       transform: tsJest,
-      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'],
+      testMatch: [
+        '<rootDir>/src/**/*.spec.ts',
+        '<rootDir>/test/support/**/*.spec.ts',
+        '<rootDir>/packages/*/src/**/*.spec.ts',
+      ],
     },
     {
       displayName: 'e2e',
