@@ -147,6 +147,8 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
   app.disable('x-powered-by');
   const publicDir = join(__dirname, '..', 'public');
   app.useStaticAssets(publicDir, { index: 'index.html' });
+  // @maws/client for the page (and any browser app): the module `npm run build` bundles.
+  app.useStaticAssets(join(__dirname, '..', 'packages', 'client', 'dist'), { prefix: '/sdk/' });
   app.useStaticAssets(join(__dirname, '..', 'node_modules', 'marked', 'lib'), { prefix: '/vendor/' });
   app.useStaticAssets(join(__dirname, '..', 'node_modules', 'dompurify', 'dist'), { prefix: '/vendor/' });
   // The dashboard answers 401 without credentials in every configuration; with none

@@ -1,11 +1,12 @@
 // @ts-check
-// The WebSocket side of the client: tokens, connect, reconnect with backoff, and the session's
-// sequence numbers (protocol.md: Connecting, Frames, Resuming).
-//
-// Every durable frame is handed on exactly once and in seq order. A reconnect carries
-// ?lastSeq=N so the server replays what was missed; frames at or below N (replay overlap) are
-// dropped, and a jump past N+1 asks for the gap with `resume`.
+// The page's connection: which session, with which token, on @maws/client (served by the
+// gateway as /sdk/index.mjs), which keeps the socket open (reconnect with backoff and jitter,
+// its own ping after silence), hands on every durable frame once in seq order (resume by
+// lastSeq, gap repair) and says when the history restarted (a reset to the snapshot). What
+// stays here is the page's: tokens (pasted, or a dev token), the status line, and telling the
+// person when the server refuses the connection (a browser cannot see the HTTP status).
 
+import { createMawsClient } from '@maws/client';
 import { randomHex } from './util.js';
 
 /** @typedef {import('../../src/contract').ServerFrame} ServerFrame */
@@ -21,11 +22,10 @@ import { randomHex } from './util.js';
 /** @typedef {{ baseline?: boolean }} FrameMeta  baseline: a snapshot that replaces history */
 /** @typedef {{ http: string, ws: string }} Endpoint */
 
-const PING_MS = 25000;
-const STALE_MS = PING_MS + 10000; // no frame (not even a pong) for this long: the socket is dead
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 10000;
-const RESUME_RETRY_MS = 5000;
+/** A dev token request answers within this, or counts as failed. */
+const TOKEN_TIMEOUT_MS = 10000;
+/** Without the first token, the next try comes this much later. */
+const TOKEN_RETRY_MS = 2000;
 
 export const SESSION_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -78,32 +78,23 @@ export function tokenSubject(token) {
 /** @param {ConnectionHandlers} handlers */
 export function createConnection(handlers) {
   const conn = {
-    /** @type {WebSocket | null} */
-    ws: null,
-    open: false,
+    /** @type {import('@maws/client').MawsClient | null} */
+    client: null,
     wanted: false, // true from Connect until Disconnect: drops in between reconnect
     host: '',
     sessionId: '',
     key: '',
     /** The token the socket last connected with (the HTTP API's requests reuse it). */
     token: '',
+    /** Where a new client resumes from: what the session's frames so far reached. */
     lastSeq: 0,
-    attempt: 0, // consecutive failed attempts, drives the backoff
-    generation: 0, // bumps on every (re)open and on Disconnect so late callbacks do nothing
-    /** @type {number | undefined} */
-    retryTimer: undefined,
-    retryAt: 0,
-    /** @type {number | undefined} */
-    pingTimer: undefined,
-    lastFrameAt: 0,
-    resumePending: false,
-    /** @type {number | undefined} */
-    resumeTimer: undefined,
-    adoptSnapshot: false,
+    generation: 0, // bumps on every connect and on Disconnect so late callbacks do nothing
     /** @type {ConnectionStatus} */
     status: 'disconnected',
     idCounter: 0,
     failedOpens: 0,
+    /** The next snapshot replaces what is shown (the history restarted). */
+    baseline: false,
   };
 
   /**
@@ -126,6 +117,7 @@ export function createConnection(handlers) {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ user: handlers.userId() }),
+      signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS),
     });
     if (res.status === 404) throw new NoDevTokens('dev tokens are off');
     if (!res.ok) throw new Error(`dev token request failed: HTTP ${res.status}`);
@@ -139,57 +131,54 @@ export function createConnection(handlers) {
    * @param {string} sessionId
    */
   function connect(host, sessionId) {
-    conn.generation++;
-    clearTimeout(conn.retryTimer);
-    if (conn.ws) {
-      const old = conn.ws;
-      dropSocket();
-      old.close(1000, 'switching session');
+    if (conn.client) {
+      conn.client.close();
+      conn.client = null;
     }
     conn.wanted = true;
-    conn.attempt = 0;
     conn.failedOpens = 0;
     conn.host = host;
     conn.sessionId = sessionId;
-    void openSocket();
+    void start(++conn.generation);
   }
 
   function disconnect() {
     conn.wanted = false;
     conn.generation++;
-    clearTimeout(conn.retryTimer);
-    conn.retryTimer = undefined;
-    const ws = conn.ws;
-    dropSocket();
-    if (ws) {
-      ws.close(1000, 'client disconnect');
+    const client = conn.client;
+    conn.client = null;
+    if (client) {
+      client.close();
       handlers.onLog('system', 'disconnected');
     }
     setStatus('disconnected');
   }
 
-  async function openSocket() {
-    const gen = ++conn.generation;
-    setStatus(conn.attempt === 0 ? 'connecting' : 'reconnecting');
+  /**
+   * A client for the session: the first token decides the session's key (user, id), and with
+   * it whether the history shown so far still holds.
+   * @param {number} gen
+   */
+  async function start(gen) {
+    setStatus('connecting');
     const ep = endpointOf(conn.host);
     let token;
     try {
       token = await obtainToken(ep);
     } catch (err) {
       if (gen !== conn.generation || !conn.wanted) return;
-      if (err instanceof NoDevTokens) {
-        handlers.onAuthProblem('This server does not hand out dev tokens: paste a token (JWT) and press Connect.');
-        handlers.onLog('error', 'AUTH: this server has no dev tokens; paste a token');
-        disconnect();
-        return;
-      }
+      if (err instanceof NoDevTokens) return noDevTokens();
       handlers.onLog('system', `could not get a token: ${errorMessage(err)}`);
-      scheduleReconnect();
+      // Without a first token the session's key is unknown: ask again in a moment.
+      const retryAt = Date.now() + TOKEN_RETRY_MS;
+      setStatus('reconnecting', { retryAt });
+      setTimeout(() => {
+        if (gen === conn.generation && conn.wanted) void start(gen);
+      }, TOKEN_RETRY_MS);
       return;
     }
     if (gen !== conn.generation || !conn.wanted) return;
     conn.token = token;
-
     // A session is (token subject, session id): another one starts its history from scratch.
     const key = `${tokenSubject(token) || token.slice(-16)}/${conn.sessionId}`;
     if (key !== conn.key) {
@@ -197,86 +186,86 @@ export function createConnection(handlers) {
       conn.lastSeq = 0;
       handlers.onSession(key);
     }
-
-    const url =
-      `${ep.ws}/ws/${encodeURIComponent(conn.sessionId)}` +
-      `?token=${encodeURIComponent(token)}&lastSeq=${conn.lastSeq}`;
-    let ws;
-    try {
-      ws = new WebSocket(url);
-    } catch (err) {
-      // Only a malformed URL throws here; retrying cannot fix that.
-      handlers.onAuthProblem(`Cannot connect: ${errorMessage(err)}`);
-      disconnect();
-      return;
-    }
-    conn.ws = ws;
-    conn.open = false;
-    ws.onopen = () => onOpen(ws);
-    ws.onmessage = (ev) => onMessage(ws, ev);
-    ws.onclose = (ev) => onClose(ws, ev);
-    ws.onerror = () => {}; // a close event always follows; handled there
+    /** @type {string | undefined} */
+    let first = token;
+    const client = createMawsClient({
+      url: ep.ws,
+      sessionId: conn.sessionId,
+      lastSeq: conn.lastSeq,
+      getToken: async () => {
+        const given = first ?? (await obtainToken(ep).catch(onTokenError));
+        first = undefined;
+        conn.token = given;
+        return given;
+      },
+      onStatus: (status) => {
+        if (gen !== conn.generation) return;
+        if (status === 'open') setStatus('connected');
+        else if (status === 'reconnecting') setStatus('reconnecting', { retryAt: client.retryAt });
+        else if (status === 'connecting') setStatus('connecting');
+      },
+    });
+    conn.client = client;
+    client.on('open', ({ lastSeq }) => {
+      conn.failedOpens = 0;
+      handlers.onLog('system', `connected to ${conn.sessionId}${lastSeq ? ` (resuming after seq ${lastSeq})` : ''}`);
+    });
+    client.on('disconnect', ({ code, opened }) => {
+      if (gen !== conn.generation || !conn.wanted) return;
+      if (opened) {
+        handlers.onLog('system', `connection lost (code ${code})`);
+        if (code === 1009) handlers.onLog('error', 'frame too large: the server closed the socket');
+        // Deleted (from this tab or another): coming back finds it empty, and the view resets.
+        if (code === 4404) handlers.onLog('system', 'this session was deleted');
+        if (code === 4000) handlers.onLog('system', 'no answer from the server: reconnecting');
+      } else {
+        // The browser hides the HTTP status of a refused upgrade: ask the server whether it is up.
+        conn.failedOpens++;
+        handlers.onLog('system', 'could not connect');
+        if (conn.failedOpens >= 2) void probeRefusal(gen);
+      }
+      const retryAt = client.retryAt;
+      if (retryAt) {
+        setStatus('reconnecting', { retryAt });
+        handlers.onLog('system', `reconnecting in ${((retryAt - Date.now()) / 1000).toFixed(1)} s`);
+      }
+    });
+    client.on('reset', () => {
+      conn.baseline = true;
+    });
+    client.on('frame', (frame) => {
+      if (gen !== conn.generation) return;
+      if ('seq' in frame && typeof frame.seq === 'number') conn.lastSeq = frame.seq;
+      if (frame.event === 'session.snapshot') {
+        const baseline = conn.baseline || frame.data.lastSeq < conn.lastSeq;
+        conn.baseline = false;
+        if (baseline) conn.lastSeq = frame.data.lastSeq;
+        handlers.onFrame(frame, { baseline });
+        return;
+      }
+      if (!frame.data || typeof frame.data !== 'object') return;
+      handlers.onFrame(frame, {});
+    });
   }
 
-  /** @param {WebSocket} ws */
-  function onOpen(ws) {
-    if (ws !== conn.ws) return;
-    conn.open = true;
-    conn.failedOpens = 0;
-    conn.lastFrameAt = Date.now();
-    setStatus('connected');
-    handlers.onLog(
-      'system',
-      `connected to ${conn.sessionId}${conn.lastSeq ? ` (resuming after seq ${conn.lastSeq})` : ''}`,
-    );
-    conn.pingTimer = setInterval(heartbeat, PING_MS);
+  /** @param {unknown} err @returns {never} */
+  function onTokenError(err) {
+    if (err instanceof NoDevTokens) noDevTokens();
+    else handlers.onLog('system', `could not get a token: ${errorMessage(err)}`);
+    throw err;
   }
 
-  // Browsers answer the server's pings but cannot see a dead path themselves: our own ping
-  // gets a pong, and a socket silent for too long is given up and reopened.
-  function heartbeat() {
-    if (Date.now() - conn.lastFrameAt > STALE_MS) {
-      const ws = conn.ws;
-      handlers.onLog('system', 'no answer from the server: reconnecting');
-      dropSocket();
-      if (ws) ws.close(4000, 'stale');
-      scheduleReconnect();
-      return;
-    }
-    send('ping', {});
-  }
-
-  /**
-   * @param {WebSocket} ws
-   * @param {CloseEvent} ev
-   */
-  function onClose(ws, ev) {
-    if (ws !== conn.ws) return; // a socket we already let go of
-    const wasOpen = conn.open;
-    dropSocket();
-    if (!conn.wanted) {
-      setStatus('disconnected');
-      return;
-    }
-    if (wasOpen) {
-      handlers.onLog('system', `connection lost (code ${ev.code})`);
-      if (ev.code === 1009) handlers.onLog('error', 'frame too large: the server closed the socket');
-      // Deleted (from this tab or another): coming back finds it empty, and the view resets.
-      if (ev.code === 4404) handlers.onLog('system', 'this session was deleted');
-    } else {
-      // The browser hides the HTTP status of a refused upgrade: ask the server whether it is up.
-      conn.failedOpens++;
-      handlers.onLog('system', 'could not connect');
-      if (conn.failedOpens >= 2) void probeRefusal(conn.generation);
-    }
-    scheduleReconnect();
+  function noDevTokens() {
+    handlers.onAuthProblem('This server does not hand out dev tokens: paste a token (JWT) and press Connect.');
+    handlers.onLog('error', 'AUTH: this server has no dev tokens; paste a token');
+    disconnect();
   }
 
   /** @param {number} gen */
   async function probeRefusal(gen) {
     try {
       const res = await fetch(endpointOf(conn.host).http + '/health/live', { cache: 'no-store' });
-      if (gen !== conn.generation || !res.ok || conn.open) return;
+      if (gen !== conn.generation || !res.ok || conn.status === 'connected') return;
       if (handlers.pastedToken().trim()) {
         // Retrying with the same token cannot help: unlock the fields for a new one.
         handlers.onAuthProblem('The server refuses this token (wrong or expired?): paste a new one and press Connect.');
@@ -290,33 +279,9 @@ export function createConnection(handlers) {
     }
   }
 
-  function dropSocket() {
-    clearInterval(conn.pingTimer);
-    clearTimeout(conn.resumeTimer);
-    conn.pingTimer = undefined;
-    conn.resumePending = false;
-    conn.ws = null;
-    conn.open = false;
-  }
-
-  // Exponential backoff 0.5 s doubling to 10 s, with +-20% jitter so that many tabs dropped by
-  // one gateway do not all come back in the same instant.
-  function scheduleReconnect() {
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** conn.attempt);
-    const delay = Math.min(BACKOFF_MAX_MS, Math.round(base * (0.8 + Math.random() * 0.4)));
-    conn.attempt++;
-    conn.retryAt = Date.now() + delay;
-    setStatus('reconnecting', { retryAt: conn.retryAt });
-    handlers.onLog('system', `reconnecting in ${(delay / 1000).toFixed(1)} s`);
-    clearTimeout(conn.retryTimer);
-    conn.retryTimer = setTimeout(retryNow, delay);
-  }
-
   /** Skips the rest of the backoff wait (back online, tab visible again, "Retry now"). */
   function retryNow() {
-    clearTimeout(conn.retryTimer);
-    conn.retryTimer = undefined;
-    if (conn.wanted && !conn.ws) void openSocket();
+    conn.client?.reconnectNow();
   }
 
   function nextId() {
@@ -325,94 +290,20 @@ export function createConnection(handlers) {
   }
 
   /**
-   * Sends a frame; returns its id ('' without one), or null when not connected.
+   * Sends a command; returns its id ('' without one), or null when not connected. Its answer
+   * (ack or error) arrives as a frame like any other.
    * @template {ClientCommandName} E
    * @param {E} event
    * @param {ClientCommandMap[E]} data
    * @returns {string | null}
    */
   function send(event, data, withId = false) {
-    const ws = conn.ws;
-    if (!ws || !conn.open || ws.readyState !== WebSocket.OPEN) return null;
-    /** @type {ClientFrame<E>} */
-    const frame = { event, data };
-    if (withId) frame.id = nextId();
-    ws.send(JSON.stringify(frame));
-    return frame.id || '';
-  }
-
-  /**
-   * @param {WebSocket} ws
-   * @param {MessageEvent} ev
-   */
-  function onMessage(ws, ev) {
-    if (ws !== conn.ws) return;
-    conn.lastFrameAt = Date.now();
-    /** @type {any} the server's JSON, checked for its shape below */
-    let parsed;
-    try {
-      parsed = JSON.parse(ev.data);
-    } catch {
-      handlers.onLog('error', 'unreadable frame from the server');
-      return;
-    }
-    if (!parsed || typeof parsed !== 'object' || typeof parsed.event !== 'string') return;
-    if (!parsed.data || typeof parsed.data !== 'object') parsed.data = {};
-    /** @type {ServerFrame} */
-    const frame = parsed;
-    if ('seq' in frame && typeof frame.seq === 'number') {
-      if (!acceptSeq(frame.seq)) return;
-      handlers.onFrame(frame, {});
-      return;
-    }
-    if (frame.event === 'session.snapshot') {
-      handlers.onFrame(frame, { baseline: onSnapshot(frame.data) });
-      return;
-    }
-    if (frame.event === 'error' && frame.data.code === 'RESUME_UNAVAILABLE') {
-      conn.adoptSnapshot = true; // the snapshot that follows is the new baseline
-      conn.resumePending = false;
-    }
-    handlers.onFrame(frame, {});
-  }
-
-  /** @param {number} seq */
-  function acceptSeq(seq) {
-    if (seq <= conn.lastSeq) return false;
-    if (seq > conn.lastSeq + 1) {
-      requestResume();
-      return false;
-    }
-    conn.lastSeq = seq;
-    conn.resumePending = false;
-    clearTimeout(conn.resumeTimer);
-    return true;
-  }
-
-  function requestResume() {
-    if (conn.resumePending) return;
-    conn.resumePending = true;
-    send('resume', { afterSeq: conn.lastSeq });
-    conn.resumeTimer = setTimeout(() => {
-      conn.resumePending = false; // ask again on the next gap if no replay came
-    }, RESUME_RETRY_MS);
-  }
-
-  /**
-   * Returns true when the snapshot replaces what we have (history gone or restarted).
-   * @param {ReplyEventMap['session.snapshot']} d
-   */
-  function onSnapshot(d) {
-    conn.attempt = 0; // the session answered, so the next drop starts the backoff over
-    let baseline = false;
-    if (typeof d.lastSeq === 'number') {
-      if (conn.adoptSnapshot || d.lastSeq < conn.lastSeq) {
-        conn.lastSeq = d.lastSeq;
-        baseline = true;
-      }
-    }
-    conn.adoptSnapshot = false;
-    return baseline;
+    const client = conn.client;
+    if (!client || client.status !== 'open') return null;
+    const id = withId ? nextId() : undefined;
+    // The answer is handled as a frame (onFrame); the promise only must not go unhandled.
+    client.request(event, data, id ? { id } : {}).catch(() => undefined);
+    return id ?? '';
   }
 
   /**
@@ -441,7 +332,7 @@ export function createConnection(handlers) {
       return conn.status;
     },
     get online() {
-      return conn.open;
+      return conn.client?.status === 'open';
     },
     get wanted() {
       return conn.wanted;

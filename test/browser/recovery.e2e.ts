@@ -2,7 +2,8 @@
  * Browser: the gateway dies (SIGKILL) mid-run and comes back on the same port; a separate
  * worker keeps the run going meanwhile. The page reconnects by itself (backoff, ?lastSeq=N)
  * and ends with the same text as an undisturbed run of the same query (the offline model is
- * deterministic), with no gap and no duplicated text in any step. The same when a worker dies
+ * deterministic), with no gap and no duplicated text in any step. The same when the network
+ * to the gateway goes silent without a FIN (the page's own ping notices), when a worker dies
  * mid-step, and when Redis is full for a while mid-run (the page says the run waits).
  */
 import type { Browser, BrowserContext } from 'playwright-core';
@@ -25,6 +26,7 @@ import { adminRedis } from '../support/redis-admin';
 import type { RedisServer } from '../support/redis-server';
 import { QUERY, unique } from '../support/scenario';
 import { setUpSuite, startStack } from '../support/suite';
+import { startTcpProxy } from '../support/tcp-proxy';
 import { sleep } from '../support/timing';
 
 jest.setTimeout(240_000);
@@ -122,6 +124,42 @@ describe('gateway killed and restarted mid-run', () => {
     const seqs = await page.$$eval('#log > .line[data-seq]', (lines) => lines.map((l) => Number(l.dataset.seq)));
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(client.pageErrors).toEqual([]);
+  });
+});
+
+describe('the network to the gateway goes silent mid-run (no FIN)', () => {
+  it('the page notices by its own ping, comes back once the network heals, and ends with the same text', async () => {
+    const proxy = await startTcpProxy(gateway.port!, { holdCloses: true });
+    const client = await openClient(browser, proxy.url.replace('redis://', 'http://'), {
+      sessionId: unique('silent'),
+      context,
+    });
+    try {
+      const { page } = client;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      await typeAndSend(page, QUERY);
+      await waitForStep(page, 'exec-2', 'running', { withText: true });
+      // The connection stays open at both ends; nothing moves, not even a close (a dropped
+      // route): only the page's own ping can tell.
+      proxy.cut();
+      const cutAt = Date.now();
+      await page.waitForSelector('#status[data-status="reconnecting"]', { timeout: 40_000 });
+      const noticedMs = Date.now() - cutAt;
+      // The client's ping goes after 15 s of silence, and it gives up 10 s later.
+      expect(noticedMs).toBeLessThan(30_000);
+      console.log(`silent network: the page noticed after ${noticedMs} ms`);
+      proxy.heal();
+      await waitConnected(page, 60_000);
+      const run = await waitForRunEnd(page, 1, 120_000);
+      expect(run.status).toBe('completed');
+      expect(essence(run)).toEqual(essence(calmRun));
+      expect((await hook(page)).reportMarkdown).toBe(calmReport);
+      expect(client.pageErrors).toEqual([]);
+    } finally {
+      await client.page.close();
+      await proxy.close();
+    }
   });
 });
 

@@ -104,7 +104,7 @@ describe('@maws/client', () => {
   });
 
   it('a half-open connection: noticed by its own ping, left, and resumed gap-free on a new one once the network heals', async () => {
-    const proxy = await startTcpProxy(Number(new URL(gateway.url!).port));
+    const proxy = await startTcpProxy(Number(new URL(gateway.url!).port), { holdCloses: true });
     const statuses: string[] = [];
     const c = client({
       url: proxy.url.replace('redis://', 'ws://'),

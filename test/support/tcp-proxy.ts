@@ -51,9 +51,21 @@ class Direction {
 /** A proxy on a free loopback port to Redis on `targetPort` (127.0.0.1). */
 export async function startTcpProxy(
   targetPort: number,
-  { latencyMs = 0 }: { latencyMs?: number } = {},
+  {
+    latencyMs = 0,
+    holdCloses = false,
+  }: {
+    latencyMs?: number;
+    /**
+     * While cut, a close on one side does not reach the other either (a FIN is bytes on the
+     * wire too): each side sees its connection open until the link heals. By default a close
+     * passes at once.
+     */
+    holdCloses?: boolean;
+  } = {},
 ): Promise<TcpProxy> {
   const connections = new Set<{ sockets: net.Socket[]; directions: Direction[] }>();
+  const heldCloses = new Set<() => void>();
   let isCut = false;
   const server = net.createServer((client) => {
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
@@ -66,6 +78,10 @@ export async function startTcpProxy(
     };
     connections.add(connection);
     const end = (): void => {
+      if (holdCloses && isCut) {
+        heldCloses.add(end);
+        return;
+      }
       connections.delete(connection);
       client.destroy();
       upstream.destroy();
@@ -85,6 +101,8 @@ export async function startTcpProxy(
     heal() {
       isCut = false;
       for (const connection of connections) for (const direction of connection.directions) direction.flush();
+      for (const end of heldCloses) end();
+      heldCloses.clear();
     },
     close() {
       for (const connection of connections) for (const socket of connection.sockets) socket.destroy();

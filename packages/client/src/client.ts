@@ -58,6 +58,12 @@ export interface MawsClientOptions {
 export interface ClientEventMap {
   reset: ReplyEventMap['session.snapshot'];
   status: ClientStatus;
+  /** Every frame handed on: durable ones once each in seq order, and every reply. */
+  frame: ServerFrame;
+  /** A socket opened; `lastSeq` is where it resumes from. */
+  open: { lastSeq: number };
+  /** A socket closed (`opened`: it had opened before it closed); the next attempt, if any, is scheduled (`retryAt`). */
+  disconnect: { code: number; reason: string; opened: boolean };
 }
 
 export interface MawsClient {
@@ -67,7 +73,15 @@ export interface MawsClient {
   /** Every durable frame accepted from now on, in seq order, once each; ends when the client closes. */
   events(): AsyncIterableIterator<AnyDurableFrame>;
   /** Sends a command; resolves with its ack, rejects with a MawsError (the server's code, TIMEOUT, OFFLINE, …). */
-  request<C extends ClientCommandName>(command: C, data: ClientCommandMap[C]): Promise<ReplyEventMap['ack']>;
+  request<C extends ClientCommandName>(
+    command: C,
+    data: ClientCommandMap[C],
+    opts?: { id?: string },
+  ): Promise<ReplyEventMap['ack']>;
+  /** Skips the rest of the backoff wait (back online, a tab visible again, "Retry now"). */
+  reconnectNow(): void;
+  /** When the next reconnect attempt starts (ms since the epoch), while reconnecting. */
+  readonly retryAt: number | undefined;
   /** The latest session.snapshot. */
   snapshot(): ReplyEventMap['session.snapshot'] | undefined;
   readonly status: ClientStatus;
@@ -126,6 +140,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
   let lastFrameAt = 0;
   let pingSentAt = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let retryAt: number | undefined;
   let dialTimer: ReturnType<typeof setTimeout> | undefined;
   let livenessTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -170,7 +185,9 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
       lastFrameAt = Date.now();
       pingSentAt = 0;
       resumeAsked = false;
+      retryAt = undefined;
       setStatus('open');
+      emit('open', { lastSeq });
     };
     socket.onerror = (ev) => {
       // Node's `ws` says why an upgrade failed ("Unexpected server response: 401"); a browser never does.
@@ -199,11 +216,14 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
         const why = status ? `the server refused the connection (HTTP ${status})` : `closed ${ev.code}: ${ev.reason}`;
         setStatus('auth-failed');
         stopLiveness();
+        emit('disconnect', { code: ev.code, reason: ev.reason, opened });
         options.onAuthError?.(why);
         return;
       }
       if (ev.code === TOKEN_EXPIRED_CLOSE) tokens.invalidate();
       retry();
+      // Said once the next attempt is scheduled, so listeners can read `retryAt`.
+      emit('disconnect', { code: ev.code, reason: ev.reason, opened });
     };
   }
 
@@ -211,9 +231,13 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
     if (closed) return;
     const delay = backoffDelay(attempt, backoff);
     attempt += 1;
+    retryAt = Date.now() + delay;
     setStatus('reconnecting');
     clearTimeout(retryTimer);
-    retryTimer = setTimeout(() => void dial(), delay);
+    retryTimer = setTimeout(() => {
+      retryAt = undefined;
+      void dial();
+    }, delay);
   }
 
   /** Closes a socket we give up on; its onclose (with this code) schedules the retry. */
@@ -267,6 +291,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
         break;
     }
     emit(frame.event, frame.data, frame);
+    emit('frame', frame);
   }
 
   function onDurable(frame: AnyDurableFrame): void {
@@ -282,6 +307,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
     lastSeq = frame.seq;
     resumeAsked = false;
     emit(frame.event, frame.data, frame);
+    emit('frame', frame);
     for (const it of iterators) it.push(frame);
   }
 
@@ -365,14 +391,14 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
       };
       return iterator;
     },
-    request(command, data) {
+    request(command, data, opts) {
       const socket = ws;
       if (closed) return Promise.reject(new MawsError('CLOSED', 'the client is closed'));
       if (!socket || socket.readyState !== OPEN || status !== 'open') {
         return Promise.reject(new MawsError('OFFLINE', `not connected (${status}): the command was not sent`));
       }
       idCounter += 1;
-      const id = `c${idCounter.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+      const id = opts?.id ?? `c${idCounter.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
       return new Promise<ReplyEventMap['ack']>((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id);
@@ -383,6 +409,15 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
       });
     },
     snapshot: () => snapshot,
+    reconnectNow() {
+      if (closed || ws || status !== 'reconnecting' || retryAt === undefined) return;
+      clearTimeout(retryTimer);
+      retryAt = undefined;
+      void dial();
+    },
+    get retryAt() {
+      return retryAt;
+    },
     get status() {
       return status;
     },
