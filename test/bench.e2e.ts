@@ -59,6 +59,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
   const workloads = new Set(results.rows.map((r: { workload: string }) => r.workload));
   expect([...workloads].sort()).toEqual([
     'chat',
+    'client',
     'connections',
     'mcp',
     'relay',

@@ -19,6 +19,7 @@ export const WORKLOADS = [
   'waiting',
   'steering',
   'sessions',
+  'client',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

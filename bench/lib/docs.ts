@@ -19,6 +19,7 @@ const TITLES: Record<string, string> = {
   waiting: 'Waiting on the person',
   steering: 'Steering',
   sessions: 'Sessions over HTTP',
+  client: '@maws/client',
 };
 
 export function resultsBlock(
