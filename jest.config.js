@@ -10,6 +10,7 @@ const SERIAL_E2E = [
   'test/providers.e2e.ts',
   'test/faults/heartbeat.e2e.ts',
   'test/faults/slow-consumer.e2e.ts',
+  'test/sdk/failover.e2e.ts',
   'test/browser/',
 ];
 
