@@ -564,17 +564,13 @@ function commandLatency(args: CommandLatencyArgs) {
   );
 }
 
-export interface SteerLatencyArgs {
-  group: string;
+/** CommandLatencyArgs, with what each socket sends (v2 steering). */
+export interface SteerLatencyArgs extends CommandLatencyArgs {
   /**
-   * What each socket sends: `steer` (run.steer → its ack), `ping` (→ pong, the floor),
-   * `instruction` or `question` (a `message` → its chat.response).
+   * `steer` (run.steer → its ack), `ping` (→ pong, the floor), `instruction` or `question`
+   * (a `message` → its chat.response).
    */
   kind: 'steer' | 'ping' | 'instruction' | 'question';
-  text: string;
-  perSession: number;
-  pauseMs: number;
-  timeoutMs: number;
 }
 
 /** Every socket of `group` (each with a run going) sends commands of one kind (v2 steering). */

@@ -6,7 +6,7 @@
 // stays here is the page's: tokens (pasted, or a dev token), the status line, and telling the
 // person when the server refuses the connection (a browser cannot see the HTTP status).
 
-import { createMawsClient } from '@maws/client';
+import { claimsOf, createMawsClient } from '@maws/client';
 import { randomHex } from './util.js';
 
 /** @typedef {import('../../src/contract').ServerFrame} ServerFrame */
@@ -54,13 +54,8 @@ export function endpointOf(hostField) {
  * @returns {string}
  */
 export function tokenSubject(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const sub = JSON.parse(atob(part.padEnd(Math.ceil(part.length / 4) * 4, '='))).sub;
-    return typeof sub === 'string' ? sub : '';
-  } catch {
-    return '';
-  }
+  const sub = claimsOf(token).sub;
+  return typeof sub === 'string' ? sub : '';
 }
 
 /**

@@ -15,4 +15,5 @@ export { MawsError, type MawsErrorCode } from './errors';
 export { initialView, reduce } from './reducer';
 export type { MessageView, RunView, SessionView, StepView, ToolView, ViewFrame } from './reducer';
 export { backoffDelay } from './backoff';
+export { claimsOf } from './token-cache';
 export type * from '../../../src/contract';

@@ -43,13 +43,17 @@ export class TokenCache {
 
 /** A JWT's `exp` in ms; 0 (ask every time) when it has none or is not a JWT. */
 function expiryOf(token: string): number {
+  const exp = claimsOf(token).exp;
+  return typeof exp === 'number' ? exp * 1000 : 0;
+}
+
+/** A JWT's claims, not verified (what a client may read of its own token); {} when it is not a JWT. */
+export function claimsOf(token: string): Record<string, unknown> {
   try {
-    const part = token.split('.')[1] ?? '';
-    const json = decodeBase64Url(part);
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-    return typeof exp === 'number' ? exp * 1000 : 0;
+    const claims: unknown = JSON.parse(decodeBase64Url(token.split('.')[1] ?? ''));
+    return claims && typeof claims === 'object' ? (claims as Record<string, unknown>) : {};
   } catch {
-    return 0;
+    return {};
   }
 }
 

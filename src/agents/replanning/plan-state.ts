@@ -30,13 +30,8 @@ export class PlanState {
 
   /** Every step any version had, by id: a failed or dropped step keeps its title. */
   private readonly known = new Map<string, PlanStep>();
-  /** How many of the applied instructions a finished replan took into account. */
-  private steersAnswered = 0;
-
   /** How many of the applied instructions a finished replan took into account (the rest are due). */
-  get steersAnsweredCount(): number {
-    return this.steersAnswered;
-  }
+  steersAnswered = 0;
   /** Finished revisions that answered a failure: MAX_REPLANS counts these only. */
   failureReplans = 0;
 

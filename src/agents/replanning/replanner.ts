@@ -51,7 +51,7 @@ export class Replanner {
       );
     }
     // The instructions this revision answers: those applied since the last one.
-    const steers = state.steerDue ? (context.steers ?? []).slice(state.steersAnsweredCount) : [];
+    const steers = state.steerDue ? (context.steers ?? []).slice(state.steersAnswered) : [];
     state.replansStarted = n;
     const stepId = replanStepId(n);
     const { finished, pending } = state.split(outputs);
