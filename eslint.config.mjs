@@ -13,6 +13,7 @@ const LAYERS = [
   'root', // main.ts, app.module.ts, core.module.ts: composition
   'gateway', // sockets: upgrade auth, frames, relay
   'session-api', // sessions over HTTP: list, history, delete
+  'agui', // sessions as AG-UI agents: RunAgentInput in, the log's projection out
   'session', // the gateway's use cases: commands, state routing
   'jobs', // queues: producers, processors, worker module
   'agents', // planner, executors, aggregator, clarifier

@@ -27,6 +27,9 @@ const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose']
  */
 const SHUTDOWN_MARGIN_MS = 5_000;
 
+/** Largest JSON body the HTTP APIs take (413 past it). */
+const MAX_JSON_BODY = '4mb';
+
 async function main(): Promise<void> {
   const role = (process.argv[2] ?? 'all') as Role;
   if (!ROLES.includes(role)) {
@@ -143,6 +146,8 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
       floodCloseAfter: config.FLOOD_CLOSE_AFTER,
     }),
   );
+  // An AG-UI RunAgentInput carries the whole thread (reports included): more than express's 100 kB.
+  app.useBodyParser('json', { limit: MAX_JSON_BODY });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidUnknownValues: true }));
   app.disable('x-powered-by');
   const publicDir = join(__dirname, '..', 'public');

@@ -1,5 +1,8 @@
 import { BeforeApplicationShutdown, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { AguiController } from '../agui/agui.controller';
+import { AguiRuns } from '../agui/agui-runs';
+import { SessionWakeups } from '../agui/session-wakeups';
 import { AuthModule } from '../auth/auth.module';
 import { ThrottledErrorLog } from '../common/error-log';
 import { AppConfig } from '../config/config';
@@ -20,7 +23,7 @@ import { SessionHub } from './session-hub';
 /** The HTTP + WebSocket side: upgrade auth, frames, relay. It never runs an agent. */
 @Module({
   imports: [AuthModule],
-  controllers: [HealthController, MetricsController, SessionsController],
+  controllers: [HealthController, MetricsController, SessionsController, AguiController],
   providers: [
     { provide: GatewayMetrics, useFactory: (writes: StoreWrites) => new GatewayMetrics(writes), inject: [StoreWrites] },
     MawsGateway,
@@ -65,6 +68,17 @@ import { SessionHub } from './session-hub';
         new SessionDirectory(redis, log, commands),
       inject: [REDIS, EventLog, SessionCommands],
     },
+    {
+      provide: AguiRuns,
+      useFactory: (log: EventLog, commands: SessionCommands) => new AguiRuns(log, commands),
+      inject: [EventLog, SessionCommands],
+    },
+    {
+      // Its own subscriber, opened for the first AG-UI stream (see SessionWakeups).
+      provide: SessionWakeups,
+      useFactory: (config: AppConfig) => new SessionWakeups(() => openSubscriber(config.REDIS_URL, 'agui')),
+      inject: [AppConfig],
+    },
   ],
   exports: [SessionHub, JobProducer, GatewayMetrics],
 })
@@ -73,6 +87,7 @@ export class GatewayModule implements BeforeApplicationShutdown, OnApplicationSh
     @Inject(JobProducer) private readonly jobs: JobProducer,
     @Inject(REDIS_SUBSCRIBER) private readonly subscriber: Redis,
     @Inject(SessionHub) private readonly hub: SessionHub,
+    @Inject(SessionWakeups) private readonly wakeups: SessionWakeups,
   ) {}
 
   /** Sockets are told 1001 (going away) before Nest stops the HTTP server. */
@@ -84,5 +99,6 @@ export class GatewayModule implements BeforeApplicationShutdown, OnApplicationSh
   async onApplicationShutdown(): Promise<void> {
     await this.jobs.close().catch(new ThrottledErrorLog('Gateway', 'closing the queues at shutdown').report);
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+    await this.wakeups.close();
   }
 }

@@ -9,10 +9,9 @@ import {
   NotFoundException,
   Param,
   Query,
-  UnauthorizedException,
 } from '@nestjs/common';
+import { bearerSub, sessionIdParam } from '../auth/bearer';
 import { TokenService } from '../auth/token-service';
-import { isValidSessionId } from '../store/redis-keys';
 import { SessionDirectory, type SessionEvents, type SessionSummary } from './session-directory';
 
 /** Events one `GET /sessions/{id}/events` returns at most (and by default). */
@@ -33,7 +32,7 @@ export class SessionsController {
 
   @Get()
   async list(@Headers('authorization') authorization?: string): Promise<{ sessions: SessionSummary[] }> {
-    return { sessions: await this.directory.list(await this.userOf(authorization)) };
+    return { sessions: await this.directory.list(await bearerSub(this.tokens, authorization)) };
   }
 
   @Get(':id/events')
@@ -43,10 +42,10 @@ export class SessionsController {
     @Query('limit') limit?: string,
     @Headers('authorization') authorization?: string,
   ): Promise<SessionEvents> {
-    const sub = await this.userOf(authorization);
+    const sub = await bearerSub(this.tokens, authorization);
     const after = wholeNumber('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER, 0);
     const page = wholeNumber('limit', limit, 1, MAX_EVENTS_PAGE, DEFAULT_EVENTS_PAGE);
-    const found = await this.directory.events(sub, sessionIdOf(id), after, page);
+    const found = await this.directory.events(sub, sessionIdParam(id), after, page);
     if (!found) throw new NotFoundException('no such session');
     return found;
   }
@@ -54,26 +53,9 @@ export class SessionsController {
   @Delete(':id')
   @HttpCode(204)
   async remove(@Param('id') id: string, @Headers('authorization') authorization?: string): Promise<void> {
-    const sub = await this.userOf(authorization);
-    if (!(await this.directory.delete(sub, sessionIdOf(id)))) throw new NotFoundException('no such session');
+    const sub = await bearerSub(this.tokens, authorization);
+    if (!(await this.directory.delete(sub, sessionIdParam(id)))) throw new NotFoundException('no such session');
   }
-
-  /** The caller's `sub` from `Authorization: Bearer <JWT>`; 401 without a valid one. */
-  private async userOf(authorization: string | undefined): Promise<string> {
-    const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
-    if (!token) throw new UnauthorizedException('send Authorization: Bearer <token>');
-    try {
-      return (await this.tokens.verify(token)).sub;
-    } catch (err) {
-      throw new UnauthorizedException(`token refused: ${err instanceof Error ? err.message : 'invalid'}`);
-    }
-  }
-}
-
-/** A path's session id, checked as the contract allows it (400 otherwise). */
-function sessionIdOf(id: string): string {
-  if (!isValidSessionId(id)) throw new BadRequestException('a sessionId is 1 to 64 of A-Z a-z 0-9 _ -');
-  return id;
 }
 
 /** A whole-number query parameter in [min, max], `fallback` when absent; 400 otherwise. */

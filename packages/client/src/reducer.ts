@@ -1,3 +1,4 @@
+import { planStepsOf } from '../../../src/contract';
 import type {
   AgentName,
   AnyDurableFrame,
@@ -144,7 +145,7 @@ export function reduce(view: SessionView, frame: ViewFrame): SessionView {
     }
     case 'agent.finished': {
       const d = frame.data;
-      const planned = d.agent === 'planner' && d.stepId === 'plan' ? planOf(d.output) : undefined;
+      const planned = d.agent === 'planner' && d.stepId === 'plan' ? planStepsOf(d.output) : undefined;
       const withStep = step(d.runId, d.stepId, (s) => ({ ...s, status: 'done', output: d.output }));
       return planned
         ? {
@@ -215,15 +216,4 @@ export function reduce(view: SessionView, frame: ViewFrame): SessionView {
     case 'run.cancelled':
       return run(frame.data.runId, (r) => ({ ...r, status: 'cancelled' }));
   }
-}
-
-/** The planner's plan in its output, with the steps' ids (`exec-1`…). */
-function planOf(output: unknown): PlanStep[] | undefined {
-  const plan = (output as { plan?: unknown } | null)?.plan;
-  if (!Array.isArray(plan)) return undefined;
-  return plan.map((item: { title?: unknown; description?: unknown }, i) => ({
-    stepId: `exec-${i + 1}`,
-    title: typeof item?.title === 'string' ? item.title : '',
-    description: typeof item?.description === 'string' ? item.description : '',
-  }));
 }
