@@ -58,6 +58,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
   expect(results.machine.node).toBe(process.version);
   const workloads = new Set(results.rows.map((r: { workload: string }) => r.workload));
   expect([...workloads].sort()).toEqual([
+    'agui',
     'chat',
     'client',
     'connections',

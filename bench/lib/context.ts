@@ -20,6 +20,7 @@ export const WORKLOADS = [
   'steering',
   'sessions',
   'client',
+  'agui',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

@@ -20,6 +20,7 @@ const TITLES: Record<string, string> = {
   steering: 'Steering',
   sessions: 'Sessions over HTTP',
   client: '@maws/client',
+  agui: 'AG-UI',
 };
 
 export function resultsBlock(
