@@ -67,6 +67,7 @@ const ui = {
   sessionsPanel: $('sessions-panel', HTMLElement),
   sessionList: $('session-list', HTMLUListElement),
   sessionsEmpty: $('sessions-empty', HTMLElement),
+  aguiEndpoint: $('agui-endpoint', HTMLElement),
   connToggle: $('conn-toggle', HTMLButtonElement),
   connection: $('connection', HTMLElement),
   connSummary: $('conn-summary', HTMLElement),
@@ -130,6 +131,7 @@ const sessions = createSessionList({
   panel: ui.sessionsPanel,
   list: ui.sessionList,
   empty: ui.sessionsEmpty,
+  aguiEndpoint: ui.aguiEndpoint,
   fetchAuthorized: (path, init) => conn.fetchAuthorized(path, init),
   currentSession: () => conn.sessionId,
   onOpen: (sessionId) => {

@@ -1,6 +1,7 @@
 // @ts-check
 // The person's sessions (v2 "Sessions over HTTP"): GET /sessions lists them, newest first; a
-// row opens its session; Delete removes it (DELETE /sessions/{id}, after a confirm).
+// row opens its session; Delete removes it (DELETE /sessions/{id}, after a confirm). The panel
+// also names the current session's AG-UI address (v2 "AG-UI"), for an AG-UI front end.
 
 /** @typedef {{ sessionId: string, title: string, state: string, lastSeq: number, createdAt: string, updatedAt: string }} SessionSummary */
 
@@ -10,6 +11,7 @@
  * @property {HTMLElement} panel
  * @property {HTMLUListElement} list
  * @property {HTMLElement} empty shown when there is no session to list
+ * @property {HTMLElement} aguiEndpoint where the current session's AG-UI address is shown
  * @property {(path: string, init?: RequestInit) => Promise<Response>} fetchAuthorized a request with the page's token
  * @property {() => string} currentSession
  * @property {(sessionId: string) => void} onOpen
@@ -25,7 +27,10 @@ export function createSessionList(opts) {
     const open = panel.hidden;
     panel.hidden = !open;
     toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
-    if (open) void refresh();
+    if (open) {
+      opts.aguiEndpoint.textContent = `${location.origin}/agui/${encodeURIComponent(opts.currentSession())}`;
+      void refresh();
+    }
   });
 
   async function refresh() {

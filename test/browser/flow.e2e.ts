@@ -426,6 +426,10 @@ describe('the web client in a browser', () => {
       expect(
         await page.textContent(`#session-list .session-row[data-session-id="${sessionId}-review"] .session-meta`),
       ).toMatch(/^Report ready · /);
+      // The panel names this session's AG-UI address.
+      expect(await page.textContent('#agui-endpoint')).toBe(
+        `${maws.url}/agui/${encodeURIComponent(`${sessionId}-list`)}`,
+      );
       await screenshot(page, 'session-list');
       // Open one: the page switches to it and shows its history.
       await page.click(`#session-list .session-row[data-session-id="${sessionId}-review"] .session-open`);
