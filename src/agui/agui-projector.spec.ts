@@ -1,7 +1,7 @@
 import { verifyEvents } from '@ag-ui/client';
 import { EventType, type AGUIEvent } from '@ag-ui/core';
 import { EventSchema } from '@ag-ui/core/schemas';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from } from 'rxjs';
 import type { AnyDurableFrame, DurableEventMap, DurableEventName } from '../contract';
 import { AguiProjector } from './agui-projector';
 
@@ -22,7 +22,14 @@ function project(frames: AnyDurableFrame[]): AGUIEvent[][] {
 /** AG-UI's own client checks the sequence (order, open and closed messages, steps, runs) and each event's schema. */
 async function expectAcceptedByAgUi(events: AGUIEvent[]): Promise<void> {
   for (const event of events) expect(EventSchema.parse(event)).toEqual(event);
-  await expect(lastValueFrom(from(events).pipe(verifyEvents(false), toArray()))).resolves.toHaveLength(events.length);
+  // @ag-ui/client carries its own rxjs: its operator is applied directly rather than piped.
+  type Source = Parameters<ReturnType<typeof verifyEvents>>[0];
+  const checked = verifyEvents(false)(from(events) as unknown as Source);
+  const passed = new Promise<number>((resolve, reject) => {
+    let n = 0;
+    checked.subscribe({ next: () => n++, error: reject, complete: () => resolve(n) });
+  });
+  await expect(passed).resolves.toBe(events.length);
 }
 
 const opening = [
