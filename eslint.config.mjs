@@ -22,6 +22,7 @@ const LAYERS = [
   'events', // the event log and its scripts
   'auth', // tokens
   'ops', // health, metrics, Bull Board, usage counting
+  'web', // the page's HTTP headers
   'store', // Redis connections, key schema, run record codec
   'config', // the typed, validated environment
   'common', // small helpers, DI tokens

@@ -17,6 +17,7 @@ import { JobProducer } from './jobs/job-producer';
 import { ResolverProcessor } from './jobs/processors/resolver.processor';
 import { lowerThreadPriority } from './jobs/run-thread-priority';
 import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
+import { pageSecurityHeaders } from './web/page-security';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -151,6 +152,8 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidUnknownValues: true }));
   app.disable('x-powered-by');
   const publicDir = join(__dirname, '..', 'public');
+  // Before the static files: the page and everything it loads get the security headers.
+  app.use(pageSecurityHeaders(join(publicDir, 'index.html'), BULL_BOARD_PATH));
   app.useStaticAssets(publicDir, { index: 'index.html' });
   // @maws/client for the page (and any browser app): the module `npm run build` bundles.
   app.useStaticAssets(join(__dirname, '..', 'packages', 'client', 'dist'), { prefix: '/sdk/' });
