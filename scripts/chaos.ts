@@ -8,8 +8,8 @@
  *   node build-tools/scripts/chaos.js --help   every option
  *
  * It starts its own redis-server (appendonly yes), 2 gateways and 2 workers (node
- * dist/main.js), one session per run, each with a client that reconnects with ?lastSeq= to a
- * random gateway whenever its socket drops. Every `--interval` ms it does the next fault of
+ * dist/main.js), one session per run, each with an @maws/client (the SDK) that reconnects to a
+ * random gateway and resumes by lastSeq whenever its socket drops. Every `--interval` ms it does the next fault of
  * the rotation: SIGKILL + restart of a worker, of a gateway, a stall of a worker (past its
  * lock), of redis-server. At the end it checks that every client holds a gap-free,
  * duplicate-free seq sequence equal to the session's stored log, that every run ended exactly
@@ -25,16 +25,9 @@ process.env.MAWS_MAIN_JS ||= path.resolve(__dirname, '..', '..', 'dist', 'main.j
 
 import Redis from 'ioredis';
 import WebSocket from 'ws';
+import { createMawsClient, type MawsClient, type SocketConstructor } from '../packages/client/src';
 // The wire contract, for its types only: chaos stays black-box and loads nothing of MAWS.
-import type {
-  AnyDurableFrame,
-  ClientCommandMap,
-  ClientCommandName,
-  ClientFrame,
-  DurableEventName,
-  ReplyEventMap,
-  ServerFrame,
-} from '../src/contract';
+import type { AnyDurableFrame, DurableEventName, ReplyEventMap, ServerFrame } from '../src/contract';
 import { startMaws, stopAllMaws, type MawsEnv, type MawsProcess } from '../test/support/maws-process';
 import { getFreePort, startRedis, stopAllRedis, type RedisServer } from '../test/support/redis-server';
 import { signToken } from '../test/support/tokens';
@@ -54,11 +47,6 @@ function isTerminal(frame: AnyDurableFrame): frame is TerminalFrame {
 /** A parsed server frame: durable ones carry a seq, replies none. */
 function isDurable(frame: ServerFrame): frame is AnyDurableFrame {
   return typeof (frame as { seq?: unknown }).seq === 'number';
-}
-
-/** A client frame's text, its data the command's own shape. */
-function command<C extends ClientCommandName>(event: C, data: ClientCommandMap[C], id?: string): string {
-  return JSON.stringify({ event, data, id } satisfies ClientFrame<C>);
 }
 
 interface Options {
@@ -217,13 +205,15 @@ function faultRotation(kills: number, stalls: number): FaultKind[] {
 }
 
 /**
- * One session, one run, one client that never gives up: it reconnects with ?lastSeq= to a
- * random gateway whenever its socket drops, and records every durable frame by seq.
+ * One session, one run, one @maws/client that never gives up: whenever its socket drops it
+ * reconnects (with its backoff) to a random gateway and resumes by lastSeq. What the client
+ * hands on is recorded by seq and checked: the package promises each durable event once, in
+ * order, so a gap or a duplicate here is its failure (or the server's).
  */
 class ChaosClient {
   readonly sessionId: string;
   readonly token: string;
-  /** Raw durable frames by seq (the first copy received). */
+  /** Durable frames by seq as the client handed them on (JSON, as the server wrote them). */
   readonly frames = new Map<number, string>();
   /** Every durable frame received: when, when it was written (its ts) and on which connection. */
   readonly arrivals: { at: number; written: number; conn: number }[] = [];
@@ -242,9 +232,8 @@ class ChaosClient {
   done = false;
   started = false;
   gatewayIndex = -1;
-  ws: WebSocket | undefined;
+  client: MawsClient | undefined;
   private taskSent = false;
-  private connecting = false;
 
   constructor(
     readonly n: number,
@@ -259,79 +248,56 @@ class ChaosClient {
   }
 
   connect(): void {
-    if (stopping || this.done || this.connecting) return;
-    this.connecting = true;
-    const slot = pick(this.gateways);
-    this.gatewayIndex = slot.index;
-    this.conn += 1;
-    const conn = this.conn;
-    const params = new URLSearchParams({ token: this.token });
-    if (this.lastSeq > 0) params.set('lastSeq', String(this.lastSeq));
-    const ws = new WebSocket(`ws://127.0.0.1:${slot.port}/ws/${this.sessionId}?${params.toString()}`, {
-      handshakeTimeout: 10_000,
+    const client = createMawsClient({
+      // Asked again for each attempt: a random gateway every time.
+      url: () => {
+        const slot = pick(this.gateways);
+        this.gatewayIndex = slot.index;
+        return `ws://127.0.0.1:${slot.port}`;
+      },
+      sessionId: this.sessionId,
+      getToken: () => this.token,
+      WebSocket: WebSocket as unknown as SocketConstructor,
+      backoff: { minMs: 100, maxMs: 2_000, jitter: 0.5 },
     });
-    this.ws = ws;
-    let first = true;
-    ws.on('message', (data: WebSocket.RawData) => {
-      const text = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-      if (first) {
-        first = false;
-        this.connecting = false;
-      }
-      this.onFrame(ws, text, conn);
+    this.client = client;
+    client.on('open', () => {
+      this.opened += 1;
+      this.conn += 1;
     });
-    ws.on('open', () => (this.opened += 1));
-    ws.on('error', () => undefined);
-    ws.on('close', () => {
-      this.connecting = false;
-      if (this.ws !== ws || stopping || this.done) return;
-      setTimeout(() => this.connect(), 50 + Math.random() * 200);
+    client.on('frame', (f) => this.onFrame(f));
+    client.on('session.snapshot', (snap) => this.onSnapshot(snap));
+    client.on('error', (e) => {
+      if (e.code === 'RESUME_UNAVAILABLE') this.unavailable += 1;
     });
   }
 
-  /** Where the client stands, for a run that did not end: its socket and its last frame. */
+  /** Where the client stands, for a run that did not end: its connection and its last frame. */
   whereNow(): string {
-    const states = ['connecting', 'open', 'closing', 'closed'];
-    const socket = this.ws ? states[this.ws.readyState] : 'none';
     const last = this.arrivals.at(-1);
     const quiet = last ? `${((Date.now() - last.at) / 1000).toFixed(1)} s ago` : 'never';
-    return `connection ${this.conn} to gateway ${this.gatewayIndex + 1} ${socket}, last frame ${quiet}`;
+    return `connection ${this.conn} to gateway ${this.gatewayIndex + 1} ${this.client?.status ?? 'none'}, last frame ${quiet}`;
   }
 
-  /** whereNow() when chaos closed the socket. */
+  /** whereNow() when chaos closed the client. */
   whereAtClose: string | undefined;
 
   close(): void {
-    this.whereAtClose = this.whereNow();
-    try {
-      this.ws?.terminate();
-    } catch {
-      /* already gone */
-    }
+    this.whereAtClose ??= this.whereNow();
+    this.client?.close();
   }
 
-  private onFrame(ws: WebSocket, text: string, conn: number): void {
-    let f: ServerFrame;
-    try {
-      f = JSON.parse(text) as ServerFrame;
-    } catch {
-      return;
-    }
-    if (!isDurable(f)) {
-      if (f.event === 'session.snapshot') this.onSnapshot(ws, f.data);
-      else if (f.event === 'ack' && typeof f.data.runId === 'string') this.runId ??= f.data.runId;
-      else if (f.event === 'error' && f.data.code === 'RESUME_UNAVAILABLE') this.unavailable += 1;
-      return;
-    }
+  private onFrame(f: ServerFrame): void {
+    if (!isDurable(f)) return;
     const seq = f.seq;
-    this.arrivals.push({ at: Date.now(), written: Date.parse(f.ts) || 0, conn });
+    this.arrivals.push({ at: Date.now(), written: Date.parse(f.ts) || 0, conn: this.conn });
     if (seq <= this.lastSeq) {
       this.duplicates += 1;
       return;
     }
     if (seq !== this.lastSeq + 1) this.gaps += seq - this.lastSeq - 1;
     this.lastSeq = seq;
-    this.frames.set(seq, text);
+    this.frames.set(seq, JSON.stringify(f));
     if (f.event === 'run.queued') this.runId ??= f.data.runId;
     if (f.event === 'run.started') this.started = true;
     if (isTerminal(f) && f.data.runId === this.runId) {
@@ -340,17 +306,20 @@ class ChaosClient {
     }
     if (f.event === 'session.state' && this.terminal && f.data.state !== 'EXECUTING') {
       this.done = true;
-      ws.close(1000);
+      this.close();
     }
   }
 
-  private onSnapshot(ws: WebSocket, snap: ReplyEventMap['session.snapshot']): void {
+  private onSnapshot(snap: ReplyEventMap['session.snapshot']): void {
     // Start the task once; again only if no earlier attempt reached Redis (the gateway died
     // before it was taken).
-    if (!this.taskSent || (snap.lastSeq === 0 && snap.state === 'IDLE' && !this.runId)) {
-      this.taskSent = true;
-      ws.send(command('task.start', { text: QUERY }, `start-${this.n}`));
-    }
+    if (this.taskSent && !(snap.lastSeq === 0 && snap.state === 'IDLE' && !this.runId)) return;
+    this.taskSent = true;
+    this.client!.request('task.start', { text: QUERY }, { id: `start-${this.n}` }).then(
+      (ack) => (this.runId ??= ack.runId),
+      // Lost with its connection: the next snapshot says whether it reached Redis.
+      () => undefined,
+    );
   }
 }
 
@@ -925,7 +894,10 @@ function printFigures(
         `${count('stall', 'redis-server')} redis-server for ${o.redisStallMs} ms), SIGSTOP + SIGCONT`,
     ],
     ['events', `${found.events} durable events delivered (and matched against the stored log)`],
-    ['reconnects', `${sum((c) => Math.max(0, c.opened - 1))} (with ?lastSeq=, to a random gateway)`],
+    [
+      'reconnects',
+      `${sum((c) => Math.max(0, c.opened - 1))} (@maws/client: backoff, resume by lastSeq, a random gateway)`,
+    ],
     ['gaps (seqs missing)', String(sum((c) => c.gaps))],
     ['duplicates', String(sum((c) => c.duplicates))],
     ['RESUME_UNAVAILABLE replies', `${sum((c) => c.unavailable)} (the history is all kept: each one is wrong)`],

@@ -28,8 +28,11 @@ export type SocketConstructor = new (url: string) => SocketLike;
 export type ClientStatus = 'connecting' | 'open' | 'reconnecting' | 'auth-failed' | 'closed';
 
 export interface MawsClientOptions {
-  /** The gateway: `ws://host:port` (or `wss://`); the client adds `/ws/{sessionId}`. */
-  url: string;
+  /**
+   * The gateway: `ws://host:port` (or `wss://`); the client adds `/ws/{sessionId}`. A function
+   * is asked again for each connection attempt (a list of gateways to spread over or fail over).
+   */
+  url: string | (() => string);
   sessionId: string;
   /** A token (JWT) for the socket: asked again once the one it gave expires or is refused. */
   getToken: () => string | Promise<string>;
@@ -123,7 +126,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
   const pingAfterMs = options.pingAfterMs ?? 15_000;
   const pongTimeoutMs = options.pongTimeoutMs ?? 10_000;
   const tokens = new TokenCache(options.getToken, options.tokenTimeoutMs ?? 10_000);
-  const base = options.url.replace(/\/+$/, '');
+  const baseUrl = (): string => (typeof options.url === 'function' ? options.url() : options.url).replace(/\/+$/, '');
 
   const listeners = new Map<string, Set<Listener>>();
   const pending = new Map<string, Pending>();
@@ -165,7 +168,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
       return retry();
     }
     if (closed) return;
-    const url = `${base}/ws/${encodeURIComponent(options.sessionId)}?token=${encodeURIComponent(token)}&lastSeq=${lastSeq}`;
+    const url = `${baseUrl()}/ws/${encodeURIComponent(options.sessionId)}?token=${encodeURIComponent(token)}&lastSeq=${lastSeq}`;
     let socket: SocketLike;
     try {
       socket = new Socket(url);
