@@ -4,7 +4,9 @@
  * and ends with the same text as an undisturbed run of the same query (the offline model is
  * deterministic), with no gap and no duplicated text in any step. The same when the network
  * to the gateway goes silent without a FIN (the page's own ping notices), when a worker dies
- * mid-step, and when Redis is full for a while mid-run (the page says the run waits).
+ * mid-step, and when Redis is full for a while mid-run (the page says the run waits). And when
+ * the page's gateway freezes (SIGSTOP) behind a health-checking balancer with a second gateway:
+ * the page notices by itself and shows the report from the other gateway, once.
  */
 import type { Browser, BrowserContext } from 'playwright-core';
 import {
@@ -26,6 +28,7 @@ import { adminRedis } from '../support/redis-admin';
 import type { RedisServer } from '../support/redis-server';
 import { QUERY, unique } from '../support/scenario';
 import { setUpSuite, startStack } from '../support/suite';
+import { startTcpBalancer } from '../support/tcp-balancer';
 import { startTcpProxy } from '../support/tcp-proxy';
 import { sleep } from '../support/timing';
 
@@ -230,5 +233,49 @@ describe('Redis full mid-run', () => {
     expect(essence(run)).toEqual(essence(calmRun));
     expect((await hook(page)).reportMarkdown).toBe(calmReport);
     expect(client.pageErrors).toEqual([]);
+  });
+});
+
+describe("the page's gateway freezes mid-run (SIGSTOP), a second gateway behind the same balancer", () => {
+  it('the page notices by itself and shows the report from the other gateway within a minute, once', async () => {
+    // The gateway the page is on (first in the balancer's list) and a second one.
+    const second = await startMaws('gateway', env);
+    const balancer = await startTcpBalancer([gateway.port!, second.port!], {
+      healthCheck: { intervalMs: 500, timeoutMs: 1_000 },
+    });
+    const client = await openClient(browser, `http://${balancer.host}`, { sessionId: unique('frozen'), context });
+    const frozen = gateway;
+    try {
+      const { page } = client;
+      await waitConnected(page);
+      await waitForState(page, 'IDLE');
+      expect(balancer.lastBackend).toBe(frozen.port);
+      await typeAndSend(page, QUERY);
+      await waitForStep(page, 'exec-2', 'running', { withText: true });
+      frozen.kill('SIGSTOP');
+      const frozenAt = Date.now();
+      // Nothing tells the page: its socket stays open to a process that no longer answers.
+      await page.waitForSelector('#status[data-status="reconnecting"]', { timeout: 40_000 });
+      const noticedMs = Date.now() - frozenAt;
+      await waitConnected(page, 60_000);
+      const run = await waitForRunEnd(page, 1, 60_000);
+      const reportMs = Date.now() - frozenAt;
+      console.log(`frozen gateway: the page noticed after ${noticedMs} ms and showed the report after ${reportMs} ms`);
+      expect(reportMs).toBeLessThan(60_000);
+      expect(balancer.lastBackend).toBe(second.port);
+      // The report once, the run once, every step's text as in an undisturbed run.
+      expect(run.status).toBe('completed');
+      expect(essence(run)).toEqual(essence(calmRun));
+      expect((await hook(page)).reportMarkdown).toBe(calmReport);
+      expect((await readRuns(page)).length).toBe(1);
+      expect(await page.$$eval('#report h1', (h) => h.length)).toBe(1);
+      const seqs = await page.$$eval('#log > .line[data-seq]', (lines) => lines.map((l) => Number(l.dataset.seq)));
+      expect(new Set(seqs).size).toBe(seqs.length);
+      expect(client.pageErrors).toEqual([]);
+    } finally {
+      frozen.kill('SIGCONT');
+      await client.page.close();
+      await balancer.close();
+    }
   });
 });
