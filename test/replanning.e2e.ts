@@ -12,7 +12,7 @@ import { runIdOf } from './support/frames';
 import { startMaws, type MawsProcess } from './support/maws-process';
 import { expectOneWriter, startRun, waitForRunEnd } from './support/runs';
 import { QUERY } from './support/scenario';
-import { newSession } from './support/session';
+import { newSdkSession } from './support/session';
 import { setUpSuite, startStack } from './support/suite';
 
 jest.setTimeout(90_000);
@@ -44,7 +44,7 @@ const stepEvents = (frames: AnyDurableFrame[]): string[] =>
 
 describe('replanning after a step fails for good', () => {
   it('agent.failed, replan-1, plan.updated (a step dropped, a new one added); the report says what is missing; chat reads the new plan', async () => {
-    const { client } = await newSession(gateway, 'replan');
+    const { client } = await newSdkSession(gateway, 'replan');
     const { runId } = await startRun(client, 'task.start', `[offline-fail: of Google] ${QUERY}`);
     const updated = await client.waitForEvent('plan.updated', (f) => f.data.runId === runId, 60_000);
     // The Clarifier answers from the latest plan version.
@@ -110,7 +110,7 @@ describe('replanning after a step fails for good', () => {
   });
 
   it('past MAX_REPLANS the run fails with REPLAN_EXHAUSTED', async () => {
-    const { client } = await newSession(gateway, 'replan-exhausted');
+    const { client } = await newSdkSession(gateway, 'replan-exhausted');
     const { runId } = await startRun(client, 'task.start', `[offline-fail: Examine] ${QUERY}`);
     const { terminal } = await waitForRunEnd(client, runId, 60_000);
     expect(terminal.event).toBe('run.failed');
@@ -132,7 +132,7 @@ describe('replanning after a step fails for good', () => {
   });
 
   it('a worker killed mid-replan: the new one resumes replan-1 as attempt 2, without charging MAX_REPLANS again', async () => {
-    const { client } = await newSession(gateway, 'replan-crash');
+    const { client } = await newSdkSession(gateway, 'replan-crash');
     const { runId } = await startRun(client, 'task.start', `[offline-fail: of Apple] ${QUERY}`);
     await client.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === 'replan-1', 60_000);
     worker.kill('SIGKILL');

@@ -16,11 +16,11 @@ import { runIdOf } from '../support/frames';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { expectOneWriter, waitForRunEnd } from '../support/runs';
 import { QUERY } from '../support/scenario';
-import { connect, newSession } from '../support/session';
+import { connectSdk, newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 import { startTcpProxy } from '../support/tcp-proxy';
 import { eventually, sleep } from '../support/timing';
-import type { TestClient } from '../support/ws-client';
+import type { SdkTestClient } from '../support/sdk-client';
 
 jest.setTimeout(120_000);
 
@@ -41,12 +41,12 @@ setUpSuite(async () => {
   registerCleanup(() => queue.close());
 });
 
-const ofRun = (client: TestClient, runId: string): AnyDurableFrame[] =>
+const ofRun = (client: SdkTestClient, runId: string): AnyDurableFrame[] =>
   client.durable().filter((f) => runIdOf(f) === runId);
 
 /** Starts a reviewed task and waits for its request. */
 async function reviewedTask(
-  client: TestClient,
+  client: SdkTestClient,
   text = QUERY,
 ): Promise<{ runId: string; request: InputRequest & { runId: string } }> {
   const ack = await client.request('task.start', { text, review: 'plan' });
@@ -66,7 +66,7 @@ const executorTitles = (frames: AnyDurableFrame[]): string[] =>
 
 describe('plan review', () => {
   it('stops after the planner with a plan_review request, parked in the delayed set; approving runs the plan', async () => {
-    const { client, sessionId, token } = await newSession(gateway, 'review');
+    const { client, sessionId, token } = await newSdkSession(gateway, 'review');
     const { runId, request } = await reviewedTask(client);
     expect(request).toMatchObject({
       runId,
@@ -97,7 +97,7 @@ describe('plan review', () => {
       admin.disconnect();
     }
     // A second tab sees the open request in its snapshot.
-    const other = await connect(gateway, sessionId, token);
+    const other = await connectSdk(gateway, sessionId, token);
     expect(other.snapshot.data).toMatchObject({
       state: 'EXECUTING',
       runId,
@@ -120,7 +120,7 @@ describe('plan review', () => {
   });
 
   it('approving an edited plan: plan.updated (reason review), the dropped steps skipped, the edited steps run, no planner call', async () => {
-    const { client } = await newSession(gateway, 'review-edit');
+    const { client } = await newSdkSession(gateway, 'review-edit');
     const { runId, request } = await reviewedTask(client);
     const edited = [
       { title: 'Examine stock performance of Tesla', description: 'Tesla first.' },
@@ -159,7 +159,7 @@ describe('plan review', () => {
   });
 
   it('rejecting with feedback (a message): the planner revises and asks again; "yes" approves', async () => {
-    const { client } = await newSession(gateway, 'review-feedback');
+    const { client } = await newSdkSession(gateway, 'review-feedback');
     const { runId, request } = await reviewedTask(client);
     expect((await client.request('message', { text: 'Skip Google, please.' })).event).toBe('ack');
     const second = await client.waitForEvent(
@@ -193,7 +193,7 @@ describe('plan review', () => {
   });
 
   it('a malformed answer is VALIDATION_FAILED and the request stays open; a wrong id, a second or a late answer, or another user is INVALID_STATE', async () => {
-    const { client, sessionId } = await newSession(gateway, 'review-bad');
+    const { client, sessionId } = await newSdkSession(gateway, 'review-bad');
     const { runId, request } = await reviewedTask(client);
     const bad = await client.request('run.respond', { requestId: request.requestId, answer: { approve: 'maybe' } });
     expect(bad).toMatchObject({ event: 'error', data: { code: 'VALIDATION_FAILED' } });
@@ -205,8 +205,8 @@ describe('plan review', () => {
     const wrong = await client.request('run.respond', { requestId: 'q_nothing_1', answer: { approve: true } });
     expect(wrong).toMatchObject({ event: 'error', data: { code: 'INVALID_STATE' } });
     // Another user, even with the session's id and the request's id, reaches nothing of it.
-    const stranger = await newSession(gateway, 'review-stranger');
-    const foreign = await connect(gateway, sessionId, stranger.token);
+    const stranger = await newSdkSession(gateway, 'review-stranger');
+    const foreign = await connectSdk(gateway, sessionId, stranger.token);
     const refused = await foreign.client.request('run.respond', {
       requestId: request.requestId,
       answer: { approve: true },
@@ -232,7 +232,7 @@ describe('plan review', () => {
   });
 
   it('cancel while parked: the request is cancelled, the job is gone, nothing runs after', async () => {
-    const { client } = await newSession(gateway, 'review-cancel');
+    const { client } = await newSdkSession(gateway, 'review-cancel');
     const { runId, request } = await reviewedTask(client);
     await waitForJobState(runId, 'delayed');
     expect((await client.request('task.cancel')).event).toBe('ack');
@@ -250,7 +250,7 @@ describe('plan review', () => {
   });
 
   it('every process killed while the run waits: new ones take the answer, and the run goes on exactly once', async () => {
-    const { client, sessionId, token } = await newSession(gateway, 'review-restart');
+    const { client, sessionId, token } = await newSdkSession(gateway, 'review-restart');
     const { runId, request } = await reviewedTask(client);
     await waitForJobState(runId, 'delayed');
     await client.close();
@@ -258,7 +258,7 @@ describe('plan review', () => {
     worker.kill('SIGKILL');
     await Promise.all([gateway.exited, worker.exited]);
     [gateway, worker] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
-    const back = await connect(gateway, sessionId, token);
+    const back = await connectSdk(gateway, sessionId, token);
     expect(back.snapshot.data.pendingInput).toMatchObject({ requestId: request.requestId, kind: 'plan_review' });
     await back.client.request('resume', { afterSeq: 0 });
     expect(
@@ -277,7 +277,7 @@ describe('plan review', () => {
     const proxy = await startTcpProxy(redisPort, { latencyMs: 10 });
     await worker.stop('SIGTERM');
     worker = await startMaws('worker', { ...env, REDIS_URL: proxy.url, LOG_LEVEL: 'log' });
-    const { client } = await newSession(gateway, 'review-race');
+    const { client } = await newSdkSession(gateway, 'review-race');
     const early = (): number =>
       (worker.output().match(/was resolved before its job was parked: woke it/g) ?? []).length;
     for (let i = 0; i < 50; i++) {
@@ -312,7 +312,7 @@ describe('an input request nobody answers', () => {
   it('expires after INPUT_TTL_SECONDS: run.input_resolved (expired), run.failed INPUT_EXPIRED', async () => {
     const stack = await startStack(['all'], { OFFLINE_TOKEN_DELAY_MS: '0', INPUT_TTL_SECONDS: '5' });
     const [maws] = stack.procs;
-    const { client } = await newSession(maws, 'review-expiry');
+    const { client } = await newSdkSession(maws, 'review-expiry');
     const { runId, request } = await reviewedTask(client);
     const { terminal } = await waitForRunEnd(client, runId, 20_000);
     expect(terminal).toMatchObject({ event: 'run.failed', data: { error: { code: 'INPUT_EXPIRED' } } });

@@ -15,10 +15,10 @@ import { registerCleanup } from '../support/cleanup';
 import { runIdOf } from '../support/frames';
 import type { MawsProcess } from '../support/maws-process';
 import { expectOneWriter, outputOf, waitForRunEnd } from '../support/runs';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 import { eventually, sleep } from '../support/timing';
-import type { TestClient } from '../support/ws-client';
+import type { SdkTestClient } from '../support/sdk-client';
 
 jest.setTimeout(90_000);
 
@@ -45,11 +45,11 @@ setUpSuite(async () => {
   registerCleanup(() => queue.close());
 });
 
-const ofRun = (client: TestClient, runId: string): AnyDurableFrame[] =>
+const ofRun = (client: SdkTestClient, runId: string): AnyDurableFrame[] =>
   client.durable().filter((f) => runIdOf(f) === runId);
 const notesWritten = (): string[] => (existsSync(notes) ? readFileSync(notes, 'utf8').split('\n').filter(Boolean) : []);
 
-async function startTask(client: TestClient, text: string): Promise<string> {
+async function startTask(client: SdkTestClient, text: string): Promise<string> {
   const ack = await client.request('task.start', { text });
   expect(ack.event).toBe('ack');
   return (ack.data as { runId: string }).runId;
@@ -57,7 +57,7 @@ async function startTask(client: TestClient, text: string): Promise<string> {
 
 describe('ask_user', () => {
   it('the agent asks, the run parks; the answer comes back to the model as the call result, and the step goes on', async () => {
-    const { client } = await newSession(maws, 'question');
+    const { client } = await newSdkSession(maws, 'question');
     const runId = await startTask(client, 'Plan the team offsite, ask me "Which city should it be in?"');
     const requested = await client.waitForEvent('run.input_requested', (f) => f.data.runId === runId, 30_000);
     expect(requested.data).toMatchObject({
@@ -104,7 +104,7 @@ describe('ask_user', () => {
   });
 
   it('an answer of the wrong shape is VALIDATION_FAILED, and the question stays open', async () => {
-    const { client } = await newSession(maws, 'question-bad');
+    const { client } = await newSdkSession(maws, 'question-bad');
     const runId = await startTask(client, 'Plan the dinner, ask me "How many guests?"');
     const requested = await client.waitForEvent('run.input_requested', (f) => f.data.runId === runId, 30_000);
     const bad = await client.request('run.respond', { requestId: requested.data.requestId, answer: { approve: true } });
@@ -119,7 +119,7 @@ describe('ask_user', () => {
 describe('tool approval (an MCP server marked "approval": "always")', () => {
   it('the tool does not run before the person says yes; then it runs, once', async () => {
     const before = notesWritten().length;
-    const { client } = await newSession(maws, 'approval-yes');
+    const { client } = await newSdkSession(maws, 'approval-yes');
     const runId = await startTask(client, 'Write it down: call `mcp_gated_note` with {"text": "approved"}.');
     const requested = await client.waitForEvent('run.input_requested', (f) => f.data.runId === runId, 30_000);
     expect(requested.data).toMatchObject({
@@ -157,7 +157,7 @@ describe('tool approval (an MCP server marked "approval": "always")', () => {
 
   it('a no is TOOL_DENIED, the tool never runs, the run completes', async () => {
     const before = notesWritten().length;
-    const { client } = await newSession(maws, 'approval-no');
+    const { client } = await newSdkSession(maws, 'approval-no');
     const answered = new Set<string>();
     const runId = await startTask(client, 'Write it down: call `mcp_gated_note` with {"text": "denied"}.');
     for (;;) {

@@ -12,9 +12,9 @@ import { isEvent, runIdOf } from '../support/frames';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis, type RedisServer } from '../support/redis-server';
 import { startRun, waitForRunEnd } from '../support/runs';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite } from '../support/suite';
-import type { TestClient } from '../support/ws-client';
+import type { SdkTestClient } from '../support/sdk-client';
 
 jest.setTimeout(120_000);
 
@@ -46,7 +46,7 @@ const said = (r: RecordedRequest): string => JSON.stringify(r.body.messages ?? r
  * Starts a two-step task (the fake planner's default plan) whose revision will keep its
  * pending step, and waits until exec-1 streams: the moment to steer.
  */
-async function startSteeredTask(client: TestClient): Promise<string> {
+async function startSteeredTask(client: SdkTestClient): Promise<string> {
   fake.script('planner', { kind: 'stream', tokens: piecesOf(fake.defaultPlan) });
   fake.script('planner', {
     kind: 'stream',
@@ -61,7 +61,7 @@ async function startSteeredTask(client: TestClient): Promise<string> {
 
 describe('steering, as the model sees it', () => {
   it('an instruction typed while a step runs reaches every later prompt, and a refinement of the report', async () => {
-    const { client } = await newSession(maws, 'steer-prompts');
+    const { client } = await newSdkSession(maws, 'steer-prompts');
     // The first executor streams slowly: the instruction comes while it runs.
     fake.script('executor', {
       kind: 'stream',
@@ -114,7 +114,7 @@ describe('steering, as the model sees it', () => {
 
   it("an instruction given during a tool round joins the step's next round (run.steered before the same step), then the planner revises", async () => {
     fake.reset();
-    const { client } = await newSession(maws, 'steer-rounds');
+    const { client } = await newSdkSession(maws, 'steer-rounds');
     // exec-1's first round talks slowly, then calls the calculator; its second round answers.
     fake.script(
       'executor',
@@ -153,7 +153,7 @@ describe('steering, as the model sees it', () => {
 
   it("a refinement is told what the person answered the run's questions", async () => {
     fake.reset();
-    const { client } = await newSession(maws, 'answers-refined');
+    const { client } = await newSdkSession(maws, 'answers-refined');
     const ask = { name: 'ask_user', arguments: JSON.stringify({ question: 'Which year?' }) };
     // exec-1 asks; after the answer the step starts again, asks the same (answered from the
     // record), and finishes.

@@ -13,9 +13,9 @@ import { expectEvent, runIdOf } from '../support/frames';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { expectOneWriter, startRun, waitForRunEnd } from '../support/runs';
 import { QUERY } from '../support/scenario';
-import { connect, newSession } from '../support/session';
+import { connectSdk, newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
-import type { TestClient } from '../support/ws-client';
+import type { SdkTestClient } from '../support/sdk-client';
 
 jest.setTimeout(120_000);
 
@@ -30,7 +30,7 @@ setUpSuite(async () => {
   env = stack.env;
 });
 
-const ofRun = (client: TestClient, runId: string): AnyDurableFrame[] =>
+const ofRun = (client: SdkTestClient, runId: string): AnyDurableFrame[] =>
   client.durable().filter((f) => runIdOf(f) === runId);
 
 const startedSteps = (frames: AnyDurableFrame[]): string[] =>
@@ -40,7 +40,7 @@ const eventsOf = <E extends AnyDurableFrame['event']>(frames: AnyDurableFrame[],
   frames.filter((f): f is FrameOf<E> => f.event === event);
 
 /** Starts the Apple, Google, Tesla task and waits until its first executor step streams. */
-async function runningTask(client: TestClient): Promise<string> {
+async function runningTask(client: SdkTestClient): Promise<string> {
   const { runId } = await startRun(client, 'task.start', QUERY);
   await client.waitForEvent('agent.delta', (f) => f.data.runId === runId && f.data.stepId === 'exec-1', 30_000);
   return runId;
@@ -48,7 +48,7 @@ async function runningTask(client: TestClient): Promise<string> {
 
 describe('steering a live run', () => {
   it('run.steer "skip Google": applied before the next step, the planner drops the step, which never starts', async () => {
-    const { client } = await newSession(gateway, 'steer-drop');
+    const { client } = await newSdkSession(gateway, 'steer-drop');
     const runId = await runningTask(client);
     const ack = await client.request('run.steer', { text: 'Skip Google' });
     expect(ack).toMatchObject({ event: 'ack', data: { runId } });
@@ -99,7 +99,7 @@ describe('steering a live run', () => {
   });
 
   it('a message read as an instruction is applied as run.steer; the answer says what will change', async () => {
-    const { client } = await newSession(gateway, 'steer-msg');
+    const { client } = await newSdkSession(gateway, 'steer-msg');
     const runId = await runningTask(client);
     const ack = await client.request('message', { text: 'Also include Microsoft' });
     expect(ack.event).toBe('ack');
@@ -132,7 +132,7 @@ describe('steering a live run', () => {
   });
 
   it('a question while the run goes gets the v1 answer, and nothing is steered', async () => {
-    const { client } = await newSession(gateway, 'steer-question');
+    const { client } = await newSdkSession(gateway, 'steer-question');
     const runId = await runningTask(client);
     const ack = await client.request('message', { text: 'How far along is it?' });
     const replyTo = (ack.data as { replyTo: string }).replyTo;
@@ -147,7 +147,7 @@ describe('steering a live run', () => {
   });
 
   it('an instruction that changes no step: the planner keeps the plan (no new version), every later step and the report follow it', async () => {
-    const { client } = await newSession(gateway, 'steer-keep');
+    const { client } = await newSdkSession(gateway, 'steer-keep');
     const runId = await runningTask(client);
     expect((await client.request('run.steer', { text: 'Keep the report short' })).event).toBe('ack');
     const { terminal } = await waitForRunEnd(client, runId, 60_000);
@@ -171,7 +171,7 @@ describe('steering a live run', () => {
   });
 
   it('steered while it waits for plan review, across a restart of every process: applied once after the approval', async () => {
-    const { client, sessionId, token } = await newSession(gateway, 'steer-parked');
+    const { client, sessionId, token } = await newSdkSession(gateway, 'steer-parked');
     const ack = expectEvent(await client.request('task.start', { text: QUERY, review: 'plan' }), 'ack');
     const runId = ack.data.runId!;
     const requested = await client.waitForEvent('run.input_requested', (f) => f.data.runId === runId, 30_000);
@@ -183,7 +183,7 @@ describe('steering a live run', () => {
     await Promise.all([gateway.exited, worker.exited]);
     [gateway, worker] = await Promise.all([startMaws('gateway', env), startMaws('worker', env)]);
 
-    const again = await connect(gateway, sessionId, token);
+    const again = await connectSdk(gateway, sessionId, token);
     await again.client.request('resume', { afterSeq: 0 });
     const reply = await again.client.request('run.respond', {
       requestId: requested.data.requestId,
@@ -203,7 +203,7 @@ describe('steering a live run', () => {
   });
 
   it('bad input: nothing to steer, empty text, a run that ended, more than 20 instructions', async () => {
-    const { client } = await newSession(gateway, 'steer-bad');
+    const { client } = await newSdkSession(gateway, 'steer-bad');
     expect(await client.request('run.steer', { text: 'Skip Google' })).toMatchObject({
       event: 'error',
       data: { code: 'INVALID_STATE' },

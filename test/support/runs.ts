@@ -15,12 +15,15 @@ import type {
 import { expectEvent, isEvent, range, runIdOf, seqs, TERMINAL, type TerminalEvent } from './frames';
 import type { TestClient } from './ws-client';
 
+/** What the run helpers need of a client: the raw wire one (TestClient) or the SDK's (SdkTestClient). */
+export type RunClient = Pick<TestClient, 'request' | 'waitForEvent' | 'frames'>;
+
 /** The commands that start a run: a task, a refinement, or a `message` routed by the state. */
 export type RunCommand = 'task.start' | 'task.refine' | 'message';
 
 /** Sends `event` with `text`; its answer must be an ack carrying the new run's id. */
 export async function startRun(
-  client: TestClient,
+  client: RunClient,
   event: RunCommand,
   text: string,
 ): Promise<{ ack: ReplyFrame<'ack'>; runId: string }> {
@@ -57,7 +60,7 @@ export function expectRunOpening(
  * its stepId.
  */
 export async function nextStepStreaming(
-  client: TestClient,
+  client: RunClient,
   runId: string,
   { agent, timeoutMs = 30_000 }: { agent?: AgentName; timeoutMs?: number } = {},
 ): Promise<string> {
@@ -75,7 +78,7 @@ export async function nextStepStreaming(
 
 /** Waits for the run's terminal event and the session.state that follows it. */
 export async function waitForRunEnd(
-  client: TestClient,
+  client: RunClient,
   runId: string,
   timeoutMs = 30_000,
 ): Promise<{ terminal: FrameOf<TerminalEvent>; state: FrameOf<'session.state'> }> {

@@ -7,6 +7,7 @@ import { expectEvent } from './frames';
 import type { MawsProcess } from './maws-process';
 import { unique } from './scenario';
 import { signToken } from './tokens';
+import { SdkTestClient } from './sdk-client';
 import { TestClient, UpgradeRejectedError, type ConnectOptions } from './ws-client';
 
 /** Where to connect: a gateway (or `all`) process. */
@@ -77,4 +78,29 @@ export async function upgradeStatus(
   if (typeof opened === 'number') return opened;
   await opened.close();
   return 101;
+}
+
+/**
+ * Like `connect`, with @maws/client (SdkTestClient): for the tests that act as a client rather
+ * than test the wire. Resolves once the package has handed on the session's snapshot.
+ */
+export async function connectSdk(
+  gateway: Gateway,
+  sessionId: string,
+  token: string,
+  opts: { lastSeq?: number } = {},
+): Promise<{ client: SdkTestClient; snapshot: ReplyFrame<'session.snapshot'> }> {
+  const client = SdkTestClient.create(gateway.wsUrl!, sessionId, token, opts);
+  const snapshot = await client.waitForEvent('session.snapshot', undefined, 10_000);
+  return { client, snapshot };
+}
+
+/** `newSession` with @maws/client: a new session (sessionId `prefix-…`) of a new user, connected. */
+export async function newSdkSession(
+  gateway: Gateway,
+  prefix: string,
+): Promise<{ client: SdkTestClient; snapshot: ReplyFrame<'session.snapshot'>; sessionId: string; token: string }> {
+  const sessionId = unique(prefix);
+  const token = signToken(unique(`${prefix}-user`));
+  return { ...(await connectSdk(gateway, sessionId, token)), sessionId, token };
 }

@@ -6,21 +6,14 @@
  * its name as a `ServerEventName`, and what sends a command takes a `ClientCommandName` and
  * that command's data, so a misspelt event or a wrong payload is a compile error. The escape
  * hatches for tests that send bad input on purpose are `sendRaw` and `requestUnchecked`.
- * Imports only `ws`, node built-ins and ./frames.
+ * Imports only `ws`, node built-ins, ./frames and ./frame-log.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import type {
-  AnyDurableFrame,
-  ClientCommandMap,
-  ClientCommandName,
-  FrameOf,
-  ReplyFrame,
-  ServerEventName,
-  ServerFrame,
-} from '../../src/contract';
-import { isDurable, isEvent } from './frames';
+import type { ClientCommandMap, ClientCommandName, ReplyFrame, ServerFrame } from '../../src/contract';
+import { FrameLog } from './frame-log';
+import { isEvent } from './frames';
 
 /** The answer to a command sent with an id: its `ack` or its `error`. */
 export type CommandReply = ReplyFrame<'ack'> | ReplyFrame<'error'>;
@@ -63,27 +56,6 @@ export class UpgradeRejectedError extends Error {
 
 const clients = new Set<TestClient>();
 
-interface Waiter {
-  predicate: (f: ServerFrame) => boolean;
-  resolve: (f: ServerFrame) => void;
-  reject: (e: Error) => void;
-  since: number;
-}
-
-function describeFrames(frames: readonly ServerFrame[], n = 20): string {
-  const tail = frames.slice(-n);
-  if (tail.length === 0) return '  (no frames received)';
-  const offset = frames.length - tail.length;
-  return tail
-    .map((f, i) => {
-      // Parsed JSON (or the record of text that was not): it always stringifies.
-      let s = JSON.stringify(f);
-      if (s.length > 400) s = `${s.slice(0, 400)}…`;
-      return `  [${offset + i}] ${s}`;
-    })
-    .join('\n');
-}
-
 export function buildWsUrl(
   wsUrl: string,
   sessionId: string,
@@ -100,41 +72,24 @@ export function buildWsUrl(
   return `${base}/ws/${sid}${qs ? `?${qs}` : ''}`;
 }
 
-export class TestClient {
-  /**
-   * Every received frame, parsed, in arrival order. Text that is not JSON (which a server
-   * keeping the contract never sends) is recorded as `{__raw, __parseError: true}`, so that
-   * indices stay those of `raw`; it matches no event.
-   */
-  readonly frames: ServerFrame[] = [];
-  /** Every received frame as raw text, in arrival order (same indices as `frames`). */
-  readonly raw: string[] = [];
+export class TestClient extends FrameLog {
   /** Resolves when the socket has closed (never rejects). */
   readonly closed: Promise<CloseInfo>;
   private closeInfo: CloseInfo | undefined;
-  private waiters: Waiter[] = [];
   private idCounter = 0;
 
   private constructor(
     readonly ws: WebSocket,
     readonly url: string,
   ) {
+    super();
     ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onMessage(data, isBinary));
     this.closed = new Promise<CloseInfo>((resolve) => {
       ws.once('close', (code: number, reason: Buffer) => {
         this.closeInfo = { code, reason: reason.toString() };
         clients.delete(this);
         resolve(this.closeInfo);
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const w of waiters) {
-          w.reject(
-            new Error(
-              `socket closed (code ${code}, reason ${JSON.stringify(this.closeInfo.reason)}) ` +
-                `before a matching frame arrived. Last frames:\n${describeFrames(this.frames)}`,
-            ),
-          );
-        }
+        this.end(`socket closed (code ${code}, reason ${JSON.stringify(this.closeInfo.reason)})`);
       });
     });
     // Errors after open surface as a close; keep them from becoming uncaught exceptions.
@@ -209,22 +164,7 @@ export class TestClient {
     } catch {
       frame = { __raw: text, __parseError: true, __binary: isBinary } as unknown as ServerFrame;
     }
-    this.raw.push(text);
-    this.frames.push(frame);
-    const index = this.frames.length - 1;
-    for (const w of [...this.waiters]) {
-      if (index < w.since) continue;
-      let match = false;
-      try {
-        match = w.predicate(frame);
-      } catch {
-        match = false;
-      }
-      if (match) {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        w.resolve(frame);
-      }
-    }
+    this.record(text, frame);
   }
 
   get isOpen(): boolean {
@@ -279,84 +219,6 @@ export class TestClient {
     const frame: Record<string, unknown> = { event, data };
     if (id !== undefined) frame.id = id;
     this.ws.send(JSON.stringify(frame));
-  }
-
-  /**
-   * First frame (already received at index >= `since`, or future) matching `predicate`.
-   * Rejects on timeout or when the socket closes first, listing the last 20 frames.
-   */
-  waitFor<F extends ServerFrame>(predicate: (f: ServerFrame) => f is F, timeoutMs?: number, since?: number): Promise<F>;
-  waitFor(predicate: (f: ServerFrame) => boolean, timeoutMs?: number, since?: number): Promise<ServerFrame>;
-  waitFor(predicate: (f: ServerFrame) => boolean, timeoutMs = 15_000, since = 0): Promise<ServerFrame> {
-    for (let i = since; i < this.frames.length; i++) {
-      try {
-        if (predicate(this.frames[i])) return Promise.resolve(this.frames[i]);
-      } catch {
-        /* treat a throwing predicate as no match */
-      }
-    }
-    if (this.closeInfo) {
-      return Promise.reject(
-        new Error(
-          `socket already closed (code ${this.closeInfo.code}) and no matching frame was received. ` +
-            `Last frames:\n${describeFrames(this.frames)}`,
-        ),
-      );
-    }
-    return new Promise<ServerFrame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== waiter);
-        reject(
-          new Error(
-            `no matching frame within ${timeoutMs} ms (${this.frames.length} received). ` +
-              `Last frames:\n${describeFrames(this.frames)}`,
-          ),
-        );
-      }, timeoutMs);
-      const waiter: Waiter = {
-        predicate,
-        since,
-        resolve: (f) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  /** First frame of `event` (or of one of several events), matching `pred` if given. */
-  waitForEvent<E extends ServerEventName>(
-    event: E | readonly E[],
-    pred?: (f: FrameOf<E>) => boolean,
-    timeoutMs = 15_000,
-    since = 0,
-  ): Promise<FrameOf<E>> {
-    return this.waitFor((f): f is FrameOf<E> => isEvent(f, event) && (pred ? pred(f) : true), timeoutMs, since);
-  }
-
-  /** Frames with a numeric `seq` (the session's durable history as seen by this socket). */
-  durable(): AnyDurableFrame[] {
-    return this.frames.filter(isDurable);
-  }
-
-  /** The raw text of the durable frames received at index >= `since`, in arrival order. */
-  rawDurable(since = 0): string[] {
-    return this.raw.filter((_, i) => i >= since && isDurable(this.frames[i]));
-  }
-
-  /** Received frames of `event` (or of one of several events). */
-  events<E extends ServerEventName>(event: E | readonly E[]): FrameOf<E>[] {
-    return this.frames.filter((f): f is FrameOf<E> => isEvent(f, event));
-  }
-
-  /** Highest durable seq received so far (0 when none). */
-  lastSeq(): number {
-    return this.durable().reduce((m, f) => Math.max(m, f.seq), 0);
   }
 
   /** A fresh frame id for `send`. */

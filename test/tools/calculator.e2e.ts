@@ -10,7 +10,7 @@ import { isEvent, range, runIdOf, seqs } from '../support/frames';
 import type { MawsProcess } from '../support/maws-process';
 import { outputOf, planOf, startRun, waitForRunEnd } from '../support/runs';
 import { QUERY } from '../support/scenario';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 
 jest.setTimeout(60_000);
@@ -35,7 +35,7 @@ const toolFrames = (frames: ServerFrame[], runId: string): ToolFrame[] =>
 
 /** Runs `text` as a task on a new session of `gateway` to its end; its frames. */
 async function runTask(gateway: MawsProcess, text: string): Promise<{ frames: ServerFrame[]; runId: string }> {
-  const { client } = await newSession(gateway, 'tools');
+  const { client } = await newSdkSession(gateway, 'tools');
   const { runId } = await startRun(client, 'task.start', text);
   const { terminal } = await waitForRunEnd(client, runId);
   expect(terminal.event).toBe('run.completed');

@@ -10,7 +10,7 @@ import type { FrameOf } from '../../src/contract';
 import { runIdOf, TERMINAL } from '../support/frames';
 import type { MawsProcess } from '../support/maws-process';
 import { outputOf, startRun } from '../support/runs';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 
 jest.setTimeout(90_000);
@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 async function fetchIn(text: string) {
-  const { client } = await newSession(maws, 'fetch');
+  const { client } = await newSdkSession(maws, 'fetch');
   const { runId } = await startRun(client, 'task.start', text);
   const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
   expect(terminal.event).toBe('run.completed');

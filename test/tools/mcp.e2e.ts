@@ -16,7 +16,7 @@ import { runIdOf, TERMINAL } from '../support/frames';
 import { startMaws, runMawsOnce, type MawsProcess } from '../support/maws-process';
 import { getFreePort } from '../support/redis-server';
 import { outputOf, planOf, startRun } from '../support/runs';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 import { eventually } from '../support/timing';
 
@@ -116,7 +116,7 @@ type Result = FrameOf<'tool.result'>['data'];
 
 /** Runs a task; expects it to complete, and returns its tool results and its first finding. */
 async function run(task: string): Promise<{ results: Result[]; called: string[]; finding: string }> {
-  const { client } = await newSession(gateway, 'mcp');
+  const { client } = await newSdkSession(gateway, 'mcp');
   const { runId } = await startRun(client, 'task.start', task);
   const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
   expect(terminal.event).toBe('run.completed');

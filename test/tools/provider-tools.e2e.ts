@@ -12,7 +12,7 @@ import { isEvent, runIdOf, TERMINAL } from '../support/frames';
 import { startMaws, type MawsProcess } from '../support/maws-process';
 import { startRedis, type RedisServer } from '../support/redis-server';
 import { outputOf, startRun } from '../support/runs';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite } from '../support/suite';
 
 jest.setTimeout(120_000);
@@ -61,7 +61,7 @@ describe.each(['openai', 'anthropic'] as const)('LLM_PROVIDER=%s', (provider) =>
   });
 
   async function runTask(): Promise<{ frames: AnyDurableFrame[]; runId: string }> {
-    const { client } = await newSession(maws, 'prov-tools');
+    const { client } = await newSdkSession(maws, 'prov-tools');
     const { runId } = await startRun(client, 'task.start', 'Work out the order total.');
     const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
     expect(terminal.event).toBe('run.completed');
@@ -149,7 +149,7 @@ describe.each(['openai', 'anthropic'] as const)('LLM_PROVIDER=%s', (provider) =>
       { kind: 'tool', calls: [{ name: 'calculator', arguments: '{"expression": "1234*5"}' }] },
       { kind: 'stream', tokens: tokensOf('The total is 6170.') },
     );
-    const { client } = await newSession(maws, 'prov-refine');
+    const { client } = await newSdkSession(maws, 'prov-refine');
     const first = await startRun(client, 'task.start', 'Work out the order total.');
     await client.waitForEvent(TERMINAL, (f) => f.data.runId === first.runId, 60_000);
     fake.reset();

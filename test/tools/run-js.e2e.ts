@@ -10,7 +10,7 @@ import { runIdOf, TERMINAL } from '../support/frames';
 import { httpJson } from '../support/http';
 import type { MawsProcess } from '../support/maws-process';
 import { outputOf, planOf, startRun } from '../support/runs';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 
 jest.setTimeout(90_000);
@@ -26,7 +26,7 @@ setUpSuite(async () => {
 async function runCode(
   code: string,
 ): Promise<{ frames: AnyDurableFrame[]; results: FrameOf<'tool.result'>['data'][] }> {
-  const { client } = await newSession(maws, 'run-js');
+  const { client } = await newSdkSession(maws, 'run-js');
   const { runId } = await startRun(client, 'task.start', `Work out the answer with this:\n\`\`\`js\n${code}\n\`\`\``);
   const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
   expect(terminal.event).toBe('run.completed');

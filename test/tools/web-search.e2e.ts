@@ -9,7 +9,7 @@ import type { FrameOf } from '../../src/contract';
 import { runIdOf, TERMINAL } from '../support/frames';
 import type { MawsProcess } from '../support/maws-process';
 import { outputOf, startRun } from '../support/runs';
-import { newSession } from '../support/session';
+import { newSdkSession } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
 
 jest.setTimeout(90_000);
@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 async function runTask(maws: MawsProcess, text: string) {
-  const { client } = await newSession(maws, 'search');
+  const { client } = await newSdkSession(maws, 'search');
   const { runId } = await startRun(client, 'task.start', text);
   const terminal = await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000);
   expect(terminal.event).toBe('run.completed');
