@@ -75,3 +75,23 @@ export function collectGarbage(): void {
   }
   gc();
 }
+
+/** Items per second over `rounds` passes of `items` through `handle` (in this process). */
+export function passRate(items: string[], rounds: number, handle: (text: string, round: number) => void): number {
+  const t0 = hrUs();
+  for (let r = 0; r < rounds; r++) for (const item of items) handle(item, r);
+  return Math.round((items.length * rounds) / ((hrUs() - t0) / 1e6));
+}
+
+/** `n` GETs of `url` with a Bearer token, one after another, each read to its end: their times (ms). */
+export async function timedGets(url: string, n: number, token: string): Promise<Summary> {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = hrUs();
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    ms.push((hrUs() - t0) / 1000);
+  }
+  return summarize(ms);
+}

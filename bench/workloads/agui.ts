@@ -15,7 +15,7 @@ import { signToken } from '../../test/support/tokens';
 import { TestClient } from '../../test/support/ws-client';
 import { Ctx } from '../lib/context';
 import { makeRow, type Row } from '../lib/table';
-import { hrUs, summarize, type Summary } from '../lib/util';
+import { hrUs, passRate, summarize, timedGets, type Summary } from '../lib/util';
 
 const { AguiProjector } = loadBuilt<typeof import('../../src/agui/agui-projector')>('agui/agui-projector');
 
@@ -33,25 +33,6 @@ async function timedReplays(url: string, n: number, token: string): Promise<{ ms
     events = read.events.length;
   }
   return { ms: summarize(ms), events };
-}
-
-async function timedJson(url: string, n: number, token: string): Promise<Summary> {
-  const ms: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = hrUs();
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-    await res.json();
-    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-    ms.push((hrUs() - t0) / 1000);
-  }
-  return summarize(ms);
-}
-
-/** Frames per second over `rounds` passes of `frames` through `handle`. */
-function rate(frames: string[], rounds: number, handle: (text: string) => void): number {
-  const t0 = hrUs();
-  for (let r = 0; r < rounds; r++) for (const f of frames) handle(f);
-  return Math.round((frames.length * rounds) / ((hrUs() - t0) / 1e6));
 }
 
 export async function aguiWorkload(ctx: Ctx): Promise<void> {
@@ -78,9 +59,9 @@ export async function aguiWorkload(ctx: Ctx): Promise<void> {
     const connectUrl = `${base}/agui/${sessionId}/connect`;
     const eventsUrl = `${base}/sessions/${sessionId}/events?limit=1000`;
     await timedReplays(connectUrl, 10, token);
-    await timedJson(eventsUrl, 10, token);
+    await timedGets(eventsUrl, 10, token);
     replay = await timedReplays(connectUrl, n, token);
-    floor = await timedJson(eventsUrl, n, token);
+    floor = await timedGets(eventsUrl, n, token);
   } finally {
     await ctx.stopMaws(all.proc);
   }
@@ -89,21 +70,26 @@ export async function aguiWorkload(ctx: Ctx): Promise<void> {
   const rounds = ROUNDS[ctx.opts.mode];
   let projector = new AguiProjector(sessionId);
   let aguiEvents = 0;
+  // The SSE text's length is kept, so the text is made (and the work timed) in full.
+  let sseChars = 0;
   const project = (text: string): void => {
     const frame = JSON.parse(text) as AnyDurableFrame;
     if (frame.event === 'user.message' && frame.seq === 1) projector = new AguiProjector(sessionId);
     for (const event of projector.project(frame)) {
       aguiEvents++;
-      `data: ${JSON.stringify(event)}\n\n`.length;
+      sseChars += `data: ${JSON.stringify(event)}\n\n`.length;
     }
   };
-  const floorPass = (text: string): void => void JSON.stringify(JSON.parse(text)).length;
-  rate(frames, rounds, project);
-  rate(frames, rounds, floorPass);
+  const floorPass = (text: string): void => {
+    sseChars += JSON.stringify(JSON.parse(text)).length;
+  };
+  passRate(frames, rounds, project);
+  passRate(frames, rounds, floorPass);
   aguiEvents = 0;
-  const projected = rate(frames, rounds, project);
+  const projected = passRate(frames, rounds, project);
   const perPass = aguiEvents / rounds;
-  const floorRate = rate(frames, rounds, floorPass);
+  const floorRate = passRate(frames, rounds, floorPass);
+  if (sseChars === 0) throw new Error('agui: the projection made no SSE text');
   ctx.log(`agui: a run of ${frames.length} durable events → ${perPass} AG-UI events (${replay.events} replayed)`);
   Object.assign(details, { durableEvents: frames.length, aguiEvents: perPass, replay, floor, projected, floorRate });
   const rows: Row[] = [

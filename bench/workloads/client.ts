@@ -14,7 +14,7 @@ import { signToken } from '../../test/support/tokens';
 import { TestClient } from '../../test/support/ws-client';
 import { Ctx } from '../lib/context';
 import { makeRow, type Row } from '../lib/table';
-import { hrUs } from '../lib/util';
+import { hrUs, passRate } from '../lib/util';
 import { QUERY } from '../../test/support/scenario';
 
 const ROUNDS = { full: 400, quick: 100, smoke: 10 } as const;
@@ -35,13 +35,6 @@ class FedSocket implements SocketLike {
   close(): void {
     this.readyState = 3;
   }
-}
-
-/** Frames per second over `rounds` passes of `frames` through `handle`. */
-function rate(frames: string[], rounds: number, handle: (text: string, round: number) => void): number {
-  const t0 = hrUs();
-  for (let r = 0; r < rounds; r++) for (const f of frames) handle(f, r);
-  return Math.round((frames.length * rounds) / ((hrUs() - t0) / 1e6));
 }
 
 export async function clientWorkload(ctx: Ctx): Promise<void> {
@@ -73,8 +66,8 @@ export async function clientWorkload(ctx: Ctx): Promise<void> {
 
   // Both are warmed first (the JIT), then timed: the parse floor on the whole set, the client
   // on its second half (its seqs must keep rising, so it sees each frame once).
-  rate(flat, 1, (text) => JSON.parse(text));
-  const floorParse = rate(flat, 1, (text) => JSON.parse(text));
+  passRate(flat, 1, (text) => JSON.parse(text));
+  const floorParse = passRate(flat, 1, (text) => JSON.parse(text));
   const half = Math.floor(rounds / 2) * parsed.length;
   const client = createMawsClient({
     url: 'ws://bench.invalid',
@@ -94,8 +87,8 @@ export async function clientWorkload(ctx: Ctx): Promise<void> {
     }
   })();
   const socket = FedSocket.last!;
-  rate(flat.slice(0, half), 1, (text) => socket.onmessage?.({ data: text }));
-  const clientRate = rate(flat.slice(half), 1, (text) => socket.onmessage?.({ data: text }));
+  passRate(flat.slice(0, half), 1, (text) => socket.onmessage?.({ data: text }));
+  const clientRate = passRate(flat.slice(half), 1, (text) => socket.onmessage?.({ data: text }));
   client.close();
   await drained;
 

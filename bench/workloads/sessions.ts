@@ -12,7 +12,7 @@ import { signToken } from '../../test/support/tokens';
 import { TestClient } from '../../test/support/ws-client';
 import { Ctx } from '../lib/context';
 import { makeRow, type Row } from '../lib/table';
-import { hrUs, summarize, type Summary } from '../lib/util';
+import { timedGets, type Summary } from '../lib/util';
 import { QUERY } from '../../test/support/scenario';
 
 const MAWS_ENV = {
@@ -22,19 +22,6 @@ const MAWS_ENV = {
 };
 const SESSIONS = { full: 100, quick: 50, smoke: 5 } as const;
 const REQUESTS = { full: 300, quick: 100, smoke: 20 } as const;
-
-/** `n` requests of `path` one after another: their times (ms). */
-async function timed(url: string, n: number, token: string): Promise<Summary> {
-  const ms: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = hrUs();
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-    ms.push((hrUs() - t0) / 1000);
-  }
-  return summarize(ms);
-}
 
 export async function sessionsWorkload(ctx: Ctx): Promise<void> {
   const details: Record<string, unknown> = {};
@@ -62,11 +49,11 @@ export async function sessionsWorkload(ctx: Ctx): Promise<void> {
     const base = gateway.proc.url!;
     const n = REQUESTS[ctx.opts.mode];
     // Warm each path, then time them in turn.
-    await timed(`${base}/health/live`, 20, token);
-    await timed(`${base}/sessions`, 20, token);
-    floor = await timed(`${base}/health/live`, n, token);
-    list = await timed(`${base}/sessions`, n, token);
-    events = await timed(`${base}/sessions/bench-list-0/events?limit=1000`, n, token);
+    await timedGets(`${base}/health/live`, 20, token);
+    await timedGets(`${base}/sessions`, 20, token);
+    floor = await timedGets(`${base}/health/live`, n, token);
+    list = await timedGets(`${base}/sessions`, n, token);
+    events = await timedGets(`${base}/sessions/bench-list-0/events?limit=1000`, n, token);
     ctx.log(`sessions: ${sessions} sessions of ${historyEvents} events each; ${n} requests per path`);
   } finally {
     await ctx.stopMaws(worker.proc);
