@@ -23,7 +23,8 @@ setUpSuite(async () => {
 
 /** Runs `node dist/main.js ...args` and returns the result plus stdout+stderr together. */
 async function runOnce(args: string[], env: MawsEnv): Promise<RunOnceResult & { output: string }> {
-  const result = await runMawsOnce(args, { REDIS_URL: deadRedisUrl, ...env }, 10_000);
+  // A bound for a hang, not a speed check: a loaded machine can take seconds to load the modules.
+  const result = await runMawsOnce(args, { REDIS_URL: deadRedisUrl, ...env }, 30_000);
   return { ...result, output: `${result.stdout}\n${result.stderr}` };
 }
 
