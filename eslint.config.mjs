@@ -25,6 +25,7 @@ const LAYERS = [
   'web', // the page's HTTP headers
   'store', // Redis connections, key schema, run record codec
   'config', // the typed, validated environment
+  'logging', // pino: the process's logger, the log context of a run or a frame
   'common', // small helpers, DI tokens
   'contract', // the wire and process contract: imports nothing
 ];

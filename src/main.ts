@@ -1,12 +1,11 @@
 import 'reflect-metadata';
-import { Logger, LogLevel, ValidationPipe, INestApplicationContext } from '@nestjs/common';
+import { Logger, ValidationPipe, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { AppModule, Role, ROLES } from './app.module';
 import { setErrorSink } from './common/error-log';
-import { logAt } from './common/nest-log';
 import { redact } from './common/redact';
 import { TokenService } from './auth/token-service';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
@@ -16,10 +15,12 @@ import { SessionHub } from './gateway/session-hub';
 import { JobProducer } from './jobs/job-producer';
 import { ResolverProcessor } from './jobs/processors/resolver.processor';
 import { lowerThreadPriority } from './jobs/run-thread-priority';
+import { PinoNestLogger } from './logging/nest-logger';
+import { accessLogs } from './logging/access-logs';
+import { createRootLogger, LogFormatUnavailableError } from './logging/root-logger';
+import type { Logger as PinoLogger } from 'pino';
 import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
 import { pageSecurityHeaders } from './web/page-security';
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 /**
  * Past SHUTDOWN_GRACE_MS, what is still closing has this long; then the process exits
@@ -47,13 +48,23 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  let logger: PinoLogger;
+  try {
+    logger = createRootLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role });
+  } catch (err) {
+    if (!(err instanceof LogFormatUnavailableError)) throw err;
+    console.error(err.message);
+    process.exit(1);
+  }
+  // Nest's lines, and every Logger.log(message, context), as JSON lines.
+  const nestLogger = new PinoNestLogger(logger);
+  Logger.overrideLogger(nestLogger);
+  setErrorSink((context, message, level) => logger[level === 'log' ? 'info' : level]({ context }, message));
   if (!config.JWT_SECRET && config.AUTH_DEV_TOKENS) {
     // Dev tokens without a secret: one made up for this process (other gateways won't share it).
     config.JWT_SECRET = randomBytes(32).toString('base64url');
-    console.warn('JWT_SECRET is not set: tokens are signed with a random secret valid for this process only');
+    logger.warn('JWT_SECRET is not set: tokens are signed with a random secret valid for this process only');
   }
-  const logger = LEVELS.slice(0, LEVELS.indexOf(config.LOG_LEVEL as LogLevel) + 1);
-  setErrorSink((context, message, level) => logAt(level, message, context));
 
   // Signal handlers go in before anything starts, so a SIGTERM at any moment is graceful.
   const running: { app?: INestApplicationContext; stopping?: string; runsHeld: () => number } = {
@@ -70,7 +81,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  const app = role === 'worker' ? await startWorker(config, logger) : await startGateway(role, config, logger);
+  const app =
+    role === 'worker'
+      ? await startWorker(config, nestLogger, logger)
+      : await startGateway(role, config, nestLogger, logger);
   if (role !== 'gateway') {
     // Asked for once here: Nest ends the process when asked for a provider a role lacks.
     const resolver = app.get(ResolverProcessor);
@@ -119,17 +133,27 @@ function exitHolding(held: number, what: string): never {
   process.exit(1);
 }
 
-async function startWorker(config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(AppModule.forRole('worker', config), { logger });
+async function startWorker(
+  config: AppConfig,
+  nestLogger: PinoNestLogger,
+  logger: PinoLogger,
+): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(AppModule.forRole('worker', config), { logger: nestLogger });
   await app.init();
   // Only here: in role `all` the main thread is the gateway's too.
   const priority = lowerThreadPriority(config.WORKER_RUN_NICE);
-  console.log(`MAWS ready role=worker concurrency=${config.WORKER_CONCURRENCY}; ${priority}`);
+  readyLine(logger, `MAWS ready role=worker concurrency=${config.WORKER_CONCURRENCY}; ${priority}`);
   return app;
 }
 
-async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): Promise<INestApplicationContext> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(role, config), { logger });
+async function startGateway(
+  role: Role,
+  config: AppConfig,
+  nestLogger: PinoNestLogger,
+  logger: PinoLogger,
+): Promise<INestApplicationContext> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(role, config), { logger: nestLogger });
+  app.use(accessLogs(logger));
   app.useWebSocketAdapter(
     new MawsWsAdapter(app, {
       commands: app.get(MawsGateway),
@@ -165,8 +189,13 @@ async function startGateway(role: Role, config: AppConfig, logger: LogLevel[]): 
   app.use(BULL_BOARD_PATH, ...bullBoardRouter(queues, config.ADMIN_USER, config.ADMIN_PASSWORD));
   await app.listen(config.PORT, config.HOST);
   const url = `http://${config.HOST}:${config.PORT}`;
-  console.log(`MAWS ready role=${role} url=${url}`);
+  readyLine(logger, `MAWS ready role=${role} url=${url}`);
   return app;
+}
+
+/** The line that says the process is up: written whatever LOG_LEVEL is (supervisors and tests wait for it). */
+function readyLine(logger: PinoLogger, message: string): void {
+  logger.child({}, { level: 'info' }).info(message);
 }
 
 main().catch((err: unknown) => {

@@ -53,6 +53,11 @@ describe('configuration is validated at start-up', () => {
     await expectRefused({ REDIS_URL: 'http://x' }, ['REDIS_URL']);
   });
 
+  it('LOG_LEVEL=bogus or LOG_FORMAT=xml → exits non-zero, naming the variable', async () => {
+    await expectRefused({ LOG_LEVEL: 'bogus' }, ['LOG_LEVEL']);
+    await expectRefused({ LOG_FORMAT: 'xml' }, ['LOG_FORMAT']);
+  });
+
   it('LLM_PROVIDER=banana → exits non-zero, naming LLM_PROVIDER', async () => {
     await expectRefused({ LLM_PROVIDER: 'banana' }, ['LLM_PROVIDER']);
   });

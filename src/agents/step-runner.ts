@@ -5,6 +5,8 @@ import { RunCheckpoint, type RunRecord, type StoredToolCall, type StoredToolOutc
 import type { QuestionAnswer, ToolApprovalAnswer } from '../contract';
 import { StepInput } from './review/step-input';
 import type { RunEventWriter } from '../events/run-event-writer';
+import { logLine } from '../common/error-log';
+import { withLogContext } from '../logging/log-context';
 import type { ModelProvider, ModelRequest, ModelUsage } from '../llm/model-provider';
 import { ModelStreamCutError } from '../llm/model-provider';
 import type { ToolRegistry } from '../tools/tool-registry';
@@ -69,7 +71,13 @@ export class StepRunner {
       this.announce(runId, writer, step, attempt);
       step.onAttempt?.(attempt);
       try {
-        const result = await this.call(runId, writer, step, attempt, recorded, signal);
+        // Lines logged during the attempt say which step, agent and attempt they belong to.
+        const startedAt = Date.now();
+        const result = await withLogContext({ stepId: step.stepId, agent: step.agent, attempt }, async () => {
+          const text = await this.call(runId, writer, step, attempt, recorded, signal);
+          logLine('StepRunner', `step answered in ${Date.now() - startedAt} ms`, 'log');
+          return text;
+        });
         return { ...result, attempt };
       } catch (err) {
         if (signal.aborted) throw reasonOf(signal);

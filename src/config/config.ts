@@ -125,6 +125,8 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1000) MODEL_TIMEOUT_MS = 120_000;
 
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) LOG_LEVEL = 'log';
+  /** `json`: one JSON object per line (for machines); `pretty`: for people (needs pino-pretty). */
+  @IsIn(['json', 'pretty']) LOG_FORMAT: 'json' | 'pretty' = 'json';
 
   // Security: token sources, browser origins, and the limits that keep one client from
   // starving the others.

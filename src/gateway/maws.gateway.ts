@@ -3,6 +3,7 @@ import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nes
 import type { WebSocket } from 'ws';
 import { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
+import { withLogContext } from '../logging/log-context';
 import { SessionCommands } from '../session/session-commands';
 import { StoreWrites } from '../store/store-writes';
 import { REFUSAL_MEANING } from '../store/write-refusal';
@@ -42,8 +43,10 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
    * UNAVAILABLE: nothing was done (a refused write changes nothing), and the person may try again.
    */
   async handle(ws: WebSocket, command: ClientCommand): Promise<void> {
+    const session = this.hub.sessionKeyOf(ws);
     try {
-      await this.carryOut(ws, command);
+      // Lines logged while the command is carried out name its session.
+      await withLogContext(session ? { session } : {}, () => this.carryOut(ws, command));
     } catch (err) {
       const refusal = this.writes.noteError(err);
       if (!refusal) throw err;

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Clarifier } from '../agents/clarifier';
 import { ThrottledErrorLog, setErrorSink } from '../common/error-log';
 import { AppConfig } from '../config/config';
+import { createRootLogger } from '../logging/root-logger';
 import { EventLog, eventLogOptions } from '../events/event-log';
 import { createModelProvider } from '../llm/create-model-provider';
 import { redisUsageMeter } from '../ops/redis-usage-meter';
@@ -20,16 +21,17 @@ import type { ClarifierThreadMessage } from './clarifier-thread';
 async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('clarifier-thread-entry runs only as a worker thread');
-  setErrorSink((context, message, level) =>
-    port.postMessage({ type: 'error', context, message, level } satisfies ClarifierThreadMessage),
-  );
   // The main thread validated the environment; this is that validated config, cloned.
   const config = Object.assign(new AppConfig(), (workerData as { config: AppConfig }).config);
+  // Its own logger: the thread's lines carry the thread's log context (its jobs), not the host's.
+  const logger = createRootLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'worker' }).child({
+    thread: 'clarifier',
+  });
+  setErrorSink((context, message, level) => logger[level === 'log' ? 'info' : level]({ context }, message));
+  const warn = (message: string): void => logger.warn({ context: 'Clarifier' }, message);
   const redis = openRedis(config.REDIS_URL, 'clarifier');
   const log = new EventLog(redis, eventLogOptions(config));
-  const model = createModelProvider(config, redisUsageMeter(config.REDIS_URL), (message) =>
-    port.postMessage({ type: 'warn', message } satisfies ClarifierThreadMessage),
-  );
+  const model = createModelProvider(config, redisUsageMeter(config.REDIS_URL), warn);
   const writes = new StoreWrites(redis, 'Redis');
   const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS, writes);
   const processor = new ClarifierProcessor(clarifier, log, writes, {
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
     concurrency: config.CLARIFIER_CONCURRENCY,
     lockMs: config.WORKER_LOCK_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
-    warn: (message) => port.postMessage({ type: 'warn', message } satisfies ClarifierThreadMessage),
+    warn,
   });
   port.on('message', (message: ClarifierThreadMessage) => {
     if (message.type !== 'stop') return;

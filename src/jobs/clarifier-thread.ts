@@ -1,18 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { LineLevel } from '../common/error-log';
-import { logAt } from '../common/nest-log';
 import type { AppConfig } from '../config/config';
 
-export type ClarifierThreadMessage =
-  | { type: 'ready' }
-  | { type: 'stop' }
-  | { type: 'stopped' }
-  /** Something for the operator, logged by the host (the thread has no logger of its own). */
-  | { type: 'warn'; message: string }
-  /** A line of the thread's (see ThrottledErrorLog, logLine), logged by the host under the thread's context. */
-  | { type: 'error'; context: string; message: string; level: LineLevel };
+export type ClarifierThreadMessage = { type: 'ready' } | { type: 'stop' } | { type: 'stopped' };
 
 const RESTART_DELAY_MS = 1000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -41,8 +32,6 @@ export class ClarifierThread {
       this.thread = thread;
       let ready = false;
       thread.on('message', (message: ClarifierThreadMessage) => {
-        if (message.type === 'warn') this.logger.warn(message.message);
-        if (message.type === 'error') logAt(message.level, message.message, `${message.context} (clarifier thread)`);
         if (message.type !== 'ready') return;
         ready = true;
         resolve();

@@ -7,6 +7,7 @@ import { durable } from '../../events/frames';
 import { bullConnection } from '../../store/redis-connection';
 import type { StoreWrites } from '../../store/store-writes';
 import { QUEUE_PREFIX } from '../../store/redis-keys';
+import { withLogContext } from '../../logging/log-context';
 import { assertPayload } from '../job-payloads';
 
 /** Runs chat jobs on their own queue, with high concurrency: answers never wait for runs. */
@@ -46,6 +47,19 @@ export class ClarifierProcessor {
 
   private async process(job: Job, signal?: AbortSignal): Promise<void> {
     const { sessionKey, text, replyTo, steerable } = assertPayload(JobName.AnswerChat, job.data);
+    return withLogContext({ session: sessionKey, agent: 'clarifier' }, () =>
+      this.answer(job, sessionKey, text, replyTo, steerable, signal),
+    );
+  }
+
+  private async answer(
+    job: Job,
+    sessionKey: string,
+    text: string,
+    replyTo: string | undefined,
+    steerable: boolean | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const answerId = String(job.id);
     try {
       const written = await this.clarifier.answer(

@@ -15,6 +15,7 @@ import { ParkRunError } from '../../agents/review/park-run-error';
 import type { RunStore } from '../../store/run-store';
 import { bullConnection } from '../../store/redis-connection';
 import type { StoreWrites } from '../../store/store-writes';
+import { withLogContext } from '../../logging/log-context';
 import { CONTROL_CHANNEL, QUEUE_PREFIX } from '../../store/redis-keys';
 import { assertPayload } from '../job-payloads';
 import { RunLockLostError } from '../run-lock-lost-error';
@@ -58,14 +59,19 @@ export class ResolverProcessor {
       if (channel === CONTROL_CHANNEL) this.onControl(message);
     });
     await this.control.subscribe(CONTROL_CHANNEL);
-    this.worker = new Worker(QueueName.Resolver, (job, token, signal) => this.process(job, token, signal), {
-      connection: bullConnection(this.options.redisUrl),
-      prefix: QUEUE_PREFIX,
-      concurrency: this.options.concurrency,
-      lockDuration: this.options.lockMs,
-      stalledInterval: this.options.stalledIntervalMs,
-      maxStalledCount: 5,
-    });
+    this.worker = new Worker(
+      QueueName.Resolver,
+      // Every line logged while the run is worked on carries its run and session.
+      (job, token, signal) => withLogContext(runContextOf(job.data), () => this.process(job, token, signal)),
+      {
+        connection: bullConnection(this.options.redisUrl),
+        prefix: QUEUE_PREFIX,
+        concurrency: this.options.concurrency,
+        lockDuration: this.options.lockMs,
+        stalledInterval: this.options.stalledIntervalMs,
+        maxStalledCount: 5,
+      },
+    );
     // Lock renewals refused while Redis refuses writes go into that one condition's log lines.
     logErrorsOf(this.worker, 'ResolverWorker', 'resolver queue worker', (err) => !!this.writes.noteError(err));
     // A lock that could not be renewed, or a job of ours found stalled, means another worker
@@ -123,10 +129,13 @@ export class ResolverProcessor {
     this.active.set(runId, run);
     const signal = bullSignal ? AbortSignal.any([run.cancel.signal, bullSignal]) : run.cancel.signal;
     let activation: RunActivation | null = null;
+    const startedAt = Date.now();
     try {
       activation = await this.resolver.activate(sessionKey, runId, signal);
       if (!activation) return;
+      this.logger.log(`run activated (${activation.run.mode}), ${job.attemptsMade} earlier attempts of its job`);
       await this.resolver.resolve(activation, signal, run.handBack.signal);
+      this.logger.log(`run ended here after ${Date.now() - startedAt} ms`);
     } catch (err) {
       if (err instanceof ParkRunError) return await this.park(job, token, sessionKey, runId, err);
       const lost = [err, run.cancel.signal.reason].find(
@@ -228,4 +237,13 @@ function runErrorOf(err: unknown): RunError {
   const failure = stepFailureOf(err);
   if (failure) return failure;
   return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** A resolver job's run and session, for its log lines (whatever the payload holds). */
+function runContextOf(data: unknown): { runId?: string; session?: string } {
+  const { runId, sessionKey } = (data ?? {}) as { runId?: unknown; sessionKey?: unknown };
+  return {
+    ...(typeof runId === 'string' ? { runId } : {}),
+    ...(typeof sessionKey === 'string' ? { session: sessionKey } : {}),
+  };
 }
