@@ -6,6 +6,8 @@
  * - Without persistence (appendonly no): Redis comes back empty. The processes stay up, the
  *   affected run ends with a clear coded error (run.failed STATE_LOST, or RESUME_UNAVAILABLE
  *   and a snapshot) rather than hanging, and a new task afterwards works.
+ * - Killed for five seconds (issue 17): each process logs a few throttled error lines naming
+ *   the connection that lost Redis, as JSON, not one per reconnect attempt and not none.
  */
 import { range, seqs, TERMINAL } from '../support/frames';
 import { httpJson } from '../support/http';
@@ -13,7 +15,8 @@ import { startRun } from '../support/runs';
 import { QUERY, unique } from '../support/scenario';
 import { connect } from '../support/session';
 import { setUpSuite, startStack } from '../support/suite';
-import { eventually } from '../support/timing';
+import { logLines } from '../support/log-lines';
+import { eventually, sleep } from '../support/timing';
 import { signToken } from '../support/tokens';
 
 jest.setTimeout(90_000);
@@ -121,5 +124,48 @@ describe('Redis restart without persistence (appendonly no)', () => {
     // The socket that lived through the loss is not left deaf: it saw the new run too.
     const seen = await client.waitForEvent('run.completed', (f) => f.data.runId === next.runId, 10_000);
     expect(seen.seq).toBe(done.seq);
+  });
+});
+
+describe('Redis killed for five seconds', () => {
+  it('each process logs a few throttled error lines naming its connections, then works again', async () => {
+    const {
+      redis,
+      procs: [gateway, worker],
+    } = await startStack(
+      ['gateway', 'worker'],
+      { LOG_LEVEL: 'log', OFFLINE_TOKEN_DELAY_MS: '0' },
+      { appendonly: true },
+    );
+    const errorsOf = (output: string) => logLines(output).filter((l) => l.level === 'error');
+    const before = { gateway: errorsOf(gateway.output()).length, worker: errorsOf(worker.output()).length };
+    redis.kill('SIGKILL');
+    await redis.exited();
+    // Every connection retries many times meanwhile (ioredis's reconnect, BullMQ's workers).
+    await sleep(5_000);
+    await redis.restart();
+    await eventually(
+      async () => (await httpJson('GET', `${gateway.url}/health/ready`)).status === 200,
+      30_000,
+      'the gateway ready again',
+    );
+    const { client } = await connect(gateway, unique('after-kill'), signToken(unique('after-kill-user')));
+    const { runId } = await startRun(client, 'task.start', QUERY);
+    expect((await client.waitForEvent(TERMINAL, (f) => f.data.runId === runId, 60_000)).event).toBe('run.completed');
+
+    for (const [name, proc] of [
+      ['gateway', gateway],
+      ['worker', worker],
+    ] as const) {
+      const lines = errorsOf(proc.output()).slice(before[name]);
+      // Not none: the outage is reported. Not thousands: one line per source per 30 s.
+      expect({ name, some: lines.length > 0 }).toEqual({ name, some: true });
+      // Each names what lost Redis (a connection, a queue, a queue's worker), and each once.
+      const sources = lines.map(
+        (l) => /^(redis connection "[a-z]+"|queue "[a-z]+"|[a-z]+ queue worker): /.exec(l.msg)?.[1],
+      );
+      expect(sources).not.toContain(undefined);
+      expect(new Set(sources).size).toBe(sources.length);
+    }
   });
 });
