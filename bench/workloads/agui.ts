@@ -9,11 +9,10 @@
  */
 import type { AnyDurableFrame } from '../../src/contract';
 import { loadBuilt } from '../../test/support/built';
-import { QUERY } from '../../test/support/scenario';
 import { readEvents } from '../../test/support/sse';
 import { signToken } from '../../test/support/tokens';
-import { TestClient } from '../../test/support/ws-client';
 import { Ctx } from '../lib/context';
+import { recordRun } from '../lib/recorded-run';
 import { makeRow, type Row } from '../lib/table';
 import { hrUs, passRate, summarize, timedGets, type Summary } from '../lib/util';
 
@@ -46,14 +45,7 @@ export async function aguiWorkload(ctx: Ctx): Promise<void> {
   let replay: { ms: Summary; events: number };
   let floor: Summary;
   try {
-    const recorder = await TestClient.connect(all.proc.wsUrl!, sessionId, token);
-    try {
-      await recorder.request('task.start', { text: QUERY });
-      await recorder.waitForEvent('run.completed', undefined, 30_000);
-      frames = recorder.rawDurable();
-    } finally {
-      await recorder.close();
-    }
+    frames = await recordRun(all.proc.wsUrl!, sessionId, token);
     const base = all.proc.url!;
     const n = REQUESTS[ctx.opts.mode];
     const connectUrl = `${base}/agui/${sessionId}/connect`;

@@ -11,11 +11,10 @@
 import { createMawsClient, initialView, reduce, type SocketLike } from '../../packages/client/src';
 import type { AnyDurableFrame } from '../../src/contract';
 import { signToken } from '../../test/support/tokens';
-import { TestClient } from '../../test/support/ws-client';
 import { Ctx } from '../lib/context';
+import { recordRun } from '../lib/recorded-run';
 import { makeRow, type Row } from '../lib/table';
 import { hrUs, passRate } from '../lib/util';
-import { QUERY } from '../../test/support/scenario';
 
 const ROUNDS = { full: 400, quick: 100, smoke: 10 } as const;
 
@@ -45,14 +44,7 @@ export async function clientWorkload(ctx: Ctx): Promise<void> {
   let frames: string[];
   try {
     // A recorded run: the seed's question at zero delay, as a client receives it.
-    const recorder = await TestClient.connect(all.proc.wsUrl!, 'bench-client-rec', signToken('bench-client'));
-    try {
-      await recorder.request('task.start', { text: QUERY });
-      await recorder.waitForEvent('run.completed', undefined, 30_000);
-      frames = recorder.rawDurable();
-    } finally {
-      await recorder.close();
-    }
+    frames = await recordRun(all.proc.wsUrl!, 'bench-client-rec', signToken('bench-client'));
   } finally {
     await ctx.stopMaws(all.proc);
   }
