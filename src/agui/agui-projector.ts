@@ -1,4 +1,4 @@
-import { EventType, type AGUIEvent, type Interrupt, type JsonPatchOperation } from '@ag-ui/core';
+import { EventType, type AGUIEvent, type Interrupt, type JsonPatchOperation, type RunFinishedEvent } from '@ag-ui/core';
 import { planStepsOf } from '../contract';
 import type {
   AgentName,
@@ -138,23 +138,13 @@ export class AguiProjector {
       }
       case 'run.input_requested': {
         const { runId, ...request } = frame.data;
-        if (!this.isCurrent(runId)) return;
-        this.setStatus('waiting', emit);
-        return this.end(emit, {
-          type: EventType.RUN_FINISHED,
-          threadId: this.threadId,
-          runId: this.open!.runId,
+        return this.finish(runId, 'waiting', emit, {
           outcome: { type: 'interrupt', interrupts: [interruptOf(request)] },
         });
       }
       case 'run.completed': {
         const { runId, report, usage } = frame.data;
-        if (!this.isCurrent(runId)) return;
-        this.setStatus('completed', emit);
-        return this.end(emit, {
-          type: EventType.RUN_FINISHED,
-          threadId: this.threadId,
-          runId: this.open!.runId,
+        return this.finish(runId, 'completed', emit, {
           result: { report },
           outcome: { type: 'success' },
           ...(usage ? { usage: [usageOf(usage)] } : {}),
@@ -167,14 +157,7 @@ export class AguiProjector {
         return this.end(emit, { type: EventType.RUN_ERROR, message: error.message, code: error.code });
       }
       case 'run.cancelled':
-        if (!this.isCurrent(frame.data.runId)) return;
-        this.setStatus('cancelled', emit);
-        return this.end(emit, {
-          type: EventType.RUN_FINISHED,
-          threadId: this.threadId,
-          runId: this.open!.runId,
-          outcome: { type: 'cancelled' },
-        });
+        return this.finish(frame.data.runId, 'cancelled', emit, { outcome: { type: 'cancelled' } });
       case 'chat.response': {
         // The Clarifier's answers while a run goes: a message of their own, from the clarifier.
         if (!this.open) return;
@@ -196,6 +179,18 @@ export class AguiProjector {
     this.open = { runId: aguiRunId, steps: new Map() };
     emit({ type: EventType.RUN_STARTED, threadId: this.threadId, runId: aguiRunId });
     emit({ type: EventType.STATE_SNAPSHOT, snapshot: structuredClone(this.run) });
+  }
+
+  /** The run's AG-UI run ends with RUN_FINISHED (`fields`: its outcome, result, usage), its state first. */
+  private finish(
+    runId: string,
+    status: AguiRunState['status'],
+    emit: (event: AGUIEvent) => void,
+    fields: Pick<RunFinishedEvent, 'outcome' | 'result' | 'usage'>,
+  ): void {
+    if (!this.isCurrent(runId)) return;
+    this.setStatus(status, emit);
+    this.end(emit, { type: EventType.RUN_FINISHED, threadId: this.threadId, runId: this.open!.runId, ...fields });
   }
 
   /** Closes what is open (AG-UI wants every step and message closed first), then ends the run. */

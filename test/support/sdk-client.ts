@@ -12,11 +12,7 @@ import type { ClientCommandMap, ClientCommandName } from '../../src/contract';
 import { registerCleanup } from './cleanup';
 import { FrameLog } from './frame-log';
 import { isEvent } from './frames';
-import type { CommandReply } from './ws-client';
-
-/** `data` may be left out only for a command whose data is empty (`ping`, `task.cancel`). */
-type DataArg<C extends ClientCommandName> =
-  Record<string, never> extends ClientCommandMap[C] ? [data?: ClientCommandMap[C]] : [data: ClientCommandMap[C]];
+import type { CommandReply, DataArg } from './ws-client';
 
 const open = new Set<SdkTestClient>();
 

@@ -19,7 +19,7 @@ import { isEvent } from './frames';
 export type CommandReply = ReplyFrame<'ack'> | ReplyFrame<'error'>;
 
 /** `data` may be left out only for a command whose data is empty (`ping`, `task.cancel`). */
-type DataArg<C extends ClientCommandName> =
+export type DataArg<C extends ClientCommandName> =
   Record<string, never> extends ClientCommandMap[C] ? [data?: ClientCommandMap[C]] : [data: ClientCommandMap[C]];
 
 export interface CloseInfo {
