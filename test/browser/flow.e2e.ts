@@ -284,6 +284,7 @@ describe('the web client in a browser', () => {
       await page.reload({ waitUntil: 'load' });
       await waitConnected(page);
       await waitForState(page, 'REFINEMENT_READY');
+      await waitForRunEnd(page, 1); // the history replayed after the snapshot
       expect(await readRuns(page)).toEqual([run]);
       expect(other.pageErrors).toEqual([]);
     } finally {
@@ -336,6 +337,7 @@ describe('the web client in a browser', () => {
       await page.reload({ waitUntil: 'load' });
       await waitConnected(page);
       await waitForState(page, 'REFINEMENT_READY');
+      await waitForRunEnd(page, 1); // the history replayed after the snapshot
       expect(await readRuns(page)).toEqual([run]);
       expect(await page.getAttribute('.input-card', 'data-status')).toBe('answered');
       expect(other.pageErrors).toEqual([]);
@@ -397,6 +399,7 @@ describe('the web client in a browser', () => {
       await page.reload({ waitUntil: 'load' });
       await waitConnected(page);
       await waitForState(page, 'REFINEMENT_READY');
+      await waitForRunEnd(page, 1); // the history replayed after the snapshot
       expect(await readRuns(page)).toEqual([run]);
       expect(await page.textContent('.steer-note')).toBe(note);
       expect(other.pageErrors).toEqual([]);
@@ -435,6 +438,8 @@ describe('the web client in a browser', () => {
       await page.click(`#session-list .session-row[data-session-id="${sessionId}-review"] .session-open`);
       await waitForState(page, 'REFINEMENT_READY');
       expect(await page.inputValue('#session')).toBe(`${sessionId}-review`);
+      // The state comes with the snapshot; the run card with the history replayed after it.
+      expect((await waitForRunEnd(page, 1)).status).toBe('completed');
       expect((await readRuns(page)).map((r) => r.status)).toEqual(['completed']);
       // Delete another (after the confirm): it leaves the list.
       await page.click('#sessions-toggle');
