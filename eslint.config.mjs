@@ -22,6 +22,7 @@ const LAYERS = [
   'events', // the event log and its scripts
   'auth', // tokens
   'ops', // health, metrics, Bull Board, usage counting
+  'tracing', // OpenTelemetry: the tracer provider, spans, a run activation's trace
   'web', // the page's HTTP headers
   'store', // Redis connections, key schema, run record codec
   'config', // the typed, validated environment

@@ -8,6 +8,7 @@ import type { ModelProvider } from './llm/model-provider';
 import { redisUsageMeter } from './ops/redis-usage-meter';
 import { RunStore } from './store/run-store';
 import { StoreWrites } from './store/store-writes';
+import { RunTraces } from './tracing/run-traces';
 import { MODEL_PROVIDER, REDIS } from './common/tokens';
 
 /** What every role shares: the config, one Redis command connection, the event log. */
@@ -37,6 +38,11 @@ export class CoreModule implements OnApplicationShutdown {
         { provide: RunStore, useFactory: (redis: Redis) => new RunStore(redis), inject: [REDIS] },
         { provide: StoreWrites, useFactory: (redis: Redis) => new StoreWrites(redis, 'Redis'), inject: [REDIS] },
         {
+          provide: RunTraces,
+          useFactory: (redis: Redis) => new RunTraces(redis, config.HISTORY_TTL_SECONDS),
+          inject: [REDIS],
+        },
+        {
           provide: MODEL_PROVIDER,
           useFactory: () =>
             createModelProvider(config, redisUsageMeter(config.REDIS_URL), (message) =>
@@ -44,7 +50,7 @@ export class CoreModule implements OnApplicationShutdown {
             ),
         },
       ],
-      exports: [AppConfig, REDIS, EventLog, RunStore, StoreWrites, MODEL_PROVIDER],
+      exports: [AppConfig, REDIS, EventLog, RunStore, StoreWrites, MODEL_PROVIDER, RunTraces],
     };
   }
 

@@ -3,12 +3,13 @@ import { Logger, ValidationPipe, INestApplicationContext } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppModule, Role, ROLES } from './app.module';
 import { setErrorSink } from './common/error-log';
 import { redact } from './common/redact';
 import { TokenService } from './auth/token-service';
-import { AppConfig, ConfigError, loadConfig } from './config/config';
+import { AppConfig, ConfigError, loadConfig, traceExportOf } from './config/config';
 import { MawsGateway } from './gateway/maws.gateway';
 import { MawsWsAdapter } from './gateway/maws-ws-adapter';
 import { SessionHub } from './gateway/session-hub';
@@ -21,6 +22,7 @@ import { createRootLogger, LogFormatUnavailableError } from './logging/root-logg
 import type { Logger as PinoLogger } from 'pino';
 import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
 import { pageSecurityHeaders } from './web/page-security';
+import { startTracing, stopTracing, tracingActive } from './tracing/tracing';
 
 /**
  * Past SHUTDOWN_GRACE_MS, what is still closing has this long; then the process exits
@@ -56,6 +58,14 @@ async function main(): Promise<void> {
     console.error(err.message);
     process.exit(1);
   }
+  // Before anything that makes spans (queues, the gateway): with no exporter asked for, nothing.
+  const tracing = startTracing(traceExportOf(config), {
+    serviceName: config.OTEL_SERVICE_NAME,
+    role,
+    version: packageVersion(),
+    recordContent: config.MAWS_TRACE_CONTENT,
+  });
+  if (tracingActive()) logger.info(tracing);
   // Nest's lines, and every Logger.log(message, context), as JSON lines.
   const nestLogger = new PinoNestLogger(logger);
   Logger.overrideLogger(nestLogger);
@@ -97,18 +107,22 @@ async function main(): Promise<void> {
 /** Graceful: exit 0 once everything is closed and every run handed back, else 1. */
 function stop(app: INestApplicationContext, signal: string, runsHeld: () => number): void {
   Logger.log(`${signal}: shutting down`, 'MAWS');
-  app.close().then(
-    () => {
-      const held = runsHeld();
-      if (held > 0) exitHolding(held, 'shutdown ended');
-      Logger.log('shut down: every run handed back, every socket closed', 'MAWS');
-      process.exit(0);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  app
+    .close()
+    // The spans of the runs handed back go out before the process ends.
+    .then(() => stopTracing(SHUTDOWN_MARGIN_MS / 2))
+    .then(
+      () => {
+        const held = runsHeld();
+        if (held > 0) exitHolding(held, 'shutdown ended');
+        Logger.log('shut down: every run handed back, every socket closed', 'MAWS');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
 }
 
 /**
@@ -191,6 +205,15 @@ async function startGateway(
   const url = `http://${config.HOST}:${config.PORT}`;
   readyLine(logger, `MAWS ready role=${role} url=${url}`);
   return app;
+}
+
+/** MAWS's version, as its package.json (beside dist/) says. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** The line that says the process is up: written whatever LOG_LEVEL is (supervisors and tests wait for it). */

@@ -2,7 +2,7 @@
 // The report panel: the latest report rendered as Markdown (marked, then DOMPurify), a live
 // draft while the aggregator writes, earlier reports on request, and Copy / Download .md.
 
-import { el, renderMarkdown, reportTitle } from './util.js';
+import { copyText, el, flash, renderMarkdown, reportTitle } from './util.js';
 
 /** @typedef {import('../../src/contract').RunMode} RunMode */
 /** @typedef {{ runId: string, md: string, mode: RunMode }} ReportEntry */
@@ -113,21 +113,7 @@ export function createReport(ui, fileName) {
 
   async function copy() {
     if (!shown || shown.draft || !shown.md) return;
-    const md = shown.md;
-    try {
-      await navigator.clipboard.writeText(md);
-    } catch {
-      // navigator.clipboard needs a secure context (not plain http on a LAN phone).
-      const ta = el('textarea');
-      ta.value = md;
-      ta.setAttribute('readonly', '');
-      ta.style.position = 'fixed';
-      ta.style.opacity = '0';
-      document.body.appendChild(ta);
-      ta.select();
-      document.execCommand('copy');
-      ta.remove();
-    }
+    await copyText(shown.md);
     flash(ui.copy, 'Copied');
   }
 
@@ -141,19 +127,6 @@ export function createReport(ui, fileName) {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-  }
-
-  /**
-   * @param {HTMLButtonElement} btn
-   * @param {string} label
-   */
-  function flash(btn, label) {
-    const original = btn.dataset.label || btn.textContent;
-    btn.dataset.label = original;
-    btn.textContent = label;
-    setTimeout(() => {
-      btn.textContent = original;
-    }, 1500);
   }
 
   ui.copy.addEventListener('click', () => void copy());

@@ -3,7 +3,7 @@
 // (planner, one row per executor step, aggregator) and the Clarifier's answers, in the order
 // they happened. Rebuilt from the session's history on every page load.
 
-import { el, cssToken, followBottom, reportTitle } from './util.js';
+import { copyText, el, cssToken, flash, followBottom, reportTitle } from './util.js';
 import { createToolList } from './tools.js';
 import { createInputCard } from './input-card.js';
 
@@ -191,6 +191,27 @@ export function createThread(root, opts) {
     addStep(run, { agent: 'aggregator', title: 'Write the report' });
     append(node);
     return run;
+  }
+
+  /**
+   * The run's OpenTelemetry trace (when the deployment traces): its id, shortened, on a button
+   * that copies the whole id for the operator's trace viewer.
+   * @param {Run} run
+   * @param {string} traceId
+   */
+  function showTrace(run, traceId) {
+    if (run.node.querySelector('.run-trace')) return;
+    const label = `Trace ${traceId.slice(0, 8)}`;
+    const button = el('button', 'run-trace', label);
+    button.type = 'button';
+    button.dataset.traceId = traceId;
+    button.title = `Trace ${traceId}: click to copy`;
+    // The visible text first: what a person sees is what a voice user says.
+    button.setAttribute('aria-label', `${label}: copy the whole trace id`);
+    button.addEventListener('click', () => {
+      void copyText(traceId).then(() => flash(button, 'Copied'));
+    });
+    run.node.querySelector('.run-head')?.append(button);
   }
 
   /**
@@ -600,6 +621,7 @@ export function createThread(root, opts) {
     runStarted: (d) => {
       const run = getRun(d.runId, d.mode);
       if (run.state === 'queued') setRunStatus(run, 'running');
+      if (d.traceId) showTrace(run, d.traceId);
     },
     agentStarted,
     agentDelta,

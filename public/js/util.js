@@ -220,3 +220,38 @@ export function followBottom(root, slack) {
     },
   };
 }
+
+/**
+ * Puts text on the clipboard; where navigator.clipboard is missing (it needs a secure
+ * context: plain http on a LAN phone), through a hidden textarea.
+ * @param {string} text
+ */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const ta = el('textarea');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.style.position = 'fixed';
+    ta.style.opacity = '0';
+    document.body.appendChild(ta);
+    ta.select();
+    document.execCommand('copy');
+    ta.remove();
+  }
+}
+
+/**
+ * Shows `label` on a button for a moment ("Copied"), then its own text again.
+ * @param {HTMLButtonElement} btn
+ * @param {string} label
+ */
+export function flash(btn, label) {
+  const original = btn.dataset.label || btn.textContent;
+  btn.dataset.label = original;
+  btn.textContent = label;
+  setTimeout(() => {
+    btn.textContent = original;
+  }, 1500);
+}

@@ -104,12 +104,19 @@ export class RunResolver {
    * Null for a refused start, whose job went out beside the script that refused it (see
    * SessionCommands.begin): there is nothing to do.
    */
-  async activate(sessionKey: string, runId: string, signal?: AbortSignal): Promise<RunActivation | null> {
+  async activate(
+    sessionKey: string,
+    runId: string,
+    signal?: AbortSignal,
+    /** The trace of this activation, for run.started (when tracing is on). */
+    traceId?: string,
+  ): Promise<RunActivation | null> {
     const storeWrite = this.storeWrite(sessionKey, runId, signal);
+    const traced = traceId ? { traceId } : {};
     const activated = await storeWrite(() =>
       this.log.activateRun(sessionKey, runId, {
-        task: durable('run.started', { runId, mode: 'task' }),
-        refinement: durable('run.started', { runId, mode: 'refinement' }),
+        task: durable('run.started', { runId, mode: 'task', ...traced }),
+        refinement: durable('run.started', { runId, mode: 'refinement', ...traced }),
       }),
     );
     if (activated.status === 'not-running') {

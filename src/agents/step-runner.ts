@@ -7,6 +7,9 @@ import { StepInput } from './review/step-input';
 import type { RunEventWriter } from '../events/run-event-writer';
 import { logLine } from '../common/error-log';
 import { withLogContext } from '../logging/log-context';
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan } from '../tracing/spans';
+import { ParkRunError } from './review/park-run-error';
 import type { ModelProvider, ModelRequest, ModelUsage } from '../llm/model-provider';
 import { ModelStreamCutError } from '../llm/model-provider';
 import type { ToolRegistry } from '../tools/tool-registry';
@@ -73,11 +76,21 @@ export class StepRunner {
       try {
         // Lines logged during the attempt say which step, agent and attempt they belong to.
         const startedAt = Date.now();
-        const result = await withLogContext({ stepId: step.stepId, agent: step.agent, attempt }, async () => {
-          const text = await this.call(runId, writer, step, attempt, recorded, signal);
-          logLine('StepRunner', `step answered in ${Date.now() - startedAt} ms`, 'log');
-          return text;
-        });
+        // Each attempt is a `maws.step` span of the run's trace; its model and tool calls nest in it.
+        const attributes = {
+          'maws.run_id': runId,
+          'maws.step_id': step.stepId,
+          'maws.agent': step.agent,
+          'maws.attempt': attempt,
+        };
+        const expected = (err: unknown): boolean => err instanceof ParkRunError;
+        const result = await inSpan('maws.step', { attributes, expected }, () =>
+          withLogContext({ stepId: step.stepId, agent: step.agent, attempt }, async () => {
+            const text = await this.call(runId, writer, step, attempt, recorded, signal);
+            logLine('StepRunner', `step answered in ${Date.now() - startedAt} ms`, 'log');
+            return text;
+          }),
+        );
         return { ...result, attempt };
       } catch (err) {
         if (signal.aborted) throw reasonOf(signal);
@@ -141,18 +154,39 @@ export class StepRunner {
               step.steersBetweenRounds,
             )
           : undefined;
-      const stream = this.model.stream(
-        tools ? { ...step.request, tools } : step.request,
-        AbortSignal.any([call.signal, park.signal]),
+      // The model call's span (every provider's; the AI SDK's own spans and the tool calls nest in it).
+      const model = this.model.modelFor?.(step.agent) ?? this.model.name;
+      const attributes = {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': this.model.name,
+        'gen_ai.request.model': model,
+        'maws.agent': step.agent,
+      };
+      const expected = (err: unknown): boolean => err instanceof ParkRunError;
+      const { text, usage } = await inSpan(
+        `maws.model ${step.agent}`,
+        { kind: SpanKind.CLIENT, attributes, expected },
+        async (span) => {
+          const stream = this.model.stream(
+            tools ? { ...step.request, tools } : step.request,
+            AbortSignal.any([call.signal, park.signal]),
+          );
+          let text = '';
+          for await (const chunk of stream.chunks) {
+            if (signal.aborted) break;
+            text += chunk;
+            writer.delta(step.agent, step.stepId, attempt, chunk);
+          }
+          if (signal.aborted) throw reasonOf(signal);
+          const usage = await stream.usage();
+          span?.setAttributes({
+            'gen_ai.usage.input_tokens': usage.inputTokens,
+            'gen_ai.usage.output_tokens': usage.outputTokens,
+          });
+          return { text, usage };
+        },
       );
-      let text = '';
-      for await (const chunk of stream.chunks) {
-        if (signal.aborted) break;
-        text += chunk;
-        writer.delta(step.agent, step.stepId, attempt, chunk);
-      }
-      if (signal.aborted) throw reasonOf(signal);
-      return { text, usage: await stream.usage(), toolCalls: tools?.calls ?? [], evidence: tools?.evidence ?? [] };
+      return { text, usage, toolCalls: tools?.calls ?? [], evidence: tools?.evidence ?? [] };
     } finally {
       call.clear();
     }

@@ -1,4 +1,6 @@
 import type { ResumeEntry } from '@ag-ui/core';
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan } from '../tracing/spans';
 import type { InputRequest } from '../contract';
 import type { EventLog } from '../events/event-log';
 import type { SessionCommands } from '../session/session-commands';
@@ -19,7 +21,15 @@ export class AguiRuns {
     private readonly commands: SessionCommands,
   ) {}
 
+  /** Under a span of its own, as a socket's command: the root of the activation it starts or wakes. */
   async carryOut(sessionKey: string, request: AguiRequest): Promise<StreamStart> {
+    const attributes = { 'maws.command': `agui.${request.kind}`, 'maws.session': sessionKey };
+    return inSpan(`maws.agui ${request.kind}`, { kind: SpanKind.SERVER, attributes }, () =>
+      this.start(sessionKey, request),
+    );
+  }
+
+  private async start(sessionKey: string, request: AguiRequest): Promise<StreamStart> {
     const snapshot = await this.log.snapshot(sessionKey);
     if (request.kind === 'message') {
       if (snapshot.state === 'EXECUTING') {

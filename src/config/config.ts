@@ -128,6 +128,22 @@ export class AppConfig {
   /** `json`: one JSON object per line (for machines); `pretty`: for people (needs pino-pretty). */
   @IsIn(['json', 'pretty']) LOG_FORMAT: 'json' | 'pretty' = 'json';
 
+  // Traces (OpenTelemetry's own variables): on only when an exporter is asked for.
+  /** The collector's OTLP/HTTP base address; traces go to `<it>/v1/traces`. */
+  @IsOptional()
+  @Matches(/^https?:\/\/.+/, { message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL' })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  /** The full traces address, where it is not `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`. */
+  @IsOptional()
+  @Matches(/^https?:\/\/.+/, { message: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL' })
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+  /** `otlp` (the default once an endpoint is set), `console` (spans on stdout, for a look), or `none`. */
+  @IsOptional() @IsIn(['otlp', 'console', 'none']) OTEL_TRACES_EXPORTER?: 'otlp' | 'console' | 'none';
+  @IsOptional() @IsString() @MinLength(1) OTEL_SERVICE_NAME?: string;
+  @Transform(toBool) @IsBoolean() OTEL_SDK_DISABLED = false;
+  /** Prompts, model output and tool inputs and outputs on the spans: off unless asked for. */
+  @Transform(toBool) @IsBoolean() MAWS_TRACE_CONTENT = false;
+
   // Security: token sources, browser origins, and the limits that keep one client from
   // starving the others.
   @IsOptional() @Matches(/^https?:\/\/.+/, { message: 'JWKS_URL must be an http(s) URL' }) JWKS_URL?: string;
@@ -301,4 +317,21 @@ const optionalKeys = [
   'JWT_AUDIENCE',
   'ALLOWED_ORIGINS',
   'NODE_ENV',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_SERVICE_NAME',
 ];
+
+/** Where a process's spans go: nowhere (the default), to an OTLP/HTTP collector, or to stdout. */
+export type TraceExport = { kind: 'none' } | { kind: 'otlp'; url: string } | { kind: 'console' };
+
+/** The standard OpenTelemetry variables, read the standard way. */
+export function traceExportOf(config: AppConfig): TraceExport {
+  if (config.OTEL_SDK_DISABLED) return { kind: 'none' };
+  const endpointSet = Boolean(config.OTEL_EXPORTER_OTLP_ENDPOINT || config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const kind = config.OTEL_TRACES_EXPORTER ?? (endpointSet ? 'otlp' : 'none');
+  if (kind !== 'otlp') return { kind };
+  const base = (config.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318').replace(/\/+$/, '');
+  return { kind, url: config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? `${base}/v1/traces` };
+}

@@ -94,7 +94,8 @@ export interface DurableEventMap {
   'user.message': { text: string; kind: UserMessageKind };
   'session.state': { state: SessionState; runId?: string };
   'run.queued': { runId: string; mode: RunMode; input: string };
-  'run.started': { runId: string; mode: RunMode };
+  /** `traceId`: the OpenTelemetry trace of the run's first activation, when tracing is on (v2 "Observability"). */
+  'run.started': { runId: string; mode: RunMode; traceId?: string };
   'agent.started': { runId: string; agent: AgentName; stepId: string; attempt: number; title?: string };
   /** `attempt` (v2): the attempt of the step it belongs to; a client keeps only the latest attempt's. */
   'agent.delta': { runId: string; agent: AgentName; stepId: string; attempt: number; text: string };

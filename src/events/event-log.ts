@@ -387,7 +387,7 @@ export class EventLog {
   async holdUntil(sessionKey: string, runId: string, untilMs: number): Promise<void> {
     const k = new SessionKeys(sessionKey);
     const seconds = Math.ceil(Math.max(0, untilMs - Date.now()) / 1000) + this.options.ttlSeconds;
-    const keys = [k.state, k.seq, k.log, k.run(runId)];
+    const keys = [k.state, k.seq, k.log, k.run(runId), k.runTrace(runId)];
     await this.redis.pipeline(keys.map((key) => ['expire', key, seconds])).exec();
   }
 

@@ -14,6 +14,7 @@ import { StoreWrites } from '../store/store-writes';
 import { GatewayMetrics } from '../ops/gateway-metrics';
 import { HealthController } from '../ops/health.controller';
 import { MetricsController } from '../ops/metrics.controller';
+import { RunTraces } from '../tracing/run-traces';
 import { SessionCommands } from '../session/session-commands';
 import { SessionDirectory } from '../session-api/session-directory';
 import { SessionsController } from '../session-api/sessions.controller';
@@ -48,7 +49,14 @@ import { SessionHub } from './session-hub';
     },
     {
       provide: SessionCommands,
-      useFactory: (log: EventLog, jobs: JobProducer, redis: Redis, config: AppConfig, writes: StoreWrites) =>
+      useFactory: (
+        log: EventLog,
+        jobs: JobProducer,
+        redis: Redis,
+        config: AppConfig,
+        writes: StoreWrites,
+        traces: RunTraces,
+      ) =>
         new SessionCommands(
           log,
           jobs,
@@ -58,9 +66,10 @@ import { SessionHub } from './session-hub';
             maxPerMinutePerUser: config.MAX_RUNS_PER_MINUTE_PER_USER,
           },
           writes,
+          traces,
           { maxSubtasks: config.MAX_SUBTASKS, maxInputChars: config.MAX_INPUT_CHARS },
         ),
-      inject: [EventLog, JobProducer, REDIS, AppConfig, StoreWrites],
+      inject: [EventLog, JobProducer, REDIS, AppConfig, StoreWrites, RunTraces],
     },
     {
       provide: SessionDirectory,

@@ -3,13 +3,26 @@ import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nes
 import type { WebSocket } from 'ws';
 import { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
+import { SpanKind, trace } from '@opentelemetry/api';
 import { withLogContext } from '../logging/log-context';
+import { inSpan } from '../tracing/spans';
 import { SessionCommands } from '../session/session-commands';
 import { StoreWrites } from '../store/store-writes';
 import { REFUSAL_MEANING } from '../store/write-refusal';
 import type { ClientCommand, TokenCommandData } from '../contract';
 import { ClientCommands, contextOf } from './maws-ws-adapter';
 import { SessionHub } from './session-hub';
+
+/** Commands that act on runs or chat: each gets a span (pings, resumes and token refreshes do not). */
+const TRACED_COMMANDS = new Set<ClientCommand['event']>([
+  'message',
+  'task.start',
+  'task.refine',
+  'chat.send',
+  'task.cancel',
+  'run.respond',
+  'run.steer',
+]);
 
 /**
  * The client commands of the contract. Frames arrive here already validated, through
@@ -45,8 +58,17 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
   async handle(ws: WebSocket, command: ClientCommand): Promise<void> {
     const session = this.hub.sessionKeyOf(ws);
     try {
-      // Lines logged while the command is carried out name its session.
-      await withLogContext(session ? { session } : {}, () => this.carryOut(ws, command));
+      // Lines logged while the command is carried out name its session; a command that may
+      // start, wake or change a run is the root of that run activation's trace.
+      await withLogContext(session ? { session } : {}, () =>
+        TRACED_COMMANDS.has(command.event)
+          ? inSpan(
+              `maws.command ${command.event}`,
+              { kind: SpanKind.SERVER, attributes: { 'maws.command': command.event, 'maws.session': session } },
+              () => this.carryOut(ws, command),
+            )
+          : this.carryOut(ws, command),
+      );
     } catch (err) {
       const refusal = this.writes.noteError(err);
       if (!refusal) throw err;
@@ -116,6 +138,7 @@ export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, Cl
   }
 
   private ack(ws: WebSocket, command: ClientCommand, runId?: string): void {
+    if (runId) trace.getActiveSpan()?.setAttribute('maws.run_id', runId);
     this.hub.reply(ws, 'ack', {
       ...(command.id !== undefined ? { replyTo: command.id } : {}),
       ...(runId ? { runId } : {}),

@@ -4,6 +4,7 @@ import { logErrorsOf } from '../common/error-log';
 import { JobName, JobPayloads, QUEUE_OF, QueueName } from '../contract';
 import { bullConnection } from '../store/redis-connection';
 import { QUEUE_PREFIX } from '../store/redis-keys';
+import { queueTelemetry } from '../tracing/queue-telemetry';
 
 /** Enqueues jobs; the gateway's only way of asking workers for anything. */
 export class JobProducer {
@@ -17,7 +18,8 @@ export class JobProducer {
    */
   constructor(redisUrl: string, eventConnection?: Redis) {
     const make = (name: QueueName, connection: BullRedisOptions | Redis): Queue => {
-      return logErrorsOf(new Queue(name, { connection, prefix: QUEUE_PREFIX }), 'Queue', `queue "${name}"`);
+      const queue = new Queue(name, { connection, prefix: QUEUE_PREFIX, ...queueTelemetry() });
+      return logErrorsOf(queue, 'Queue', `queue "${name}"`);
     };
     this.queues = {
       [QueueName.Resolver]: make(QueueName.Resolver, eventConnection ?? bullConnection(redisUrl)),

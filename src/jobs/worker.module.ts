@@ -13,6 +13,7 @@ import { ClarifierThread } from './clarifier-thread';
 import { ResolverProcessor } from './processors/resolver.processor';
 import { openSubscriber } from '../store/redis-connection';
 import { ToolRegistry } from '../tools/tool-registry';
+import { RunTraces } from '../tracing/run-traces';
 
 /** The worker side: the resolver queue here, the clarifier queue on its own thread. It never holds a socket. */
 @Module({
@@ -26,6 +27,7 @@ import { ToolRegistry } from '../tools/tool-registry';
         model: ModelProvider,
         writes: StoreWrites,
         tools: ToolRegistry,
+        traces: RunTraces,
       ) =>
         new ResolverProcessor(
           new RunResolver(
@@ -54,8 +56,9 @@ import { ToolRegistry } from '../tools/tool-registry';
             stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
             shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
           },
+          traces,
         ),
-      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER, StoreWrites, ToolRegistry],
+      inject: [AppConfig, EventLog, RunStore, MODEL_PROVIDER, StoreWrites, ToolRegistry, RunTraces],
     },
     {
       provide: ToolRegistry,

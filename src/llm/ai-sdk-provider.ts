@@ -18,6 +18,7 @@ import type { JSONSchema7, LanguageModel, ModelMessage, ToolSet } from 'ai';
 import { z } from 'zod';
 import type { AgentName } from '../contract';
 import { ToolError, type ToolDefinition } from '../tools/tool';
+import { traceContentRecorded, tracingActive } from '../tracing/tracing';
 import type { ChatMessage, ModelProvider, ModelRequest, ModelStream, ModelTools, ModelUsage } from './model-provider';
 import { ModelStreamCutError, ModelUnavailableError, PermanentModelError } from './model-provider';
 
@@ -90,6 +91,14 @@ export class AiSdkProvider implements ModelProvider {
         messages,
         maxRetries: this.settings.maxRetries,
         abortSignal: signal,
+        // The SDK's own spans (the call, each model round, each tool call) when tracing is on;
+        // prompts and output on them only with MAWS_TRACE_CONTENT=true.
+        experimental_telemetry: {
+          isEnabled: tracingActive(),
+          recordInputs: traceContentRecorded(),
+          recordOutputs: traceContentRecorded(),
+          functionId: `maws.${request.agent}`,
+        },
         ...(this.name === 'offline'
           ? { providerOptions: { offline: { agent: request.agent, facts: request.facts } as never } }
           : {}),

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { trace, type Span } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { currentLogContext } from './log-context';
 
@@ -58,7 +59,7 @@ export function createRootLogger(
     base: { role: opts.role, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    mixin: () => ({ ...currentLogContext() }),
+    mixin: () => ({ ...currentLogContext(), ...traceFieldsOf(trace.getActiveSpan()) }),
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
   };
   if (opts.format === 'pretty') {
@@ -80,4 +81,14 @@ function prettyInstalled(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A line logged inside a recorded span names its trace and span (with tracing off there is
+ * none: OpenTelemetry's API answers undefined at once).
+ */
+function traceFieldsOf(span: Span | undefined): { trace_id?: string; span_id?: string } {
+  if (!span?.isRecording()) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
 }

@@ -16,6 +16,7 @@ import type { JobProducer } from '../jobs/job-producer';
 import { BusySessions } from './busy-sessions';
 import { CONTROL_CHANNEL } from '../store/redis-keys';
 import type { StoreWrites } from '../store/store-writes';
+import type { RunTraces } from '../tracing/run-traces';
 
 export interface CommandResult {
   runId?: string;
@@ -44,6 +45,7 @@ export class SessionCommands {
     private readonly publisher: Redis,
     private readonly limits: RunLimits,
     private readonly writes: StoreWrites,
+    private readonly traces: RunTraces,
     private readonly answerLimits: AnswerLimits = { maxSubtasks: 50, maxInputChars: 16_000 },
   ) {}
 
@@ -103,6 +105,8 @@ export class SessionCommands {
     if (resolved === 'no-such-request') {
       throw new ClientError('INVALID_STATE', 'no input request of that id is open in this session');
     }
+    // The run's next activation is traced under this command (v2 "Observability").
+    await this.traces.wokenBy(sessionKey, runId);
     // A job not parked yet is woken by its worker, which looks again once it has parked.
     await this.jobs.wakeRun(runId);
     return { runId };

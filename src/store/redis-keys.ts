@@ -72,6 +72,10 @@ export class SessionKeys {
   run(runId: string): string {
     return `${this.base}:run:${runId}`;
   }
+  /** v2 "Observability": the trace of the run's current activation and of its last one. */
+  runTrace(runId: string): string {
+    return `${this.run(runId)}:trace`;
+  }
 }
 
 /** BullMQ's key prefix: every queue key starts with it. */

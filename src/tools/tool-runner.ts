@@ -1,4 +1,7 @@
+import { SpanStatusCode } from '@opentelemetry/api';
 import { abortError } from '../common/abort';
+import { inSpan } from '../tracing/spans';
+import { traceContentRecorded } from '../tracing/tracing';
 import { ToolError, type ToolDefinition, type ToolErrorCode } from './tool';
 
 export interface ToolRunOptions {
@@ -29,6 +32,21 @@ export interface ToolOutcome {
  * result of it is written.
  */
 export async function runTool(tool: ToolDefinition, rawInput: unknown, options: ToolRunOptions): Promise<ToolOutcome> {
+  // The call's span (v2 "Observability"): its tool, outcome and time; input and output only
+  // with MAWS_TRACE_CONTENT=true.
+  return inSpan(`maws.tool ${tool.name}`, { attributes: { 'maws.tool': tool.name } }, async (span) => {
+    if (span && traceContentRecorded()) span.setAttribute('maws.tool.input', contentOf(rawInput));
+    const outcome = await runToolCall(tool, rawInput, options);
+    if (span) {
+      span.setAttributes({ 'maws.tool.outcome': outcome.error?.code ?? 'ok', 'maws.tool.ms': outcome.ms });
+      if (outcome.error) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.code });
+      if (traceContentRecorded() && outcome.ok) span.setAttribute('maws.tool.output', contentOf(outcome.output));
+    }
+    return outcome;
+  });
+}
+
+async function runToolCall(tool: ToolDefinition, rawInput: unknown, options: ToolRunOptions): Promise<ToolOutcome> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
   const parsed = tool.input.safeParse(rawInput);
@@ -81,4 +99,10 @@ function capped(output: unknown, max: number): { output: unknown; truncated?: tr
   }
   const json = JSON.stringify(output ?? null);
   return json.length > max ? { output: json.slice(0, max), truncated: true } : { output: output ?? null };
+}
+
+/** What a span may show of a tool's input or output (with MAWS_TRACE_CONTENT=true): JSON, cut at 4 KB. */
+function contentOf(value: unknown): string {
+  const json = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
+  return json.length > 4096 ? `${json.slice(0, 4096)}…` : json;
 }

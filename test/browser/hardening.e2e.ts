@@ -4,7 +4,8 @@
  * script, `frame-ancestors 'none'`), `X-Content-Type-Options: nosniff` and a Referrer-Policy;
  * the page works in Chromium with it on (a run to its report, with no policy violation), and a
  * script slipped into the page does not run. axe-core finds no WCAG violation on the page
- * mid-run and with a report, at 1280 and at 390 px.
+ * mid-run and with a report, at 1280 and at 390 px. The deployment traces its runs (to a
+ * loopback OTLP sink), so the run cards carry their trace button, which copies the trace id.
  */
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
@@ -21,11 +22,14 @@ import {
   waitForStep,
 } from '../support/browser';
 import type { MawsProcess } from '../support/maws-process';
+import { startOtlpSink, type OtlpSink } from '../support/otlp-sink';
 import { QUERY, unique } from '../support/scenario';
 import { setUpSuite, startStack } from '../support/suite';
+import { eventually } from '../support/timing';
 
 declare const document: any;
 declare const window: any;
+declare const navigator: any;
 
 jest.setTimeout(240_000);
 
@@ -33,9 +37,12 @@ const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 let maws: MawsProcess;
 let browser: Browser;
+let sink: OtlpSink;
 
 setUpSuite(async () => {
-  [maws] = (await startStack(['all'], { AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '40' })).procs;
+  sink = await startOtlpSink();
+  const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_BSP_SCHEDULE_DELAY: '100' };
+  [maws] = (await startStack(['all'], { AUTH_DEV_TOKENS: 'true', OFFLINE_TOKEN_DELAY_MS: '40', ...tracing })).procs;
   browser = await launchBrowser();
 });
 
@@ -139,6 +146,30 @@ describe('the page, hardened and accessible', () => {
     await page.waitForFunction(() => document.querySelector('img[src*="pixel"]')?.complete === true);
     expect(await page.evaluate(() => window.__injected)).toBeUndefined();
     expect(violations).toEqual(['script-src-elem inline', 'img-src http://127.0.0.2:9/pixel.png']);
+    expect(client.pageErrors).toEqual([]);
+  });
+
+  it("a run shows its trace: the button names the trace's first characters and copies its whole id", async () => {
+    const client = await openClient(browser, maws.url!, { sessionId: unique('trace') });
+    const { page, context } = client;
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: maws.url! });
+    await waitConnected(page);
+    await waitForState(page, 'IDLE');
+    await typeAndSend(page, QUERY);
+    await page.waitForSelector('#thread .run-card .run-trace');
+    const runId = await page.getAttribute('#thread .run-card', 'data-run-id');
+    const traceId = await page.getAttribute('#thread .run-card .run-trace', 'data-trace-id');
+    // The id is the trace of the command that started the run (its span ends first).
+    const started = () =>
+      sink.spans.find((s) => s.name === 'maws.command message' && s.attributes['maws.run_id'] === runId);
+    await eventually(() => Promise.resolve(started() !== undefined), 10_000, 'the command span');
+    expect(started()!.traceId).toBe(traceId);
+    expect(await page.textContent('#thread .run-card .run-trace')).toBe(`Trace ${traceId!.slice(0, 8)}`);
+    await page.click('#thread .run-card .run-trace');
+    await page.waitForFunction(() => document.querySelector('.run-trace')?.textContent === 'Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(traceId);
+    await page.click('#cancel');
+    expect((await waitForRunEnd(page, 1)).status).toBe('cancelled');
     expect(client.pageErrors).toEqual([]);
   });
 });

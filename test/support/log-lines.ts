@@ -15,6 +15,9 @@ export interface LogLine {
   stepId?: string;
   agent?: string;
   attempt?: number;
+  /** With tracing on: the trace and span the line was logged in. */
+  trace_id?: string;
+  span_id?: string;
   /** `clarifier`: a line of the worker's clarifier thread. */
   thread?: string;
   [field: string]: unknown;

@@ -46,6 +46,8 @@ export interface RunView {
   steered: { text: string; appliedBefore: string }[];
   report?: string;
   error?: RunError;
+  /** Its OpenTelemetry trace, when the deployment traces runs. */
+  traceId?: string;
 }
 
 export interface MessageView {
@@ -119,7 +121,11 @@ export function reduce(view: SessionView, frame: ViewFrame): SessionView {
       return { ...next, runs: [...next.runs, { runId, mode, input, status: 'queued', steps: [], steered: [] }] };
     }
     case 'run.started':
-      return run(frame.data.runId, (r) => ({ ...r, status: 'running' }));
+      return run(frame.data.runId, (r) => ({
+        ...r,
+        status: 'running',
+        ...(frame.data.traceId ? { traceId: frame.data.traceId } : {}),
+      }));
     case 'agent.started': {
       const d = frame.data;
       return run(d.runId, (r) => {

@@ -17,6 +17,10 @@ import { bullConnection } from '../../store/redis-connection';
 import type { StoreWrites } from '../../store/store-writes';
 import { withLogContext } from '../../logging/log-context';
 import { CONTROL_CHANNEL, QUEUE_PREFIX } from '../../store/redis-keys';
+import { SpanKind } from '@opentelemetry/api';
+import { queueTelemetry } from '../../tracing/queue-telemetry';
+import type { RunTraces } from '../../tracing/run-traces';
+import { inSpan, pastSpan } from '../../tracing/spans';
 import { assertPayload } from '../job-payloads';
 import { RunLockLostError } from '../run-lock-lost-error';
 
@@ -52,6 +56,7 @@ export class ResolverProcessor {
     private readonly control: Redis,
     private readonly writes: StoreWrites,
     private readonly options: ResolverWorkerOptions,
+    private readonly traces: RunTraces,
   ) {}
 
   async start(): Promise<void> {
@@ -70,6 +75,7 @@ export class ResolverProcessor {
         lockDuration: this.options.lockMs,
         stalledInterval: this.options.stalledIntervalMs,
         maxStalledCount: 5,
+        ...queueTelemetry(),
       },
     );
     // Lock renewals refused while Redis refuses writes go into that one condition's log lines.
@@ -123,15 +129,51 @@ export class ResolverProcessor {
     if (parsed.type === 'cancel') this.active.get(parsed.runId)?.cancel.abort(new Error('cancelled'));
   }
 
+  /**
+   * One activation of a run, as the `maws.run` span of its trace (v2 "Observability"): under
+   * the command that asked for it, after its wait in the queue.
+   */
   private async process(job: Job, token?: string, bullSignal?: AbortSignal): Promise<void> {
     const { sessionKey, runId } = assertPayload(JobName.ResolveRun, job.data);
+    const traced = await this.traces.activationOf(sessionKey, runId);
+    const attributes = { 'maws.run_id': runId, 'maws.session': sessionKey, 'maws.job.attempts_made': job.attemptsMade };
+    return inSpan(
+      'maws.run',
+      {
+        kind: SpanKind.INTERNAL,
+        attributes,
+        ...(traced ? { parent: traced.parent, root: traced.root, links: traced.links } : {}),
+        // Parked to wait for the person, or handed back: not failures.
+        expected: (err) => err instanceof DelayedError || err instanceof WaitingError,
+      },
+      async (span) => {
+        if (span && traced) {
+          const queuedSince = traced.queuedSince ?? (traced.stored ? undefined : job.timestamp);
+          if (queuedSince !== undefined && !traced.root) {
+            pastSpan('maws.queue.wait', queuedSince, { parent: traced.parent, attributes });
+          }
+          await this.traces.activated(sessionKey, runId, span, traced);
+        }
+        return this.activateAndResolve(job, sessionKey, runId, token, bullSignal, span?.spanContext().traceId);
+      },
+    );
+  }
+
+  private async activateAndResolve(
+    job: Job,
+    sessionKey: string,
+    runId: string,
+    token: string | undefined,
+    bullSignal: AbortSignal | undefined,
+    traceId: string | undefined,
+  ): Promise<void> {
     const run: ActiveRun = { cancel: new AbortController(), handBack: new AbortController() };
     this.active.set(runId, run);
     const signal = bullSignal ? AbortSignal.any([run.cancel.signal, bullSignal]) : run.cancel.signal;
     let activation: RunActivation | null = null;
     const startedAt = Date.now();
     try {
-      activation = await this.resolver.activate(sessionKey, runId, signal);
+      activation = await this.resolver.activate(sessionKey, runId, signal, traceId);
       if (!activation) return;
       this.logger.log(`run activated (${activation.run.mode}), ${job.attemptsMade} earlier attempts of its job`);
       await this.resolver.resolve(activation, signal, run.handBack.signal);
@@ -177,6 +219,7 @@ export class ResolverProcessor {
     runId: string,
     parked: ParkRunError,
   ): Promise<never> {
+    await this.traces.parked(sessionKey, runId);
     await job.moveToDelayed(parked.until, token);
     await this.log.holdUntil(sessionKey, runId, parked.until);
     const open = await this.log.pendingInput(sessionKey, runId);
