@@ -23,6 +23,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
 import { pageSecurityHeaders } from './web/page-security';
 import { startTracing, stopTracing, tracingActive } from './tracing/tracing';
+import { startWorkCounters } from './ops/work-counters';
 
 /**
  * Past SHUTDOWN_GRACE_MS, what is still closing has this long; then the process exits
@@ -66,6 +67,9 @@ async function main(): Promise<void> {
     recordContent: config.MAWS_TRACE_CONTENT,
   });
   if (tracingActive()) logger.info(tracing);
+  // What runs did (tool calls, requests to the person, replans, steers), for /metrics.
+  const counters = startWorkCounters(config.REDIS_URL, config.INPUT_TTL_SECONDS);
+  const flush = (): Promise<unknown> => Promise.all([stopTracing(SHUTDOWN_MARGIN_MS / 2), counters.close()]);
   // Nest's lines, and every Logger.log(message, context), as JSON lines.
   const nestLogger = new PinoNestLogger(logger);
   Logger.overrideLogger(nestLogger);
@@ -86,7 +90,7 @@ async function main(): Promise<void> {
     // The bound holds from the signal on, also while start-up waits for a Redis that is down.
     boundShutdown(() => running.runsHeld(), config.SHUTDOWN_GRACE_MS);
     // A signal during start-up is acted on as soon as start-up ends.
-    if (running.app) stop(running.app, signal, running.runsHeld);
+    if (running.app) stop(running.app, signal, running.runsHeld, flush);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -101,16 +105,21 @@ async function main(): Promise<void> {
     running.runsHeld = () => resolver.runsHeld;
   }
   running.app = app;
-  if (running.stopping) stop(app, running.stopping, running.runsHeld);
+  if (running.stopping) stop(app, running.stopping, running.runsHeld, flush);
 }
 
 /** Graceful: exit 0 once everything is closed and every run handed back, else 1. */
-function stop(app: INestApplicationContext, signal: string, runsHeld: () => number): void {
+function stop(
+  app: INestApplicationContext,
+  signal: string,
+  runsHeld: () => number,
+  /** What is still batched (spans, counts) goes out before the process ends. */
+  flush: () => Promise<unknown>,
+): void {
   Logger.log(`${signal}: shutting down`, 'MAWS');
   app
     .close()
-    // The spans of the runs handed back go out before the process ends.
-    .then(() => stopTracing(SHUTDOWN_MARGIN_MS / 2))
+    .then(flush)
     .then(
       () => {
         const held = runsHeld();

@@ -70,6 +70,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
     'steering',
     'store-full',
     'tools',
+    'tracing',
     'waiting',
   ]);
   for (const row of results.rows) {

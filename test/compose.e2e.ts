@@ -4,6 +4,7 @@
  * Only node built-ins are imported.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -75,7 +76,7 @@ describe('docker-compose.yml', () => {
     expect(result.stdout.trim()).toBe('');
   });
 
-  it('defines redis (AOF, noeviction), a gateway and 3 worker replicas', () => {
+  it('defines redis (AOF, noeviction), a gateway and 3 worker replicas, and nothing else outside a profile', () => {
     const services = compose(['config', '--services']);
     expect(services.status).toBe(0);
     expect(
@@ -84,7 +85,7 @@ describe('docker-compose.yml', () => {
         .map((s) => s.trim())
         .filter(Boolean)
         .sort(),
-    ).toEqual(['gateway', 'redis', 'worker']);
+    ).toEqual(['gateway', 'grafana', 'jaeger', 'prometheus', 'redis', 'worker']);
 
     const result = compose(['config']);
     expect({ status: result.status, problems: problems(result.stderr) }).toEqual({ status: 0, problems: [] });
@@ -92,6 +93,8 @@ describe('docker-compose.yml', () => {
 
     for (const name of ['redis', 'gateway', 'worker']) {
       expect(section(yaml, ['services', name]).length).toBeGreaterThan(0);
+      // `docker compose up` starts these: no profile.
+      expect(section(yaml, ['services', name, 'profiles'])).toEqual([]);
     }
     const redisCommand = section(yaml, ['services', 'redis', 'command']).join('\n');
     expect(redisCommand).toMatch(/appendonly/);
@@ -111,5 +114,40 @@ describe('docker-compose.yml', () => {
     expect(secret).toBeDefined();
     expect(secret!.replace(/^JWT_SECRET:\s*/, '').replace(/^['"]|['"]$/g, '').length).toBeGreaterThanOrEqual(16);
     expect(env).toContain('REDIS_URL: redis://redis:6379');
+  });
+
+  it('the observability profile: Jaeger taking OTLP, Prometheus scraping the gateway, Grafana with the MAWS dashboard', () => {
+    const result = compose(['--profile', 'observability', 'config']);
+    expect({ status: result.status, problems: problems(result.stderr) }).toEqual({ status: 0, problems: [] });
+    const yaml = result.stdout;
+    for (const name of ['jaeger', 'prometheus', 'grafana']) {
+      expect(section(yaml, ['services', name, 'profiles']).map((l) => l.trim())).toEqual(['- observability']);
+    }
+    expect(section(yaml, ['services', 'jaeger', 'environment']).map((l) => l.trim())).toContain(
+      'COLLECTOR_OTLP_ENABLED: "true"',
+    );
+    // Without the environment, tracing is off (an empty endpoint); the profile's README line sets it.
+    const env = section(yaml, ['services', 'worker', 'environment']).map((l) => l.trim());
+    expect(env).toContain("OTEL_EXPORTER_OTLP_ENDPOINT: ''");
+    // Every file the profile mounts is in the repository, and fits what mounts it.
+    const mounts = ['prometheus', 'grafana'].flatMap((name) =>
+      section(yaml, ['services', name, 'volumes']).map((l) => l.trim().replace(/^- /, '').split(':')[0]),
+    );
+    expect(mounts.length).toBe(3);
+    for (const mount of mounts) expect(existsSync(mount)).toBe(true);
+    const prometheus = readFileSync(path.join(ROOT, 'docs/observability/prometheus.yml'), 'utf8');
+    expect(prometheus).toMatch(/targets: \['gateway:8000'\]/);
+    const datasources = readFileSync(
+      path.join(ROOT, 'docs/observability/grafana/provisioning/datasources/maws.yml'),
+      'utf8',
+    );
+    const dashboard = JSON.parse(
+      readFileSync(path.join(ROOT, 'docs/observability/grafana/maws-dashboard.json'), 'utf8'),
+    ) as { panels: { datasource: { uid: string }; targets: { expr: string }[] }[] };
+    expect(dashboard.panels.length).toBeGreaterThan(10);
+    for (const panel of dashboard.panels) {
+      expect(datasources).toContain(`uid: ${panel.datasource.uid}`);
+      expect(panel.targets.length).toBeGreaterThan(0);
+    }
   });
 });

@@ -21,6 +21,7 @@ export const WORKLOADS = [
   'sessions',
   'client',
   'agui',
+  'tracing',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

@@ -36,7 +36,7 @@ interface Publisher {
   publish(i: number, count: number): Promise<unknown>;
 }
 
-function mawsPublisher(log: EventLog, prefix: string, sessions: number): Publisher {
+export function mawsPublisher(log: EventLog, prefix: string, sessions: number): Publisher {
   // The Redis session key MAWS derives for socket i's user and session.
   const keys = Array.from({ length: sessions }, (_, i) => {
     const { user, sessionId } = names(prefix, i);
@@ -82,7 +82,7 @@ interface StopResult {
   samplesUs: number[];
 }
 
-interface ThroughputResult {
+export interface ThroughputResult {
   eventsPerSec: number;
   batch: number;
   published: number;
@@ -129,7 +129,7 @@ const MAX_INFLIGHT_EVENTS = 640;
 const WINDOW_EVENTS = 8000;
 
 /** Closed loop: keeps at most WINDOW_EVENTS published and not yet delivered. */
-async function saturate(
+export async function saturate(
   ctx: Ctx,
   clients: ChildProc[],
   pub: Publisher,
@@ -363,7 +363,7 @@ async function alternatingLatency(
   return pooled;
 }
 
-async function openAll(
+export async function openAll(
   ctx: Ctx,
   clients: ChildProc[],
   group: string,

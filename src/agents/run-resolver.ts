@@ -29,6 +29,7 @@ import { plannerPrompt } from './prompts/planner.prompt';
 import { personSaidIn } from './prompts/person-said';
 import { StepRunner } from './step-runner';
 import type { ToolRegistry } from '../tools/tool-registry';
+import { workCounters } from '../ops/work-counters';
 
 export interface ResolverOptions {
   maxSubtasks: number;
@@ -162,7 +163,9 @@ export class RunResolver {
       if (pending) {
         const until = Date.parse(pending.expiresAt);
         if (Date.now() < until) throw new ParkRunError(pending.requestId, until);
-        return await this.expire(sessionKey, run, writer, storeWrite, pending.requestId);
+        await this.expire(sessionKey, run, writer, storeWrite, pending.requestId);
+        workCounters().inputResolved(pending.kind, 'expired', pending.expiresAt);
+        return;
       }
       const context = await this.contextOf(sessionKey, run);
       if (!run.query) writer.write([], RunCheckpoint.query(context.query));

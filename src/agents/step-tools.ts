@@ -7,6 +7,7 @@ import { RunCheckpoint, type StoredToolCall, type StoredToolOutcome } from '../s
 import { ToolError, type ToolDefinition } from '../tools/tool';
 import type { ToolLimits } from '../tools/tool-registry';
 import { runTool } from '../tools/tool-runner';
+import { workCounters } from '../ops/work-counters';
 import { ParkRunError } from './review/park-run-error';
 import type { StepInput } from './review/step-input';
 
@@ -187,6 +188,8 @@ export function writeToolResult(
 ): void {
   const { stepId, attempt, toolCallId, tool } = stored;
   const { ok, output, error, ms, truncated } = outcome;
+  // A recorded outcome was counted when its call ran.
+  if (!recorded) workCounters().toolCall(tool, error?.code ?? 'ok', ms);
   try {
     writer.write(
       [

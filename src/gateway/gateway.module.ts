@@ -6,7 +6,7 @@ import { SessionWakeups } from '../agui/session-wakeups';
 import { AuthModule } from '../auth/auth.module';
 import { ThrottledErrorLog } from '../common/error-log';
 import { AppConfig } from '../config/config';
-import { REDIS, REDIS_SUBSCRIBER } from '../common/tokens';
+import { QUEUE_JOB_COUNTS, REDIS, REDIS_SUBSCRIBER } from '../common/tokens';
 import { EventLog } from '../events/event-log';
 import { JobProducer } from '../jobs/job-producer';
 import { openSubscriber } from '../store/redis-connection';
@@ -37,6 +37,11 @@ import { SessionHub } from './session-hub';
       provide: JobProducer,
       useFactory: (config: AppConfig, redis: Redis) => new JobProducer(config.REDIS_URL, redis),
       inject: [AppConfig, REDIS],
+    },
+    {
+      provide: QUEUE_JOB_COUNTS,
+      useFactory: (jobs: JobProducer) => () => jobs.jobCounts(),
+      inject: [JobProducer],
     },
     {
       provide: SessionHub,

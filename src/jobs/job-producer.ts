@@ -1,6 +1,7 @@
 import { Queue, type RedisOptions as BullRedisOptions } from 'bullmq';
 import type Redis from 'ioredis';
 import { logErrorsOf } from '../common/error-log';
+import type { QueueJobCounts } from '../common/tokens';
 import { JobName, JobPayloads, QUEUE_OF, QueueName } from '../contract';
 import { bullConnection } from '../store/redis-connection';
 import { QUEUE_PREFIX } from '../store/redis-keys';
@@ -70,6 +71,17 @@ export class JobProducer {
   async wakeRun(runId: string): Promise<void> {
     const job = await this.queues[QueueName.Resolver].getJob(runId);
     if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+  }
+
+  /** Every queue's jobs by state (a parked run is `delayed`), for /metrics. */
+  async jobCounts(): Promise<QueueJobCounts> {
+    const entries = await Promise.all(
+      Object.entries(this.queues).map(
+        async ([name, queue]) =>
+          [name, await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed')] as const,
+      ),
+    );
+    return Object.fromEntries(entries);
   }
 
   async close(): Promise<void> {

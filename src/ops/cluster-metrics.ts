@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { RUN_DURATION_BUCKETS, STATS_KEY } from '../store/redis-keys';
+import { INPUT_WAIT_BUCKETS, TOOL_DURATION_BUCKETS, WorkField } from './work-counters';
 
 /** One model call's tokens (and cost, when LLM_PRICES prices its model). */
 export interface ModelUsageRecord {
@@ -63,6 +64,7 @@ export async function renderClusterMetrics(redis: Redis): Promise<string> {
       ([labels, value]) => `maws_model_tokens_total{${labels}} ${value}`,
     ),
   ];
+  lines.push(...renderWorkMetrics(stats));
   const costs = labelled(stats, COST_PREFIX, ['provider', 'model']);
   if (costs.length > 0) {
     lines.push(
@@ -72,6 +74,96 @@ export async function renderClusterMetrics(redis: Redis): Promise<string> {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** What runs did (see WorkCounters): tool calls, requests to the person, replans, steers. */
+function renderWorkMetrics(stats: Record<string, string>): string[] {
+  const counter = (name: string, help: string, prefix: string, labels: string[]): string[] => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} counter`,
+    ...labelled(stats, prefix, labels).map(([l, v]) => `${name}{${l}} ${v}`),
+  ];
+  // Every bound of every label set, 0 where nothing fell in it, as Prometheus expects.
+  const histogram = (
+    name: string,
+    help: string,
+    prefix: string,
+    sumPrefix: string,
+    labels: string[],
+    bounds: number[],
+  ): string[] => {
+    const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+    for (const [field, sum] of Object.entries(stats).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (!field.startsWith(sumPrefix)) continue;
+      const values = parseLabels(field.slice(sumPrefix.length), labels.length);
+      if (!values) continue;
+      const set = labels.map((l, i) => `${l}="${escapeLabel(values[i])}"`).join(',');
+      const bucket = (le: string): number => Number(stats[prefix + JSON.stringify([...values, le])] ?? 0);
+      for (const le of [...bounds.map(String), '+Inf']) lines.push(`${name}_bucket{${set},le="${le}"} ${bucket(le)}`);
+      lines.push(`${name}_sum{${set}} ${Number(sum)}`, `${name}_count{${set}} ${bucket('+Inf')}`);
+    }
+    return lines;
+  };
+  // Open requests: asked, less resolved, by kind.
+  const resolved = new Map<string, number>();
+  for (const [l, v] of labelled(stats, WorkField.inputsResolved, ['kind', 'status'])) {
+    const kind = l.slice(0, l.indexOf(',status='));
+    resolved.set(kind, (resolved.get(kind) ?? 0) + Number(v));
+  }
+  const asked = labelled(stats, WorkField.inputsAsked, ['kind']);
+  return [
+    ...counter(
+      'maws_tool_calls_total',
+      'Tool calls by tool and outcome (ok or the TOOL_* code; whole deployment)',
+      WorkField.toolCalls,
+      ['tool', 'outcome'],
+    ),
+    ...histogram(
+      'maws_tool_call_duration_seconds',
+      'Tool call duration by tool (whole deployment)',
+      WorkField.toolDuration,
+      WorkField.toolDurationSum,
+      ['tool'],
+      TOOL_DURATION_BUCKETS,
+    ),
+    ...counter(
+      'maws_input_requests_total',
+      'Input requests to the person, by kind (whole deployment)',
+      WorkField.inputsAsked,
+      ['kind'],
+    ),
+    ...counter(
+      'maws_input_requests_resolved_total',
+      'Input requests resolved, by kind and status (answered, expired, cancelled)',
+      WorkField.inputsResolved,
+      ['kind', 'status'],
+    ),
+    '# HELP maws_input_requests_open Input requests waiting for the person now, by kind (asked less resolved)',
+    '# TYPE maws_input_requests_open gauge',
+    ...asked.map(([l, v]) => `maws_input_requests_open{${l}} ${Math.max(0, Number(v) - (resolved.get(l) ?? 0))}`),
+    ...histogram(
+      'maws_input_wait_seconds',
+      'How long input requests waited until resolved, by kind',
+      WorkField.inputWait,
+      WorkField.inputWaitSum,
+      ['kind'],
+      INPUT_WAIT_BUCKETS,
+    ),
+    ...counter('maws_replans_total', 'Plan revisions by reason (step_failed, steer)', WorkField.replans, ['reason']),
+    '# HELP maws_steers_total Instructions running runs took in (run.steered; whole deployment)',
+    '# TYPE maws_steers_total counter',
+    `maws_steers_total ${Number(stats[WorkField.steers] ?? 0)}`,
+  ];
+}
+
+/** The label values a field holds (a JSON array of `count` strings), or undefined. */
+function parseLabels(json: string, count: number): string[] | undefined {
+  try {
+    const values: unknown = JSON.parse(json);
+    return Array.isArray(values) && values.length === count ? values.map(String) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Fields `<prefix>["a","b"]` as `name="a",other="b"` label sets with their values, sorted. */

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { ThrottledErrorLog } from '../common/error-log';
-import { REDIS } from '../common/tokens';
+import { QUEUE_JOB_COUNTS, REDIS, type QueueJobCounts } from '../common/tokens';
 import { renderClusterMetrics } from './cluster-metrics';
 import { GatewayMetrics } from './gateway-metrics';
 
@@ -10,6 +10,7 @@ export class MetricsController {
   constructor(
     @Inject(GatewayMetrics) private readonly metrics: GatewayMetrics,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(QUEUE_JOB_COUNTS) private readonly jobCounts: () => Promise<QueueJobCounts>,
   ) {}
 
   private readonly clusterErrors = new ThrottledErrorLog('Metrics', 'the deployment-wide metrics could not be read');
@@ -23,6 +24,23 @@ export class MetricsController {
       this.clusterErrors.report(err);
       return '';
     });
-    return `${own}${cluster}`;
+    const queues = await this.jobCounts().then(renderQueueDepth, (err: unknown) => {
+      this.clusterErrors.report(err);
+      return '';
+    });
+    return `${own}${cluster}${queues}`;
   }
+}
+
+/** The queues' depth (whole deployment: BullMQ's keys in Redis). */
+function renderQueueDepth(counts: QueueJobCounts): string {
+  const lines = [
+    '# HELP maws_queue_jobs Jobs in each queue by state (whole deployment)',
+    '# TYPE maws_queue_jobs gauge',
+  ];
+  for (const [queue, states] of Object.entries(counts)) {
+    for (const [state, n] of Object.entries(states))
+      lines.push(`maws_queue_jobs{queue="${queue}",state="${state}"} ${n}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -18,7 +18,7 @@ export function redisUsageMeter(redisUrl: string): {
   flush(): Promise<void>;
 } {
   let redis: Redis | undefined;
-  const batcher = new UsageBatcher(
+  const batcher = new UsageBatcher<ModelUsageRecord>(
     async (records) => {
       redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
       await recordModelUsage(redis, records);

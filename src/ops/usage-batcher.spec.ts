@@ -12,7 +12,7 @@ const record = (agent: string, inputTokens: number): ModelUsageRecord => ({
 describe('UsageBatcher', () => {
   it('hands on the calls of one interval in one write, in order', async () => {
     const writes: ModelUsageRecord[][] = [];
-    const batcher = new UsageBatcher((records) => {
+    const batcher = new UsageBatcher<ModelUsageRecord>((records) => {
       writes.push(records);
       return Promise.resolve();
     }, 50);
@@ -30,7 +30,7 @@ describe('UsageBatcher', () => {
   it('flush writes what is held at once and waits for it; a failed write is not thrown', async () => {
     const writes: ModelUsageRecord[][] = [];
     let fail = true;
-    const batcher = new UsageBatcher((records) => {
+    const batcher = new UsageBatcher<ModelUsageRecord>((records) => {
       if (fail) {
         fail = false;
         return Promise.reject(new Error('redis is down'));
@@ -52,7 +52,7 @@ describe('UsageBatcher while writes are refused for now', () => {
   it('keeps the records of a write that failed for a passing reason and writes them with the next', async () => {
     const written: number[][] = [];
     let refuse = true;
-    const batcher = new UsageBatcher(
+    const batcher = new UsageBatcher<ModelUsageRecord>(
       (records) => {
         if (refuse) return Promise.reject(new Error('OOM command not allowed'));
         written.push(records.map((r) => r.inputTokens));

@@ -1,28 +1,32 @@
 import { ThrottledErrorLog } from '../common/error-log';
-import type { ModelUsageRecord } from './cluster-metrics';
 
 /** Records held at most while writes fail for a passing reason. */
 const MAX_HELD = 10_000;
 
 /**
- * Collects model calls' usage and hands it on in batches, at most one write per interval:
- * a run makes several model calls, and a Redis transaction for each one was a tenth of a
- * busy worker's CPU. `flush` hands on what is held (at shutdown nothing is left behind).
+ * Collects counts (model calls' usage, what runs did) and hands them on in batches, at most
+ * one write per interval: a run makes several model calls, and a Redis transaction for each
+ * one was a tenth of a busy worker's CPU. `flush` hands on what is held (at shutdown nothing
+ * is left behind).
  */
-export class UsageBatcher {
-  private held: ModelUsageRecord[] = [];
+export class UsageBatcher<T> {
+  private held: T[] = [];
   private timer?: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
-  private readonly writeErrors = new ThrottledErrorLog('Metrics', 'model usage could not be counted');
+  private readonly writeErrors: ThrottledErrorLog;
 
   constructor(
-    private readonly write: (records: ModelUsageRecord[]) => Promise<void>,
+    private readonly write: (records: T[]) => Promise<void>,
     private readonly intervalMs: number,
     /** Errors after which the records are kept for the next write (Redis refusing writes for now). */
     private readonly passing: (err: unknown) => boolean = () => false,
-  ) {}
+    /** What is counted, for the log line when it cannot be. */
+    what = 'model usage',
+  ) {
+    this.writeErrors = new ThrottledErrorLog('Metrics', `${what} could not be counted`);
+  }
 
-  readonly add = (record: ModelUsageRecord): void => {
+  readonly add = (record: T): void => {
     this.held.push(record);
     this.schedule();
   };

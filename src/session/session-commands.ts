@@ -17,6 +17,7 @@ import { BusySessions } from './busy-sessions';
 import { CONTROL_CHANNEL } from '../store/redis-keys';
 import type { StoreWrites } from '../store/store-writes';
 import type { RunTraces } from '../tracing/run-traces';
+import { workCounters } from '../ops/work-counters';
 
 export interface CommandResult {
   runId?: string;
@@ -105,6 +106,7 @@ export class SessionCommands {
     if (resolved === 'no-such-request') {
       throw new ClientError('INVALID_STATE', 'no input request of that id is open in this session');
     }
+    workCounters().inputResolved(request.kind, 'answered', request.expiresAt);
     // The run's next activation is traced under this command (v2 "Observability").
     await this.traces.wokenBy(sessionKey, runId);
     // A job not parked yet is woken by its worker, which looks again once it has parked.
@@ -168,6 +170,7 @@ export class SessionCommands {
       ...(closing ? { closing } : {}),
     });
     if (ended !== 'finished') throw new ClientError('INVALID_STATE', 'the run had already ended');
+    if (pendingInput) workCounters().inputResolved(pendingInput.kind, 'cancelled', pendingInput.expiresAt);
     // The terminal event is written; now stop the work wherever it is.
     const message: ControlMessage = { type: 'cancel', runId };
     await this.publisher.publish(CONTROL_CHANNEL, JSON.stringify(message));

@@ -1,5 +1,6 @@
 import { context, trace, type Context, type Link, type Span } from '@opentelemetry/api';
 import type Redis from 'ioredis';
+import { ThrottledErrorLog } from '../common/error-log';
 import { SessionKeys } from '../store/redis-keys';
 import { contextUnder, spanContextOf, traceParentOf } from './trace-parent';
 import { tracingActive } from './tracing';
@@ -37,6 +38,9 @@ export interface ActivationTrace {
  * tracing off.
  */
 export class RunTraces {
+  /** Tracing never fails a command or a run: a read or write Redis refuses is logged and skipped. */
+  private readonly errors = new ThrottledErrorLog('Tracing', "a run's trace context could not be kept in Redis");
+
   constructor(
     private readonly redis: Redis,
     /** How long the hash outlives its last write (the session's history TTL). */
@@ -54,11 +58,12 @@ export class RunTraces {
   /** The worker, before the activation's `maws.run` span starts. */
   async activationOf(sessionKey: string, runId: string): Promise<ActivationTrace | undefined> {
     if (!tracingActive()) return undefined;
-    const [activation, last] = await this.redis.hmget(
-      new SessionKeys(sessionKey).runTrace(runId),
-      Field.activation,
-      Field.last,
-    );
+    const [activation, last] = await this.redis
+      .hmget(new SessionKeys(sessionKey).runTrace(runId), Field.activation, Field.last)
+      .catch((err: unknown) => {
+        this.errors.report(err);
+        return [null, null];
+      });
     const stored = parseActivation(activation);
     const lastRun = spanContextOf(last);
     const parent = spanContextOf(stored?.parent);
@@ -85,12 +90,19 @@ export class RunTraces {
   /** The worker, parking the run: its next activation belongs to whoever wakes it. */
   async parked(sessionKey: string, runId: string): Promise<void> {
     if (!tracingActive()) return;
-    await this.redis.hdel(new SessionKeys(sessionKey).runTrace(runId), Field.activation);
+    await this.redis
+      .hdel(new SessionKeys(sessionKey).runTrace(runId), Field.activation)
+      .catch((err: unknown) => this.errors.report(err));
   }
 
   private async write(sessionKey: string, runId: string, fields: Record<string, string>): Promise<void> {
     const key = new SessionKeys(sessionKey).runTrace(runId);
-    await this.redis.multi().hset(key, fields).expire(key, this.ttlSeconds).exec();
+    await this.redis
+      .multi()
+      .hset(key, fields)
+      .expire(key, this.ttlSeconds)
+      .exec()
+      .catch((err: unknown) => this.errors.report(err));
   }
 }
 

@@ -8,6 +8,7 @@ import { replannerPrompt } from '../prompts/replanner.prompt';
 import type { StepRunner } from '../step-runner';
 import type { PlanState } from './plan-state';
 import { ReplanExhaustedError } from './replan-exhausted-error';
+import { workCounters } from '../../ops/work-counters';
 
 export interface ReplanOptions {
   /** Revisions one run may make (MAX_REPLANS). */
@@ -130,6 +131,7 @@ export class Replanner {
       ],
       RunCheckpoint.replanned(stepId, decided, result.usage),
     );
+    workCounters().replanned(reason);
     state.apply(decided);
     outputs[stepId] = { ...decided, usage: result.usage };
   }

@@ -9,6 +9,7 @@ import { PlanState } from '../replanning/plan-state';
 import type { StepRunner } from '../step-runner';
 import { ParkRunError } from './park-run-error';
 import { requestIdOf } from './request-id';
+import { workCounters } from '../../ops/work-counters';
 
 export interface PlanReviewOptions {
   maxSubtasks: number;
@@ -156,6 +157,7 @@ export class PlanReview {
       [durable('run.input_requested', { runId: run.runId, ...request })],
       RunCheckpoint.inputRequested(request, n),
     );
+    workCounters().inputAsked(request.kind);
     await writer.drain();
     throw new ParkRunError(requestId, until);
   }

@@ -4,6 +4,7 @@ import type { RunEventWriter } from '../../events/run-event-writer';
 import { RunCheckpoint, type RunRecord, type StoredInputRequest } from '../../store/run-record';
 import { ParkRunError } from './park-run-error';
 import { requestIdOf } from './request-id';
+import { workCounters } from '../../ops/work-counters';
 
 /** A tool call that asks the person: its id, its key (the tool and its input), and what it asks for. */
 export interface AskingCall {
@@ -56,6 +57,7 @@ export class StepInput {
       [durable('run.input_requested', { runId: this.run.runId, ...wire })],
       RunCheckpoint.inputRequested(stored, n),
     );
+    workCounters().inputAsked(kind);
     await this.writer.drain();
     const parked = new ParkRunError(requestId, until);
     this.park.abort(parked);

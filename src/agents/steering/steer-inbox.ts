@@ -3,6 +3,7 @@ import { durable } from '../../events/frames';
 import type { RunEventWriter } from '../../events/run-event-writer';
 import { RunCheckpoint } from '../../store/run-record';
 import type { PlanState } from '../replanning/plan-state';
+import { workCounters } from '../../ops/work-counters';
 
 /**
  * The person's instructions for a running run (v2 "Steering"), taken in at each step
@@ -39,6 +40,7 @@ export class SteerInbox {
         fresh.map((s) => ({ n: s.n, appliedBefore })),
       ),
     );
+    workCounters().steered(fresh.length);
     state.steersApplied = last;
     const texts = fresh.map((s) => s.text);
     steers.push(...texts);
