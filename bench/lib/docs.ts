@@ -21,6 +21,7 @@ const TITLES: Record<string, string> = {
   sessions: 'Sessions over HTTP',
   client: '@maws/client',
   agui: 'AG-UI',
+  tracing: 'Tracing',
 };
 
 export function resultsBlock(
