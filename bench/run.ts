@@ -4,7 +4,7 @@
  *   npm run bench                 full run (about 6 minutes on 2 cores), updates docs/benchmarks.md
  *   npm run bench -- --quick      under 2 minutes, same workloads with shorter windows
  *   npm run bench -- --smoke      tiny sizes, checks that everything works (the e2e test uses it)
- * Options: --only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing   --out FILE   --docs | --no-docs   --profile
+ * Options: --only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling   --out FILE   --docs | --no-docs   --profile
  *          --batch N (events per append, default 10)   --clients N (relay client processes)
  *          --worker-concurrency N
  *
@@ -34,10 +34,12 @@ import { sessionsWorkload } from './workloads/sessions';
 import { aguiWorkload } from './workloads/agui';
 import { clientWorkload } from './workloads/client';
 import { tracingWorkload } from './workloads/tracing';
+import { storageWorkload } from './workloads/storage';
+import { scalingWorkload } from './workloads/scaling';
 
 function usage(): never {
   console.log(
-    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing] [--out FILE]\n' +
+    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling] [--out FILE]\n' +
       '       [--docs|--no-docs] [--profile] [--batch N] [--clients N] [--worker-concurrency N]',
   );
   process.exit(0);
@@ -205,6 +207,8 @@ async function main(): Promise<void> {
     client: () => clientWorkload(ctx),
     agui: () => aguiWorkload(ctx),
     tracing: () => tracingWorkload(ctx),
+    storage: () => storageWorkload(ctx),
+    scaling: () => scalingWorkload(ctx),
   };
   try {
     for (const w of WORKLOADS) {

@@ -10,7 +10,7 @@
 import './env';
 import { loadBuilt as load } from '../../test/support/built';
 
-export const { sessionKeyOf } = load<typeof import('../../src/store/redis-keys')>('store/redis-keys');
+export const { sessionKeyOf, SessionKeys } = load<typeof import('../../src/store/redis-keys')>('store/redis-keys');
 export const { durable, frameTail } = load<typeof import('../../src/events/frames')>('events/frames');
 export const { EventLog } = load<typeof import('../../src/events/event-log')>('events/event-log');
 export const { openRedis } = load<typeof import('../../src/store/redis-connection')>('store/redis-connection');

@@ -22,6 +22,8 @@ export const WORKLOADS = [
   'client',
   'agui',
   'tracing',
+  'storage',
+  'scaling',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

@@ -22,6 +22,8 @@ const TITLES: Record<string, string> = {
   client: '@maws/client',
   agui: 'AG-UI',
   tracing: 'Tracing',
+  storage: 'Storage',
+  scaling: 'Scaling',
 };
 
 export function resultsBlock(

@@ -158,6 +158,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1) FLOOD_CLOSE_AFTER = 100;
   @Transform(toInt) @IsInt() @Min(1) MAX_ACTIVE_RUNS_PER_USER = 10;
   @Transform(toInt) @IsInt() @Min(1) MAX_RUNS_PER_MINUTE_PER_USER = 60;
+  /** Sessions one user may have stored; a run in one more is refused until one is deleted or expires. */
+  @Transform(toInt) @IsInt() @Min(1) MAX_SESSIONS_PER_USER = 100;
+  /** Run records a session keeps (the newest, and always the one a refinement builds on); older ones are deleted. */
+  @Transform(toInt) @IsInt() @Min(1) RUN_RECORDS_KEPT = 20;
   @Transform(toInt) @IsInt() @Min(1) MAX_SOCKETS_PER_USER = 50;
   @Transform(toInt) @IsInt() @Min(1) MAX_SOCKETS = 20_000;
   @Transform(toInt) @IsInt() @Min(1) DEV_TOKENS_PER_MINUTE = 30;

@@ -70,6 +70,8 @@ export type BeginRunResult =
 
 export interface RunLimits {
   maxActivePerUser: number;
+  /** Sessions one user may have stored; a run in another one is refused (RATE_LIMITED). */
+  maxSessionsPerUser?: number;
   maxPerMinutePerUser: number;
 }
 
@@ -210,6 +212,32 @@ export class EventLog {
     return { status: 'activated', fence, run };
   }
 
+  /**
+   * Deletes the session's run records older than its newest `keep` (with their trace
+   * context), except the one a refinement would build on (the last completed run). Returns
+   * how many went. Every key is the session's, so it is one slot's transaction.
+   */
+  async pruneRuns(sessionKey: string, keep: number): Promise<number> {
+    const k = new SessionKeys(sessionKey);
+    const replies = await this.redis
+      .multi()
+      .zrange(k.runs, 0, -(keep + 1))
+      .hget(k.state, SessionField.lastRunId)
+      .exec();
+    const failed = replies?.find(([err]) => err);
+    if (!replies || failed) throw failed?.[0] ?? new Error('the transaction was discarded');
+    const older = replies[0][1] as string[];
+    const last = replies[1][1] as string | null;
+    const gone = older.filter((runId) => runId !== last);
+    if (gone.length === 0) return 0;
+    await this.redis
+      .multi()
+      .del(...gone.flatMap((runId) => [k.run(runId), k.runTrace(runId)]))
+      .zrem(k.runs, ...gone)
+      .exec();
+    return gone.length;
+  }
+
   /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
   async beginRun(
     sessionKey: string,
@@ -235,6 +263,7 @@ export class EventLog {
         runsThisMinute: user.runsThisMinute(now.getTime()),
         pendingRuns: PENDING_RUNS_KEY,
         userSessions: user.sessions,
+        runIndex: k.runs,
       },
       {
         ...this.history,
@@ -251,6 +280,7 @@ export class EventLog {
         refinementQueuedTail,
         maxActive: limits.maxActivePerUser,
         maxPerMinute: limits.maxPerMinutePerUser,
+        maxSessions: limits.maxSessionsPerUser ?? 1e9,
         pendingMember: pendingRunMember(sessionKey, run.runId),
         runKeyPrefix: k.run(''),
         sessionId: sessionIdOf(sessionKey),

@@ -164,7 +164,7 @@ return {fence, redis.call('HGETALL', runKey)}
 export const BEGIN_RUN = new RedisScript({
   name: 'begin',
   writes: true,
-  keys: [...SESSION_KEYS, 'runKey', 'activeRuns', 'runsThisMinute', 'pendingRuns', 'userSessions'],
+  keys: [...SESSION_KEYS, 'runKey', 'activeRuns', 'runsThisMinute', 'pendingRuns', 'userSessions', 'runIndex'],
   args: [
     'maxlen',
     'ttl',
@@ -181,6 +181,7 @@ export const BEGIN_RUN = new RedisScript({
     'refinementQueuedTail',
     'maxActive',
     'maxPerMinute',
+    'maxSessions',
     'pendingMember',
     'runKeyPrefix',
     'sessionId',
@@ -204,6 +205,11 @@ end
 if tonumber(redis.call('GET', runsThisMinute) or '0') >= tonumber(maxPerMinute) then
   return {0, 'LIMIT', 'you started ' .. maxPerMinute .. ' runs in the last minute'}
 end
+-- Sessions whose last run began longer ago than the TTL have expired (or soon will).
+redis.call('ZREMRANGEBYSCORE', userSessions, '-inf', tonumber(now) - tonumber(ttl) * 1000)
+if not redis.call('ZSCORE', userSessions, sessionId) and redis.call('ZCARD', userSessions) >= tonumber(maxSessions) then
+  return {0, 'LIMIT', 'you have ' .. maxSessions .. ' sessions stored: delete one (DELETE /sessions/{id}) or continue one of them'}
+end
 redis.call('INCR', runsThisMinute)
 redis.call('EXPIRE', runsThisMinute, 60)
 redis.call('ZADD', activeRuns, now, runId)
@@ -226,6 +232,8 @@ redis.call('HSETNX', stateKey, '${SessionField.title}', title)
 redis.call('HSETNX', stateKey, '${SessionField.createdAt}', now)
 redis.call('ZADD', userSessions, now, sessionId)
 redis.call('EXPIRE', userSessions, ttl)
+redis.call('ZADD', runIndex, now, runId)
+redis.call('EXPIRE', runIndex, ttl)
 local seq = append({userTail, stateTail('EXECUTING', runId, ts), queuedTail}, maxlen, ttl)
 return {1, seq, mode}
 `,

@@ -69,10 +69,12 @@ import { SessionHub } from './session-hub';
           {
             maxActivePerUser: config.MAX_ACTIVE_RUNS_PER_USER,
             maxPerMinutePerUser: config.MAX_RUNS_PER_MINUTE_PER_USER,
+            maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
           },
           writes,
           traces,
           { maxSubtasks: config.MAX_SUBTASKS, maxInputChars: config.MAX_INPUT_CHARS },
+          config.RUN_RECORDS_KEPT,
         ),
       inject: [EventLog, JobProducer, REDIS, AppConfig, StoreWrites, RunTraces],
     },

@@ -35,6 +35,7 @@ const BUSY_SESSIONS_KEPT = 10_000;
 export class SessionCommands {
   private readonly busy = new BusySessions(BUSY_SESSIONS_KEPT);
   private readonly dropErrors = new ThrottledErrorLog('SessionCommands', "removing a refused run's job failed");
+  private readonly pruneErrors = new ThrottledErrorLog('SessionCommands', "pruning a session's old run records failed");
   private readonly lateQueueErrors = new ThrottledErrorLog(
     'SessionCommands',
     'queueing a job once Redis had room failed',
@@ -48,6 +49,8 @@ export class SessionCommands {
     private readonly writes: StoreWrites,
     private readonly traces: RunTraces,
     private readonly answerLimits: AnswerLimits = { maxSubtasks: 50, maxInputChars: 16_000 },
+    /** Run records a session keeps (RUN_RECORDS_KEPT): older ones are pruned as runs begin. */
+    private readonly runRecordsKept = 20,
   ) {}
 
   /**
@@ -232,6 +235,8 @@ export class SessionCommands {
       this.refused(result.state);
     }
     this.busy.add(sessionKey);
+    // Bounded by count, not only by time: the session keeps its newest run records (off the ack's path).
+    void this.log.pruneRuns(sessionKey, this.runRecordsKept).catch(this.pruneErrors.report);
     const queueError = await (queuedEarly ?? queue());
     // Begun and announced: when Redis refused only the job, the run keeps its place.
     const enqueueLater = () => this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) });

@@ -72,6 +72,10 @@ export class SessionKeys {
   run(runId: string): string {
     return `${this.base}:run:${runId}`;
   }
+  /** The session's runs (runId → when it was queued): the newest are kept, older records pruned. */
+  get runs(): string {
+    return `${this.base}:runs`;
+  }
   /** v2 "Observability": the trace of the run's current activation and of its last one. */
   runTrace(runId: string): string {
     return `${this.run(runId)}:trace`;
