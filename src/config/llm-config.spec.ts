@@ -1,21 +1,9 @@
 /** The LLM variables: what a real provider needs is checked at start, naming the variable. */
-import { ConfigError, loadConfig } from './config';
-
-const base = { JWT_SECRET: 'a-secret-of-sixteen-chars-or-more' };
-
-function problemsOf(env: Record<string, string>): string {
-  try {
-    loadConfig({ ...base, ...env });
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  return '';
-}
+import { configOf, configProblems } from '../../test/support/config-problems';
 
 describe('LLM configuration', () => {
   it('offline needs nothing; defaults are kept', () => {
-    const config = loadConfig(base);
+    const config = configOf({});
     expect(config.LLM_PROVIDER).toBe('offline');
     expect(config.LLM_MAX_RETRIES).toBe(2);
     expect(config.LLM_PRICES).toBeUndefined();
@@ -25,25 +13,24 @@ describe('LLM configuration', () => {
     ['openai', 'OPENAI_API_KEY'],
     ['anthropic', 'ANTHROPIC_API_KEY'],
   ])('%s without a key names LLM_API_KEY and %s', (provider, own) => {
-    const message = problemsOf({ LLM_PROVIDER: provider });
+    const message = configProblems({ LLM_PROVIDER: provider });
     expect(message).toContain('LLM_API_KEY');
     expect(message).toContain(own);
   });
 
   it("honours the provider's own key variable", () => {
-    expect(loadConfig({ ...base, LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-1' }).LLM_API_KEY).toBe('sk-1');
-    expect(loadConfig({ ...base, LLM_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: 'sk-2' }).LLM_API_KEY).toBe('sk-2');
-    expect(
-      loadConfig({ ...base, LLM_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: 'sk-2', LLM_API_KEY: 'sk-3' }).LLM_API_KEY,
-    ).toBe('sk-3');
+    expect(configOf({ LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-1' }).LLM_API_KEY).toBe('sk-1');
+    expect(configOf({ LLM_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: 'sk-2' }).LLM_API_KEY).toBe('sk-2');
+    expect(configOf({ LLM_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: 'sk-2', LLM_API_KEY: 'sk-3' }).LLM_API_KEY).toBe(
+      'sk-3',
+    );
   });
 
   it('openai-compatible requires LLM_BASE_URL and LLM_MODEL, and no key', () => {
-    const message = problemsOf({ LLM_PROVIDER: 'openai-compatible' });
+    const message = configProblems({ LLM_PROVIDER: 'openai-compatible' });
     expect(message).toContain('LLM_BASE_URL is required');
     expect(message).toContain('LLM_MODEL is required');
-    const config = loadConfig({
-      ...base,
+    const config = configOf({
       LLM_PROVIDER: 'openai-compatible',
       LLM_BASE_URL: 'http://127.0.0.1:11434/v1',
       LLM_MODEL: 'llama3.1',
@@ -52,8 +39,7 @@ describe('LLM configuration', () => {
   });
 
   it('reads the per-agent model overrides', () => {
-    const config = loadConfig({
-      ...base,
+    const config = configOf({
       LLM_PROVIDER: 'openai-compatible',
       LLM_BASE_URL: 'http://127.0.0.1:11434/v1',
       LLM_MODEL_PLANNER: 'p',
@@ -76,12 +62,10 @@ describe('LLM configuration', () => {
     ['LLM_PRICES', '{"m": {"input": "1"}}'],
     ['LLM_BASE_URL', 'localhost:11434'],
   ])('%s=%s is refused, naming it', (name, value) => {
-    expect(problemsOf({ [name]: value })).toContain(name);
+    expect(configProblems({ [name]: value })).toContain(name);
   });
 
   it('accepts a valid price table', () => {
-    expect(
-      loadConfig({ ...base, LLM_PRICES: '{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}' }).LLM_PRICES,
-    ).toBeDefined();
+    expect(configOf({ LLM_PRICES: '{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}' }).LLM_PRICES).toBeDefined();
   });
 });

@@ -1,23 +1,13 @@
 /** The OpenTelemetry variables: where spans go, read the standard way, and bad values refused by name. */
-import { ConfigError, loadConfig, traceExportOf } from './config';
+import { configOf, configProblems } from '../../test/support/config-problems';
+import { traceExportOf } from './config';
 
-const base = { JWT_SECRET: 'a-secret-of-sixteen-chars-or-more' };
-const exportOf = (env: Record<string, string>) => traceExportOf(loadConfig({ ...base, ...env }));
-
-function problemsOf(env: Record<string, string>): string {
-  try {
-    loadConfig({ ...base, ...env });
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  return '';
-}
+const exportOf = (env: Record<string, string>) => traceExportOf(configOf(env));
 
 describe('trace configuration', () => {
   it('off unless an endpoint or an exporter is asked for; content recording off by default', () => {
     expect(exportOf({})).toEqual({ kind: 'none' });
-    expect(loadConfig(base).MAWS_TRACE_CONTENT).toBe(false);
+    expect(configOf({}).MAWS_TRACE_CONTENT).toBe(false);
   });
 
   it('an endpoint means OTLP/HTTP to its /v1/traces; a traces endpoint is used as it is', () => {
@@ -46,10 +36,10 @@ describe('trace configuration', () => {
   });
 
   it('refuses what is not an exporter or an http(s) address, naming the variable', () => {
-    expect(problemsOf({ OTEL_TRACES_EXPORTER: 'jaeger' })).toMatch(/OTEL_TRACES_EXPORTER="jaeger"/);
-    expect(problemsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toMatch(
+    expect(configProblems({ OTEL_TRACES_EXPORTER: 'jaeger' })).toMatch(/OTEL_TRACES_EXPORTER="jaeger"/);
+    expect(configProblems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toMatch(
       /OTEL_EXPORTER_OTLP_ENDPOINT must be an http\(s\) URL/,
     );
-    expect(problemsOf({ MAWS_TRACE_CONTENT: 'maybe' })).toMatch(/MAWS_TRACE_CONTENT="maybe"/);
+    expect(configProblems({ MAWS_TRACE_CONTENT: 'maybe' })).toMatch(/MAWS_TRACE_CONTENT="maybe"/);
   });
 });
