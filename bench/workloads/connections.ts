@@ -5,6 +5,7 @@
  */
 import { getFreePort } from '../../test/support/redis-server';
 import * as path from 'node:path';
+import { formatProfile, summarizeProfile } from '../lib/cpu-profile';
 import { Ctx, probe } from '../lib/context';
 import { diffCensus, formatDiff, heapCensus, type CensusDiff } from '../lib/heap-snapshot';
 import type { ChildProc } from '../lib/ipc';
@@ -69,7 +70,14 @@ async function measure(ctx: Ctx, client: ChildProc, target: 'maws' | 'floor', so
     const snapBefore = snapshots ? await snapshot('before') : undefined;
     const before = await probe<Mem>(server.probe, '/mem');
     const group = `idle${target}${sockets}`;
+    // With --profile: where the server's CPU goes while the sockets open (the upgrade path).
+    if (snapshots) await probe(server.probe, '/cpu/start?us=250');
     const opened = await client.call<OpenResult>('open', { ...base, group, from: 0, to: sockets }, 300_000);
+    if (snapshots) {
+      const file = path.join(ctx.profileDir, `open-${target}-${sockets}.cpuprofile`);
+      await probe(server.probe, `/cpu/stop?file=${encodeURIComponent(file)}`);
+      console.log(formatProfile(`cpu profile of ${target} while ${sockets} sockets open`, summarizeProfile(file)));
+    }
     if (opened.failed > 0) {
       throw new Error(`${opened.failed} of ${sockets} sockets did not open: ${opened.errors.join('; ')}`);
     }

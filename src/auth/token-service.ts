@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
+import { verifyHs256 } from './hs256';
 
 export interface VerifiedToken {
   sub: string;
@@ -22,10 +23,15 @@ export interface TokenOptions {
 /** Verifies client tokens and, where enabled, signs dev tokens. */
 export class TokenService {
   private readonly key?: Uint8Array;
+  /** The same secret for node:crypto's HMAC (see verifyHs256). */
+  private readonly hmacKey?: Buffer;
   private readonly jwks?: JWTVerifyGetKey;
 
   constructor(private readonly options: TokenOptions) {
-    if (options.secret) this.key = new TextEncoder().encode(options.secret);
+    if (options.secret) {
+      this.key = new TextEncoder().encode(options.secret);
+      this.hmacKey = Buffer.from(options.secret, 'utf8');
+    }
     if (options.jwksUrl) {
       this.jwks = createRemoteJWKSet(new URL(options.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
     }
@@ -39,8 +45,8 @@ export class TokenService {
     try {
       const alg = headerAlg(token);
       let payload;
-      if (alg === 'HS256' && this.key) {
-        ({ payload } = await jwtVerify(token, this.key, { ...checks, algorithms: ['HS256'] }));
+      if (alg === 'HS256' && this.hmacKey) {
+        payload = verifyHs256(token, this.hmacKey, checks);
       } else if (this.jwks && (alg === 'RS256' || alg === 'ES256')) {
         ({ payload } = await jwtVerify(token, this.jwks, { ...checks, algorithms: ['RS256', 'ES256'] }));
       } else {
