@@ -6,21 +6,31 @@
  * sockets (4404). Another user's session is 404; no token or a bad one is 401; bad ids and
  * parameters are 400.
  */
-import type { AnyDurableFrame } from '../src/contract';
+import { Queue, QueueEvents } from 'bullmq';
+import type Redis from 'ioredis';
+import { JobName, type AnyDurableFrame } from '../src/contract';
+import { QUEUE_PREFIX, SessionKeys, sessionKeyOf } from '../src/store/redis-keys';
+import { registerCleanup } from './support/cleanup';
 import { httpJson, type HttpResult } from './support/http';
 import type { MawsProcess } from './support/maws-process';
 import { startRun, waitForRunEnd } from './support/runs';
 import { QUERY, unique } from './support/scenario';
 import { connect, newSession } from './support/session';
 import { setUpSuite, startStack } from './support/suite';
-import { signToken } from './support/tokens';
+import { adminRedis } from './support/redis-admin';
+import { decodeTokenPayload, signToken } from './support/tokens';
 
 jest.setTimeout(120_000);
 
 let gateway: MawsProcess;
+let admin: Redis;
+let redisUrl: string;
 
 setUpSuite(async () => {
-  [gateway] = (await startStack(['gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '0' })).procs;
+  const stack = await startStack(['gateway', 'worker'], { OFFLINE_TOKEN_DELAY_MS: '0' });
+  [gateway] = stack.procs;
+  admin = adminRedis(stack.redis);
+  redisUrl = stack.redis.url;
 });
 
 const call = (method: string, path: string, token?: string): Promise<HttpResult> =>
@@ -122,6 +132,27 @@ describe('sessions over HTTP', () => {
     const again = await connect(gateway, sessionId, token);
     expect(again.snapshot.data).toMatchObject({ state: 'IDLE', lastSeq: 0 });
     await again.client.close();
+  });
+
+  it("a worker still ending a deleted session's run does not write the session back (as it would for state Redis lost)", async () => {
+    const { client, sessionId, token } = await newSession(gateway, 'deleted-late');
+    const { runId } = await startRun(client, 'task.start', QUERY);
+    await waitForRunEnd(client, runId, 60_000);
+    await client.close();
+    // The worker's view in the race: it read the run's record just before the delete removed it.
+    const k = new SessionKeys(sessionKeyOf(decodeTokenPayload(token).sub as string, sessionId));
+    const record = await admin.dumpBuffer(k.run(runId));
+    expect((await call('DELETE', `/sessions/${sessionId}`, token)).status).toBe(204);
+    await admin.restore(k.run(runId), 0, record);
+    // A job for the run (as a promoted or retried one would be): the session is not current for it.
+    const queue = new Queue('resolver', { connection: { url: redisUrl }, prefix: QUEUE_PREFIX });
+    const events = new QueueEvents('resolver', { connection: { url: redisUrl }, prefix: QUEUE_PREFIX });
+    registerCleanup(() => Promise.all([queue.close(), events.close()]).then(() => undefined));
+    await events.waitUntilReady();
+    const job = await queue.add(JobName.ResolveRun, { sessionKey: k.sessionKey, runId }, { jobId: `${runId}-late` });
+    await job.waitUntilFinished(events, 30_000);
+    expect((await call('GET', `/sessions/${sessionId}/events`, token)).status).toBe(404);
+    expect(await admin.exists(k.state, k.seq, k.log)).toBe(0);
   });
 
   it('answers bad requests with a code: 401 without or with a bad token, 400 for bad ids and parameters', async () => {

@@ -476,6 +476,25 @@ export class EventLog {
    * v2 "Sessions over HTTP": tells every gateway that the session was deleted (a message on
    * its channel that is no frame: SESSION_DELETED), so they close its sockets.
    */
+  /**
+   * Removes the session's keys (with `runKeys`, its run records) and leaves a marker saying it
+   * was deleted, in one transaction: a worker still ending one of its runs must not take the
+   * missing keys for lost state and write the session back.
+   */
+  async deleteSession(sessionKey: string, runKeys: string[]): Promise<void> {
+    const k = new SessionKeys(sessionKey);
+    await this.redis
+      .multi()
+      .del(k.state, k.seq, k.log, k.written, k.runs, ...runKeys)
+      .set(k.deleted, String(Date.now()), 'EX', this.options.ttlSeconds)
+      .exec();
+  }
+
+  /** Whether the session was deleted on purpose (within its history's TTL). */
+  async wasDeleted(sessionKey: string): Promise<boolean> {
+    return (await this.redis.exists(new SessionKeys(sessionKey).deleted)) === 1;
+  }
+
   async announceDeleted(sessionKey: string): Promise<void> {
     await this.redis.publish(this.channel(sessionKey), SESSION_DELETED);
   }

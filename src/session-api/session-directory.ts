@@ -116,7 +116,7 @@ export class SessionDirectory {
       runs.push(...keys);
       cursor = next;
     } while (cursor !== '0');
-    await this.redis.del(k.state, k.seq, k.log, k.written, k.runs, ...runs);
+    await this.log.deleteSession(sessionKey, runs);
     await this.redis.zrem(new UserKeys(userKeyOfSub(sub)).sessions, sessionId);
     await this.log.announceDeleted(sessionKey);
     return true;

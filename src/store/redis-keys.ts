@@ -72,6 +72,13 @@ export class SessionKeys {
   run(runId: string): string {
     return `${this.base}:run:${runId}`;
   }
+  /**
+   * Set when the session is deleted (DELETE /sessions/{id}), for its history's TTL: a worker
+   * that finds the session gone can tell a deletion from Redis having lost it.
+   */
+  get deleted(): string {
+    return `${this.base}:deleted`;
+  }
   /** The session's runs (runId → when it was queued): the newest are kept, older records pruned. */
   get runs(): string {
     return `${this.base}:runs`;

@@ -230,10 +230,13 @@ export class ResolverProcessor {
     throw new DelayedError();
   }
 
-  /** Cancelled or ended elsewhere; or Redis lost the session (restarted without persistence). */
+  /**
+   * Cancelled or ended elsewhere; or the session deleted; or Redis lost the session
+   * (restarted without persistence), which is the only case to say so in.
+   */
   private async endedElsewhere(sessionKey: string, runId: string): Promise<void> {
     const view = await this.runs.sessionView(sessionKey);
-    if (view.exists) return;
+    if (view.exists || (await this.log.wasDeleted(sessionKey))) return;
     const error: RunError = {
       code: 'STATE_LOST',
       message: "Redis lost this session's state (restarted without persistence?): start the task again.",
