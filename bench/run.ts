@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: MAWS beside its floors, measured in one run on one machine (issue 7).
  *
- *   npm run bench                 full run (about 6 minutes on 2 cores), updates docs/benchmarks.md
- *   npm run bench -- --quick      under 2 minutes, same workloads with shorter windows
+ *   npm run bench                 full run (about 18 minutes on 2 cores, 11 of them the scaling table), updates docs/benchmarks.md
+ *   npm run bench -- --quick      about 5 minutes, same workloads with shorter windows
  *   npm run bench -- --smoke      tiny sizes, checks that everything works (the e2e test uses it)
  * Options: --only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling   --out FILE   --docs | --no-docs   --profile
  *          --batch N (events per append, default 10)   --clients N (relay client processes)

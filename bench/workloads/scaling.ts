@@ -16,7 +16,7 @@ import { QUERY } from '../../test/support/scenario';
 
 const SIZES = {
   full: { runs: 1000, concurrency: 64 },
-  quick: { runs: 300, concurrency: 32 },
+  quick: { runs: 128, concurrency: 32 },
   smoke: { runs: 24, concurrency: 4 },
 } as const;
 const WORKERS = [1, 2, 4] as const;
