@@ -128,6 +128,9 @@ describe('sessions over HTTP', () => {
     expect((await call('GET', `/sessions/${sessionId}/events`, token)).status).toBe(404);
     expect((await call('DELETE', `/sessions/${sessionId}`, token)).status).toBe(404);
     expect((await call('GET', '/sessions', token)).body).toEqual({ sessions: [] });
+    // Its run record went with it: only the marker that it was deleted is left.
+    const k = new SessionKeys(sessionKeyOf(decodeTokenPayload(token).sub as string, sessionId));
+    expect(await admin.keys(`${k.base}:*`)).toEqual([k.deleted]);
     // The id may be used again: a fresh session.
     const again = await connect(gateway, sessionId, token);
     expect(again.snapshot.data).toMatchObject({ state: 'IDLE', lastSeq: 0 });
@@ -153,6 +156,31 @@ describe('sessions over HTTP', () => {
     await job.waitUntilFinished(events, 30_000);
     expect((await call('GET', `/sessions/${sessionId}/events`, token)).status).toBe(404);
     expect(await admin.exists(k.state, k.seq, k.log)).toBe(0);
+  });
+
+  it('deletes the run records of a session older than the run index (with and without a run since)', async () => {
+    const olderSession = async (label: string): Promise<{ sessionId: string; token: string; k: SessionKeys }> => {
+      const { client, sessionId, token } = await newSession(gateway, label);
+      const { runId } = await startRun(client, 'task.start', QUERY);
+      await waitForRunEnd(client, runId, 60_000);
+      await client.close();
+      const k = new SessionKeys(sessionKeyOf(decodeTokenPayload(token).sub as string, sessionId));
+      // As a session stored before the index existed: its records are in no index.
+      await admin.del(k.runs);
+      return { sessionId, token, k };
+    };
+    const untouched = await olderSession('legacy');
+    const continued = await olderSession('legacy-refined');
+    const { client } = await connect(gateway, continued.sessionId, continued.token);
+    const refined = await startRun(client, 'task.refine', 'Shorter, please.');
+    await waitForRunEnd(client, refined.runId, 60_000);
+    await client.close();
+    expect(await admin.zrange(continued.k.runs, 0, -1)).toEqual([refined.runId]);
+    for (const { sessionId, token, k } of [untouched, continued]) {
+      expect((await admin.keys(k.run('*'))).length).toBeGreaterThan(0);
+      expect((await call('DELETE', `/sessions/${sessionId}`, token)).status).toBe(204);
+      expect(await admin.keys(`${k.base}:*`)).toEqual([k.deleted]);
+    }
   });
 
   it('answers bad requests with a code: 401 without or with a bad token, 400 for bad ids and parameters', async () => {

@@ -15,6 +15,9 @@ import { ModelStreamCutError } from '../llm/model-provider';
 import type { ToolRegistry } from '../tools/tool-registry';
 import { interruptedOutcome, StepTools, writeToolResult } from './step-tools';
 
+/** A run parking to wait for the person ends its spans without an error. */
+const isParking = (err: unknown): boolean => err instanceof ParkRunError;
+
 export interface StepSpec {
   stepId: string;
   agent: AgentName;
@@ -83,8 +86,7 @@ export class StepRunner {
           'maws.agent': step.agent,
           'maws.attempt': attempt,
         };
-        const expected = (err: unknown): boolean => err instanceof ParkRunError;
-        const result = await inSpan('maws.step', { attributes, expected }, () =>
+        const result = await inSpan('maws.step', { attributes, expected: isParking }, () =>
           withLogContext({ stepId: step.stepId, agent: step.agent, attempt }, async () => {
             const text = await this.call(runId, writer, step, attempt, recorded, signal);
             logLine('StepRunner', `step answered in ${Date.now() - startedAt} ms`, 'log');
@@ -162,10 +164,9 @@ export class StepRunner {
         'gen_ai.request.model': model,
         'maws.agent': step.agent,
       };
-      const expected = (err: unknown): boolean => err instanceof ParkRunError;
       const { text, usage } = await inSpan(
         `maws.model ${step.agent}`,
-        { kind: SpanKind.CLIENT, attributes, expected },
+        { kind: SpanKind.CLIENT, attributes, expected: isParking },
         async (span) => {
           const stream = this.model.stream(
             tools ? { ...step.request, tools } : step.request,

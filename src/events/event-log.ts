@@ -1,3 +1,4 @@
+import { scanKeys } from '../store/scan-keys';
 import type Redis from 'ioredis';
 import type { AppConfig } from '../config/config';
 import type { InputRequest, ReplyEventMap, ReplyEventName, RunMode, RunOutcome, SessionState } from '../contract';
@@ -477,12 +478,20 @@ export class EventLog {
    * its channel that is no frame: SESSION_DELETED), so they close its sockets.
    */
   /**
-   * Removes the session's keys (with `runKeys`, its run records) and leaves a marker saying it
-   * was deleted, in one transaction: a worker still ending one of its runs must not take the
-   * missing keys for lost state and write the session back.
+   * Removes the session's keys (with its run records, found by the run index) and leaves a
+   * marker saying it was deleted, in one transaction: a worker still ending one of its runs
+   * must not take the missing keys for lost state and write the session back.
    */
-  async deleteSession(sessionKey: string, runKeys: string[]): Promise<void> {
+  async deleteSession(sessionKey: string): Promise<void> {
     const k = new SessionKeys(sessionKey);
+    const [runIds, unindexed, seq] = await Promise.all([
+      this.redis.zrange(k.runs, 0, -1),
+      this.redis.hget(k.state, SessionField.unindexedRuns),
+      this.redis.exists(k.seq),
+    ]);
+    const runKeys = runIds.flatMap((runId) => [k.run(runId), k.runTrace(runId)]);
+    // Records written before the run index existed are found the slow way, once.
+    if (unindexed || (runIds.length === 0 && seq === 1)) runKeys.push(...(await scanKeys(this.redis, k.run('*'))));
     await this.redis
       .multi()
       .del(k.state, k.seq, k.log, k.written, k.runs, ...runKeys)

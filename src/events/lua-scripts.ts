@@ -232,6 +232,11 @@ redis.call('HSETNX', stateKey, '${SessionField.title}', title)
 redis.call('HSETNX', stateKey, '${SessionField.createdAt}', now)
 redis.call('ZADD', userSessions, now, sessionId)
 redis.call('EXPIRE', userSessions, ttl)
+-- A session with history but no run index is older than the index: its earlier run records
+-- are not in it, so a delete must look for them.
+if redis.call('EXISTS', runIndex) == 0 and redis.call('EXISTS', seqKey) == 1 then
+  redis.call('HSET', stateKey, '${SessionField.unindexedRuns}', '1')
+end
 redis.call('ZADD', runIndex, now, runId)
 redis.call('EXPIRE', runIndex, ttl)
 local seq = append({userTail, stateTail('EXECUTING', runId, ts), queuedTail}, maxlen, ttl)

@@ -2,9 +2,9 @@ import type Redis from 'ioredis';
 import { openRedis } from '../store/redis-connection';
 import { writeRefusalOf } from '../store/write-refusal';
 import { recordModelUsage, type ModelUsageRecord } from './cluster-metrics';
-import { UsageBatcher } from './usage-batcher';
+import { CountBatcher } from './count-batcher';
 
-/** How long usage counts wait to be written together (see UsageBatcher). */
+/** How long usage counts wait to be written together (see CountBatcher). */
 const USAGE_FLUSH_MS = 250;
 
 /**
@@ -18,7 +18,7 @@ export function redisUsageMeter(redisUrl: string): {
   flush(): Promise<void>;
 } {
   let redis: Redis | undefined;
-  const batcher = new UsageBatcher<ModelUsageRecord>(
+  const batcher = new CountBatcher<ModelUsageRecord>(
     async (records) => {
       redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
       await recordModelUsage(redis, records);

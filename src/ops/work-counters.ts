@@ -3,7 +3,7 @@ import type { InputKind, InputResolution, PlanUpdateReason } from '../contract';
 import { openRedis } from '../store/redis-connection';
 import { STATS_KEY } from '../store/redis-keys';
 import { writeRefusalOf } from '../store/write-refusal';
-import { UsageBatcher } from './usage-batcher';
+import { CountBatcher } from './count-batcher';
 
 /** Upper bounds (seconds) of the tool call duration histogram. */
 export const TOOL_DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -99,7 +99,7 @@ export function startWorkCounters(
   inputTtlSeconds: number,
 ): { flush(): Promise<void>; close(): Promise<void> } {
   let redis: Redis | undefined;
-  const batcher = new UsageBatcher<Increment>(
+  const batcher = new CountBatcher<Increment>(
     async (increments) => {
       redis ??= openRedis(redisUrl, 'work-metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
       const summed = new Map<string, number>();

@@ -109,14 +109,7 @@ export class SessionDirectory {
         if (!(err instanceof ClientError && err.code === 'INVALID_STATE')) throw err;
       });
     }
-    const runs: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', k.run('*'), 'COUNT', 500);
-      runs.push(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    await this.log.deleteSession(sessionKey, runs);
+    await this.log.deleteSession(sessionKey);
     await this.redis.zrem(new UserKeys(userKeyOfSub(sub)).sessions, sessionId);
     await this.log.announceDeleted(sessionKey);
     return true;

@@ -50,7 +50,8 @@ export class UserKeys {
 /** Every Redis key of one session shares a hash tag, so a session lives on one cluster slot. */
 export class SessionKeys {
   constructor(readonly sessionKey: string) {}
-  private get base(): string {
+  /** What every key of the session begins with. */
+  get base(): string {
     return `maws:{${this.sessionKey}}`;
   }
   get state(): string {

@@ -13,6 +13,8 @@ export const SessionField = {
   title: 'title',
   /** When the session's first run began (ms). */
   createdAt: 'createdAt',
+  /** Set when the session had runs before the run index existed: a delete also looks for their records. */
+  unindexedRuns: 'unindexedRuns',
 } as const;
 
 /** How much of a session's first task its title keeps. */

@@ -5,7 +5,7 @@
  * edited plan (plan.updated with reason `review`, no planner call), reject with feedback (the
  * planner revises and asks again); a `message` answers too. Bad, duplicate, late and foreign
  * answers; cancel and expiry while parked; every process restarted while it waits; and an
- * answer that arrives before the worker has parked, 50 times.
+ * answer that arrives before the worker has parked, 50 times (a cancel, 20 times).
  */
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
@@ -303,6 +303,31 @@ describe('plan review', () => {
     await client.close();
     await worker.stop('SIGTERM');
     worker = await startMaws('worker', env);
+  });
+
+  it('a cancel sent the moment the request opens (before the worker has parked) leaves no job to run: 20 runs in a row', async () => {
+    // As above, a far Redis for the worker: the cancel lands between the request being stored
+    // and the worker reading it again after parking. The job must be removed, not woken.
+    const proxy = await startTcpProxy(redisPort, { latencyMs: 10 });
+    await worker.stop('SIGTERM');
+    worker = await startMaws('worker', { ...env, REDIS_URL: proxy.url, LOG_LEVEL: 'log' });
+    const { client } = await newSdkSession(gateway, 'review-cancel-race');
+    const early = (): number =>
+      (worker.output().match(/ended before its job was parked: removed the job/g) ?? []).length;
+    for (let i = 0; i < 20; i++) {
+      const { runId } = await reviewedTask(client, `Round ${i}: ${QUERY}`);
+      expect((await client.request('task.cancel')).event).toBe('ack');
+      const { terminal } = await waitForRunEnd(client, runId, 10_000);
+      expect(terminal.event).toBe('run.cancelled');
+      await eventually(async () => (await jobState(runId)) === 'missing', 5_000, `run ${runId}'s job to be gone`);
+      expect(ofRun(client, runId).filter((f) => f.event === 'agent.started' && f.data.agent === 'executor')).toEqual(
+        [],
+      );
+    }
+    const raced = early();
+    console.log(`cancels stored before their job was parked: ${raced} of 20`);
+    expect(raced).toBeGreaterThan(0);
+    await client.close();
     await worker.stop('SIGTERM');
     worker = await startMaws('worker', env);
   });

@@ -152,7 +152,8 @@ export class ResolverProcessor {
           if (queuedSince !== undefined && !traced.root) {
             pastSpan('maws.queue.wait', queuedSince, { parent: traced.parent, attributes });
           }
-          await this.traces.activated(sessionKey, runId, span, traced);
+          // Not awaited: it never fails, and Redis keeps one connection's commands in order.
+          void this.traces.activated(sessionKey, runId, span, traced);
         }
         return this.activateAndResolve(job, sessionKey, runId, token, bullSignal, span?.spanContext().traceId);
       },
@@ -224,8 +225,15 @@ export class ResolverProcessor {
     await this.log.holdUntil(sessionKey, runId, parked.until);
     const open = await this.log.pendingInput(sessionKey, runId);
     if (open?.requestId !== parked.requestId) {
-      this.logger.log(`run ${runId}: request ${parked.requestId} was resolved before its job was parked: woke it`);
-      await job.promote().catch(() => undefined);
+      const { state, runId: current } = await this.log.stateAndRun(sessionKey);
+      if (state === 'EXECUTING' && current === runId) {
+        this.logger.log(`run ${runId}: request ${parked.requestId} was resolved before its job was parked: woke it`);
+        await job.promote().catch(() => undefined);
+      } else {
+        // Cancelled (or deleted) meanwhile: its job has nothing left to do; the gateway may have removed it first.
+        this.logger.log(`run ${runId}: ended before its job was parked: removed the job`);
+        await job.remove().catch(() => undefined);
+      }
     }
     throw new DelayedError();
   }

@@ -1,5 +1,5 @@
 import type { ModelUsageRecord } from './cluster-metrics';
-import { UsageBatcher } from './usage-batcher';
+import { CountBatcher } from './count-batcher';
 
 const record = (agent: string, inputTokens: number): ModelUsageRecord => ({
   provider: 'offline',
@@ -9,10 +9,10 @@ const record = (agent: string, inputTokens: number): ModelUsageRecord => ({
   outputTokens: 1,
 });
 
-describe('UsageBatcher', () => {
+describe('CountBatcher', () => {
   it('hands on the calls of one interval in one write, in order', async () => {
     const writes: ModelUsageRecord[][] = [];
-    const batcher = new UsageBatcher<ModelUsageRecord>((records) => {
+    const batcher = new CountBatcher<ModelUsageRecord>((records) => {
       writes.push(records);
       return Promise.resolve();
     }, 50);
@@ -30,7 +30,7 @@ describe('UsageBatcher', () => {
   it('flush writes what is held at once and waits for it; a failed write is not thrown', async () => {
     const writes: ModelUsageRecord[][] = [];
     let fail = true;
-    const batcher = new UsageBatcher<ModelUsageRecord>((records) => {
+    const batcher = new CountBatcher<ModelUsageRecord>((records) => {
       if (fail) {
         fail = false;
         return Promise.reject(new Error('redis is down'));
@@ -48,11 +48,11 @@ describe('UsageBatcher', () => {
   });
 });
 
-describe('UsageBatcher while writes are refused for now', () => {
+describe('CountBatcher while writes are refused for now', () => {
   it('keeps the records of a write that failed for a passing reason and writes them with the next', async () => {
     const written: number[][] = [];
     let refuse = true;
-    const batcher = new UsageBatcher<ModelUsageRecord>(
+    const batcher = new CountBatcher<ModelUsageRecord>(
       (records) => {
         if (refuse) return Promise.reject(new Error('OOM command not allowed'));
         written.push(records.map((r) => r.inputTokens));

@@ -9,7 +9,7 @@ const MAX_HELD = 10_000;
  * one was a tenth of a busy worker's CPU. `flush` hands on what is held (at shutdown nothing
  * is left behind).
  */
-export class UsageBatcher<T> {
+export class CountBatcher<T> {
   private held: T[] = [];
   private timer?: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
