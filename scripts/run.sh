@@ -95,6 +95,15 @@ if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
 fi
+if [ -z "${REDIS_URL:-}" ]; then
+  # MAWS uses sharded pub/sub (Redis 7+); say so here rather than after the build.
+  redis_major="$(redis-server --version | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')"
+  if [ -n "$redis_major" ] && [ "$redis_major" -lt 7 ]; then
+    echo "run.sh: MAWS needs Redis 7 or newer; this system's redis-server is $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')." >&2
+    echo "        Use a Redis 7 (Debian 12, Ubuntu 24.04, or the redis.io packages) and set REDIS_URL." >&2
+    exit 1
+  fi
+fi
 
 # ---- build ----
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

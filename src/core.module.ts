@@ -1,5 +1,5 @@
 import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from './store/redis-connection';
 import { AppConfig } from './config/config';
 import { EventLog, eventLogOptions } from './events/event-log';
 import { openRedis } from './store/redis-connection';
@@ -16,7 +16,7 @@ import { MODEL_PROVIDER, REDIS } from './common/tokens';
 @Module({})
 export class CoreModule implements OnApplicationShutdown {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(MODEL_PROVIDER) private readonly model: ModelProvider,
     @Inject(StoreWrites) private readonly writes: StoreWrites,
   ) {}
@@ -28,26 +28,24 @@ export class CoreModule implements OnApplicationShutdown {
         { provide: AppConfig, useValue: config },
         {
           provide: REDIS,
-          useFactory: () => openRedis(config.REDIS_URL, 'commands', {}, { coalesceWrites: true }),
+          useFactory: () => openRedis(config.redis, 'commands', {}, { coalesceWrites: true }),
         },
         {
           provide: EventLog,
-          useFactory: (redis: Redis) => new EventLog(redis, eventLogOptions(config)),
+          useFactory: (redis: RedisClient) => new EventLog(redis, eventLogOptions(config)),
           inject: [REDIS],
         },
-        { provide: RunStore, useFactory: (redis: Redis) => new RunStore(redis), inject: [REDIS] },
-        { provide: StoreWrites, useFactory: (redis: Redis) => new StoreWrites(redis, 'Redis'), inject: [REDIS] },
+        { provide: RunStore, useFactory: (redis: RedisClient) => new RunStore(redis), inject: [REDIS] },
+        { provide: StoreWrites, useFactory: (redis: RedisClient) => new StoreWrites(redis, 'Redis'), inject: [REDIS] },
         {
           provide: RunTraces,
-          useFactory: (redis: Redis) => new RunTraces(redis, config.HISTORY_TTL_SECONDS),
+          useFactory: (redis: RedisClient) => new RunTraces(redis, config.HISTORY_TTL_SECONDS),
           inject: [REDIS],
         },
         {
           provide: MODEL_PROVIDER,
           useFactory: () =>
-            createModelProvider(config, redisUsageMeter(config.REDIS_URL), (message) =>
-              new Logger('Model').warn(message),
-            ),
+            createModelProvider(config, redisUsageMeter(config.redis), (message) => new Logger('Model').warn(message)),
         },
       ],
       exports: [AppConfig, REDIS, EventLog, RunStore, StoreWrites, MODEL_PROVIDER, RunTraces],

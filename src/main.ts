@@ -21,6 +21,7 @@ import { accessLogs } from './logging/access-logs';
 import { createRootLogger, LogFormatUnavailableError } from './logging/root-logger';
 import type { Logger as PinoLogger } from 'pino';
 import { BULL_BOARD_PATH, bullBoardRouter } from './ops/bull-board';
+import { redisProblemAt } from './store/redis-version';
 import { pageSecurityHeaders } from './web/page-security';
 import { startTracing, stopTracing, tracingActive } from './tracing/tracing';
 import { startWorkCounters } from './ops/work-counters';
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   });
   if (tracingActive()) logger.info(tracing);
   // What runs did (tool calls, requests to the person, replans, steers), for /metrics.
-  const counters = startWorkCounters(config.REDIS_URL, config.INPUT_TTL_SECONDS);
+  const counters = startWorkCounters(config.redis, config.INPUT_TTL_SECONDS);
   const flush = (): Promise<unknown> => Promise.all([stopTracing(SHUTDOWN_MARGIN_MS / 2), counters.close()]);
   // Nest's lines, and every Logger.log(message, context), as JSON lines.
   const nestLogger = new PinoNestLogger(logger);
@@ -95,6 +96,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
+  // Asked beside start-up, not before it: a process started while Redis is away still comes
+  // up (and waits for it, as before); one that finds a Redis too old says so and stops.
+  void redisProblemAt(config).then(
+    (problem) => {
+      if (!problem) return;
+      logger.fatal(problem);
+      process.exit(1);
+    },
+    () => undefined, // Not answered (Redis away, then this process stopping): nothing to say.
+  );
   const app =
     role === 'worker'
       ? await startWorker(config, nestLogger, logger)

@@ -4,6 +4,7 @@
  * several sockets on one session, user isolation, resuming by seq).
  */
 import type { AnyDurableFrame, PlanItem, ReplyFrame, RunMode } from '../src/contract';
+import { queuePrefixOf } from '../src/store/redis-keys';
 import { expectEvent, isDurable, isEvent, runIdOf } from './support/frames';
 import type { MawsProcess } from './support/maws-process';
 import { adminRedis } from './support/redis-admin';
@@ -169,12 +170,12 @@ function checkCompletedRun(
 /** The ids of the resolver queue's jobs (as Bull Board lists them) for a session id. */
 async function resolverJobsOf(sessionId: string): Promise<string[]> {
   const db = adminRedis(redis);
-  const keys = await db.keys('maws:q:resolver:r_*');
+  const keys = await db.keys(`${queuePrefixOf('resolver')}:resolver:r_*`);
   const ids: string[] = [];
   for (const key of keys) {
     const data = await db.hget(key, 'data');
     if (data && (JSON.parse(data) as { sessionKey: string }).sessionKey.endsWith(`.${sessionId}`)) {
-      ids.push(key.slice('maws:q:resolver:'.length));
+      ids.push(key.slice(`${queuePrefixOf('resolver')}:resolver:`.length));
     }
   }
   return ids;

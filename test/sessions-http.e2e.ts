@@ -9,7 +9,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
 import { JobName, type AnyDurableFrame } from '../src/contract';
-import { QUEUE_PREFIX, SessionKeys, sessionKeyOf } from '../src/store/redis-keys';
+import { queuePrefixOf, SessionKeys, sessionKeyOf } from '../src/store/redis-keys';
 import { registerCleanup } from './support/cleanup';
 import { httpJson, type HttpResult } from './support/http';
 import type { MawsProcess } from './support/maws-process';
@@ -148,8 +148,8 @@ describe('sessions over HTTP', () => {
     expect((await call('DELETE', `/sessions/${sessionId}`, token)).status).toBe(204);
     await admin.restore(k.run(runId), 0, record);
     // A job for the run (as a promoted or retried one would be): the session is not current for it.
-    const queue = new Queue('resolver', { connection: { url: redisUrl }, prefix: QUEUE_PREFIX });
-    const events = new QueueEvents('resolver', { connection: { url: redisUrl }, prefix: QUEUE_PREFIX });
+    const queue = new Queue('resolver', { connection: { url: redisUrl }, prefix: queuePrefixOf('resolver') });
+    const events = new QueueEvents('resolver', { connection: { url: redisUrl }, prefix: queuePrefixOf('resolver') });
     registerCleanup(() => Promise.all([queue.close(), events.close()]).then(() => undefined));
     await events.waitUntilReady();
     const job = await queue.add(JobName.ResolveRun, { sessionKey: k.sessionKey, runId }, { jobId: `${runId}-late` });

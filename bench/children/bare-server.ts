@@ -1,7 +1,7 @@
 /**
  * The floors' servers, as plain as they come.
  *   relay: a `ws` server plus one ioredis subscriber; a socket on /ws/{sessionId} gets every
- *          message PUBLISHed to that session's channel, forwarded as it came (the bare relay
+ *          message SPUBLISHed to that session's channel (sharded pub/sub, as MAWS uses), forwarded as it came (the bare relay
  *          the issue measures MAWS against). It sends {"event":"ready"} once subscribed.
  *   idle:  a `ws` server that only holds its sockets (the idle-connection memory floor).
  *   refuse: a `ws` server that answers each frame after one Redis `SET` (refused while Redis
@@ -32,7 +32,7 @@ let handlers: Handlers = {};
 if (mode === 'relay') {
   const sub = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const rooms = new Map<string, Set<WebSocket>>();
-  sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+  sub.on('smessageBuffer', (channel: Buffer, payload: Buffer) => {
     const room = rooms.get(channel.toString());
     if (room) for (const ws of room) ws.send(payload, { binary: false });
   });
@@ -45,10 +45,10 @@ if (mode === 'relay') {
       room.delete(ws);
       if (room.size === 0) {
         rooms.delete(channel);
-        void sub.unsubscribe(channel).catch(() => undefined);
+        void sub.sunsubscribe(channel).catch(() => undefined);
       }
     });
-    sub.subscribe(channel).then(
+    sub.ssubscribe(channel).then(
       () => ws.send('{"event":"ready"}'),
       () => ws.close(1011),
     );

@@ -1,5 +1,5 @@
 /** Redis's own view of a measured interval: INFO commandstats, CPU, and SLOWLOG. */
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../src/store/redis-connection';
 
 export interface CommandStat {
   calls: number;
@@ -25,13 +25,16 @@ function parseInfo(text: string): Record<string, string> {
   return out;
 }
 
-async function redisCpu(redis: Redis): Promise<number> {
+async function redisCpu(redis: RedisClient): Promise<number> {
   const info = parseInfo(await redis.info('cpu'));
   return Number(info.used_cpu_user) + Number(info.used_cpu_sys);
 }
 
 /** Starts an interval: resets commandstats and the slowlog. Call `end()` on the result. */
-export async function redisInterval(redis: Redis, slowerThanUs = 1000): Promise<{ end: () => Promise<RedisInterval> }> {
+export async function redisInterval(
+  redis: RedisClient,
+  slowerThanUs = 1000,
+): Promise<{ end: () => Promise<RedisInterval> }> {
   await redis.config('SET', 'slowlog-log-slower-than', String(slowerThanUs));
   await redis.slowlog('RESET');
   await redis.config('RESETSTAT');

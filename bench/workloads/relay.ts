@@ -4,7 +4,7 @@
  * authenticated sockets on a spawned MAWS gateway; beside it the floor, a bare `ws` +
  * ioredis relay fed by one PUBLISH per event, with the same clients, bytes and load.
  */
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../src/store/redis-connection';
 import { getFreePort } from '../../test/support/redis-server';
 import { durable, EventLog, frameTail, openRedis, sessionKeyOf, type PendingEvent } from '../lib/built';
 import { Ctx, probe } from '../lib/context';
@@ -53,7 +53,7 @@ export function mawsPublisher(log: EventLog, prefix: string, sessions: number): 
   };
 }
 
-function floorPublisher(pub: Redis, prefix: string, sessions: number): Publisher {
+function floorPublisher(pub: RedisClient, prefix: string, sessions: number): Publisher {
   const channels = Array.from({ length: sessions }, (_, i) => bareChannel(names(prefix, i).sessionId));
   const seqs = new Array<number>(sessions).fill(0);
   return {
@@ -61,9 +61,9 @@ function floorPublisher(pub: Redis, prefix: string, sessions: number): Publisher
     publish: (i, count) => {
       const t = hrUs();
       const now = new Date();
-      const sends: Promise<number>[] = [];
+      const sends: Promise<unknown>[] = [];
       for (let k = 0; k < count; k++)
-        sends.push(pub.publish(channels[i], `{"seq":${++seqs[i]},${frameTail(event(t), now)}`));
+        sends.push(pub.spublish(channels[i], `{"seq":${++seqs[i]},${frameTail(event(t), now)}`));
       return Promise.all(sends);
     },
   };
@@ -403,7 +403,7 @@ export async function relayWorkload(ctx: Ctx): Promise<void> {
   // The publisher writes as a worker does (its command connection: one write per tick, any
   // number of calls in flight), MAWS and floor alike. ioredis autopipelining, used here at
   // first, keeps one pipeline in flight, so each tick's events waited for the last reply.
-  const pubRedis = openRedis(ctx.redis.url, 'bench-publisher', {}, { coalesceWrites: true });
+  const pubRedis = openRedis({ url: ctx.redis.url }, 'bench-publisher', {}, { coalesceWrites: true });
   const log = new EventLog(pubRedis, { maxEvents: 10_000, ttlSeconds: 24 * 3600 });
   const clientPids = Object.fromEntries(clients.map((c, j) => [`client${j}`, c.pid]));
   const rows: Row[] = [];

@@ -13,7 +13,7 @@
  *     only five are kept (a refinement's record is larger than the task's, as it carries the
  *     findings so far, up to 40, so the first five are no floor).
  */
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../src/store/redis-connection';
 import type { BatchArgs, SingleRunsArgs } from '../children/client';
 import { SessionKeys, sessionKeyOf } from '../lib/built';
 import { Ctx } from '../lib/context';
@@ -38,12 +38,12 @@ const LIMITS = {
   RUN_RECORDS_KEPT: String(KEPT),
 };
 
-async function usedMemory(redis: Redis): Promise<number> {
+async function usedMemory(redis: RedisClient): Promise<number> {
   const info = await redis.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
-async function memoryOf(redis: Redis, key: string): Promise<number> {
+async function memoryOf(redis: RedisClient, key: string): Promise<number> {
   return Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
 }
 
@@ -58,7 +58,7 @@ interface SessionBytes {
 }
 
 /** What one session holds in Redis, key by key. */
-async function sessionBytes(redis: Redis, sessionKey: string): Promise<SessionBytes> {
+async function sessionBytes(redis: RedisClient, sessionKey: string): Promise<SessionBytes> {
   const k = new SessionKeys(sessionKey);
   const runIds = await redis.zrange(k.runs, 0, -1);
   const runKeys = runIds.flatMap((id) => [k.run(id), k.runTrace(id)]);

@@ -42,7 +42,7 @@ async function measure(ctx: Ctx, mode: Mode, endpoint: string, sessions: number)
   const gateway = await ctx.startMaws('gateway', env);
   const worker = await ctx.startMaws('worker', env);
   const client = await ctx.fork(`tracing-${mode}-client`, 'client.js');
-  const pubRedis = openRedis(ctx.redis.url, 'bench-publisher', {}, { coalesceWrites: true });
+  const pubRedis = openRedis({ url: ctx.redis.url }, 'bench-publisher', {}, { coalesceWrites: true });
   try {
     const wsUrl = gateway.proc.wsUrl!;
     const group = `trace${mode}`;

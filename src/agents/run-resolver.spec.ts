@@ -2,7 +2,7 @@
  * The resolver's model-facing behaviour with a scripted model and an in-memory event log:
  * the plan's repair, the restart of a step whose stream broke off, and token usage.
  */
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { StoreWrites } from '../store/store-writes';
 import type { EventLog } from '../events/event-log';
 import type { PendingEvent } from '../events/frames';
@@ -153,7 +153,7 @@ function fixture(
   };
   const runs = { get: () => Promise.resolve(record) } as unknown as RunStore;
   // The fake log never refuses a write, so the store-writes guard never reaches its Redis.
-  const writes = new StoreWrites({} as Redis, 'Test');
+  const writes = new StoreWrites({} as RedisClient, 'Test');
   const resolver = new RunResolver(
     log,
     runs,

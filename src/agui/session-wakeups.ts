@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { SESSION_DELETED } from '../events/event-log';
 
 /** Called when something was published on the session's channel; `deleted` when the session was deleted. */
@@ -11,10 +11,10 @@ export type Wakeup = (deleted: boolean) => void;
  * AG-UI stream: the WebSocket relay's subscriptions and hot path are not touched.
  */
 export class SessionWakeups {
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
   private readonly listeners = new Map<string, Set<Wakeup>>();
 
-  constructor(private readonly openSubscriber: () => Redis) {}
+  constructor(private readonly openSubscriber: () => RedisClient) {}
 
   /** Subscribes (once per channel) and calls `wake` for each message; resolves once subscribed. */
   async watch(channel: string, wake: Wakeup): Promise<() => Promise<void>> {
@@ -25,14 +25,14 @@ export class SessionWakeups {
       this.listeners.set(channel, set);
     }
     set.add(wake);
-    // A second watcher waits for the same SUBSCRIBE's reply: ioredis answers them in order.
-    await sub.subscribe(channel);
+    // A second watcher waits for the same SSUBSCRIBE's reply: ioredis answers them in order.
+    await sub.ssubscribe(channel);
     return async () => {
       const current = this.listeners.get(channel);
       current?.delete(wake);
       if (current && current.size === 0) {
         this.listeners.delete(channel);
-        await sub.unsubscribe(channel).catch(() => undefined);
+        await sub.sunsubscribe(channel).catch(() => undefined);
       }
     };
   }
@@ -44,10 +44,10 @@ export class SessionWakeups {
     if (sub) await sub.quit().catch(() => sub.disconnect());
   }
 
-  private connection(): Redis {
+  private connection(): RedisClient {
     if (!this.subscriber) {
       const sub = this.openSubscriber();
-      sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+      sub.on('smessageBuffer', (channel: Buffer, payload: Buffer) => {
         const set = this.listeners.get(channel.toString());
         if (!set) return;
         const deleted = payload.length === SESSION_DELETED.length && payload.toString() === SESSION_DELETED;

@@ -14,6 +14,7 @@ import {
 } from 'class-validator';
 import { readMcpServersFile, type McpServerConfig } from './mcp-servers-file';
 import { parseLlmPrices } from './prices';
+import { redisTargetOf, type RedisTarget } from './redis-target';
 
 /** The built-in tools (v2 "Tools") this build has. */
 export const BUILT_IN_TOOLS = ['calculator', 'run_js', 'http_fetch', 'web_search', 'ask_user'] as const;
@@ -38,6 +39,14 @@ export class AppConfig {
   @IsString() @MinLength(1) HOST = '127.0.0.1';
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
+  /** v2 "Redis Cluster": `host:port,...` of some of its nodes, instead of REDIS_URL. */
+  @IsOptional()
+  @Matches(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, {
+    message: 'REDIS_CLUSTER_NODES must be a comma list of host:port',
+  })
+  REDIS_CLUSTER_NODES?: string;
+  /** Where Redis is, from REDIS_URL or REDIS_CLUSTER_NODES (filled in by loadConfig). */
+  redis: RedisTarget = { url: this.REDIS_URL };
 
   @IsOptional()
   @IsString()
@@ -205,6 +214,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (Boolean(config.ADMIN_USER) !== Boolean(config.ADMIN_PASSWORD)) {
     problems.push('ADMIN_USER and ADMIN_PASSWORD must be set together');
   }
+  if (config.REDIS_CLUSTER_NODES !== undefined && raw.REDIS_URL !== undefined) {
+    problems.push('REDIS_URL and REDIS_CLUSTER_NODES are exclusive: set one (a cluster takes REDIS_CLUSTER_NODES)');
+  }
+  config.redis = redisTargetOf(config.REDIS_URL, config.REDIS_CLUSTER_NODES);
   problems.push(...llmProblems(config), ...toolProblems(config));
   if (config.MCP_SERVERS !== undefined) {
     const { servers, problems: mcpProblems } = readMcpServersFile(config.MCP_SERVERS);
@@ -300,6 +313,7 @@ export function toolNamesOf(value: string): string[] {
 }
 
 const optionalKeys = [
+  'REDIS_CLUSTER_NODES',
   'TOOLS',
   'MCP_SERVERS',
   'TOOLS_FETCH_ALLOW',

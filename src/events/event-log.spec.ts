@@ -23,8 +23,8 @@ describe('EventLog on a real Redis', () => {
   it('numbers events from 1, stores and publishes the same bytes in order', async () => {
     const sub = new Redis(server.url);
     const published: string[] = [];
-    sub.on('message', (_c: string, m: string) => published.push(...m.split('\n')));
-    await sub.subscribe(log.channel(session));
+    sub.on('smessage', (_c: string, m: string) => published.push(...m.split('\n')));
+    await sub.ssubscribe(log.channel(session));
     await log.append(session, [durable('chat.response', { text: 'a' }), durable('chat.response', { text: 'b\nc' })]);
     await log.append(session, [durable('chat.response', { text: 'd' })]);
     const { frames, complete } = await log.readAfter(session, 0);

@@ -1,5 +1,6 @@
+import { ThrottledErrorLog } from '../common/error-log';
 import { scanKeys } from '../store/scan-keys';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import type { AppConfig } from '../config/config';
 import type { InputRequest, ReplyEventMap, ReplyEventName, RunMode, RunOutcome, SessionState } from '../contract';
 import {
@@ -17,6 +18,8 @@ import { decodeRunRecord, RunField, STEER_PREFIX, type RunFields, type RunRecord
 import { PendingEvent, frameTail, replyFrame } from './frames';
 import {
   ACTIVATE_RUN,
+  ADMIT_RUN,
+  COUNT_RUN,
   ALREADY_WRITTEN,
   APPEND_EVENTS,
   APPEND_ONCE,
@@ -115,13 +118,15 @@ export interface NewSteer {
 /** How ending a run came out. */
 export type FinishResult = 'finished' | 'not-running' | 'superseded';
 
-function bindScripts(redis: Redis) {
+function bindScripts(redis: RedisClient) {
   return {
     append: APPEND_EVENTS.bind(redis),
     appendOnce: APPEND_ONCE.bind(redis),
     activate: ACTIVATE_RUN.bind(redis),
     begin: BEGIN_RUN.bind(redis),
     finish: FINISH_RUN.bind(redis),
+    admit: ADMIT_RUN.bind(redis),
+    countRun: COUNT_RUN.bind(redis),
     snapshot: SNAPSHOT.bind(redis),
     readAfter: READ_AFTER.bind(redis),
     resolveInput: RESOLVE_INPUT.bind(redis),
@@ -135,9 +140,10 @@ function bindScripts(redis: Redis) {
  */
 export class EventLog {
   private readonly scripts: ReturnType<typeof bindScripts>;
+  private readonly bookkeepingErrors = new ThrottledErrorLog('EventLog', "counting a run's end");
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: EventLogOptions,
   ) {
     this.scripts = bindScripts(redis);
@@ -239,32 +245,66 @@ export class EventLog {
     return gone.length;
   }
 
-  /** Moves the session to EXECUTING for a new run, if its state is one of `allowed`. */
+  /**
+   * Moves the session to EXECUTING for a new run, if its state is one of `allowed` and the
+   * user's limits admit it. Three steps, since the user's keys, the session's and the
+   * deployment's pending runs live on different cluster slots (v2 "Redis Cluster"): the
+   * session's state is read (a refusal, such as a `message` that is chat, writes nothing);
+   * the run is counted as pending and admitted under the user's limits; then the session
+   * starts it, atomically, or refuses, and the admission is taken back. Should this process
+   * die between the steps, the LostRunRequeuer forgets the pending run and its admission.
+   * `onBeginSent` is called in the same tick as the session's step is sent (a job sent then,
+   * on the same connection, reaches Redis after it).
+   */
   async beginRun(
     sessionKey: string,
     run: { runId: string; mode: RunMode | 'auto'; input: string; review?: 'plan' },
     allowed: SessionState[],
     announce: Partial<Record<RunMode, { userMessage: PendingEvent; queued: PendingEvent }>>,
     limits: RunLimits = { maxActivePerUser: 1e9, maxPerMinutePerUser: 1e9 },
+    onBeginSent?: () => void,
   ): Promise<BeginRunResult> {
     const k = new SessionKeys(sessionKey);
+    const [state, lastRunId] = await this.redis.hmget(k.state, SessionField.state, SessionField.lastRunId);
+    const current = (state ?? 'IDLE') as SessionState;
+    if (!allowed.includes(current)) return { started: false, state: current };
+
     const user = new UserKeys(userKeyOf(sessionKey));
     const now = new Date();
+    const member = pendingRunMember(sessionKey, run.runId);
+    const admission = { activeRuns: user.activeRuns, runsThisMinute: user.runsThisMinute(now.getTime()) };
+    const [, admitted] = await Promise.all([
+      this.redis.zadd(PENDING_RUNS_KEY, now.getTime(), member),
+      this.scripts.admit(
+        { ...admission, userSessions: user.sessions },
+        {
+          ttl: this.options.ttlSeconds,
+          now: now.getTime(),
+          runId: run.runId,
+          sessionId: sessionIdOf(sessionKey),
+          maxActive: limits.maxActivePerUser,
+          maxPerMinute: limits.maxPerMinutePerUser,
+          maxSessions: limits.maxSessionsPerUser ?? 1e9,
+        },
+      ) as Promise<[number, string | number]>,
+    ]);
+    if (admitted[0] !== 1) {
+      await this.redis.zrem(PENDING_RUNS_KEY, member);
+      return { started: false, limit: String(admitted[1]) };
+    }
+
     const tails = (mode: RunMode): [string, string] => {
       const events = announce[mode];
       return events ? [frameTail(events.userMessage, now), frameTail(events.queued, now)] : ['', ''];
     };
     const [taskUserTail, taskQueuedTail] = tails('task');
     const [refinementUserTail, refinementQueuedTail] = tails('refinement');
-    const [ok, value, detail] = (await this.scripts.begin(
+    const began = this.scripts.begin(
       {
         ...this.sessionKeys(k),
         runKey: k.run(run.runId),
-        activeRuns: user.activeRuns,
-        runsThisMinute: user.runsThisMinute(now.getTime()),
-        pendingRuns: PENDING_RUNS_KEY,
-        userSessions: user.sessions,
         runIndex: k.runs,
+        parentRunKey: k.run(lastRunId ?? ''),
       },
       {
         ...this.history,
@@ -279,24 +319,29 @@ export class EventLog {
         taskQueuedTail,
         refinementUserTail,
         refinementQueuedTail,
-        maxActive: limits.maxActivePerUser,
-        maxPerMinute: limits.maxPerMinutePerUser,
-        maxSessions: limits.maxSessionsPerUser ?? 1e9,
-        pendingMember: pendingRunMember(sessionKey, run.runId),
-        runKeyPrefix: k.run(''),
-        sessionId: sessionIdOf(sessionKey),
+        expectedParent: lastRunId ?? '',
         title: [...run.input].slice(0, TITLE_CHARS).join(''),
       },
-    )) as [number, string | number, string?];
-    if (ok === 1) return { started: true, seq: Number(value), mode: detail as RunMode };
-    return value === 'LIMIT'
-      ? { started: false, limit: detail ?? 'run limit reached' }
-      : { started: false, state: value as SessionState };
+    ) as Promise<[number, string | number, string?]>;
+    onBeginSent?.();
+    const [ok, value, mode] = await began;
+    if (ok === 1) return { started: true, seq: Number(value), mode: mode as RunMode };
+    // Refused: the admission is taken back (and the session's place in the user's list, if
+    // this admission put it there).
+    const takeBack = this.redis.multi().zrem(user.activeRuns, run.runId).decr(admission.runsThisMinute);
+    if (admitted[1] === 1) takeBack.zrem(user.sessions, sessionIdOf(sessionKey));
+    await Promise.all([takeBack.exec(), this.redis.zrem(PENDING_RUNS_KEY, member)]);
+    // RETRY: another run completed between the read and the start (so the state changed too).
+    const refusedIn = value === 'RETRY' ? (await this.stateAndRun(sessionKey)).state : (value as SessionState);
+    return { started: false, state: refusedIn };
   }
 
   /**
    * Ends the running run with its terminal event, exactly once. A worker passes its fencing
    * token (`fence`), so that one whose run was taken over cannot end it; a cancel passes none.
+   * Then, on other slots, the run leaves the user's running runs and the deployment's pending
+   * ones and is counted in the stats; should that fail (or this process die first), the
+   * LostRunRequeuer clears the first two.
    */
   async finishRun(
     sessionKey: string,
@@ -307,14 +352,8 @@ export class EventLog {
   ): Promise<FinishResult> {
     const k = new SessionKeys(sessionKey);
     const now = new Date();
-    const seq = (await this.scripts.finish(
-      {
-        ...this.sessionKeys(k),
-        runKey: k.run(runId),
-        statsKey: STATS_KEY,
-        activeRuns: new UserKeys(userKeyOf(sessionKey)).activeRuns,
-        pendingRuns: PENDING_RUNS_KEY,
-      },
+    const reply = (await this.scripts.finish(
+      { ...this.sessionKeys(k), runKey: k.run(runId) },
       {
         ...this.history,
         runId,
@@ -324,14 +363,21 @@ export class EventLog {
         ts: now.toISOString(),
         terminalTail: frameTail(terminal, now),
         report,
-        durationBuckets: RUN_DURATION_BUCKETS.join(','),
-        pendingMember: pendingRunMember(sessionKey, runId),
         requestId: closing?.requestId ?? '',
         resolvedTail: closing ? frameTail(closing.resolved, now) : '',
       },
-    )) as number;
-    if (seq === WriteSentinel.notRunning) return 'not-running';
-    if (seq === WriteSentinel.superseded) return 'superseded';
+    )) as number | [number, string];
+    if (reply === WriteSentinel.notRunning) return 'not-running';
+    if (reply === WriteSentinel.superseded) return 'superseded';
+    const [, seconds] = reply as [number, string];
+    await Promise.all([
+      this.redis.zrem(new UserKeys(userKeyOf(sessionKey)).activeRuns, runId),
+      this.redis.zrem(PENDING_RUNS_KEY, pendingRunMember(sessionKey, runId)),
+      this.scripts.countRun(
+        { statsKey: STATS_KEY },
+        { outcome, seconds, durationBuckets: RUN_DURATION_BUCKETS.join(',') },
+      ),
+    ]).catch(this.bookkeepingErrors.report);
     return 'finished';
   }
 
@@ -467,10 +513,10 @@ export class EventLog {
 
   /**
    * A notice to the session's sockets on every gateway: no seq, not stored, so it is lost on
-   * a socket that is away. PUBLISH is no write, so it goes out also while Redis refuses writes.
+   * a socket that is away. SPUBLISH is no write, so it goes out also while Redis refuses writes.
    */
   async notify<E extends ReplyEventName>(sessionKey: string, event: E, data: ReplyEventMap[E]): Promise<void> {
-    await this.redis.publish(this.channel(sessionKey), replyFrame(event, data));
+    await this.redis.spublish(this.channel(sessionKey), replyFrame(event, data));
   }
 
   /**
@@ -505,7 +551,7 @@ export class EventLog {
   }
 
   async announceDeleted(sessionKey: string): Promise<void> {
-    await this.redis.publish(this.channel(sessionKey), SESSION_DELETED);
+    await this.redis.spublish(this.channel(sessionKey), SESSION_DELETED);
   }
 
   channel(sessionKey: string): string {

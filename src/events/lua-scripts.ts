@@ -47,7 +47,7 @@ local function append(tails, maxlen, ttl, keepTtl)
     frames[i] = frame
   end
   if #frames > 0 then
-    redis.call('PUBLISH', channel, table.concat(frames, '\\n'))
+    redis.call('SPUBLISH', channel, table.concat(frames, '\\n'))
   end
   if not keepTtl then
     redis.call('EXPIRE', stateKey, ttl)
@@ -152,19 +152,57 @@ return {fence, redis.call('HGETALL', runKey)}
 });
 
 /**
- * Starts a run when the session's state and the user's run limits allow it.
+ * Admits a run under the user's limits, before its session is asked (v2 "Redis Cluster": the
+ * user's keys and the session's live on different slots, so no one script may touch both).
  * `activeRuns`: the user's running runs (zset runId → start ms); `runsThisMinute`: the user's
- * counter; `pendingRuns`: the deployment's started-not-ended runs (zset member → ms), from
- * which a lost job is queued again. `allowed` is a comma list of states.
+ * counter; `userSessions`: the user's stored sessions (sessionId → when a run last began).
+ * Returns {1, added} when admitted (`added` 1 when the session joined the user's list, so a
+ * refusal further on can take exactly this admission back: see EventLog.beginRun), {0, why}
+ * when a limit refuses.
+ */
+export const ADMIT_RUN = new RedisScript({
+  name: 'admit',
+  writes: true,
+  keys: ['activeRuns', 'runsThisMinute', 'userSessions'],
+  args: ['ttl', 'now', 'runId', 'sessionId', 'maxActive', 'maxPerMinute', 'maxSessions'],
+  body: `
+-- Runs whose end was never recorded (lost to a crash) stop counting after the session TTL.
+redis.call('ZREMRANGEBYSCORE', activeRuns, '-inf', tonumber(now) - tonumber(ttl) * 1000)
+if redis.call('ZCARD', activeRuns) >= tonumber(maxActive) then
+  return {0, 'you already have ' .. maxActive .. ' runs going'}
+end
+if tonumber(redis.call('GET', runsThisMinute) or '0') >= tonumber(maxPerMinute) then
+  return {0, 'you started ' .. maxPerMinute .. ' runs in the last minute'}
+end
+-- Sessions whose last run began longer ago than the TTL have expired (or soon will).
+redis.call('ZREMRANGEBYSCORE', userSessions, '-inf', tonumber(now) - tonumber(ttl) * 1000)
+local known = redis.call('ZSCORE', userSessions, sessionId)
+if not known and redis.call('ZCARD', userSessions) >= tonumber(maxSessions) then
+  return {0, 'you have ' .. maxSessions .. ' sessions stored: delete one (DELETE /sessions/{id}) or continue one of them'}
+end
+redis.call('INCR', runsThisMinute)
+redis.call('EXPIRE', runsThisMinute, 60)
+redis.call('ZADD', activeRuns, now, runId)
+redis.call('EXPIRE', activeRuns, ttl)
+redis.call('ZADD', userSessions, now, sessionId)
+redis.call('EXPIRE', userSessions, ttl)
+if known then return {1, 0} end
+return {1, 1}
+`,
+});
+
+/**
+ * Starts an admitted run when the session's state allows it (`allowed`: a comma list).
  * mode `auto` is the `message` command's routing, decided here in the same step: a task
- * from IDLE, a refinement from REFINEMENT_READY.
- * Returns {1, seq, mode} when started, {0, currentState} when the state refuses,
- * {0, 'LIMIT', why} when a limit does.
+ * from IDLE, a refinement from REFINEMENT_READY. A refinement builds on the session's last
+ * completed run, read by the caller beforehand (`expectedParent`, its record `parentRunKey`):
+ * should another run have completed since, this returns {0, 'RETRY'} and the caller reads
+ * again. Returns {1, seq, mode} when started, {0, currentState} when the state refuses.
  */
 export const BEGIN_RUN = new RedisScript({
   name: 'begin',
   writes: true,
-  keys: [...SESSION_KEYS, 'runKey', 'activeRuns', 'runsThisMinute', 'pendingRuns', 'userSessions', 'runIndex'],
+  keys: [...SESSION_KEYS, 'runKey', 'runIndex', 'parentRunKey'],
   args: [
     'maxlen',
     'ttl',
@@ -179,12 +217,7 @@ export const BEGIN_RUN = new RedisScript({
     'taskQueuedTail',
     'refinementUserTail',
     'refinementQueuedTail',
-    'maxActive',
-    'maxPerMinute',
-    'maxSessions',
-    'pendingMember',
-    'runKeyPrefix',
-    'sessionId',
+    'expectedParent',
     'title',
   ],
   body: `${PRELUDE}
@@ -197,29 +230,12 @@ if mode == 'auto' then
 end
 local userTail, queuedTail = taskUserTail, taskQueuedTail
 if mode == 'refinement' then userTail, queuedTail = refinementUserTail, refinementQueuedTail end
--- Runs whose end was never recorded (lost to a crash) stop counting after the session TTL.
-redis.call('ZREMRANGEBYSCORE', activeRuns, '-inf', tonumber(now) - tonumber(ttl) * 1000)
-if redis.call('ZCARD', activeRuns) >= tonumber(maxActive) then
-  return {0, 'LIMIT', 'you already have ' .. maxActive .. ' runs going'}
-end
-if tonumber(redis.call('GET', runsThisMinute) or '0') >= tonumber(maxPerMinute) then
-  return {0, 'LIMIT', 'you started ' .. maxPerMinute .. ' runs in the last minute'}
-end
--- Sessions whose last run began longer ago than the TTL have expired (or soon will).
-redis.call('ZREMRANGEBYSCORE', userSessions, '-inf', tonumber(now) - tonumber(ttl) * 1000)
-if not redis.call('ZSCORE', userSessions, sessionId) and redis.call('ZCARD', userSessions) >= tonumber(maxSessions) then
-  return {0, 'LIMIT', 'you have ' .. maxSessions .. ' sessions stored: delete one (DELETE /sessions/{id}) or continue one of them'}
-end
-redis.call('INCR', runsThisMinute)
-redis.call('EXPIRE', runsThisMinute, 60)
-redis.call('ZADD', activeRuns, now, runId)
-redis.call('EXPIRE', activeRuns, ttl)
-redis.call('ZADD', pendingRuns, now, pendingMember)
 local parent = ''
 if mode == 'refinement' then
   parent = redis.call('HGET', stateKey, '${SessionField.lastRunId}') or ''
+  if parent ~= expectedParent then return {0, 'RETRY'} end
   -- The refined run's stored context lives as long as the session that builds on it.
-  if parent ~= '' then redis.call('EXPIRE', runKeyPrefix .. parent, ttl) end
+  if parent ~= '' then redis.call('EXPIRE', parentRunKey, ttl) end
 end
 redis.call('HSET', runKey, '${RunField.mode}', mode, '${RunField.input}', input, '${RunField.parentRunId}', parent,
   '${RunField.queuedAt}', now, '${RunField.status}', 'queued')
@@ -230,8 +246,6 @@ redis.call('HSET', stateKey, '${SessionField.state}', 'EXECUTING', '${SessionFie
 -- The user's session list: the session's title (its first task) and when its runs began.
 redis.call('HSETNX', stateKey, '${SessionField.title}', title)
 redis.call('HSETNX', stateKey, '${SessionField.createdAt}', now)
-redis.call('ZADD', userSessions, now, sessionId)
-redis.call('EXPIRE', userSessions, ttl)
 -- A session with history but no run index is older than the index: its earlier run records
 -- are not in it, so a delete must look for them.
 if redis.call('EXISTS', runIndex) == 0 and redis.call('EXISTS', seqKey) == 1 then
@@ -245,15 +259,14 @@ return {1, seq, mode}
 });
 
 /**
- * Ends the session's running run exactly once, with its terminal event, and counts it in
- * the deployment's stats (`durationBuckets`: a comma list of upper bounds in seconds). A
- * worker passes its fencing token (a stale one cannot end the run); a cancel passes none.
- * Returns the last seq, or a WriteSentinel.
+ * Ends the session's running run exactly once, with its terminal event. A worker passes its
+ * fencing token (a stale one cannot end the run); a cancel passes none. Returns {last seq,
+ * seconds since the run was queued} (for COUNT_RUN), or a WriteSentinel.
  */
 export const FINISH_RUN = new RedisScript({
   name: 'finish',
   writes: true,
-  keys: [...SESSION_KEYS, 'runKey', 'statsKey', 'activeRuns', 'pendingRuns'],
+  keys: [...SESSION_KEYS, 'runKey'],
   args: [
     'maxlen',
     'ttl',
@@ -264,8 +277,6 @@ export const FINISH_RUN = new RedisScript({
     'ts',
     'terminalTail',
     'report',
-    'durationBuckets',
-    'pendingMember',
     'requestId',
     'resolvedTail',
   ],
@@ -290,18 +301,31 @@ redis.call('HSET', stateKey, '${SessionField.state}', nextState)
 redis.call('HDEL', stateKey, '${SessionField.runId}', '${SessionField.runQueuedAt}')
 redis.call('HSET', runKey, '${RunField.status}', outcome, '${RunField.finishedAt}', now)
 redis.call('EXPIRE', runKey, ttl)
-redis.call('ZREM', activeRuns, runId)
-redis.call('ZREM', pendingRuns, pendingMember)
 local seconds = (tonumber(now) - queuedAt) / 1000
-redis.call('HINCRBY', statsKey, 'runs:' .. outcome, 1)
-redis.call('HINCRBYFLOAT', statsKey, 'duration:sum', seconds)
-redis.call('HINCRBY', statsKey, 'duration:count', 1)
-for le in string.gmatch(durationBuckets, '[^,]+') do
-  if seconds <= tonumber(le) then redis.call('HINCRBY', statsKey, 'duration:le:' .. le, 1) end
-end
 tails[#tails + 1] = terminalTail
 tails[#tails + 1] = stateTail(nextState, '', ts)
-return append(tails, maxlen, ttl)
+return {append(tails, maxlen, ttl), tostring(seconds)}
+`,
+});
+
+/**
+ * Counts an ended run in the deployment's stats: its outcome and its duration in the
+ * histogram (`durationBuckets`: a comma list of upper bounds in seconds). One key of its own.
+ */
+export const COUNT_RUN = new RedisScript({
+  name: 'count_run',
+  writes: true,
+  keys: ['statsKey'],
+  args: ['outcome', 'seconds', 'durationBuckets'],
+  body: `
+local s = tonumber(seconds)
+redis.call('HINCRBY', statsKey, 'runs:' .. outcome, 1)
+redis.call('HINCRBYFLOAT', statsKey, 'duration:sum', s)
+redis.call('HINCRBY', statsKey, 'duration:count', 1)
+for le in string.gmatch(durationBuckets, '[^,]+') do
+  if s <= tonumber(le) then redis.call('HINCRBY', statsKey, 'duration:le:' .. le, 1) end
+end
+return 1
 `,
 });
 

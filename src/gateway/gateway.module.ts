@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { AguiController } from '../agui/agui.controller';
 import { AguiRuns } from '../agui/agui-runs';
 import { SessionWakeups } from '../agui/session-wakeups';
@@ -30,12 +30,12 @@ import { SessionHub } from './session-hub';
     MawsGateway,
     {
       provide: REDIS_SUBSCRIBER,
-      useFactory: (config: AppConfig) => openSubscriber(config.REDIS_URL, 'relay'),
+      useFactory: (config: AppConfig) => openSubscriber(config.redis, 'relay'),
       inject: [AppConfig],
     },
     {
       provide: JobProducer,
-      useFactory: (config: AppConfig, redis: Redis) => new JobProducer(config.REDIS_URL, redis),
+      useFactory: (config: AppConfig, redis: RedisClient) => new JobProducer(config.redis, redis),
       inject: [AppConfig, REDIS],
     },
     {
@@ -45,7 +45,7 @@ import { SessionHub } from './session-hub';
     },
     {
       provide: SessionHub,
-      useFactory: (log: EventLog, sub: Redis, metrics: GatewayMetrics, config: AppConfig) => {
+      useFactory: (log: EventLog, sub: RedisClient, metrics: GatewayMetrics, config: AppConfig) => {
         const hub = new SessionHub(log, sub, metrics, config.MAX_BUFFERED_BYTES);
         hub.startHeartbeat(config.HEARTBEAT_INTERVAL_MS, config.HEARTBEAT_TIMEOUT_MS);
         return hub;
@@ -57,7 +57,7 @@ import { SessionHub } from './session-hub';
       useFactory: (
         log: EventLog,
         jobs: JobProducer,
-        redis: Redis,
+        redis: RedisClient,
         config: AppConfig,
         writes: StoreWrites,
         traces: RunTraces,
@@ -80,7 +80,7 @@ import { SessionHub } from './session-hub';
     },
     {
       provide: SessionDirectory,
-      useFactory: (redis: Redis, log: EventLog, commands: SessionCommands) =>
+      useFactory: (redis: RedisClient, log: EventLog, commands: SessionCommands) =>
         new SessionDirectory(redis, log, commands),
       inject: [REDIS, EventLog, SessionCommands],
     },
@@ -92,7 +92,7 @@ import { SessionHub } from './session-hub';
     {
       // Its own subscriber, opened for the first AG-UI stream (see SessionWakeups).
       provide: SessionWakeups,
-      useFactory: (config: AppConfig) => new SessionWakeups(() => openSubscriber(config.REDIS_URL, 'agui')),
+      useFactory: (config: AppConfig) => new SessionWakeups(() => openSubscriber(config.redis, 'agui')),
       inject: [AppConfig],
     },
   ],
@@ -101,7 +101,7 @@ import { SessionHub } from './session-hub';
 export class GatewayModule implements BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
     @Inject(JobProducer) private readonly jobs: JobProducer,
-    @Inject(REDIS_SUBSCRIBER) private readonly subscriber: Redis,
+    @Inject(REDIS_SUBSCRIBER) private readonly subscriber: RedisClient,
     @Inject(SessionHub) private readonly hub: SessionHub,
     @Inject(SessionWakeups) private readonly wakeups: SessionWakeups,
   ) {}

@@ -129,11 +129,11 @@ describe('SessionHub ordering on a real Redis', () => {
       onMessage = (c: Buffer) => {
         if (c.toString() === channel) resolve();
       };
-      subscriber.on('messageBuffer', onMessage);
+      subscriber.on('smessageBuffer', onMessage);
     });
     await append(count);
     await delivered;
-    subscriber.off('messageBuffer', onMessage);
+    subscriber.off('smessageBuffer', onMessage);
   }
 
   /**
@@ -186,10 +186,10 @@ describe('SessionHub ordering on a real Redis', () => {
       const delivered = new Promise<void>((resolve) => {
         const onMessage = (c: Buffer): void => {
           if (c.toString() !== channel) return;
-          subscriber.off('messageBuffer', onMessage);
+          subscriber.off('smessageBuffer', onMessage);
           resolve();
         };
-        subscriber.on('messageBuffer', onMessage);
+        subscriber.on('smessageBuffer', onMessage);
       });
       await log.notify(session, 'store.status', { writable: false, runId: 'r_1', reason: 'OOM', message: 'full' });
       await delivered;
@@ -203,9 +203,9 @@ describe('SessionHub ordering on a real Redis', () => {
   describe('a live frame after a gap', () => {
     /** The hub's subscriber misses seqs 2..3 (it is off the channel while they are published). */
     async function missTwo(): Promise<void> {
-      await subscriber.unsubscribe(log.channel(session));
+      await subscriber.sunsubscribe(log.channel(session));
       await append(2);
-      await subscriber.subscribe(log.channel(session));
+      await subscriber.ssubscribe(log.channel(session));
     }
 
     it('is held while the log fills the gap; then held frames follow in order, none twice', async () => {

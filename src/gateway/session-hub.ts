@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import type { WebSocket } from 'ws';
 import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, SessionSnapshot } from '../events/event-log';
@@ -60,17 +60,20 @@ export class SessionHub {
 
   constructor(
     private readonly log: EventLog,
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly metrics: GatewayMetrics,
     maxBufferedBytes: number,
   ) {
     this.writer = new SocketWriter(maxBufferedBytes);
-    subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onPublished(channel, payload));
+    subscriber.on('smessageBuffer', (channel: Buffer, payload: Buffer) => this.onPublished(channel, payload));
     // After a reconnect ioredis resubscribes by itself, but frames published meanwhile are
-    // gone from pub/sub: fill every socket from the log.
-    subscriber.on('ready', () => {
+    // gone from pub/sub: fill every socket from the log. On a cluster, the sharded subscribers
+    // are set up again (a master failed over, slots moved) and say so with `subscribersReady`.
+    const fillAll = (): void => {
       for (const conn of this.connections.values()) void this.schedule(conn, () => this.fill(conn));
-    });
+    };
+    subscriber.on('ready', fillAll);
+    subscriber.on('subscribersReady', fillAll);
   }
 
   /**
@@ -160,7 +163,7 @@ export class SessionHub {
       this.sessions.delete(channel);
       // A failed unsubscribe leaves this gateway listening to a channel it no longer relays
       // (onPublished drops its frames): harmless, but a sign of trouble with Redis, so it is logged.
-      this.subscriber.unsubscribe(channel).catch(this.unsubscribeErrors.report);
+      this.subscriber.sunsubscribe(channel).catch(this.unsubscribeErrors.report);
     }
   }
 
@@ -347,7 +350,7 @@ export class SessionHub {
       return existing;
     }
     const session: SessionEntry = { conns: [conn], subscribed: SETTLED };
-    const subscribing = this.subscriber.subscribe(channel).then(() => {
+    const subscribing = this.subscriber.ssubscribe(channel).then(() => {
       if (session.subscribed === subscribing) session.subscribed = SETTLED;
     });
     session.subscribed = subscribing;

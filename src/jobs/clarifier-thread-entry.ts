@@ -29,13 +29,13 @@ async function main(): Promise<void> {
   });
   setErrorSink((context, message, level) => logger[level === 'log' ? 'info' : level]({ context }, message));
   const warn = (message: string): void => logger.warn({ context: 'Clarifier' }, message);
-  const redis = openRedis(config.REDIS_URL, 'clarifier');
+  const redis = openRedis(config.redis, 'clarifier');
   const log = new EventLog(redis, eventLogOptions(config));
-  const model = createModelProvider(config, redisUsageMeter(config.REDIS_URL), warn);
+  const model = createModelProvider(config, redisUsageMeter(config.redis), warn);
   const writes = new StoreWrites(redis, 'Redis');
   const clarifier = new Clarifier(log, new RunStore(redis), model, config.MODEL_TIMEOUT_MS, writes);
   const processor = new ClarifierProcessor(clarifier, log, writes, {
-    redisUrl: config.REDIS_URL,
+    redis: config.redis,
     concurrency: config.CLARIFIER_CONCURRENCY,
     lockMs: config.WORKER_LOCK_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,

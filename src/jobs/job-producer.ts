@@ -1,15 +1,16 @@
 import { Queue, type RedisOptions as BullRedisOptions } from 'bullmq';
-import type Redis from 'ioredis';
 import { logErrorsOf } from '../common/error-log';
 import type { QueueJobCounts } from '../common/tokens';
 import { JobName, JobPayloads, QUEUE_OF, QueueName } from '../contract';
-import { bullConnection } from '../store/redis-connection';
-import { QUEUE_PREFIX } from '../store/redis-keys';
+import { bullConnection, closeBullConnection, type RedisClient, type RedisTarget } from '../store/redis-connection';
+import { queuePrefixOf } from '../store/redis-keys';
 import { queueTelemetry } from '../tracing/queue-telemetry';
 
 /** Enqueues jobs; the gateway's only way of asking workers for anything. */
 export class JobProducer {
   readonly queues: Record<QueueName, Queue>;
+  /** Connections made here (a cluster's), closed with the queues. */
+  private readonly owned: ReturnType<typeof bullConnection>[] = [];
 
   /**
    * `eventConnection`, when given, is the connection the event log writes on: the queues
@@ -17,15 +18,26 @@ export class JobProducer {
    * connection's commands in order, has run begun or the chat question logged before the
    * job exists (see SessionCommands).
    */
-  constructor(redisUrl: string, eventConnection?: Redis) {
-    const make = (name: QueueName, connection: BullRedisOptions | Redis): Queue => {
-      const queue = new Queue(name, { connection, prefix: QUEUE_PREFIX, ...queueTelemetry() });
+  constructor(target: RedisTarget, eventConnection?: RedisClient) {
+    const make = (name: QueueName, connection: BullRedisOptions | RedisClient): Queue => {
+      const queue = new Queue(name, { connection, prefix: queuePrefixOf(name), ...queueTelemetry() });
       return logErrorsOf(queue, 'Queue', `queue "${name}"`);
     };
     this.queues = {
-      [QueueName.Resolver]: make(QueueName.Resolver, eventConnection ?? bullConnection(redisUrl)),
-      [QueueName.Clarifier]: make(QueueName.Clarifier, eventConnection ?? bullConnection(redisUrl)),
+      [QueueName.Resolver]: make(
+        QueueName.Resolver,
+        eventConnection ?? this.own(bullConnection(target, 'queue-resolver')),
+      ),
+      [QueueName.Clarifier]: make(
+        QueueName.Clarifier,
+        eventConnection ?? this.own(bullConnection(target, 'queue-clarifier')),
+      ),
     };
+  }
+
+  private own(connection: ReturnType<typeof bullConnection>): ReturnType<typeof bullConnection> {
+    this.owned.push(connection);
+    return connection;
   }
 
   /** A run is one job whose id is the run id; retries resume from the run's checkpoint. */
@@ -86,5 +98,6 @@ export class JobProducer {
 
   async close(): Promise<void> {
     await Promise.all(Object.values(this.queues).map((q) => q.close()));
+    this.owned.forEach(closeBullConnection);
   }
 }

@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { ThrottledErrorLog } from '../common/error-log';
 import type { RunError } from '../contract';
 import type { EventLog } from '../events/event-log';
 import { durable } from '../events/frames';
-import { PENDING_RUNS_KEY, parsePendingRunMember } from '../store/redis-keys';
+import { PENDING_RUNS_KEY, UserKeys, parsePendingRunMember, userKeyOf } from '../store/redis-keys';
 import type { RunStore } from '../store/run-store';
 import type { JobProducer } from './job-producer';
 
@@ -22,7 +22,7 @@ export class LostRunRequeuer {
   private readonly sweepErrors = new ThrottledErrorLog('LostRunRequeuer', 'looking for lost runs failed');
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly runs: RunStore,
     private readonly jobs: JobProducer,
     private readonly events: EventLog,
@@ -57,8 +57,12 @@ export class LostRunRequeuer {
       const { sessionKey, runId } = parsePendingRunMember(member);
       const view = await this.runs.sessionView(sessionKey);
       if (view.state !== 'EXECUTING' || view.runId !== runId) {
-        // Ended, or its session is gone: nothing to do but forget it.
-        await this.redis.zrem(PENDING_RUNS_KEY, member);
+        // Ended, never begun, or its session is gone: nothing to do but forget it, and take it
+        // off the user's running runs (its end may not have got that far).
+        await Promise.all([
+          this.redis.zrem(PENDING_RUNS_KEY, member),
+          this.redis.zrem(new UserKeys(userKeyOf(sessionKey)).activeRuns, runId),
+        ]);
         continue;
       }
       const state = await this.jobs.runJobState(runId);

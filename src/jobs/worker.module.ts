@@ -1,7 +1,7 @@
 import { Inject, Logger, Module, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
 import { RunResolver } from '../agents/run-resolver';
 import { AppConfig } from '../config/config';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { MODEL_PROVIDER, REDIS } from '../common/tokens';
 import { JobProducer } from './job-producer';
 import { LostRunRequeuer } from './lost-run-requeuer';
@@ -47,10 +47,10 @@ import { RunTraces } from '../tracing/run-traces';
           ),
           log,
           runs,
-          openSubscriber(config.REDIS_URL, 'control'),
+          openSubscriber(config.redis, 'control'),
           writes,
           {
-            redisUrl: config.REDIS_URL,
+            redis: config.redis,
             concurrency: config.WORKER_CONCURRENCY,
             lockMs: config.WORKER_LOCK_MS,
             stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
@@ -75,8 +75,8 @@ import { RunTraces } from '../tracing/run-traces';
     },
     {
       provide: LostRunRequeuer,
-      useFactory: (config: AppConfig, redis: Redis, runs: RunStore, log: EventLog) =>
-        new LostRunRequeuer(redis, runs, new JobProducer(config.REDIS_URL), log, {
+      useFactory: (config: AppConfig, redis: RedisClient, runs: RunStore, log: EventLog) =>
+        new LostRunRequeuer(redis, runs, new JobProducer(config.redis), log, {
           intervalMs: Math.min(5_000, config.LOST_RUN_GRACE_MS),
           graceMs: config.LOST_RUN_GRACE_MS,
         }),

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { RUN_DURATION_BUCKETS, STATS_KEY } from '../store/redis-keys';
 import { INPUT_WAIT_BUCKETS, TOOL_DURATION_BUCKETS, WorkField } from './work-counters';
 
@@ -20,7 +20,7 @@ const COST_PREFIX = 'cost:';
  * Adds model calls' usage to the deployment's figures in Redis, in one transaction. Workers
  * have no HTTP port, so they count here and the gateway renders the totals on /metrics.
  */
-export async function recordModelUsage(redis: Redis, records: ModelUsageRecord[]): Promise<void> {
+export async function recordModelUsage(redis: RedisClient, records: ModelUsageRecord[]): Promise<void> {
   const tokens = new Map<string, number>();
   const costs = new Map<string, number>();
   const add = (into: Map<string, number>, field: string, n: number): void => {
@@ -45,7 +45,7 @@ export async function recordModelUsage(redis: Redis, records: ModelUsageRecord[]
  * Run figures for the whole deployment, kept in Redis by the run-ending script (any
  * worker may end a run) and rendered in Prometheus text format on scrape.
  */
-export async function renderClusterMetrics(redis: Redis): Promise<string> {
+export async function renderClusterMetrics(redis: RedisClient): Promise<string> {
   const stats = await redis.hgetall(STATS_KEY);
   const n = (field: string): number => Number(stats[field] ?? 0);
   const lines = [

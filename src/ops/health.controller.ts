@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { isCluster, type RedisClient } from '../store/redis-connection';
 import { REDIS } from '../common/tokens';
 import { StoreWrites } from '../store/store-writes';
 
@@ -8,7 +8,7 @@ const CHECK_TIMEOUT_MS = 1000;
 @Controller('health')
 export class HealthController {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(StoreWrites) private readonly writes: StoreWrites,
   ) {}
 
@@ -28,8 +28,13 @@ export class HealthController {
     try {
       const pong = await withTimeout(this.redis.ping());
       if (pong !== 'PONG') throw new Error(String(pong));
+      const clusterState = await withTimeout(this.clusterState());
+      if (clusterState !== 'ok') {
+        throw new ServiceUnavailableException({ status: 'unavailable', redis: `cluster_state:${clusterState}` });
+      }
       refusal = await withTimeout(this.writes.probe());
     } catch (err) {
+      if (err instanceof ServiceUnavailableException) throw err;
       // Under MISCONF Redis refuses even PING.
       refusal = this.writes.noteError(err);
       if (!refusal) throw new ServiceUnavailableException({ status: 'unavailable', redis: 'down' });
@@ -37,6 +42,16 @@ export class HealthController {
     if (refusal)
       throw new ServiceUnavailableException({ status: 'unavailable', redis: 'refusing writes', reason: refusal });
     return { status: 'ok', redis: 'up' };
+  }
+
+  /**
+   * On a cluster, what CLUSTER INFO says of it (`ok`, or `fail` while some slot has no
+   * master, as during a failover): MAWS is only ready when every session's slot is served.
+   */
+  private async clusterState(): Promise<string> {
+    if (!isCluster(this.redis)) return 'ok';
+    const info = await this.redis.cluster('INFO');
+    return /^cluster_state:(\w+)/m.exec(info)?.[1] ?? 'unknown';
   }
 }
 

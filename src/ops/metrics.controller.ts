@@ -1,5 +1,5 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { ThrottledErrorLog } from '../common/error-log';
 import { QUEUE_JOB_COUNTS, REDIS, type QueueJobCounts } from '../common/tokens';
 import { renderClusterMetrics } from './cluster-metrics';
@@ -9,7 +9,7 @@ import { GatewayMetrics } from './gateway-metrics';
 export class MetricsController {
   constructor(
     @Inject(GatewayMetrics) private readonly metrics: GatewayMetrics,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(QUEUE_JOB_COUNTS) private readonly jobCounts: () => Promise<QueueJobCounts>,
   ) {}
 

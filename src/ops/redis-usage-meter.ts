@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient, RedisTarget } from '../store/redis-connection';
 import { openRedis } from '../store/redis-connection';
 import { writeRefusalOf } from '../store/write-refusal';
 import { recordModelUsage, type ModelUsageRecord } from './cluster-metrics';
@@ -13,14 +13,14 @@ const USAGE_FLUSH_MS = 250;
  * never connects. Counting is best-effort and never holds up or fails a run; /metrics shows
  * a call's tokens within USAGE_FLUSH_MS.
  */
-export function redisUsageMeter(redisUrl: string): {
+export function redisUsageMeter(target: RedisTarget): {
   add: (record: ModelUsageRecord) => void;
   flush(): Promise<void>;
 } {
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   const batcher = new CountBatcher<ModelUsageRecord>(
     async (records) => {
-      redis ??= openRedis(redisUrl, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
+      redis ??= openRedis(target, 'metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
       await recordModelUsage(redis, records);
     },
     USAGE_FLUSH_MS,

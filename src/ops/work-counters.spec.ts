@@ -13,7 +13,7 @@ let counters: { flush(): Promise<void>; close(): Promise<void> };
 beforeAll(async () => {
   const server = await startRedis();
   redis = new Redis(server.url);
-  counters = startWorkCounters(server.url, 3600);
+  counters = startWorkCounters({ url: server.url }, 3600);
 });
 
 afterAll(async () => {

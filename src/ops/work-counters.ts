@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient, RedisTarget } from '../store/redis-connection';
 import type { InputKind, InputResolution, PlanUpdateReason } from '../contract';
 import { openRedis } from '../store/redis-connection';
 import { STATS_KEY } from '../store/redis-keys';
@@ -95,13 +95,13 @@ export function workCounters(): WorkCounters {
  * `flush` writes what is held; `close` (at shutdown) also closes the connection.
  */
 export function startWorkCounters(
-  redisUrl: string,
+  target: RedisTarget,
   inputTtlSeconds: number,
 ): { flush(): Promise<void>; close(): Promise<void> } {
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   const batcher = new CountBatcher<Increment>(
     async (increments) => {
-      redis ??= openRedis(redisUrl, 'work-metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
+      redis ??= openRedis(target, 'work-metrics', { lazyConnect: true, maxRetriesPerRequest: 1 });
       const summed = new Map<string, number>();
       for (const [field, by] of increments) summed.set(field, (summed.get(field) ?? 0) + by);
       const tx = redis.multi();

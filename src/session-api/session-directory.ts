@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { ClientError } from '../common/client-error';
 import type { AnyDurableFrame, SessionState } from '../contract';
 import type { EventLog } from '../events/event-log';
@@ -36,7 +36,7 @@ export const MAX_LISTED_SESSIONS = 100;
  */
 export class SessionDirectory {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly log: EventLog,
     private readonly commands: SessionCommands,
   ) {}

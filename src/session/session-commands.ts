@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type Redis from 'ioredis';
+import { isCluster, type RedisClient } from '../store/redis-connection';
 import { ClientError } from '../common/client-error';
 import { ThrottledErrorLog } from '../common/error-log';
 import type { EventLog, RunLimits } from '../events/event-log';
@@ -44,7 +44,7 @@ export class SessionCommands {
   constructor(
     private readonly log: EventLog,
     private readonly jobs: JobProducer,
-    private readonly publisher: Redis,
+    private readonly publisher: RedisClient,
     private readonly limits: RunLimits,
     private readonly writes: StoreWrites,
     private readonly traces: RunTraces,
@@ -194,24 +194,31 @@ export class SessionCommands {
       userMessage: durable('user.message', { text, kind: m }),
       queued: durable('run.queued', { runId, mode: m, input: text }),
     });
+    const queue = () =>
+      this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }).then(
+        () => undefined,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+    // Mostly the job goes out right behind the session's step, on the same connection (see
+    // JobProducer), so Redis has decided the run before its job exists: one round trip
+    // instead of two. Where a run was last seen going, this is most likely chat or a refusal,
+    // and the job waits for the answer instead of being queued and removed again. On a
+    // cluster the job's queue lives on another master, which keeps no order with the
+    // session's: there the job always waits for the answer.
+    const pipelined = !isCluster(this.publisher) && !this.busy.has(sessionKey);
+    let queuedEarly: Promise<Error | undefined> | undefined;
     const began = this.log.beginRun(
       sessionKey,
       { runId, mode, input: text, ...(review ? { review } : {}) },
       allowed,
       mode === 'auto' ? { task: announce('task'), refinement: announce('refinement') } : { [mode]: announce(mode) },
       this.limits,
+      pipelined
+        ? () => {
+            queuedEarly = queue();
+          }
+        : undefined,
     );
-    // Mostly the job goes out right behind the script on the same connection (see
-    // JobProducer), so Redis has decided the run before its job exists: one round trip
-    // instead of two. Where a run was last seen going, this is most likely chat or a refusal,
-    // and the job waits for the script's answer instead of being queued and removed again.
-    const pipelined = !this.busy.has(sessionKey);
-    const queue = () =>
-      this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }).then(
-        () => undefined,
-        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-      );
-    const queuedEarly = pipelined ? queue() : undefined;
     const dropJob = (): void => {
       // The job went out for a run Redis refused. Were it left, its worker would find no run
       // and end at once, so a failure to remove it is logged, not acted on.

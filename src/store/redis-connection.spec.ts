@@ -28,7 +28,7 @@ describe('openRedis with coalesceWrites', () => {
   }
 
   it('sends the commands of one tick in one write, in order, each with its own reply', async () => {
-    const redis = openRedis(server.url, 'coalesce-test', {}, { coalesceWrites: true });
+    const redis = openRedis({ url: server.url }, 'coalesce-test', {}, { coalesceWrites: true });
     await redis.ping();
     const writes = countWrites((redis as unknown as { stream: Socket }).stream);
     const replies = await Promise.all(Array.from({ length: 200 }, () => redis.incr('coalesce:n')));
@@ -42,7 +42,7 @@ describe('openRedis with coalesceWrites', () => {
   });
 
   it('without it, each command is its own write', async () => {
-    const redis = openRedis(server.url, 'plain-test');
+    const redis = openRedis({ url: server.url }, 'plain-test');
     await redis.ping();
     const writes = countWrites((redis as unknown as { stream: Socket }).stream);
     await Promise.all(Array.from({ length: 20 }, () => redis.incr('plain:n')));

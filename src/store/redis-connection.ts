@@ -1,28 +1,51 @@
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
-import Redis, { RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { RedisTarget } from '../config/redis-target';
 import type { Socket } from 'node:net';
 import { logErrorsOf } from '../common/error-log';
 
+export type { RedisTarget };
+
+/** A connection to either: both speak the same commands (a cluster routes each by its key). */
+export type RedisClient = Redis | Cluster;
+
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return redis instanceof Cluster;
+}
+
+const COMMON: RedisOptions = {
+  // Commands wait for a reconnect instead of failing at once while Redis restarts.
+  maxRetriesPerRequest: null,
+  enableReadyCheck: true,
+  retryStrategy: (times) => Math.min(50 * times, 2000),
+};
+
 /** One place that opens Redis connections, so every role connects the same way. */
 export function openRedis(
-  url: string,
+  target: RedisTarget,
   purpose: string,
   extra: RedisOptions = {},
   { coalesceWrites = false }: { coalesceWrites?: boolean } = {},
-): Redis {
-  const redis = new Redis(url, {
-    connectionName: `maws:${purpose}`,
-    // Commands wait for a reconnect instead of failing at once while Redis restarts.
-    maxRetriesPerRequest: null,
-    enableReadyCheck: true,
-    retryStrategy: (times) => Math.min(50 * times, 2000),
-    ...extra,
-  });
+): RedisClient {
+  const options: RedisOptions = { connectionName: `maws:${purpose}`, ...COMMON, ...extra };
+  const redis = 'url' in target ? new Redis(target.url, options) : openCluster(target.clusterNodes, options);
   // The listener keeps a dropped connection from crashing the process (ioredis reconnects);
   // what it says is logged, throttled, so an outage shows in the logs without flooding them.
   logErrorsOf(redis, 'Redis', `redis connection "${purpose}"`);
-  if (coalesceWrites) coalesceCommandWrites(redis);
+  if (coalesceWrites && !isCluster(redis)) coalesceCommandWrites(redis);
   return redis;
+}
+
+function openCluster(nodes: ClusterNode[], options: RedisOptions): Cluster {
+  return new Cluster(nodes, {
+    redisOptions: options,
+    // Sharded pub/sub: a subscriber per master, moved with its slots (failover, reshard).
+    shardedSubscribers: true,
+    clusterRetryStrategy: options.retryStrategy,
+    enableReadyCheck: options.enableReadyCheck,
+    lazyConnect: options.lazyConnect,
+    maxRedirections: 32,
+  });
 }
 
 /**
@@ -32,8 +55,8 @@ export function openRedis(
  * the connection is then in subscriber mode, the INFO is refused, and the subscription was
  * lost for good (a gateway started during a Redis stall relayed nothing).
  */
-export function openSubscriber(url: string, purpose: string): Redis {
-  return openRedis(url, purpose, { enableReadyCheck: false });
+export function openSubscriber(target: RedisTarget, purpose: string): RedisClient {
+  return openRedis(target, purpose, { enableReadyCheck: false });
 }
 
 /**
@@ -61,9 +84,17 @@ function coalesceCommandWrites(redis: Redis): void {
   };
 }
 
-/** BullMQ wants connection options it can duplicate for its blocking connections. */
-export function bullConnection(url: string): BullRedisOptions {
-  const u = new URL(url);
+/**
+ * BullMQ's connection: options it can duplicate for its blocking connections, or on a cluster
+ * a Cluster (BullMQ duplicates that too), which whoever made it closes.
+ */
+export function bullConnection(target: RedisTarget, purpose: string): BullRedisOptions | Cluster {
+  if ('clusterNodes' in target) {
+    const cluster = openCluster(target.clusterNodes, { connectionName: `maws:${purpose}`, ...COMMON });
+    logErrorsOf(cluster, 'Redis', `redis connection "${purpose}"`);
+    return cluster;
+  }
+  const u = new URL(target.url);
   return {
     host: u.hostname,
     port: Number(u.port || 6379),
@@ -73,4 +104,9 @@ export function bullConnection(url: string): BullRedisOptions {
     tls: u.protocol === 'rediss:' ? {} : undefined,
     maxRetriesPerRequest: null,
   };
+}
+
+/** Closes a connection bullConnection made (options need nothing). */
+export function closeBullConnection(connection: BullRedisOptions | Cluster): void {
+  if (connection instanceof Cluster) connection.disconnect();
 }

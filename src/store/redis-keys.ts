@@ -90,8 +90,14 @@ export class SessionKeys {
   }
 }
 
-/** BullMQ's key prefix: every queue key starts with it. */
-export const QUEUE_PREFIX = 'maws:q';
+/**
+ * BullMQ's key prefix for one queue: every key of the queue starts with it, and its hash tag
+ * (one per queue) keeps the queue on one cluster slot, as BullMQ's scripts need, while the
+ * queues spread over the masters. (Before v2 "Redis Cluster" every queue was under `maws:q`.)
+ */
+export function queuePrefixOf(queue: 'resolver' | 'clarifier'): string {
+  return `maws:q:{${queue}}`;
+}
 
 /** Pub/sub channel on which cancels reach whichever worker holds the run. */
 export const CONTROL_CHANNEL = 'maws:control';

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-connection';
 
 type ScriptValue = string | number;
 
@@ -63,7 +63,7 @@ export class RedisScript<K extends string, A extends string> {
    * before 7 cannot compile the declaration: the first such refusal switches the connection to
    * the scripts without it (there a refused write is only caught at a script's first write).
    */
-  bind(redis: Redis): ScriptCall<K, A> {
+  bind(redis: RedisClient): ScriptCall<K, A> {
     const flagged = this.define(redis, `maws_${this.spec.name}`, this.lua);
     const legacy = this.define(redis, `maws_legacy_${this.spec.name}`, this.legacyLua);
     return async (keys, args, rest) => {
@@ -79,14 +79,14 @@ export class RedisScript<K extends string, A extends string> {
     };
   }
 
-  private define(redis: Redis, command: string, lua: string): (...values: ScriptValue[]) => Promise<unknown> {
+  private define(redis: RedisClient, command: string, lua: string): (...values: ScriptValue[]) => Promise<unknown> {
     if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: this.spec.keys.length, lua });
     return (redis as unknown as Record<string, (...values: ScriptValue[]) => Promise<unknown>>)[command].bind(redis);
   }
 }
 
 /** Connections to a Redis before 7: they run every script without its declaration. */
-const legacyConnections = new WeakSet<Redis>();
+const legacyConnections = new WeakSet<RedisClient>();
 
 /** How a Redis without script flags (before 7) refuses a script that starts with a shebang. */
 const NO_SCRIPT_FLAGS = /Error compiling script.*near '#'/;

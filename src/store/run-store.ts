@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-connection';
 import type { SessionState } from '../contract';
 import { SessionKeys } from './redis-keys';
 import { decodeRunRecord, RunRecord } from './run-record';
@@ -15,7 +15,7 @@ export interface SessionView {
 
 /** Reads runs' checkpoints from Redis. Writes happen in the event log's scripts. */
 export class RunStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async get(sessionKey: string, runId: string): Promise<RunRecord | null> {
     return decodeRunRecord(runId, await this.redis.hgetall(new SessionKeys(sessionKey).run(runId)));

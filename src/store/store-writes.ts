@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-connection';
 import { abortError } from '../common/abort';
 import { logLine } from '../common/error-log';
 import type { StoreRefusal } from '../contract';
@@ -45,7 +45,7 @@ export class StoreWrites {
   conditions = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** The log context the two lines of a condition go out under. */
     private readonly context: string,
     private readonly now: () => number = Date.now,

@@ -1,5 +1,5 @@
 import { context, trace, type Context, type Link, type Span } from '@opentelemetry/api';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../store/redis-connection';
 import { ThrottledErrorLog } from '../common/error-log';
 import { SessionKeys } from '../store/redis-keys';
 import { contextUnder, spanContextOf, traceParentOf } from './trace-parent';
@@ -42,7 +42,7 @@ export class RunTraces {
   private readonly errors = new ThrottledErrorLog('Tracing', "a run's trace context could not be kept in Redis");
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** How long the hash outlives its last write (the session's history TTL). */
     private readonly ttlSeconds: number,
   ) {}

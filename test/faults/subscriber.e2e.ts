@@ -88,9 +88,9 @@ describe('subscriber loss', () => {
 });
 
 describe("a session's channel on the gateway", () => {
-  /** How many connections are subscribed to the session's live channel. */
+  /** How many connections are subscribed to the session's live channel (sharded pub/sub). */
   async function subscribers(channel: string): Promise<number> {
-    const [, count] = (await admin.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+    const [, count] = (await admin.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
     return Number(count);
   }
 

@@ -10,7 +10,7 @@
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { AnyDurableFrame, FrameOf, InputRequest } from '../../src/contract';
-import { QUEUE_PREFIX } from '../../src/store/redis-keys';
+import { queuePrefixOf } from '../../src/store/redis-keys';
 import { registerCleanup } from '../support/cleanup';
 import { runIdOf } from '../support/frames';
 import { startMaws, type MawsProcess } from '../support/maws-process';
@@ -37,7 +37,7 @@ setUpSuite(async () => {
   env = stack.env;
   redisPort = stack.redis.port;
   redisUrl = stack.redis.url;
-  queue = new Queue('resolver', { connection: { url: stack.redis.url }, prefix: QUEUE_PREFIX });
+  queue = new Queue('resolver', { connection: { url: stack.redis.url }, prefix: queuePrefixOf('resolver') });
   registerCleanup(() => queue.close());
 });
 

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Queue } from 'bullmq';
 import type { AnyDurableFrame, FrameOf } from '../../src/contract';
-import { QUEUE_PREFIX } from '../../src/store/redis-keys';
+import { queuePrefixOf } from '../../src/store/redis-keys';
 import { registerCleanup } from '../support/cleanup';
 import { runIdOf } from '../support/frames';
 import type { MawsProcess } from '../support/maws-process';
@@ -41,7 +41,7 @@ setUpSuite(async () => {
   );
   const stack = await startStack(['all'], { OFFLINE_TOKEN_DELAY_MS: '0', MCP_SERVERS: servers });
   [maws] = stack.procs;
-  queue = new Queue('resolver', { connection: { url: stack.redis.url }, prefix: QUEUE_PREFIX });
+  queue = new Queue('resolver', { connection: { url: stack.redis.url }, prefix: queuePrefixOf('resolver') });
   registerCleanup(() => queue.close());
 });
 

@@ -29,7 +29,7 @@ export const MAWS_DEFAULT_ENV: Readonly<Record<string, string>> = {
 };
 
 /** Parent variables that must never leak into a child (they would point it at the wrong place). */
-const STRIPPED_PARENT_VARS = ['REDIS_URL', 'PORT', 'JWT_SECRET'];
+const STRIPPED_PARENT_VARS = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'PORT', 'JWT_SECRET'];
 
 const READY_MARKER = 'MAWS ready';
 const READY_TIMEOUT_MS = 20_000;

@@ -30,6 +30,8 @@ export interface StartRedisOptions {
   dir?: string;
   /** Fixed port; a free port is picked when not given. */
   port?: number;
+  /** A node of a Redis Cluster (`--cluster-enabled yes`, its nodes.conf in its dir): see redis-cluster.ts. */
+  clusterNode?: boolean;
 }
 
 export interface RedisServer {
@@ -114,6 +116,7 @@ class RedisServerImpl implements RedisServer {
     readonly dir: string,
     readonly ownsDir: boolean,
     private readonly appendonly: boolean,
+    private readonly clusterNode: boolean,
   ) {
     this.url = `redis://127.0.0.1:${port}`;
   }
@@ -157,6 +160,9 @@ class RedisServerImpl implements RedisServer {
       'no',
       '--maxmemory-policy',
       'noeviction',
+      ...(this.clusterNode
+        ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
+        : []),
     ];
     const child = spawn(REDIS_SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -240,7 +246,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   let lastErr: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
     const port = opts.port ?? (await getFreePort());
-    const server = new RedisServerImpl(port, dir, ownsDir, opts.appendonly ?? false);
+    const server = new RedisServerImpl(port, dir, ownsDir, opts.appendonly ?? false, opts.clusterNode ?? false);
     servers.add(server);
     try {
       await server.start();

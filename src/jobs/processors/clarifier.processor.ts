@@ -4,22 +4,24 @@ import { logErrorsOf } from '../../common/error-log';
 import type { EventLog } from '../../events/event-log';
 import { JobName, QueueName } from '../../contract';
 import { durable } from '../../events/frames';
-import { bullConnection } from '../../store/redis-connection';
+import { bullConnection, closeBullConnection, type RedisTarget } from '../../store/redis-connection';
 import type { StoreWrites } from '../../store/store-writes';
-import { QUEUE_PREFIX } from '../../store/redis-keys';
+import { queuePrefixOf } from '../../store/redis-keys';
 import { withLogContext } from '../../logging/log-context';
 import { assertPayload } from '../job-payloads';
 
 /** Runs chat jobs on their own queue, with high concurrency: answers never wait for runs. */
 export class ClarifierProcessor {
   private worker?: Worker;
+  /** BullMQ's connection options (on a cluster, the Cluster, closed at stop). */
+  private connection?: ReturnType<typeof bullConnection>;
 
   constructor(
     private readonly clarifier: Clarifier,
     private readonly log: EventLog,
     private readonly writes: StoreWrites,
     private readonly options: {
-      redisUrl: string;
+      redis: RedisTarget;
       concurrency: number;
       /** How long a chat job held by a worker may go without its lock being renewed. */
       lockMs: number;
@@ -31,8 +33,8 @@ export class ClarifierProcessor {
 
   async start(): Promise<void> {
     this.worker = new Worker(QueueName.Clarifier, (job, _token, signal) => this.process(job, signal), {
-      connection: bullConnection(this.options.redisUrl),
-      prefix: QUEUE_PREFIX,
+      connection: (this.connection = bullConnection(this.options.redis, 'worker-clarifier')),
+      prefix: queuePrefixOf('clarifier'),
       concurrency: this.options.concurrency,
       lockDuration: this.options.lockMs,
       stalledInterval: this.options.stalledIntervalMs,
@@ -43,6 +45,7 @@ export class ClarifierProcessor {
 
   async stop(): Promise<void> {
     await this.worker?.close();
+    if (this.connection) closeBullConnection(this.connection);
   }
 
   private async process(job: Job, signal?: AbortSignal): Promise<void> {

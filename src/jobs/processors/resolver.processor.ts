@@ -1,5 +1,4 @@
 import { DelayedError, Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
-import type Redis from 'ioredis';
 import { PlanInvalidError } from '../../agents/plan-parser';
 import { Logger } from '@nestjs/common';
 import { HandBackError, RunActivation, RunNotFoundError, RunResolver } from '../../agents/run-resolver';
@@ -13,10 +12,10 @@ import { ReplanExhaustedError } from '../../agents/replanning/replan-exhausted-e
 import { stepFailureOf } from '../../agents/step-failure';
 import { ParkRunError } from '../../agents/review/park-run-error';
 import type { RunStore } from '../../store/run-store';
-import { bullConnection } from '../../store/redis-connection';
+import { bullConnection, closeBullConnection, type RedisClient, type RedisTarget } from '../../store/redis-connection';
 import type { StoreWrites } from '../../store/store-writes';
 import { withLogContext } from '../../logging/log-context';
-import { CONTROL_CHANNEL, QUEUE_PREFIX } from '../../store/redis-keys';
+import { CONTROL_CHANNEL, queuePrefixOf } from '../../store/redis-keys';
 import { SpanKind } from '@opentelemetry/api';
 import { queueTelemetry } from '../../tracing/queue-telemetry';
 import type { RunTraces } from '../../tracing/run-traces';
@@ -25,7 +24,7 @@ import { assertPayload } from '../job-payloads';
 import { RunLockLostError } from '../run-lock-lost-error';
 
 export interface ResolverWorkerOptions {
-  redisUrl: string;
+  redis: RedisTarget;
   concurrency: number;
   /** How long a run held by a worker may go without its lock being renewed. */
   lockMs: number;
@@ -46,6 +45,8 @@ interface ActiveRun {
 export class ResolverProcessor {
   private readonly logger = new Logger('ResolverWorker');
   private worker?: Worker;
+  /** BullMQ's connection options (on a cluster, the Cluster, closed at stop). */
+  private connection?: ReturnType<typeof bullConnection>;
   private readonly active = new Map<string, ActiveRun>();
   private handBacksFailed = 0;
 
@@ -53,7 +54,7 @@ export class ResolverProcessor {
     private readonly resolver: RunResolver,
     private readonly log: EventLog,
     private readonly runs: RunStore,
-    private readonly control: Redis,
+    private readonly control: RedisClient,
     private readonly writes: StoreWrites,
     private readonly options: ResolverWorkerOptions,
     private readonly traces: RunTraces,
@@ -69,8 +70,8 @@ export class ResolverProcessor {
       // Every line logged while the run is worked on carries its run and session.
       (job, token, signal) => withLogContext(runContextOf(job.data), () => this.process(job, token, signal)),
       {
-        connection: bullConnection(this.options.redisUrl),
-        prefix: QUEUE_PREFIX,
+        connection: (this.connection = bullConnection(this.options.redis, 'worker-resolver')),
+        prefix: queuePrefixOf('resolver'),
         concurrency: this.options.concurrency,
         lockDuration: this.options.lockMs,
         stalledInterval: this.options.stalledIntervalMs,
@@ -116,6 +117,7 @@ export class ResolverProcessor {
       // The connection is dropped next either way; an unsubscribe that fails changes nothing.
       await this.control.unsubscribe(CONTROL_CHANNEL).catch(() => undefined);
       this.control.disconnect();
+      if (this.connection) closeBullConnection(this.connection);
     }
   }
 
