@@ -6,6 +6,7 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { range } from './support/frames';
 
 const ROOT = path.resolve(__dirname, '..');
 const COMPOSE_BIN = 'docker-compose';
@@ -85,7 +86,18 @@ describe('docker-compose.yml', () => {
         .map((s) => s.trim())
         .filter(Boolean)
         .sort(),
-    ).toEqual(['gateway', 'grafana', 'jaeger', 'prometheus', 'redis', 'worker']);
+    ).toEqual([
+      'gateway',
+      'gateway-cluster',
+      'grafana',
+      'jaeger',
+      'prometheus',
+      'redis',
+      'redis-cluster-init',
+      ...range(1, 6).map((n) => `redis-node-${n}`),
+      'worker',
+      'worker-cluster',
+    ]);
 
     const result = compose(['config']);
     expect({ status: result.status, problems: problems(result.stderr) }).toEqual({ status: 0, problems: [] });
@@ -148,6 +160,38 @@ describe('docker-compose.yml', () => {
     for (const panel of dashboard.panels) {
       expect(datasources).toContain(`uid: ${panel.datasource.uid}`);
       expect(panel.targets.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('the cluster profile: six cluster nodes, a one-shot creator, and MAWS on REDIS_CLUSTER_NODES alone', () => {
+    const result = compose(['--profile', 'cluster', 'config']);
+    expect({ status: result.status, problems: problems(result.stderr) }).toEqual({ status: 0, problems: [] });
+    const yaml = result.stdout;
+    const nodes = range(1, 6).map((n) => `redis-node-${n}`);
+    for (const name of [...nodes, 'redis-cluster-init', 'gateway-cluster', 'worker-cluster']) {
+      expect({ name, profiles: section(yaml, ['services', name, 'profiles']).map((l) => l.trim()) }).toEqual({
+        name,
+        profiles: ['- cluster'],
+      });
+    }
+    for (const node of nodes) {
+      const command = section(yaml, ['services', node, 'command']).map((l) => l.trim());
+      expect(command.slice(0, 3)).toEqual(['- redis-server', '- --cluster-enabled', '- "yes"']);
+      expect(command).toContain('- noeviction');
+    }
+    const init = section(yaml, ['services', 'redis-cluster-init']).join('\n');
+    expect(init).toMatch(/--cluster create/);
+    expect(init).toMatch(/--cluster-replicas 1/);
+    for (const node of nodes)
+      expect(section(yaml, ['services', 'redis-cluster-init', 'depends_on', node]).join('')).toMatch(/service_healthy/);
+    for (const name of ['gateway-cluster', 'worker-cluster']) {
+      const env = section(yaml, ['services', name, 'environment']).map((l) => l.trim());
+      expect(env).toContain('REDIS_CLUSTER_NODES: redis-node-1:6379,redis-node-2:6379,redis-node-3:6379');
+      // An empty REDIS_URL is not set: the two are exclusive (src/config/redis-target.spec.ts).
+      expect(env).toContain("REDIS_URL: ''");
+      expect(section(yaml, ['services', name, 'depends_on', 'redis-cluster-init']).join('')).toMatch(
+        /service_completed_successfully/,
+      );
     }
   });
 });

@@ -15,6 +15,12 @@ describe('where Redis is (REDIS_URL or REDIS_CLUSTER_NODES)', () => {
     });
   });
 
+  it('takes an empty REDIS_URL for not set (as docker-compose passes it beside the cluster nodes)', () => {
+    expect(configOf({ REDIS_URL: '', REDIS_CLUSTER_NODES: 'redis-node-1:6379' }).redis).toEqual({
+      clusterNodes: [{ host: 'redis-node-1', port: 6379 }],
+    });
+  });
+
   it('refuses both at once, and nodes that are not host:port, naming the variable', () => {
     expect(configProblems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7101' })).toContain(
       'REDIS_URL and REDIS_CLUSTER_NODES are exclusive',
