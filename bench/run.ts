@@ -4,7 +4,7 @@
  *   npm run bench                 full run (about 18 minutes on 2 cores, 11 of them the scaling table), updates docs/benchmarks.md
  *   npm run bench -- --quick      about 5 minutes, same workloads with shorter windows
  *   npm run bench -- --smoke      tiny sizes, checks that everything works (the e2e test uses it)
- * Options: --only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling   --out FILE   --docs | --no-docs   --profile
+ * Options: --only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling,cluster   --out FILE   --docs | --no-docs   --profile
  *          --batch N (events per append, default 10)   --clients N (relay client processes)
  *          --worker-concurrency N
  *
@@ -23,6 +23,7 @@ import { machineInfo, openFilesLimit } from './lib/system';
 import { consoleTable } from './lib/table';
 import { connectionsWorkload } from './workloads/connections';
 import { relayWorkload } from './workloads/relay';
+import { clusterWorkload } from './workloads/cluster';
 import { runsWorkload } from './workloads/runs';
 import { storeFullWorkload } from './workloads/store-full';
 import { toolsWorkload } from './workloads/tools';
@@ -39,7 +40,7 @@ import { scalingWorkload } from './workloads/scaling';
 
 function usage(): never {
   console.log(
-    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling] [--out FILE]\n' +
+    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling,cluster] [--out FILE]\n' +
       '       [--docs|--no-docs] [--profile] [--batch N] [--clients N] [--worker-concurrency N]',
   );
   process.exit(0);
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
     tracing: () => tracingWorkload(ctx),
     storage: () => storageWorkload(ctx),
     scaling: () => scalingWorkload(ctx),
+    cluster: () => clusterWorkload(ctx),
   };
   try {
     for (const w of WORKLOADS) {

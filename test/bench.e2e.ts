@@ -61,6 +61,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
     'agui',
     'chat',
     'client',
+    'cluster',
     'connections',
     'mcp',
     'relay',

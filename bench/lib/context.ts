@@ -24,6 +24,7 @@ export const WORKLOADS = [
   'tracing',
   'storage',
   'scaling',
+  'cluster',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
@@ -166,7 +167,10 @@ export class Ctx {
   }
 
   /** Starts `node dist/main.js ROLE` on the bench's Redis, with the probe preloaded. */
-  async startMaws(role: MawsRole, env: Record<string, string> = {}): Promise<{ proc: MawsProcess; probe: number }> {
+  async startMaws(
+    role: MawsRole,
+    env: Record<string, string | undefined> = {},
+  ): Promise<{ proc: MawsProcess; probe: number }> {
     const probe = await getFreePort();
     this.assertRunning();
     const proc = await startMaws(role, {

@@ -30,7 +30,7 @@ function event(sentUs: number): PendingEvent {
   });
 }
 
-interface Publisher {
+export interface Publisher {
   name: 'maws' | 'floor';
   /** Publishes `count` events to session `i` (one append for MAWS; one PUBLISH each for the floor). */
   publish(i: number, count: number): Promise<unknown>;
@@ -98,7 +98,7 @@ export interface ThroughputResult {
   profile?: ProfileSummary;
 }
 
-interface LatencyResult {
+export interface LatencyResult {
   rate: number;
   /** Publish → receive of every event in the window, ms (kept out of the JSON). */
   samplesMs: number[];
@@ -296,9 +296,9 @@ async function fixedRate(
 }
 
 const TARGETS = ['maws', 'floor'] as const;
-type Target = (typeof TARGETS)[number];
+export type Target = (typeof TARGETS)[number];
 
-interface TargetSetup {
+export interface TargetSetup {
   group: string;
   openMs: number;
   pub: Publisher;
@@ -307,7 +307,7 @@ interface TargetSetup {
 }
 
 /** A target's latency windows pooled: percentiles over every sample, each window's details. */
-interface PooledLatency {
+export interface PooledLatency {
   rate: number;
   /** The slowest window's achieved publish rate. */
   achievedRate: number;
@@ -320,7 +320,7 @@ interface PooledLatency {
 /** The order of the latency windows: each target's mean position is the same. */
 const WINDOW_ORDER: Target[] = ['maws', 'floor', 'floor', 'maws'];
 
-async function alternatingLatency(
+export async function alternatingLatency(
   ctx: Ctx,
   clients: ChildProc[],
   targets: Record<Target, TargetSetup>,

@@ -45,6 +45,11 @@ function openCluster(nodes: ClusterNode[], options: RedisOptions): Cluster {
     enableReadyCheck: options.enableReadyCheck,
     lazyConnect: options.lazyConnect,
     maxRedirections: 32,
+    // A failover or a slot moved is learnt within a second even with no command redirected:
+    // a sharded subscriber is told nothing usable when its slots go (Redis unsubscribes it),
+    // and only a refreshed slot map has ioredis subscribe again on the new owner (then
+    // `subscribersReady`, on which the gateway fills its sockets from the log).
+    slotsRefreshInterval: 1000,
   });
 }
 

@@ -28,6 +28,20 @@ export interface RedisCluster {
   masterOf(key: string): Promise<{ node: RedisServer; slot: number }>;
   /** The current masters (nodes whose role is master and that are running). */
   masters(): Promise<RedisServer[]>;
+  /** A running replica of `master`. */
+  replicaOf(master: RedisServer): Promise<RedisServer>;
+  /**
+   * `CLUSTER FAILOVER` on `replica` (a manual failover: its master hands over, no write lost);
+   * resolves once it is master and the cluster is healthy again.
+   */
+  failover(replica: RedisServer): Promise<void>;
+  /**
+   * Moves one slot, with its keys, from one master to another, the way `redis-cli --cluster
+   * reshard` does (IMPORTING/MIGRATING, MIGRATE in batches, then SETSLOT NODE on every master),
+   * while clients keep using it (they are sent ASK, or TRYAGAIN for a multi-key command).
+   * Resolves with how many keys moved.
+   */
+  migrateSlot(slot: number, from: RedisServer, to: RedisServer): Promise<number>;
 }
 
 /** Starts six nodes and creates the cluster (three masters, a replica each). */
@@ -74,6 +88,47 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       );
       const owner = await ownerOfSlot(cli, nodes, slot);
       return { node: owner, slot };
+    },
+    async replicaOf(master) {
+      for (const node of nodes.filter((n) => n.running && n !== master)) {
+        const [role, , port] = (await cli(node, 'ROLE').catch(() => '')).split('\n');
+        if (role === 'slave' && Number(port) === master.port) return node;
+      }
+      throw new Error(`no replica of 127.0.0.1:${master.port}`);
+    },
+    async failover(replica) {
+      const said = (await cli(replica, 'CLUSTER', 'FAILOVER')).trim();
+      if (said !== 'OK') throw new Error(`CLUSTER FAILOVER on 127.0.0.1:${replica.port} said ${said}`);
+      const deadline = Date.now() + READY_TIMEOUT_MS;
+      while (!(await cli(replica, 'ROLE')).startsWith('master')) {
+        if (Date.now() > deadline) throw new Error(`127.0.0.1:${replica.port} did not become master`);
+        await sleep(50);
+      }
+      await cluster.waitHealthy();
+    },
+    async migrateSlot(slot, from, to) {
+      const idOf = async (node: RedisServer): Promise<string> => (await cli(node, 'CLUSTER', 'MYID')).trim();
+      const [fromId, toId] = await Promise.all([idOf(from), idOf(to)]);
+      const expectOk = (said: string, what: string): void => {
+        if (said.trim() !== 'OK') throw new Error(`${what}: ${said}`);
+      };
+      expectOk(await cli(to, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId), 'IMPORTING');
+      expectOk(await cli(from, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId), 'MIGRATING');
+      let moved = 0;
+      for (;;) {
+        const keys = (await cli(from, 'CLUSTER', 'GETKEYSINSLOT', String(slot), '50')).split('\n').filter(Boolean);
+        if (keys.length === 0) break;
+        const said = await cli(from, 'MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys);
+        if (!/OK|NOKEY/.test(said)) throw new Error(`MIGRATE: ${said}`);
+        moved += keys.length;
+      }
+      // The new owner first, then the old one, then every other master (as redis-cli does).
+      const others = (await cluster.masters()).filter((n) => n !== to && n !== from);
+      for (const node of [to, from, ...others]) {
+        expectOk(await cli(node, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', toId), `SETSLOT NODE on ${node.port}`);
+      }
+      await cluster.waitHealthy();
+      return moved;
     },
     async masters() {
       const out: RedisServer[] = [];
