@@ -24,6 +24,7 @@ const TITLES: Record<string, string> = {
   tracing: 'Tracing',
   storage: 'Storage',
   scaling: 'Scaling',
+  cluster: 'Redis Cluster',
 };
 
 export function resultsBlock(

@@ -1,6 +1,6 @@
 /**
  * Workload cluster (issue 18, v2 "Redis Cluster"): the relay on a three-master Redis Cluster
- * (six local nodes, a replica each) beside the relay on one Redis, in the same run, with the
+ * (three local nodes; and, informational, with a replica each) beside the relay on one Redis, in the same run, with the
  * same clients, sessions and load: events appended through MAWS's EventLog (the worker's path:
  * one script per append, SPUBLISH inside it) and received on authenticated sockets of a MAWS
  * gateway, one gateway on each. Saturated throughput and latency at a fixed rate, windows
@@ -15,6 +15,7 @@ import { makeRow, type Row } from '../lib/table';
 import { round } from '../lib/util';
 import {
   alternatingLatency,
+  fixedRate,
   mawsPublisher,
   openAll,
   saturate,
@@ -29,7 +30,9 @@ const ON = { maws: 'cluster', floor: 'one Redis' } as const;
 export async function clusterWorkload(ctx: Ctx): Promise<void> {
   const { sizes, opts } = ctx;
   const sessions = Math.max(...sizes.relaySessions);
-  const cluster = await startRedisCluster();
+  // Three masters and no replicas: on two cores a replica per master would double Redis's
+  // writes on the same cores (measured beside it, informational, with one replica each).
+  const cluster = await startRedisCluster({ replicas: 0 });
   const limits = { MAX_SOCKETS: '60000', MAX_SOCKETS_PER_USER: '60000' };
   const single = await ctx.startMaws('gateway', limits);
   const onCluster = await ctx.startMaws('gateway', {
@@ -43,6 +46,8 @@ export async function clusterWorkload(ctx: Ctx): Promise<void> {
   const clusterRedis = openRedis(
     { clusterNodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })) },
     'bench-publisher',
+    {},
+    { coalesceWrites: true },
   );
   const logs = {
     maws: new EventLog(clusterRedis, { maxEvents: 10_000, ttlSeconds: 24 * 3600 }),
@@ -54,6 +59,19 @@ export async function clusterWorkload(ctx: Ctx): Promise<void> {
   const rows: Row[] = [];
   const details: Record<string, unknown> = { sessions, batch: opts.batch, masters: masters.length };
   try {
+    // Neither side is measured cold: a short unmeasured pass through each warms the JIT of
+    // its gateway, the publisher and the clients (as the relay workload does).
+    for (const target of ['maws', 'floor'] as const) {
+      const group = `clusterwarm${target}`;
+      const warmSessions = Math.min(...sizes.relaySessions);
+      await openAll(ctx, clients, group, gateways[target].proc.wsUrl!, warmSessions, true);
+      const pub = mawsPublisher(logs[target], group, warmSessions);
+      await fixedRate(ctx, clients, pub, warmSessions, sizes.latencyRate, {}, gateways[target].probe, {
+        warmMs: 200,
+        measureMs: sizes.warmMs,
+      });
+      await Promise.all(clients.map((c) => c.call('close', { group })));
+    }
     await ctx.flushRedis();
     const targets = {} as Record<Target, TargetSetup>;
     for (const target of ['maws', 'floor'] as const) {
@@ -88,6 +106,9 @@ export async function clusterWorkload(ctx: Ctx): Promise<void> {
       throughput[target] = thr;
       await Promise.all(clients.map((c) => c.call('close', { group: targets[target].group })));
     }
+    // The same cluster with a replica per master: every write also replicated, on the same cores.
+    const replicated = await saturateReplicated(ctx, clients, sessions, clientPids);
+    details.replicated = replicated;
     // Where the sessions' keys went: every master holds its share.
     const keysPerMaster = await Promise.all(masters.map(async (m) => Number((await cluster.cli(m, 'DBSIZE')).trim())));
     details.keysPerMaster = keysPerMaster;
@@ -111,6 +132,15 @@ export async function clusterWorkload(ctx: Ctx): Promise<void> {
       makeRow('cluster', `S=${sessions} @${rate}/s: p50 latency`, 'ms', latency.maws.ms.p50, latency.floor.ms.p50),
       makeRow('cluster', `S=${sessions} @${rate}/s: p99 latency`, 'ms', latency.maws.ms.p99, latency.floor.ms.p99),
       makeRow('cluster', `sockets opened (${sessions})`, 'ms', targets.maws.openMs, targets.floor.openMs),
+      makeRow(
+        'cluster',
+        `S=${sessions}: delivered events/s, 3 masters + 3 replicas vs one Redis`,
+        'ev/s',
+        replicated.eventsPerSec,
+        throughput.floor.eventsPerSec,
+        undefined,
+        lossNote(replicated),
+      ),
     );
   } finally {
     ctx.details.cluster = details;
@@ -122,4 +152,48 @@ export async function clusterWorkload(ctx: Ctx): Promise<void> {
     await Promise.all(cluster.nodes.map((n) => n.stop()));
   }
   ctx.report('Cluster: the relay on a 3-master Redis Cluster vs one Redis', rows);
+}
+
+/** The relay saturated on a cluster of three masters with a replica each (its own gateway). */
+async function saturateReplicated(
+  ctx: Ctx,
+  clients: ChildProc[],
+  sessions: number,
+  clientPids: Record<string, number | undefined>,
+): Promise<ThroughputResult> {
+  const cluster = await startRedisCluster({ replicas: 1 });
+  const gateway = await ctx.startMaws('gateway', {
+    MAX_SOCKETS: '60000',
+    MAX_SOCKETS_PER_USER: '60000',
+    REDIS_URL: undefined,
+    REDIS_CLUSTER_NODES: cluster.nodeList,
+  });
+  const redis = openRedis(
+    { clusterNodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })) },
+    'bench-publisher',
+    {},
+    { coalesceWrites: true },
+  );
+  try {
+    const group = `clusterreplicated${sessions}`;
+    await openAll(ctx, clients, group, gateway.proc.wsUrl!, sessions, true);
+    const pub = mawsPublisher(new EventLog(redis, { maxEvents: 10_000, ttlSeconds: 24 * 3600 }), group, sessions);
+    const pids = {
+      server: gateway.proc.pid,
+      ...Object.fromEntries(cluster.nodes.map((n, i) => [`redis${i + 1}`, n.pid])),
+      bench: process.pid,
+      ...clientPids,
+    };
+    ctx.log(`cluster S=${sessions} on 3 masters + 3 replicas: saturating`);
+    const thr = await saturate(ctx, clients, pub, sessions, ctx.opts.batch, pids);
+    ctx.log(
+      `  ${thr.eventsPerSec} events/s, cores ${JSON.stringify(Object.fromEntries(Object.entries(thr.cpu).map(([k, v]) => [k, v.cores])))}`,
+    );
+    await Promise.all(clients.map((c) => c.call('close', { group })));
+    return thr;
+  } finally {
+    redis.disconnect();
+    await ctx.stopMaws(gateway.proc);
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+  }
 }

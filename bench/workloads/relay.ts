@@ -228,7 +228,7 @@ export async function saturate(
 }
 
 /** Open loop at a fixed rate, one event per call, spread round-robin over the sessions. */
-async function fixedRate(
+export async function fixedRate(
   ctx: Ctx,
   clients: ChildProc[],
   pub: Publisher,

@@ -32,7 +32,11 @@ export function openRedis(
   // The listener keeps a dropped connection from crashing the process (ioredis reconnects);
   // what it says is logged, throttled, so an outage shows in the logs without flooding them.
   logErrorsOf(redis, 'Redis', `redis connection "${purpose}"`);
-  if (coalesceWrites && !isCluster(redis)) coalesceCommandWrites(redis);
+  if (coalesceWrites) {
+    // On a cluster, each master's connection coalesces its own writes.
+    if (isCluster(redis)) redis.on('+node', (node: Redis) => coalesceCommandWrites(node));
+    else coalesceCommandWrites(redis);
+  }
   return redis;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Test support: a real, throw-away Redis Cluster: six local `redis-server --cluster-enabled
- * yes` processes (three masters, a replica each) joined by `redis-cli --cluster create`, in
+ * yes` processes (three masters, a replica each; or other counts of replicas) joined by `redis-cli --cluster create`, in
  * about two seconds, no Docker. Its nodes are ordinary RedisServers: stopAllRedis (run by
  * cleanupAll) stops them by pid, also when a test fails.
  *
@@ -44,9 +44,9 @@ export interface RedisCluster {
   migrateSlot(slot: number, from: RedisServer, to: RedisServer): Promise<number>;
 }
 
-/** Starts six nodes and creates the cluster (three masters, a replica each). */
-export async function startRedisCluster(): Promise<RedisCluster> {
-  const nodes = await Promise.all(Array.from({ length: 6 }, () => startRedis({ clusterNode: true })));
+/** Starts the nodes and creates the cluster: three masters, `replicas` (default 1) each. */
+export async function startRedisCluster({ replicas = 1 }: { replicas?: number } = {}): Promise<RedisCluster> {
+  const nodes = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => startRedis({ clusterNode: true })));
   const nodeList = nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
   const cli = async (node: RedisServer, ...args: string[]): Promise<string> =>
     (await run(REDIS_CLI_BIN, ['-h', '127.0.0.1', '-p', String(node.port), ...args])).stdout;
@@ -55,7 +55,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     'create',
     ...nodes.map((n) => `127.0.0.1:${n.port}`),
     '--cluster-replicas',
-    '1',
+    String(replicas),
     '--cluster-yes',
   ]);
   const cluster: RedisCluster = {
