@@ -61,6 +61,16 @@ const jobState = async (runId: string): Promise<string> => {
   return job ? job.getState() : 'missing';
 };
 
+/** The worker again, its link to Redis taking 10 ms each way (a far Redis), logging what it does. */
+async function workerBehindFarRedis(): Promise<void> {
+  const proxy = await startTcpProxy(redisPort, { latencyMs: 10 });
+  await worker.stop('SIGTERM');
+  worker = await startMaws('worker', { ...env, REDIS_URL: proxy.url, LOG_LEVEL: 'log' });
+}
+
+/** How many of the worker's log lines match. */
+const timesLogged = (line: RegExp): number => (worker.output().match(line) ?? []).length;
+
 const executorTitles = (frames: AnyDurableFrame[]): string[] =>
   frames.flatMap((f) => (f.event === 'agent.started' && f.data.agent === 'executor' ? [f.data.title ?? ''] : []));
 
@@ -274,12 +284,9 @@ describe('plan review', () => {
     // The worker's link to Redis takes 10 ms each way (a far Redis): between storing the
     // request and parking its job it needs one more round trip, and a quick client answers
     // inside it.
-    const proxy = await startTcpProxy(redisPort, { latencyMs: 10 });
-    await worker.stop('SIGTERM');
-    worker = await startMaws('worker', { ...env, REDIS_URL: proxy.url, LOG_LEVEL: 'log' });
+    await workerBehindFarRedis();
     const { client } = await newSdkSession(gateway, 'review-race');
-    const early = (): number =>
-      (worker.output().match(/was resolved before its job was parked: woke it/g) ?? []).length;
+    const early = (): number => timesLogged(/was resolved before its job was parked: woke it/g);
     for (let i = 0; i < 50; i++) {
       const ack = await client.request('task.start', { text: `Round ${i}: ${QUERY}`, review: 'plan' });
       const runId = (ack.data as { runId: string }).runId;
@@ -308,12 +315,9 @@ describe('plan review', () => {
   it('a cancel sent the moment the request opens (before the worker has parked) leaves no job to run: 20 runs in a row', async () => {
     // As above, a far Redis for the worker: the cancel lands between the request being stored
     // and the worker reading it again after parking. The job must be removed, not woken.
-    const proxy = await startTcpProxy(redisPort, { latencyMs: 10 });
-    await worker.stop('SIGTERM');
-    worker = await startMaws('worker', { ...env, REDIS_URL: proxy.url, LOG_LEVEL: 'log' });
+    await workerBehindFarRedis();
     const { client } = await newSdkSession(gateway, 'review-cancel-race');
-    const early = (): number =>
-      (worker.output().match(/ended before its job was parked: removed the job/g) ?? []).length;
+    const early = (): number => timesLogged(/ended before its job was parked: removed the job/g);
     for (let i = 0; i < 20; i++) {
       const { runId } = await reviewedTask(client, `Round ${i}: ${QUERY}`);
       expect((await client.request('task.cancel')).event).toBe('ack');
