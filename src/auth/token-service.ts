@@ -22,16 +22,12 @@ export interface TokenOptions {
 
 /** Verifies client tokens and, where enabled, signs dev tokens. */
 export class TokenService {
-  private readonly key?: Uint8Array;
-  /** The same secret for node:crypto's HMAC (see verifyHs256). */
-  private readonly hmacKey?: Buffer;
+  /** The HS256 secret: verified with node:crypto (see verifyHs256), dev tokens signed by jose. */
+  private readonly key?: Buffer;
   private readonly jwks?: JWTVerifyGetKey;
 
   constructor(private readonly options: TokenOptions) {
-    if (options.secret) {
-      this.key = new TextEncoder().encode(options.secret);
-      this.hmacKey = Buffer.from(options.secret, 'utf8');
-    }
+    if (options.secret) this.key = Buffer.from(options.secret, 'utf8');
     if (options.jwksUrl) {
       this.jwks = createRemoteJWKSet(new URL(options.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
     }
@@ -45,8 +41,8 @@ export class TokenService {
     try {
       const alg = headerAlg(token);
       let payload;
-      if (alg === 'HS256' && this.hmacKey) {
-        payload = verifyHs256(token, this.hmacKey, checks);
+      if (alg === 'HS256' && this.key) {
+        payload = verifyHs256(token, this.key, checks);
       } else if (this.jwks && (alg === 'RS256' || alg === 'ES256')) {
         ({ payload } = await jwtVerify(token, this.jwks, { ...checks, algorithms: ['RS256', 'ES256'] }));
       } else {

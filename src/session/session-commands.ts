@@ -194,8 +194,9 @@ export class SessionCommands {
       userMessage: durable('user.message', { text, kind: m }),
       queued: durable('run.queued', { runId, mode: m, input: text }),
     });
+    const enqueue = () => this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) });
     const queue = () =>
-      this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) }).then(
+      enqueue().then(
         () => undefined,
         (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
       );
@@ -246,8 +247,7 @@ export class SessionCommands {
     void this.log.pruneRuns(sessionKey, this.runRecordsKept).catch(this.pruneErrors.report);
     const queueError = await (queuedEarly ?? queue());
     // Begun and announced: when Redis refused only the job, the run keeps its place.
-    const enqueueLater = () => this.jobs.enqueueRun({ sessionKey, runId, ...(mode !== 'auto' ? { mode } : {}) });
-    if (queueError && this.queueWhenRoom(queueError, enqueueLater)) return { runId };
+    if (queueError && this.queueWhenRoom(queueError, enqueue)) return { runId };
     if (queueError) {
       await this.log.finishRun(
         sessionKey,

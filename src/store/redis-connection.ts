@@ -98,11 +98,7 @@ function coalesceCommandWrites(redis: Redis): void {
  * a Cluster (BullMQ duplicates that too), which whoever made it closes.
  */
 export function bullConnection(target: RedisTarget, purpose: string): BullRedisOptions | Cluster {
-  if ('clusterNodes' in target) {
-    const cluster = openCluster(target.clusterNodes, { connectionName: `maws:${purpose}`, ...COMMON });
-    logErrorsOf(cluster, 'Redis', `redis connection "${purpose}"`);
-    return cluster;
-  }
+  if ('clusterNodes' in target) return openRedis(target, purpose);
   const u = new URL(target.url);
   return {
     host: u.hostname,
