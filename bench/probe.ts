@@ -2,6 +2,7 @@
  * Preloaded (`--require`, or NODE_OPTIONS for a spawned MAWS process) into every server the
  * bench measures, MAWS and floors alike. With BENCH_PROBE_PORT set it serves, on 127.0.0.1:
  *   GET  /mem        → process.memoryUsage() after two full garbage collections
+ *   GET  /rss        → process.memoryUsage() as it stands (no GC): a peak while something happens
  *   POST /cpu/start  → starts V8's CPU profiler (the one `node --cpu-prof` uses; that flag
  *                      is refused in NODE_OPTIONS, so the profiler is driven from here)
  *   POST /cpu/stop?file=PATH → stops it and writes the .cpuprofile to PATH
@@ -65,6 +66,9 @@ if (port > 0) {
           collectGarbage();
           await new Promise((r) => setImmediate(r));
           collectGarbage();
+          answer(200, process.memoryUsage());
+        } else if (url.pathname === '/rss') {
+          // As it stands, no GC first: a peak while something happens (the storm's surviving gateway).
           answer(200, process.memoryUsage());
         } else if (url.pathname === '/cpu/start') {
           session = new Session();

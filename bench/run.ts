@@ -4,7 +4,7 @@
  *   npm run bench                 full run (about 18 minutes on 2 cores, 11 of them the scaling table), updates docs/benchmarks.md
  *   npm run bench -- --quick      about 5 minutes, same workloads with shorter windows
  *   npm run bench -- --smoke      tiny sizes, checks that everything works (the e2e test uses it)
- * Options: --only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling,cluster   --out FILE   --docs | --no-docs   --profile
+ * Options: --only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling,cluster,storm   --out FILE   --docs | --no-docs   --profile
  *          --batch N (events per append, default 10)   --clients N (relay client processes)
  *          --worker-concurrency N
  *
@@ -37,10 +37,11 @@ import { clientWorkload } from './workloads/client';
 import { tracingWorkload } from './workloads/tracing';
 import { storageWorkload } from './workloads/storage';
 import { scalingWorkload } from './workloads/scaling';
+import { stormWorkload } from './workloads/storm';
 
 function usage(): never {
   console.log(
-    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling,cluster] [--out FILE]\n' +
+    'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling,cluster,storm] [--out FILE]\n' +
       '       [--docs|--no-docs] [--profile] [--batch N] [--clients N] [--worker-concurrency N]',
   );
   process.exit(0);
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
   const sizes = { ...SIZES[opts.mode] };
   const maxSockets = Math.max(...sizes.connections);
   let connNote: string | undefined;
-  if (opts.only.has('connections')) {
+  if (opts.only.has('connections') || opts.only.has('storm')) {
     const allowed = ensureOpenFiles(maxSockets);
     if (allowed < maxSockets) {
       connNote = `ulimit -n allows only ${allowed} sockets here (hard limit); raise it to measure ${maxSockets}`;
@@ -211,6 +212,7 @@ async function main(): Promise<void> {
     storage: () => storageWorkload(ctx),
     scaling: () => scalingWorkload(ctx),
     cluster: () => clusterWorkload(ctx),
+    storm: () => stormWorkload(ctx),
   };
   try {
     for (const w of WORKLOADS) {

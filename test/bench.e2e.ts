@@ -72,6 +72,7 @@ it('runs every workload, prints a table per workload and writes the results JSON
     'steering',
     'storage',
     'store-full',
+    'storm',
     'tools',
     'tracing',
     'waiting',

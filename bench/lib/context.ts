@@ -25,6 +25,7 @@ export const WORKLOADS = [
   'storage',
   'scaling',
   'cluster',
+  'storm',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
@@ -250,7 +251,7 @@ export class Ctx {
 
 /** GET/POST a probe endpoint of a process started with the probe. */
 export async function probe<T>(port: number, path: string): Promise<T> {
-  const get = path === '/mem' || path === '/stalls';
+  const get = path === '/mem' || path === '/rss' || path === '/stalls';
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: get ? 'GET' : 'POST' });
   const body = (await res.json()) as T & { error?: string };
   if (!res.ok) throw new Error(`probe ${path}: ${body.error ?? res.status}`);

@@ -143,7 +143,14 @@ export async function connectionsWorkload(ctx: Ctx, sizes: number[], note?: stri
           kb(res.maws.perSocket.heapBytes),
           kb(res.floor.perSocket.heapBytes),
         ),
-        makeRow('connections', `${n} sockets: time to open all`, 'ms', res.maws.openMs, res.floor.openMs),
+        makeRow(
+          'connections',
+          `${n} sockets: time to open all`,
+          'ms',
+          res.maws.openMs,
+          res.floor.openMs,
+          isTarget ? { kind: 'ratio<=', value: 1.5 } : undefined,
+        ),
       );
     }
   } finally {

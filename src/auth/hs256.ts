@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { JwtHeaderError, jwtHeaderOf } from './jwt-header';
 
 export class Hs256Error extends Error {
   override readonly name = 'Hs256Error';
@@ -28,7 +29,12 @@ export function verifyHs256(token: string, key: Buffer, checks: ClaimChecks = {}
   const parts = token.split('.');
   if (parts.length !== 3) throw new Hs256Error('the token is not a JWS in compact form');
   const [headerPart, payloadPart, signaturePart] = parts;
-  const header = parseJson(headerPart, 'header');
+  let header;
+  try {
+    header = jwtHeaderOf(token);
+  } catch (err) {
+    throw new Hs256Error(err instanceof JwtHeaderError ? err.message : 'the token has no header');
+  }
   if (header.alg !== 'HS256') throw new Hs256Error('the token is not signed with HS256');
   if (header.crit !== undefined) throw new Hs256Error('the token names extensions (crit) that are not supported');
   const expected = createHmac('sha256', key).update(`${headerPart}.${payloadPart}`).digest();

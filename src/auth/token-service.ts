@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
 import { verifyHs256 } from './hs256';
+import { jwtHeaderOf } from './jwt-header';
 
 export interface VerifiedToken {
   sub: string;
@@ -70,11 +71,11 @@ export class TokenService {
 }
 
 function headerAlg(token: string): string {
-  const header = token.split('.')[0] ?? '';
+  let alg;
   try {
-    const parsed = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
-    return typeof parsed.alg === 'string' ? parsed.alg : 'none';
+    alg = jwtHeaderOf(token).alg;
   } catch {
     throw new TokenError('the token is not a JWT');
   }
+  return typeof alg === 'string' ? alg : 'none';
 }

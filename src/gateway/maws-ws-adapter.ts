@@ -6,12 +6,14 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
+import { ThrottledErrorLog } from '../common/error-log';
 import { redact } from '../common/redact';
-import { ConnectionContext, UpgradeDecision, authorizeUpgrade, originAllowed } from './upgrade-auth';
+import { ConnectionContext, UpgradeDecision, UpgradeRefusal, authorizeUpgrade, originAllowed } from './upgrade-auth';
 import type { ClientCommand, ClientCommandName } from '../contract';
 import { isClientEvent, parseEnvelope, validateCommand } from './client-frames';
-import type { SessionHub } from './session-hub';
+import type { PreparedSocket, SessionHub } from './session-hub';
 import { StartAdmission } from './start-admission';
+import { TurnBudget } from './turn-budget';
 
 /** Carries out a validated client frame (the gateway). */
 export interface ClientCommands {
@@ -61,9 +63,25 @@ const FLOOD_WINDOW_MS = 10_000;
  */
 const ignore = (): void => undefined;
 
+/**
+ * Upgrade steps (the token check, the snapshot's send) per event-loop turn: a reconnect storm
+ * is taken in slices of this many, with the sockets already open served in between.
+ */
+const UPGRADES_PER_TURN = 32;
+
 /** Run starts carried out at once per gateway; more wait their turn (see StartAdmission). */
 const START_CONCURRENCY = 16;
 const RUN_STARTS = new Set<ClientCommandName>(['message', 'task.start', 'task.refine']);
+
+/** An upgrade refused before any socket exists: an HTTP answer, and the connection closed. */
+function refuse(socket: Duplex, status: UpgradeRefusal['status'], message: string): void {
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${HTTP_REASONS[status]}\r\n` +
+      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
 
 /** The socket's connection context, attached at upgrade time. */
 export const contextOf = new WeakMap<WebSocket, ConnectionContext>();
@@ -76,6 +94,8 @@ export class MawsWsAdapter extends WsAdapter {
   private readonly log = new Logger('WebSocket');
   private readonly rates = new WeakMap<WebSocket, RateState>();
   private readonly starts = new StartAdmission(START_CONCURRENCY);
+  private readonly upgrades = new TurnBudget(UPGRADES_PER_TURN);
+  private readonly readErrors = new ThrottledErrorLog('WebSocket', "reading a session's snapshot for an upgrade");
 
   constructor(
     app: INestApplicationContext,
@@ -97,22 +117,41 @@ export class MawsWsAdapter extends WsAdapter {
     return wss;
   }
 
+  /**
+   * Answers an upgrade: refused with an HTTP status, or subscribed and read first (see
+   * SessionHub.prepare), then accepted with the 101 and the session's snapshot in one write.
+   * The socket's whole life is handled here: Nest's per-connection observables are not
+   * needed for one shared message listener and one close listener.
+   */
   private async upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    await this.upgrades.next();
     const decision = await this.decide(req);
-    if (!decision.ok) {
-      const body = `${decision.message}\n`;
-      socket.end(
-        `HTTP/1.1 ${decision.status} ${HTTP_REASONS[decision.status]}\r\n` +
-          'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
-      return;
+    if (!decision.ok) return refuse(socket, decision.status, decision.message);
+    const { context } = decision;
+    const { hub } = this.options;
+    let prepared: PreparedSocket;
+    try {
+      prepared = await hub.prepare(context.sessionKey, context.resumeAfter);
+    } catch (err) {
+      this.readErrors.report(err);
+      return refuse(socket, 503, "the session's events could not be read; try again in a moment");
     }
+    await this.upgrades.next();
+    let accepted = false;
+    // The 101 (written by ws) and the snapshot (sent in the callback) leave in one write.
+    socket.cork();
+    // ws completes a valid handshake synchronously (no verifyClient, no async extension).
     wss.handleUpgrade(req, socket, head, (ws) => {
-      contextOf.set(ws, decision.context);
+      accepted = true;
+      contextOf.set(ws, context);
       ws.on('error', ignore);
-      wss.emit('connection', ws, req);
+      ws.on('message', this.onMessage);
+      ws.once('close', this.onClose);
+      hub.accept(prepared, ws, context.expiresAt);
     });
+    socket.uncork();
+    // The peer left while the session was read, or ws refused the handshake (and answered it).
+    if (!accepted) hub.abandon(prepared);
   }
 
   /** The upgrade's answer: auth, then origin, then room for one more socket. */
@@ -157,17 +196,18 @@ export class MawsWsAdapter extends WsAdapter {
   }
 
   /**
-   * Nest would bind a handler object per event per socket (about 1 KB each socket, kept as
-   * long as it lives); frames go instead through one shared listener to the gateway's
-   * command table, so an idle socket costs only what ws itself needs.
+   * Frames go through one shared listener (`this` is the socket) to the gateway's command
+   * table, rather than a handler object per event per socket, so an idle socket costs only
+   * what ws itself needs.
    */
-  override bindMessageHandlers(client: WebSocket): void {
-    client.on('message', this.onMessage);
-  }
-
   private readonly onMessage = ((adapter: MawsWsAdapter) =>
     function (this: WebSocket, raw: Buffer, isBinary: boolean): void {
       void adapter.dispatch(this, raw, isBinary);
+    })(this);
+
+  private readonly onClose = ((adapter: MawsWsAdapter) =>
+    function (this: WebSocket): void {
+      adapter.options.hub.detach(this);
     })(this);
 
   private async dispatch(client: WebSocket, raw: Buffer, isBinary: boolean): Promise<void> {

@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
+import { WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { TokenService } from '../auth/token-service';
 import { ClientError } from '../common/client-error';
@@ -26,30 +26,17 @@ const TRACED_COMMANDS = new Set<ClientCommand['event']>([
 
 /**
  * The client commands of the contract. Frames arrive here already validated, through
- * MawsWsAdapter's one shared listener (see its bindMessageHandlers for why not
- * per-socket @SubscribeMessage bindings).
+ * MawsWsAdapter's one shared listener (see its onMessage for why not per-socket
+ * @SubscribeMessage bindings); the adapter also opens and closes the sockets (SessionHub).
  */
 @WebSocketGateway({ path: '/ws' })
-export class MawsGateway implements OnGatewayConnection, OnGatewayDisconnect, ClientCommands {
+export class MawsGateway implements ClientCommands {
   constructor(
     @Inject(SessionHub) private readonly hub: SessionHub,
     @Inject(SessionCommands) private readonly commands: SessionCommands,
     @Inject(TokenService) private readonly tokens: TokenService,
     @Inject(StoreWrites) private readonly writes: StoreWrites,
   ) {}
-
-  async handleConnection(ws: WebSocket): Promise<void> {
-    const context = contextOf.get(ws);
-    if (!context) {
-      ws.close(1011, 'no connection context');
-      return;
-    }
-    await this.hub.attach(ws, context.sessionKey, context.resumeAfter, context.expiresAt);
-  }
-
-  handleDisconnect(ws: WebSocket): void {
-    this.hub.detach(ws);
-  }
 
   /**
    * Carries a command out. While Redis refuses writes the command is answered at once with

@@ -171,9 +171,15 @@ describe('SessionHub ordering on a real Redis', () => {
   /** The fill's reads (a batch), not resumeFrom's one-frame check of what the log still holds. */
   const fillRead = (...args: unknown[]) => args[2] !== 1;
 
+  /** Opens a socket as the upgrade does: prepared (subscribed, read), accepted, then filled. */
+  async function attach(ws: FakeSocket['ws'], resumeAfter?: number, expiresAt?: number): Promise<void> {
+    hub.accept(await hub.prepare(session, resumeAfter), ws, expiresAt);
+    await hub.attached(ws);
+  }
+
   async function attached(resumeAfter?: number): Promise<FakeSocket> {
     const socket = new FakeSocket();
-    await hub.attach(socket.ws, session, resumeAfter);
+    await attach(socket.ws, resumeAfter);
     return socket;
   }
 
@@ -241,7 +247,7 @@ describe('SessionHub ordering on a real Redis', () => {
       await append(3);
       const read = gateLog('readAfter', 'after', fillRead);
       const socket = new FakeSocket();
-      const attaching = hub.attach(socket.ws, session, 1);
+      const attaching = attach(socket.ws, 1);
       await read.reached; // the fill has read 2..3
       await appendLive(2500); // 4..2503 while held: more than the 2000 held at most
       read.release();
@@ -258,7 +264,7 @@ describe('SessionHub ordering on a real Redis', () => {
     it('past HELD_MAX while a new socket waits for its snapshot, the log fills the rest: nothing lost', async () => {
       const snap = gateLog('snapshot', 'after');
       const socket = new FakeSocket();
-      const attaching = hub.attach(socket.ws, session);
+      const attaching = attach(socket.ws);
       await snap.reached; // the snapshot says lastSeq 0
       await appendLive(2500); // 1..2500 while held: more than the 2000 held at most
       snap.release();
@@ -274,7 +280,7 @@ describe('SessionHub ordering on a real Redis', () => {
     it('wait for its snapshot on attach, then go out after it', async () => {
       const snap = gateLog('snapshot', 'after');
       const socket = new FakeSocket();
-      const attaching = hub.attach(socket.ws, session);
+      const attaching = attach(socket.ws);
       await snap.reached; // the snapshot says lastSeq 0
       await appendLive(2); // 1, 2
       expect(socket.received).toEqual([]);
@@ -287,7 +293,7 @@ describe('SessionHub ordering on a real Redis', () => {
     it('are dropped by seq on attach when the snapshot already counts them', async () => {
       const snap = gateLog('snapshot', 'before');
       const socket = new FakeSocket();
-      const attaching = hub.attach(socket.ws, session);
+      const attaching = attach(socket.ws);
       await snap.reached;
       await appendLive(2); // 1, 2: held, and the snapshot read next says lastSeq 2
       expect(socket.received).toEqual([]);
@@ -301,10 +307,10 @@ describe('SessionHub ordering on a real Redis', () => {
       await append(5);
       const read = gateLog('readAfter', 'after', fillRead);
       const socket = new FakeSocket();
-      const attaching = hub.attach(socket.ws, session, 2);
-      await read.reached; // the replay has read 3..5
+      const attaching = attach(socket.ws, 2);
+      await read.reached; // the replay's first page (3..5) is read before the socket opens
       await appendLive(2); // 6, 7: held
-      expect(socket.received).toEqual(['snapshot@5']);
+      expect(socket.received).toEqual([]);
       read.release();
       await attaching;
       await appendLive(); // 8
@@ -385,19 +391,62 @@ describe('SessionHub ordering on a real Redis', () => {
     });
   });
 
+  describe('an opening socket (prepared before its upgrade is answered)', () => {
+    const subscribedTo = async (): Promise<string[]> =>
+      (await redis.call('PUBSUB', 'SHARDCHANNELS', log.channel(session))) as string[];
+
+    it('counts against the limits while pending; abandoned, it leaves no subscription and no count', async () => {
+      const prepared = await hub.prepare(session);
+      expect([hub.socketCount, hub.socketsOfUser(session)]).toEqual([1, 1]);
+      expect(await subscribedTo()).toEqual([log.channel(session)]);
+      hub.abandon(prepared);
+      expect([hub.socketCount, hub.socketsOfUser(session)]).toEqual([0, 0]);
+      // The SUNSUBSCRIBE went out on the hub's subscriber; this PING on it comes back after it.
+      await subscriber.ping();
+      expect(await subscribedTo()).toEqual([]);
+    });
+
+    it('is closed with 4404 as it opens when its session was deleted meanwhile', async () => {
+      const prepared = await hub.prepare(session);
+      const channel = log.channel(session);
+      const relayed = new Promise<void>((resolve) =>
+        subscriber.on('smessageBuffer', (c: Buffer) => c.toString() === channel && resolve()),
+      );
+      await log.deleteSession(session);
+      await log.announceDeleted(session);
+      await relayed; // the hub's listener came first: it has seen the deletion
+      const socket = new FakeSocket();
+      hub.accept(prepared, socket.ws);
+      expect(socket.closedWith?.code).toBe(4404);
+    });
+
+    it('reads nothing after the snapshot when the client already has everything', async () => {
+      await append(3);
+      const reads = jest.spyOn(log, 'readAfter');
+      const socket = await attached(3);
+      await appendLive(); // 4
+      expect(socket.received).toEqual(['snapshot@3', 4]);
+      expect(reads).not.toHaveBeenCalled();
+    });
+  });
+
   describe('replies', () => {
-    it("are sent after the socket's snapshot, not before", async () => {
+    it("are sent after an opening socket's fill, not in the middle of it", async () => {
       await append(2);
       const snap = gateLog('snapshot', 'after');
       const socket = new FakeSocket();
-      const attaching = hub.attach(socket.ws, session);
-      await snap.reached;
-      hub.reply(socket.ws, 'pong', {});
-      hub.error(socket.ws, 'RATE_LIMITED', 'slow down', 'x');
+      const prepared = hub.prepare(session);
+      await snap.reached; // the snapshot says lastSeq 2
+      await subscriber.sunsubscribe(log.channel(session));
+      await append(); // 3: missed
+      await subscriber.ssubscribe(log.channel(session));
+      await appendLive(); // 4: held, after a gap the fill reads from the log
       snap.release();
-      await attaching;
-      await until('the error is sent', () => socket.sent.length === 3);
-      expect(socket.received).toEqual(['snapshot@2', 'pong', 'error:RATE_LIMITED/x']);
+      hub.accept(await prepared, socket.ws);
+      hub.reply(socket.ws, 'pong', {});
+      await hub.attached(socket.ws);
+      await until('the pong is sent', () => socket.received.includes('pong'));
+      expect(socket.received).toEqual(['snapshot@2', 3, 4, 'pong']);
     });
 
     it("are sent after the socket's replay, not in the middle of it", async () => {
@@ -429,7 +478,7 @@ describe('SessionHub ordering on a real Redis', () => {
     it("watches an attached socket's pongs and closes it with 4401 at its token's expiry", async () => {
       const answering = new FakeSocket(true);
       const expiresAt = Date.now() + 3_000;
-      await hub.attach(answering.ws, session, undefined, expiresAt);
+      await attach(answering.ws, undefined, expiresAt);
       const silent = await attached();
       jest.useFakeTimers({ now: Date.now() });
       hub.startHeartbeat(1_000, 500);

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../store/redis-connection';
 import type { WebSocket } from 'ws';
 import { ThrottledErrorLog } from '../common/error-log';
-import type { EventLog, SessionSnapshot } from '../events/event-log';
+import type { EventLog, ReadResult, SessionSnapshot } from '../events/event-log';
 import { SESSION_DELETED_CLOSE, type ClientErrorCode, type ReplyEventMap, type ReplyEventName } from '../contract';
 import { replyFrame, seqOfFrame } from '../events/frames';
 import type { GatewayMetrics } from '../ops/gateway-metrics';
@@ -9,17 +9,48 @@ import { userKeyOf } from '../store/redis-keys';
 import { Heartbeat, type HeartbeatState } from './heartbeat';
 import { SocketWriter } from './socket-writer';
 
+interface HeldFrame {
+  seq: number;
+  frame: Buffer;
+}
+
 /** One socket's place in its session's stream (and its heartbeat's state: no second record). */
 interface Connection extends HeartbeatState {
   sessionKey: string;
   /** Highest seq this socket has been sent. */
   lastSeq: number;
   /** Non-null while the socket is being filled from the log: live frames wait here. */
-  held: { seq: number; frame: Buffer }[] | null;
+  held: HeldFrame[] | null;
   /** Held frames were dropped (too many): the fill reads the log once more for them. */
   heldDropped: boolean;
   /** Serialises fills of this socket. */
   work: Promise<void>;
+}
+
+/**
+ * A socket whose upgrade waits for its session's snapshot: it is a member of the session
+ * (subscribed, live frames held for it) before it exists, so nothing published between the
+ * subscribe and the snapshot read is lost.
+ */
+interface PendingSocket {
+  readonly pending: true;
+  readonly sessionKey: string;
+  held: HeldFrame[];
+  /** Held frames were dropped, or the subscriber reconnected: the log is read once more on accept. */
+  heldDropped: boolean;
+  /** The session was deleted meanwhile: the socket is closed as soon as it opens. */
+  deleted: boolean;
+}
+
+type Member = Connection | PendingSocket;
+
+/** What the upgrade of a socket read before its 101: sent in the same write as the 101 (see accept). */
+export interface PreparedSocket {
+  readonly member: PendingSocket;
+  readonly snap: SessionSnapshot;
+  readonly resumeAfter?: number;
+  /** With resumeAfter below the snapshot's lastSeq: the first page of what follows it. */
+  readonly page?: ReadResult;
 }
 
 /**
@@ -28,7 +59,7 @@ interface Connection extends HeartbeatState {
  */
 interface SessionEntry {
   /** Its sockets, usually one. Replaced rather than changed, so a delivery loop never sees it move. */
-  conns: readonly Connection[];
+  conns: readonly Member[];
   /** Settles once this gateway is subscribed to the session's channel. */
   subscribed: Promise<unknown>;
 }
@@ -55,6 +86,8 @@ export class SessionHub {
   private readonly heartbeat = new Heartbeat(this.connections);
   private readonly writer: SocketWriter;
   private readonly userSockets = new Map<string, number>();
+  /** Sockets whose upgrade waits for their snapshot (counted against the limits already). */
+  private readonly pending = new Set<PendingSocket>();
   private readonly attaching = new WeakMap<WebSocket, Promise<void>>();
   private readonly unsubscribeErrors = new ThrottledErrorLog('SessionHub', 'unsubscribing from a session channel');
 
@@ -71,6 +104,7 @@ export class SessionHub {
     // are set up again (a master failed over, slots moved) and say so with `subscribersReady`.
     const fillAll = (): void => {
       for (const conn of this.connections.values()) void this.schedule(conn, () => this.fill(conn));
+      for (const member of this.pending) member.heldDropped = true;
     };
     subscriber.on('ready', fillAll);
     subscriber.on('subscribersReady', fillAll);
@@ -98,44 +132,99 @@ export class SessionHub {
     return this.userSockets.get(userKeyOf(sessionKey)) ?? 0;
   }
 
+  /** Open sockets and sockets whose upgrade is being answered. */
   get socketCount(): number {
-    return this.connections.size;
+    return this.connections.size + this.pending.size;
   }
 
-  /** Registers a socket: snapshot first, then history after `resumeAfter` if asked, then live. */
-  async attach(ws: WebSocket, sessionKey: string, resumeAfter?: number, expiresAt?: number): Promise<void> {
+  /**
+   * The first half of opening a socket, before its upgrade is answered: joins the session
+   * (subscribing for the first socket), then reads its snapshot and, with `resumeAfter`, the
+   * first page after it. Live frames are held meanwhile. Throws when Redis cannot be read (the
+   * upgrade is refused then); then, or when the socket is gone before it opens, `abandon`.
+   */
+  async prepare(sessionKey: string, resumeAfter?: number): Promise<PreparedSocket> {
+    const member: PendingSocket = { pending: true, sessionKey, held: [], heldDropped: false, deleted: false };
+    this.pending.add(member);
+    this.countUser(sessionKey, 1);
+    const session = this.joinSession(member);
+    try {
+      await session.subscribed;
+      const snap = await this.log.snapshot(sessionKey);
+      // A client that has everything (the usual reconnect of an idle session) needs no read.
+      const page =
+        resumeAfter !== undefined && resumeAfter < snap.lastSeq
+          ? await this.log.readAfter(sessionKey, resumeAfter, READ_BATCH)
+          : undefined;
+      return { member, snap, resumeAfter, page };
+    } catch (err) {
+      this.abandon({ member });
+      throw err;
+    }
+  }
+
+  /** A prepared socket that will not open (its peer left, the handshake was bad): let go of it. */
+  abandon(prepared: Pick<PreparedSocket, 'member'>): void {
+    const { member } = prepared;
+    if (!this.pending.delete(member)) return;
+    this.countUser(member.sessionKey, -1);
+    this.leaveSession(member);
+  }
+
+  /**
+   * The second half, in the upgrade's callback: the socket takes its pending place, and its
+   * snapshot (and the replay's first page) is sent at once, so that it leaves in the same
+   * write as the 101. Then live frames; a gap, or a replay longer than a page, is filled
+   * from the log, and commands wait for that (see attached).
+   */
+  accept(prepared: PreparedSocket, ws: WebSocket, expiresAt?: number): void {
+    const { member, snap, resumeAfter, page } = prepared;
+    if (!this.pending.delete(member)) return;
     const conn: Connection = {
       ws,
-      sessionKey,
-      lastSeq: 0,
-      held: [],
-      heldDropped: false,
+      sessionKey: member.sessionKey,
+      lastSeq: snap.lastSeq,
+      held: member.held,
+      heldDropped: member.heldDropped,
       work: SETTLED,
       pingSentAt: this.heartbeat.firstPingSentAt(),
       awaitingPong: false,
       expiresAt,
     };
-    const user = userKeyOf(sessionKey);
-    this.userSockets.set(user, (this.userSockets.get(user) ?? 0) + 1);
+    const session = this.sessions.get(this.log.channel(member.sessionKey));
+    if (session) session.conns = session.conns.map((m) => (m === member ? conn : m));
     this.heartbeat.watch(ws);
     this.connections.set(ws, conn);
-    const session = this.joinSession(conn);
     this.metrics.socketsConnected.inc();
-    const setup = this.schedule(conn, async () => {
-      await session.subscribed;
-      const snap = await this.log.snapshot(sessionKey);
-      this.replyNow(ws, 'session.snapshot', snapshotData(snap));
-      if (resumeAfter === undefined) {
-        conn.lastSeq = snap.lastSeq;
-        // A gap among the held frames (more arrived meanwhile than are held): the log fills it.
-        if (!this.drainHeld(conn)) await this.fill(conn);
+    if (member.deleted) {
+      ws.close(SESSION_DELETED_CLOSE, 'session deleted');
+      return;
+    }
+    this.replyNow(ws, 'session.snapshot', snapshotData(snap));
+    let more = conn.heldDropped;
+    if (resumeAfter !== undefined) {
+      if (resumeAfter > snap.lastSeq || (page && !page.complete)) {
+        this.unavailable(conn, snap, `events after seq ${resumeAfter} are not kept for this session`);
       } else {
-        await this.resumeFrom(conn, resumeAfter, snap);
+        conn.lastSeq = resumeAfter;
+        more ||= !this.sendPage(conn, page?.frames ?? []);
       }
-    });
-    this.attaching.set(ws, setup);
-    await setup;
-    this.attaching.delete(ws);
+    }
+    // A gap among the held frames (more arrived meanwhile than are held): the log fills it.
+    if (more || !this.drainHeld(conn)) {
+      const filled = this.schedule(conn, () => this.fill(conn));
+      this.attaching.set(ws, filled);
+      void filled.then(() => this.attaching.delete(ws));
+    }
+  }
+
+  /** Sends a replay page; false when the rest must come from a fill (a full page, a socket to wait for). */
+  private sendPage(conn: Connection, frames: string[]): boolean {
+    for (const frame of frames) {
+      if (this.writer.replayShouldWait(conn.ws)) return false;
+      this.sendSeq(conn, frame, seqOfFrame(frame));
+    }
+    return frames.length < READ_BATCH;
   }
 
   /**
@@ -151,14 +240,23 @@ export class SessionHub {
     if (!conn) return;
     this.connections.delete(ws);
     this.metrics.socketsConnected.dec();
-    const user = userKeyOf(conn.sessionKey);
-    const left = (this.userSockets.get(user) ?? 1) - 1;
-    if (left > 0) this.userSockets.set(user, left);
+    this.countUser(conn.sessionKey, -1);
+    this.leaveSession(conn);
+  }
+
+  private countUser(sessionKey: string, by: 1 | -1): void {
+    const user = userKeyOf(sessionKey);
+    const count = (this.userSockets.get(user) ?? 0) + by;
+    if (count > 0) this.userSockets.set(user, count);
     else this.userSockets.delete(user);
-    const channel = this.log.channel(conn.sessionKey);
+  }
+
+  /** Takes a socket out of its session's record, unsubscribing with the last one. */
+  private leaveSession(member: Member): void {
+    const channel = this.log.channel(member.sessionKey);
     const session = this.sessions.get(channel);
     if (!session) return;
-    session.conns = session.conns.filter((c) => c !== conn);
+    session.conns = session.conns.filter((c) => c !== member);
     if (session.conns.length === 0) {
       this.sessions.delete(channel);
       // A failed unsubscribe leaves this gateway listening to a channel it no longer relays
@@ -290,7 +388,10 @@ export class SessionHub {
     const { conns } = session;
     // The session was deleted (DELETE /sessions/{id}): its sockets are closed, saying so.
     if (payload[0] === 0) {
-      for (const conn of conns) conn.ws.close(SESSION_DELETED_CLOSE, 'session deleted');
+      for (const m of conns) {
+        if (isPending(m)) m.deleted = true;
+        else m.ws.close(SESSION_DELETED_CLOSE, 'session deleted');
+      }
       return;
     }
     let start = 0;
@@ -299,21 +400,23 @@ export class SessionHub {
       if (end < 0) end = payload.length;
       const frame = payload.subarray(start, end);
       const seq = seqOfFrame(frame);
-      // A notice (seq 0: not a durable frame) has no place in the history: sent as it comes.
-      if (seq === 0) for (const conn of conns) this.writer.send(conn.ws, frame);
-      else for (const conn of conns) this.deliver(conn, frame, seq);
+      // A notice (seq 0: not a durable frame) has no place in the history: sent as it comes
+      // (a socket not open yet misses it, as one that is away does).
+      if (seq === 0) {
+        for (const m of conns) if (!isPending(m)) this.writer.send(m.ws, frame);
+      } else {
+        for (const m of conns) {
+          if (isPending(m)) hold(m.held, m, frame, seq);
+          else this.deliver(m, frame, seq);
+        }
+      }
       start = end + 1;
     }
   }
 
   private deliver(conn: Connection, frame: Buffer, seq: number): void {
     if (conn.held) {
-      if (conn.held.length >= HELD_MAX) {
-        // Every frame is in the log too: drop what is held, and let the fill read it from there.
-        conn.held.length = 0;
-        conn.heldDropped = true;
-      }
-      conn.held.push({ seq, frame });
+      hold(conn.held, conn, frame, seq);
     } else if (seq === conn.lastSeq + 1) {
       this.sendSeq(conn, frame, seq);
     } else if (seq > conn.lastSeq) {
@@ -342,14 +445,14 @@ export class SessionHub {
   }
 
   /** Adds the socket to its session's record, subscribing to the channel for the first one. */
-  private joinSession(conn: Connection): SessionEntry {
-    const channel = this.log.channel(conn.sessionKey);
+  private joinSession(member: Member): SessionEntry {
+    const channel = this.log.channel(member.sessionKey);
     const existing = this.sessions.get(channel);
     if (existing) {
-      existing.conns = [...existing.conns, conn];
+      existing.conns = [...existing.conns, member];
       return existing;
     }
-    const session: SessionEntry = { conns: [conn], subscribed: SETTLED };
+    const session: SessionEntry = { conns: [member], subscribed: SETTLED };
     const subscribing = this.subscriber.ssubscribe(channel).then(() => {
       if (session.subscribed === subscribing) session.subscribed = SETTLED;
     });
@@ -357,6 +460,20 @@ export class SessionHub {
     this.sessions.set(channel, session);
     return session;
   }
+}
+
+function isPending(member: Member): member is PendingSocket {
+  return 'pending' in member;
+}
+
+/** Keeps a live frame for a socket being set up or filled. */
+function hold(held: HeldFrame[], of: { heldDropped: boolean }, frame: Buffer, seq: number): void {
+  if (held.length >= HELD_MAX) {
+    // Every frame is in the log too: drop what is held, and let the fill read it from there.
+    held.length = 0;
+    of.heldDropped = true;
+  }
+  held.push({ seq, frame });
 }
 
 function errorData(code: ClientErrorCode, message: string, replyTo?: string): ReplyEventMap['error'] {

@@ -95,6 +95,8 @@ describe('@maws/client', () => {
     const exec1 = run.steps[1];
     expect(exec1.text).toBe((exec1.output as { text: string }).text);
     expect(view).toMatchObject({ state: 'REFINEMENT_READY', lastSeq: seen.at(-1)!.seq, report: run.report });
+    // A ping is answered by a pong that names no ping: each settles the oldest ping, in order.
+    await expect(Promise.all([c.request('ping', {}), c.request('ping', {})])).resolves.toEqual([{}, {}]);
     // Typed errors: the server's code; a command while offline is refused at once, never queued.
     await expect(c.request('task.cancel', {})).rejects.toMatchObject({ name: 'MawsError', code: 'INVALID_STATE' });
     c.close();

@@ -75,7 +75,7 @@ export interface MawsClient {
   on<E extends keyof ClientEventMap>(event: E, fn: (data: ClientEventMap[E]) => void): () => void;
   /** Every durable frame accepted from now on, in seq order, once each; ends when the client closes. */
   events(): AsyncIterableIterator<AnyDurableFrame>;
-  /** Sends a command; resolves with its ack, rejects with a MawsError (the server's code, TIMEOUT, OFFLINE, …). */
+  /** Sends a command; resolves with its ack (a `ping`: with `{}` once its pong comes), rejects with a MawsError (the server's code, TIMEOUT, OFFLINE, …). */
   request<C extends ClientCommandName>(
     command: C,
     data: ClientCommandMap[C],
@@ -130,6 +130,12 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
 
   const listeners = new Map<string, Set<Listener>>();
   const pending = new Map<string, Pending>();
+  /**
+   * The pings sent on this socket and not yet answered, oldest first: a `pong` names no ping
+   * (its data is {}), and the gateway answers in order, so each pong answers the oldest.
+   * A request's id, or undefined for the client's own liveness ping.
+   */
+  let pingsInFlight: (string | undefined)[] = [];
   const iterators = new Set<{ push: (f: AnyDurableFrame) => void; end: () => void }>();
   let ws: SocketLike | null = null;
   let status: ClientStatus = 'connecting';
@@ -184,6 +190,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
     }, dialTimeoutMs);
     socket.onopen = () => {
       opened = true;
+      pingsInFlight = [];
       clearTimeout(dialTimer);
       lastFrameAt = Date.now();
       pingSentAt = 0;
@@ -284,12 +291,16 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
       }
       case 'error':
         if (frame.data.code === 'RESUME_UNAVAILABLE') adoptSnapshot = true;
+        // A refused ping (RATE_LIMITED) gets no pong: it no longer waits in line.
+        if (frame.data.replyTo !== undefined) pingsInFlight = pingsInFlight.filter((id) => id !== frame.data.replyTo);
         settle(frame.data.replyTo, undefined, new MawsError(frame.data.code, frame.data.message));
         break;
       case 'ack':
         settle(frame.data.replyTo, frame.data);
         break;
       case 'pong':
+        settle(pingsInFlight.shift(), {});
+        break;
       case 'store.status':
         break;
     }
@@ -340,6 +351,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
       drop(socket, SILENT_CLOSE, 'no answer to ping');
     } else if (!pingSentAt && now - lastFrameAt > pingAfterMs) {
       pingSentAt = now;
+      pingsInFlight.push(undefined);
       socket.send(JSON.stringify({ event: 'ping', data: {} }));
     }
   }
@@ -408,6 +420,7 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
           reject(new MawsError('TIMEOUT', `no answer to ${command} within ${requestTimeoutMs} ms`));
         }, requestTimeoutMs);
         pending.set(id, { resolve, reject, timer });
+        if (command === 'ping') pingsInFlight.push(id);
         socket.send(JSON.stringify({ event: command, data, id }));
       });
     },
