@@ -8,6 +8,7 @@
  *   POST /cpu/stop?file=PATH → stops it and writes the .cpuprofile to PATH
  *   POST /heap/snapshot?file=PATH → a full GC, then a heap snapshot written to PATH
  *   GET  /stalls     → GC pauses and event-loop delay since the last call (what makes tails)
+ *   POST /alloc/start, /alloc/stop?file=PATH → sampled allocations (collected ones too) to PATH
  * It never keeps the process alive, and does nothing without BENCH_PROBE_PORT.
  */
 import { writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ function post<T>(session: Session, method: string, params?: object): Promise<T> 
 
 if (port > 0) {
   let session: Session | undefined;
+  let allocSession: Session | undefined;
   // GC pauses (kind 1 = minor, 4 = mark-compact) and the event loop's delay, since /stalls was last read.
   let gcs: { kind: number; ms: number }[] = [];
   new PerformanceObserver((list) => {
@@ -82,6 +84,24 @@ if (port > 0) {
           session.disconnect();
           session = undefined;
           const file = url.searchParams.get('file') ?? `/tmp/bench-${process.pid}.cpuprofile`;
+          writeFileSync(file, JSON.stringify(profile));
+          answer(200, { file });
+        } else if (url.pathname === '/alloc/start') {
+          // Allocation sampling, the collected objects counted too: what makes the GC's work.
+          allocSession = new Session();
+          allocSession.connect();
+          await post(allocSession, 'HeapProfiler.enable');
+          await post(allocSession, 'HeapProfiler.startSampling', {
+            samplingInterval: 4096,
+            includeObjectsCollectedByMajorGC: true,
+            includeObjectsCollectedByMinorGC: true,
+          });
+          answer(200, { started: true });
+        } else if (url.pathname === '/alloc/stop' && allocSession) {
+          const { profile } = await post<{ profile: unknown }>(allocSession, 'HeapProfiler.stopSampling');
+          allocSession.disconnect();
+          allocSession = undefined;
+          const file = url.searchParams.get('file') ?? `/tmp/bench-${process.pid}.heapprofile`;
           writeFileSync(file, JSON.stringify(profile));
           answer(200, { file });
         } else if (url.pathname === '/stalls') {

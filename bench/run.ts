@@ -42,7 +42,7 @@ import { stormWorkload } from './workloads/storm';
 function usage(): never {
   console.log(
     'usage: node build-tools/bench/run.js [--quick|--smoke] [--only relay,connections,runs,store-full,tools,mcp,replanning,waiting,steering,sessions,client,agui,tracing,storage,scaling,cluster,storm] [--out FILE]\n' +
-      '       [--docs|--no-docs] [--profile] [--batch N] [--clients N] [--worker-concurrency N]',
+      '       [--docs|--no-docs] [--profile[=alloc]] [--batch N] [--clients N] [--worker-concurrency N]',
   );
   process.exit(0);
 }
@@ -52,7 +52,7 @@ function parseArgs(argv: string[]): Options {
   let only: Set<Workload> | undefined;
   let out = path.join(ROOT, 'bench', 'results', 'latest.json');
   let docs: boolean | undefined;
-  let profile = false;
+  let profile: Options['profile'] = false;
   let batch = 10;
   let clients = 1;
   let workerConcurrency: number | undefined;
@@ -92,7 +92,8 @@ function parseArgs(argv: string[]): Options {
         docs = false;
         break;
       case '--profile':
-        profile = true;
+        // --profile: CPU profiles; --profile=alloc: sampled allocations instead (connections).
+        profile = inline === 'alloc' ? 'alloc' : 'cpu';
         break;
       case '--batch':
         batch = num(value(), '--batch');

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { signToken } from '../../test/support/tokens';
 import { notify, serve } from '../lib/ipc';
 import { SENT_MARK, names } from '../lib/names';
-import { collectGarbage, errorText, hrUs, mapLimit, sleep } from '../lib/util';
+import { collectGarbage, errorText, hrUs, mapLimit, resetSocket, sleep } from '../lib/util';
 import { command, isDurable, type RunCommandName, type ServerFrame } from '../lib/wire';
 
 /** The bare relay's first frame, once it has subscribed (not MAWS's: the floor's own). */
@@ -111,9 +111,9 @@ interface OpenArgs {
   timeoutMs?: number;
 }
 
-function openOne(args: OpenArgs, index: number): Promise<Sock> {
-  const { user, sessionId } = names(args.group, index);
-  const qs = args.auth ? `?token=${signToken(user, undefined, { expiresInSec: 24 * 3600 })}` : '';
+function openOne(args: OpenArgs, index: number, token?: string): Promise<Sock> {
+  const { sessionId } = names(args.group, index);
+  const qs = token ? `?token=${token}` : '';
   const ws = new WebSocket(`${args.url}/ws/${sessionId}${qs}`, {
     perMessageDeflate: false,
     handshakeTimeout: args.timeoutMs ?? 30_000,
@@ -160,10 +160,15 @@ async function open(args: OpenArgs): Promise<{ opened: number; failed: number; m
   const indices = Array.from({ length: args.to - args.from }, (_, k) => args.from + k);
   const errors: string[] = [];
   let failed = 0;
+  // Signed before the clock starts: a client holds its token before it connects, and signing
+  // is no part of the server's upgrade path (it only took CPU from the server being measured).
+  const tokens = indices.map((i) =>
+    args.auth ? signToken(names(args.group, i).user, undefined, { expiresInSec: 24 * 3600 }) : undefined,
+  );
   const t0 = hrUs();
-  await mapLimit(indices, args.concurrency, async (i) => {
+  await mapLimit(indices, args.concurrency, async (i, k) => {
     try {
-      list.push(await openOne(args, i));
+      list.push(await openOne(args, i, tokens[k]));
     } catch (err) {
       failed++;
       if (errors.length < 3) errors.push(errorText(err));
@@ -183,7 +188,7 @@ async function close(args: { group?: string; terminate?: boolean }): Promise<voi
         new Promise<void>((resolve) => {
           if (s.ws.readyState === WebSocket.CLOSED) return resolve();
           if (args.terminate) {
-            s.ws.terminate();
+            resetSocket(s.ws);
             return resolve();
           }
           const t = setTimeout(() => {

@@ -13,7 +13,7 @@ import { backoffDelay } from '../../packages/client/src/backoff';
 import { signToken } from '../../test/support/tokens';
 import { serve } from '../lib/ipc';
 import { names } from '../lib/names';
-import { hrUs, mapLimit } from '../lib/util';
+import { hrUs, mapLimit, resetSocket } from '../lib/util';
 import { command } from '../lib/wire';
 
 /** @maws/client's defaults (packages/client/src/client.ts). */
@@ -179,7 +179,7 @@ async function warm(args: { url: string; maws: boolean; count: number }): Promis
         const qs = args.maws ? `?token=${signToken(user, undefined, { expiresInSec: 3600 })}&lastSeq=0` : '';
         const ws = new WebSocket(`${args.url}/ws/${sessionId}${qs}`, { perMessageDeflate: false });
         const done = (): void => {
-          ws.terminate();
+          resetSocket(ws);
           resolve();
         };
         ws.once(args.maws ? 'message' : 'open', done);
@@ -235,7 +235,7 @@ function finals(args: { count: number }) {
 
 function closeAll(): void {
   stopping = true;
-  for (const sock of socks) sock.ws?.terminate();
+  for (const sock of socks) if (sock.ws) resetSocket(sock.ws);
   socks = [];
 }
 

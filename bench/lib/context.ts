@@ -34,7 +34,8 @@ export interface Options {
   only: Set<Workload>;
   out: string;
   docs: boolean;
-  profile: boolean;
+  /** CPU profiles and heap snapshots; 'alloc': sampled allocations instead of the CPU profile. */
+  profile: false | 'cpu' | 'alloc';
   /** Events per EventLog.append call in the saturating relay (the worker's batching). */
   batch: number;
   /** Client processes for the relay (sockets are split between them). */

@@ -98,3 +98,32 @@ export function formatProfile(title: string, s: ProfileSummary): string {
     lines.push(`  ${f.selfPct.toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
   return lines.join('\n');
 }
+
+interface AllocNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children?: AllocNode[];
+}
+
+/**
+ * A sampled allocation profile (collected objects included) as bytes allocated per socket,
+ * by function: what the garbage collector has to clear away.
+ */
+export function formatAllocations(title: string, file: string, sockets: number, top = 20): string {
+  const { head } = JSON.parse(readFileSync(file, 'utf8')) as { head: AllocNode };
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  const walk = (node: AllocNode): void => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || '(anonymous)'}  ${areaOf(url, functionName)}:${lineNumber + 1}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
+    total += node.selfSize;
+    for (const child of node.children ?? []) walk(child);
+  };
+  walk(head);
+  const lines = [...byFunction]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, bytes]) => `  ${(bytes / sockets).toFixed(0).padStart(6)} B  ${key}`);
+  return [`${title}: ${(total / sockets).toFixed(0)} B allocated per socket, by function:`, ...lines].join('\n');
+}

@@ -4,13 +4,15 @@
  * `ws` server holding the same number of sockets from the same client process.
  */
 import { getFreePort } from '../../test/support/redis-server';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { formatProfile, summarizeProfile } from '../lib/cpu-profile';
+import { formatAllocations, formatProfile, summarizeProfile } from '../lib/cpu-profile';
 import { Ctx, probe } from '../lib/context';
 import { diffCensus, formatDiff, heapCensus, type CensusDiff } from '../lib/heap-snapshot';
 import type { ChildProc } from '../lib/ipc';
+import { CpuMeter } from '../lib/system';
 import { makeRow, type Row } from '../lib/table';
-import { round, sleep } from '../lib/util';
+import { median, round, sleep } from '../lib/util';
 
 interface Mem {
   rss: number;
@@ -30,6 +32,10 @@ interface OpenResult {
 interface Measured {
   sockets: number;
   openMs: number;
+  /** Cores busy while the sockets opened: the server, the client process, Redis. */
+  cores: Record<string, number>;
+  /** The server's write syscalls (to its sockets and to Redis) per socket opened. */
+  writesPerSocket: number;
   perSocket: { rssBytes: number; heapBytes: number; externalBytes: number };
   before: Mem;
   after: Mem;
@@ -39,19 +45,35 @@ interface Measured {
 
 const WARM_SOCKETS = 100;
 
-async function measure(ctx: Ctx, client: ChildProc, target: 'maws' | 'floor', sockets: number): Promise<Measured> {
-  let server: { url: string; probe: number; stop: () => Promise<void> };
+/** A process's write syscalls so far (/proc/PID/io), or 0 where that cannot be read. */
+function writeSyscalls(pid: number | undefined): number {
+  try {
+    return Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+const OPEN_TRIALS = 3;
+
+async function measure(
+  ctx: Ctx,
+  client: ChildProc,
+  target: 'maws' | 'floor',
+  sockets: number,
+  firstTrial: boolean,
+): Promise<Measured> {
+  let server: { url: string; probe: number; pid?: number; stop: () => Promise<void> };
   if (target === 'maws') {
     const { proc, probe: port } = await ctx.startMaws('gateway', {
       MAX_SOCKETS: String(sockets + 10_000),
       MAX_SOCKETS_PER_USER: String(sockets + 10_000),
     });
-    server = { url: proc.wsUrl!, probe: port, stop: () => ctx.stopMaws(proc) };
+    server = { url: proc.wsUrl!, probe: port, pid: proc.pid, stop: () => ctx.stopMaws(proc) };
   } else {
     const port = await getFreePort();
     const child = await ctx.fork('bare-ws', 'bare-server.js', ['idle', String(port)], true);
     await child.call('sockets');
-    server = { url: `ws://127.0.0.1:${port}`, probe: child.probe!, stop: () => child.stop() };
+    server = { url: `ws://127.0.0.1:${port}`, probe: child.probe!, pid: child.pid, stop: () => child.stop() };
   }
   try {
     const auth = target === 'maws';
@@ -60,7 +82,7 @@ async function measure(ctx: Ctx, client: ChildProc, target: 'maws' | 'floor', so
     await client.call('open', { ...base, group: `warm${target}${sockets}`, from: 0, to: WARM_SOCKETS });
     await client.call('close', { group: `warm${target}${sockets}`, terminate: true });
     await sleep(300);
-    const snapshots = ctx.opts.profile && sockets === Math.max(...ctx.sizes.connections);
+    const snapshots = ctx.opts.profile && firstTrial && sockets === Math.max(...ctx.sizes.connections);
     const snapshot = async (when: string): Promise<string> => {
       const file = path.join(ctx.profileDir, `idle-${target}-${sockets}-${when}.heapsnapshot`);
       await probe(server.probe, `/heap/snapshot?file=${encodeURIComponent(file)}`);
@@ -71,9 +93,19 @@ async function measure(ctx: Ctx, client: ChildProc, target: 'maws' | 'floor', so
     const before = await probe<Mem>(server.probe, '/mem');
     const group = `idle${target}${sockets}`;
     // With --profile: where the server's CPU goes while the sockets open (the upgrade path).
-    if (snapshots) await probe(server.probe, '/cpu/start?us=250');
+    if (snapshots) await probe(server.probe, ctx.opts.profile === 'alloc' ? '/alloc/start' : '/cpu/start?us=250');
+    // Who was busy while they opened (on 2 cores the client and the server share the machine).
+    const cpu = new CpuMeter({ server: server.pid, client: client.pid, redis: ctx.redis.pid });
+    cpu.start();
+    const writesBefore = writeSyscalls(server.pid);
     const opened = await client.call<OpenResult>('open', { ...base, group, from: 0, to: sockets }, 300_000);
-    if (snapshots) {
+    const writes = writeSyscalls(server.pid) - writesBefore;
+    const cores = Object.fromEntries(Object.entries(cpu.stop()).map(([k, v]) => [k, v.cores]));
+    if (snapshots && ctx.opts.profile === 'alloc') {
+      const file = path.join(ctx.profileDir, `open-${target}-${sockets}.heapprofile`);
+      await probe(server.probe, `/alloc/stop?file=${encodeURIComponent(file)}`);
+      console.log(formatAllocations(`allocations of ${target} while ${sockets} sockets open`, file, sockets));
+    } else if (snapshots) {
       const file = path.join(ctx.profileDir, `open-${target}-${sockets}.cpuprofile`);
       await probe(server.probe, `/cpu/stop?file=${encodeURIComponent(file)}`);
       console.log(formatProfile(`cpu profile of ${target} while ${sockets} sockets open`, summarizeProfile(file)));
@@ -92,6 +124,8 @@ async function measure(ctx: Ctx, client: ChildProc, target: 'maws' | 'floor', so
     return {
       sockets,
       openMs: round(opened.ms),
+      cores,
+      writesPerSocket: round(writes / sockets, 2),
       perSocket: {
         rssBytes: Math.round((after.rss - before.rss) / sockets),
         heapBytes: Math.round((after.heapUsed - before.heapUsed) / sockets),
@@ -113,17 +147,28 @@ export async function connectionsWorkload(ctx: Ctx, sizes: number[], note?: stri
   try {
     for (const n of sizes) {
       const res: Record<string, Measured> = {};
-      // Alternate the order so neither side always runs on a warmer machine.
-      const order = n === sizes[0] ? (['maws', 'floor'] as const) : (['floor', 'maws'] as const);
-      for (const target of order) {
-        ctx.log(`connections: ${n} idle sockets on ${target}`);
-        res[target] = await measure(ctx, client, target, n);
-        const r = res[target];
-        ctx.log(
-          `  opened in ${r.openMs.toFixed(0)} ms; per socket RSS ${(r.perSocket.rssBytes / 1024).toFixed(1)} KB, heap ${(r.perSocket.heapBytes / 1024).toFixed(1)} KB`,
-        );
+      const openMs: Record<string, number[]> = { maws: [], floor: [] };
+      // The open time at the target size is the median of a few trials: one trial's figure
+      // moved by up to 1.5× between runs on this machine (a busy neighbour, a major GC).
+      const trials = n === Math.max(...sizes) && ctx.opts.mode === 'full' ? OPEN_TRIALS : 1;
+      for (let trial = 0; trial < trials; trial++) {
+        // Alternate the order so neither side always runs on a warmer machine.
+        const mawsFirst = (n === sizes[0]) === (trial % 2 === 0);
+        for (const target of mawsFirst ? (['maws', 'floor'] as const) : (['floor', 'maws'] as const)) {
+          ctx.log(
+            `connections: ${n} idle sockets on ${target}${trials > 1 ? ` (trial ${trial + 1} of ${trials})` : ''}`,
+          );
+          const r = await measure(ctx, client, target, n, trial === 0);
+          openMs[target].push(r.openMs);
+          // Memory is read in the first trial (a heap snapshot, with --profile, once).
+          res[target] ??= r;
+          ctx.log(
+            `  opened in ${r.openMs.toFixed(0)} ms (cores ${JSON.stringify(r.cores)}, ${r.writesPerSocket} writes each); per socket RSS ${(r.perSocket.rssBytes / 1024).toFixed(1)} KB, heap ${(r.perSocket.heapBytes / 1024).toFixed(1)} KB`,
+          );
+        }
       }
-      details[`N=${n}`] = res;
+      for (const target of ['maws', 'floor'] as const) res[target].openMs = median(openMs[target]);
+      details[`N=${n}`] = { ...res, openTrialsMs: openMs };
       const kb = (b: number): number => b / 1024;
       const isTarget = n === Math.max(...sizes) && n >= 10_000;
       rows.push(

@@ -13,7 +13,7 @@ import type { ClientCommand, ClientCommandName } from '../contract';
 import { isClientEvent, parseEnvelope, validateCommand } from './client-frames';
 import type { PreparedSocket, SessionHub } from './session-hub';
 import { StartAdmission } from './start-admission';
-import { TurnBudget } from './turn-budget';
+import { UpgradeBatches } from './upgrade-batches';
 
 /** Carries out a validated client frame (the gateway). */
 export interface ClientCommands {
@@ -64,9 +64,11 @@ const FLOOD_WINDOW_MS = 10_000;
 const ignore = (): void => undefined;
 
 /**
- * Upgrade steps (the token check, the snapshot's send) per event-loop turn: a reconnect storm
- * is taken in slices of this many, with the sockets already open served in between.
+ * Upgrades are taken in batches (see UpgradeBatches): a burst gathers for this long, so that
+ * its Redis commands leave together, and goes on this many per event-loop turn, so that a
+ * reconnect storm is taken in slices with the sockets already open served in between.
  */
+const UPGRADE_GATHER_MS = 1;
 const UPGRADES_PER_TURN = 32;
 
 /** Run starts carried out at once per gateway; more wait their turn (see StartAdmission). */
@@ -94,7 +96,7 @@ export class MawsWsAdapter extends WsAdapter {
   private readonly log = new Logger('WebSocket');
   private readonly rates = new WeakMap<WebSocket, RateState>();
   private readonly starts = new StartAdmission(START_CONCURRENCY);
-  private readonly upgrades = new TurnBudget(UPGRADES_PER_TURN);
+  private readonly upgrades = new UpgradeBatches(UPGRADE_GATHER_MS, UPGRADES_PER_TURN);
   private readonly readErrors = new ThrottledErrorLog('WebSocket', "reading a session's snapshot for an upgrade");
 
   constructor(

@@ -65,7 +65,8 @@ function openCluster(nodes: ClusterNode[], options: RedisOptions): Cluster {
  * lost for good (a gateway started during a Redis stall relayed nothing).
  */
 export function openSubscriber(target: RedisTarget, purpose: string): RedisClient {
-  return openRedis(target, purpose, { enableReadyCheck: false });
+  // Its writes coalesce too: a reconnect storm's thousands of SSUBSCRIBEs left one write each.
+  return openRedis(target, purpose, { enableReadyCheck: false }, { coalesceWrites: true });
 }
 
 /**
