@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { RedisServer, startRedis, stopAllRedis } from '../../test/support/redis-server';
-import { SessionKeys, sessionKeyOf } from '../store/redis-keys';
+import { PENDING_RUNS_KEY, SessionKeys, UserKeys, sessionKeyOf, userKeyOf } from '../store/redis-keys';
 import { EventLog } from './event-log';
 import { durable } from './frames';
 
@@ -70,6 +70,31 @@ describe('EventLog on a real Redis', () => {
     const snap = await log.snapshot(key);
     expect(snap.state).toBe(ends[0] ? 'IDLE' : 'REFINEMENT_READY');
     expect(snap.lastSeq).toBe(5);
+  });
+
+  it('with an early admission: a start that turns out to be chat (a run going) takes it back; one that starts keeps it', async () => {
+    const key = sessionKeyOf('erin', 'S9');
+    const user = new UserKeys(userKeyOf(key));
+    const announce = (runId: string) => ({
+      task: {
+        userMessage: durable('user.message', { text: 'q', kind: 'task' as const }),
+        queued: durable('run.queued', { runId, mode: 'task' as const, input: 'q' }),
+      },
+    });
+    const start = (runId: string) =>
+      log.beginRun(key, { runId, mode: 'task', input: 'q' }, ['IDLE'], announce(runId), undefined, {
+        admitEarly: true,
+      });
+    const admitted = async () => ({
+      active: await redis.zrange(user.activeRuns, 0, -1),
+      thisMinute: Number(await redis.get(user.runsThisMinute())),
+      pending: (await redis.zrange(PENDING_RUNS_KEY, 0, -1)).filter((m) => m.includes(key)),
+    });
+    expect(await start('r_early00001')).toMatchObject({ started: true });
+    expect(await admitted()).toEqual({ active: ['r_early00001'], thisMinute: 1, pending: [expect.any(String)] });
+    // The session is running: the second start is refused by its state, and its admission undone.
+    expect(await start('r_early00002')).toEqual({ started: false, state: 'EXECUTING' });
+    expect(await admitted()).toEqual({ active: ['r_early00001'], thisMinute: 1, pending: [expect.any(String)] });
   });
 
   it("announces the run.started of the run's own mode on its first activation only, and nothing for a run that never began", async () => {

@@ -72,6 +72,18 @@ export type BeginRunResult =
   | { started: false; state: SessionState }
   | { started: false; limit: string };
 
+/** How a run start is sent (SessionCommands.begin picks it from what the gateway last saw). */
+export interface BeginHow {
+  /**
+   * Send the user's admission together with the read of the session's state, saving a round
+   * trip, where the start is most likely a run (the session was not last seen with one going);
+   * if the state says otherwise, the admission is taken back.
+   */
+  admitEarly?: boolean;
+  /** Called once the session's start has been sent (the job may follow it on the connection). */
+  onBeginSent?: () => void;
+}
+
 export interface RunLimits {
   maxActivePerUser: number;
   /** Sessions one user may have stored; a run in another one is refused (RATE_LIMITED). */
@@ -262,32 +274,50 @@ export class EventLog {
     allowed: SessionState[],
     announce: Partial<Record<RunMode, { userMessage: PendingEvent; queued: PendingEvent }>>,
     limits: RunLimits = { maxActivePerUser: 1e9, maxPerMinutePerUser: 1e9 },
-    onBeginSent?: () => void,
+    how: BeginHow = {},
   ): Promise<BeginRunResult> {
     const k = new SessionKeys(sessionKey);
-    const [state, lastRunId] = await this.redis.hmget(k.state, SessionField.state, SessionField.lastRunId);
-    const current = (state ?? 'IDLE') as SessionState;
-    if (!allowed.includes(current)) return { started: false, state: current };
-
     const user = new UserKeys(userKeyOf(sessionKey));
     const now = new Date();
     const member = pendingRunMember(sessionKey, run.runId);
     const admission = { activeRuns: user.activeRuns, runsThisMinute: user.runsThisMinute(now.getTime()) };
-    const [, admitted] = await Promise.all([
-      this.redis.zadd(PENDING_RUNS_KEY, now.getTime(), member),
-      this.scripts.admit(
-        { ...admission, userSessions: user.sessions },
-        {
-          ttl: this.options.ttlSeconds,
-          now: now.getTime(),
-          runId: run.runId,
-          sessionId: sessionIdOf(sessionKey),
-          maxActive: limits.maxActivePerUser,
-          maxPerMinute: limits.maxPerMinutePerUser,
-          maxSessions: limits.maxSessionsPerUser ?? 1e9,
-        },
-      ) as Promise<[number, string | number]>,
-    ]);
+    const admit = (): Promise<[number, string | number]> =>
+      Promise.all([
+        this.redis.zadd(PENDING_RUNS_KEY, now.getTime(), member),
+        this.scripts.admit(
+          { ...admission, userSessions: user.sessions },
+          {
+            ttl: this.options.ttlSeconds,
+            now: now.getTime(),
+            runId: run.runId,
+            sessionId: sessionIdOf(sessionKey),
+            maxActive: limits.maxActivePerUser,
+            maxPerMinute: limits.maxPerMinutePerUser,
+            maxSessions: limits.maxSessionsPerUser ?? 1e9,
+          },
+        ) as Promise<[number, string | number]>,
+      ]).then(([, admitted]) => admitted);
+    /** An admission that will not be used is taken back (and the session's place in the user's list, if it put it there). */
+    const takeBack = async (admitted: [number, string | number]): Promise<void> => {
+      const undo = this.redis.multi();
+      if (admitted[0] === 1) {
+        undo.zrem(user.activeRuns, run.runId).decr(admission.runsThisMinute);
+        if (admitted[1] === 1) undo.zrem(user.sessions, sessionIdOf(sessionKey));
+      }
+      await Promise.all([undo.exec(), this.redis.zrem(PENDING_RUNS_KEY, member)]);
+    };
+    // The session's state is read first (a `message` that is chat writes nothing); where it is
+    // most likely a run (see BeginHow.admitEarly) the admission goes out with the read.
+    const reading = this.redis.hmget(k.state, SessionField.state, SessionField.lastRunId);
+    const admittingEarly = how.admitEarly ? admit() : undefined;
+    // Both settle before anything is decided, so an early admission is always taken back or used.
+    const [[state, lastRunId], early] = await Promise.all([reading, admittingEarly]);
+    const current = (state ?? 'IDLE') as SessionState;
+    if (!allowed.includes(current)) {
+      if (early) await takeBack(early);
+      return { started: false, state: current };
+    }
+    const admitted = early ?? (await admit());
     if (admitted[0] !== 1) {
       await this.redis.zrem(PENDING_RUNS_KEY, member);
       return { started: false, limit: String(admitted[1]) };
@@ -323,14 +353,11 @@ export class EventLog {
         title: [...run.input].slice(0, TITLE_CHARS).join(''),
       },
     ) as Promise<[number, string | number, string?]>;
-    onBeginSent?.();
+    how.onBeginSent?.();
     const [ok, value, mode] = await began;
     if (ok === 1) return { started: true, seq: Number(value), mode: mode as RunMode };
-    // Refused: the admission is taken back (and the session's place in the user's list, if
-    // this admission put it there).
-    const takeBack = this.redis.multi().zrem(user.activeRuns, run.runId).decr(admission.runsThisMinute);
-    if (admitted[1] === 1) takeBack.zrem(user.sessions, sessionIdOf(sessionKey));
-    await Promise.all([takeBack.exec(), this.redis.zrem(PENDING_RUNS_KEY, member)]);
+    // Refused: the admission is taken back.
+    await takeBack(admitted);
     // RETRY: another run completed between the read and the start (so the state changed too).
     const refusedIn = value === 'RETRY' ? (await this.stateAndRun(sessionKey)).state : (value as SessionState);
     return { started: false, state: refusedIn };

@@ -214,11 +214,14 @@ export class SessionCommands {
       allowed,
       mode === 'auto' ? { task: announce('task'), refinement: announce('refinement') } : { [mode]: announce(mode) },
       this.limits,
-      pipelined
-        ? () => {
-            queuedEarly = queue();
-          }
-        : undefined,
+      {
+        admitEarly: !this.busy.has(sessionKey),
+        onBeginSent: pipelined
+          ? () => {
+              queuedEarly = queue();
+            }
+          : undefined,
+      },
     );
     const dropJob = (): void => {
       // The job went out for a run Redis refused. Were it left, its worker would find no run

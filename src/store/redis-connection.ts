@@ -25,10 +25,11 @@ export function openRedis(
   target: RedisTarget,
   purpose: string,
   extra: RedisOptions = {},
-  { coalesceWrites = false }: { coalesceWrites?: boolean } = {},
+  { coalesceWrites = false, subscriber = false }: { coalesceWrites?: boolean; subscriber?: boolean } = {},
 ): RedisClient {
   const options: RedisOptions = { connectionName: `maws:${purpose}`, ...COMMON, ...extra };
-  const redis = 'url' in target ? new Redis(target.url, options) : openCluster(target.clusterNodes, options);
+  const redis =
+    'url' in target ? new Redis(target.url, options) : openCluster(target.clusterNodes, options, subscriber);
   // The listener keeps a dropped connection from crashing the process (ioredis reconnects);
   // what it says is logged, throttled, so an outage shows in the logs without flooding them.
   logErrorsOf(redis, 'Redis', `redis connection "${purpose}"`);
@@ -40,7 +41,7 @@ export function openRedis(
   return redis;
 }
 
-function openCluster(nodes: ClusterNode[], options: RedisOptions): Cluster {
+function openCluster(nodes: ClusterNode[], options: RedisOptions, subscriber: boolean): Cluster {
   return new Cluster(nodes, {
     redisOptions: options,
     // Sharded pub/sub: a subscriber per master, moved with its slots (failover, reshard).
@@ -49,11 +50,12 @@ function openCluster(nodes: ClusterNode[], options: RedisOptions): Cluster {
     enableReadyCheck: options.enableReadyCheck,
     lazyConnect: options.lazyConnect,
     maxRedirections: 32,
-    // A failover or a slot moved is learnt within a second even with no command redirected:
-    // a sharded subscriber is told nothing usable when its slots go (Redis unsubscribes it),
-    // and only a refreshed slot map has ioredis subscribe again on the new owner (then
-    // `subscribersReady`, on which the gateway fills its sockets from the log).
-    slotsRefreshInterval: 1000,
+    // A subscriber learns of a failover or a slot moved within a second: a sharded subscriber
+    // is told nothing usable when its slots go (Redis unsubscribes it), and only a refreshed
+    // slot map has ioredis subscribe again on the new owner (then `subscribersReady`, on which
+    // the gateway fills its sockets from the log). Command connections learn from MOVED and ASK
+    // (and refresh at ioredis's default pace) rather than ask every second.
+    ...(subscriber ? { slotsRefreshInterval: 1000 } : {}),
   });
 }
 
@@ -66,7 +68,7 @@ function openCluster(nodes: ClusterNode[], options: RedisOptions): Cluster {
  */
 export function openSubscriber(target: RedisTarget, purpose: string): RedisClient {
   // Its writes coalesce too: a reconnect storm's thousands of SSUBSCRIBEs left one write each.
-  return openRedis(target, purpose, { enableReadyCheck: false }, { coalesceWrites: true });
+  return openRedis(target, purpose, { enableReadyCheck: false }, { coalesceWrites: true, subscriber: true });
 }
 
 /**

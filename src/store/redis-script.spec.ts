@@ -41,26 +41,7 @@ return out`,
     }
   });
 
-  it('on a Redis before 7 (no script flags), switches the connection to the scripts without the declaration', async () => {
-    // What Redis 6 answers a script that starts with a shebang, played by a stand-in connection.
-    const called: string[] = [];
-    const old = {
-      defineCommand(name: string) {
-        (this as unknown as Record<string, unknown>)[name] = (...values: unknown[]) => {
-          called.push(name);
-          return name.startsWith('maws_legacy_')
-            ? Promise.resolve(values)
-            : Promise.reject(
-                new Error("ERR Error compiling script (new function): user_script:1: unexpected symbol near '#'"),
-              );
-        };
-      },
-    } as unknown as Redis;
-    const call = echo.bind(old);
-    expect(await call({ first: 'k1', second: 'k2' }, { alpha: 1, beta: 2, gamma: 3 })).toEqual(['k1', 'k2', 1, 2, 3]);
-    expect(await call({ first: 'k1', second: 'k2' }, { alpha: 1, beta: 2, gamma: 3 })).toHaveLength(5);
-    expect(called).toEqual(['maws_spec_echo', 'maws_legacy_spec_echo', 'maws_legacy_spec_echo']);
-    expect(echo.lua.startsWith('#!lua flags=no-writes\n')).toBe(true);
-    expect(echo.legacyLua.startsWith('local first = KEYS[1]')).toBe(true);
+  it('declares itself reading or writing to Redis 7 (script flags)', () => {
+    expect(echo.lua.startsWith('#!lua flags=no-writes\nlocal first = KEYS[1]')).toBe(true);
   });
 });

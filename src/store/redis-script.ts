@@ -37,16 +37,20 @@ export type ScriptCall<K extends string, A extends string> = (
 export class RedisScript<K extends string, A extends string> {
   /** The script as Redis 7 takes it: declared writing or reading (see ScriptSpec.writes). */
   readonly lua: string;
-  /** The same without the declaration, for a Redis before 7, which has no script flags. */
-  readonly legacyLua: string;
 
   constructor(private readonly spec: ScriptSpec<K, A>) {
     const keys = spec.keys.map((name, i) => `local ${name} = KEYS[${i + 1}]`);
     const args = spec.args.map((name, i) => `local ${name} = ARGV[${i + 1}]`);
-    this.legacyLua = [...keys, ...args, `local REST = ${spec.args.length + 1}`, spec.body].join('\n');
-    // Redis 7 script flags: with a shebang and no `allow-oom`, a script is refused at entry
-    // under OOM (and, unless `no-writes`, under MISCONF and on a read-only replica).
-    this.lua = `${spec.writes ? '#!lua' : '#!lua flags=no-writes'}\n${this.legacyLua}`;
+    // Redis 7 script flags (MAWS refuses an older Redis at start-up): with a shebang and no
+    // `allow-oom`, a script is refused at entry under OOM (and, unless `no-writes`, under
+    // MISCONF and on a read-only replica).
+    this.lua = [
+      spec.writes ? '#!lua' : '#!lua flags=no-writes',
+      ...keys,
+      ...args,
+      `local REST = ${spec.args.length + 1}`,
+      spec.body,
+    ].join('\n');
   }
 
   get name(): string {
@@ -58,35 +62,13 @@ export class RedisScript<K extends string, A extends string> {
     return [...this.spec.keys.map((k) => keys[k]), ...this.spec.args.map((a) => args[a]), ...rest];
   }
 
-  /**
-   * Defines the script on `redis` (once per connection) and returns a caller for it. A Redis
-   * before 7 cannot compile the declaration: the first such refusal switches the connection to
-   * the scripts without it (there a refused write is only caught at a script's first write).
-   */
+  /** Defines the script on `redis` (once per connection) and returns a caller for it. */
   bind(redis: RedisClient): ScriptCall<K, A> {
-    const flagged = this.define(redis, `maws_${this.spec.name}`, this.lua);
-    const legacy = this.define(redis, `maws_legacy_${this.spec.name}`, this.legacyLua);
-    return async (keys, args, rest) => {
-      const values = this.argv(keys, args, rest);
-      if (legacyConnections.has(redis)) return legacy(...values);
-      try {
-        return await flagged(...values);
-      } catch (err) {
-        if (!(err instanceof Error) || !NO_SCRIPT_FLAGS.test(err.message)) throw err;
-        legacyConnections.add(redis);
-        return legacy(...values);
-      }
-    };
-  }
-
-  private define(redis: RedisClient, command: string, lua: string): (...values: ScriptValue[]) => Promise<unknown> {
-    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: this.spec.keys.length, lua });
-    return (redis as unknown as Record<string, (...values: ScriptValue[]) => Promise<unknown>>)[command].bind(redis);
+    const command = `maws_${this.spec.name}`;
+    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: this.spec.keys.length, lua: this.lua });
+    const run = (redis as unknown as Record<string, (...values: ScriptValue[]) => Promise<unknown>>)[command].bind(
+      redis,
+    );
+    return (keys, args, rest) => run(...this.argv(keys, args, rest));
   }
 }
-
-/** Connections to a Redis before 7: they run every script without its declaration. */
-const legacyConnections = new WeakSet<RedisClient>();
-
-/** How a Redis without script flags (before 7) refuses a script that starts with a shebang. */
-const NO_SCRIPT_FLAGS = /Error compiling script.*near '#'/;
