@@ -243,10 +243,14 @@ function closeAll(): void {
 const prober = { ws: undefined as WebSocket | undefined, timer: undefined as NodeJS.Timeout | undefined };
 const probeSamples: { atUs: number; ms: number }[] = [];
 const sentAt = new Map<string, number>();
+let refused = 0;
+let probeClosed = false;
 
 async function probeStart(args: { url: string; maws: boolean; group: string; intervalMs: number }): Promise<void> {
   probeSamples.length = 0;
   sentAt.clear();
+  refused = 0;
+  probeClosed = false;
   const { user, sessionId } = names(`${args.group}-probe`, 0);
   const qs = args.maws ? `?token=${signToken(user, undefined, { expiresInSec: 3600 })}` : '';
   const ws = new WebSocket(`${args.url}/ws/${sessionId}${qs}`, { perMessageDeflate: false });
@@ -267,10 +271,13 @@ async function probeStart(args: { url: string; maws: boolean; group: string; int
   // that names no ping (its data is {}): pongs come in order, so each answers the oldest ping.
   // The floor: a ws ping frame.
   ws.on('message', (data: Buffer) => {
-    const f = JSON.parse(data.toString('utf8')) as { event: string };
+    const f = JSON.parse(data.toString('utf8')) as { event: string; data: { replyTo?: string } };
     const oldest = sentAt.keys().next();
     if (f.event === 'pong' && !oldest.done) answered(oldest.value);
+    // A refused ping names itself: it gets no pong, and stays counted as unanswered.
+    else if (f.event === 'error' && f.data.replyTo && sentAt.delete(f.data.replyTo)) refused++;
   });
+  ws.on('close', () => (probeClosed = true));
   ws.on('pong', (data: Buffer) => answered(data.toString()));
   prober.timer = setInterval(() => {
     const key = `p${n++}`;
@@ -280,11 +287,16 @@ async function probeStart(args: { url: string; maws: boolean; group: string; int
   }, args.intervalMs);
 }
 
-/** The probe's waits (ms) since `fromUs` (the storm's start), and pings still unanswered. */
-function probeStop(args: { fromUs: number }): { ms: number[]; unanswered: number } {
+/** The probe's waits (ms) since `fromUs` (the storm's start); pings unanswered or refused; whether its socket closed. */
+function probeStop(args: { fromUs: number }): { ms: number[]; unanswered: number; closed: boolean } {
   clearInterval(prober.timer);
+  const closed = probeClosed;
   prober.ws?.terminate();
-  return { ms: probeSamples.filter((s) => s.atUs >= args.fromUs).map((s) => s.ms), unanswered: sentAt.size };
+  return {
+    ms: probeSamples.filter((s) => s.atUs >= args.fromUs).map((s) => s.ms),
+    unanswered: sentAt.size + refused,
+    closed,
+  };
 }
 
 serve({ open, warm, startRuns, streamed, mark, status, finals, closeAll, probeStart, probeStop });

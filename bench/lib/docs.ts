@@ -25,6 +25,7 @@ const TITLES: Record<string, string> = {
   storage: 'Storage',
   scaling: 'Scaling',
   cluster: 'Redis Cluster',
+  storm: 'Reconnect storm',
 };
 
 export function resultsBlock(

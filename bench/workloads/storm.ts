@@ -170,7 +170,13 @@ async function storm(ctx: Ctx, target: 'maws' | 'floor', sockets: number, stream
       }
       await sleep(100);
     }
-    const ping = await prober.call<{ ms: number[]; unanswered: number }>('probeStop', { fromUs: at });
+    const ping = await prober.call<{ ms: number[]; unanswered: number; closed: boolean }>('probeStop', { fromUs: at });
+    // The fresh client's figure stands only if B answered it throughout (the last ping may still be out).
+    if (ping.closed || ping.ms.length === 0 || ping.unanswered > 1) {
+      throw new Error(
+        `${target}: the fresh client on B was not answered throughout the storm (${ping.ms.length} answers, ${ping.unanswered} unanswered, socket closed: ${ping.closed})`,
+      );
+    }
     const stalls = await probe<Stalls>(b.probe, '/stalls');
     const after = await probe<Mem>(b.probe, '/mem');
     let auditResult: StormResult['audit'];
@@ -198,10 +204,12 @@ async function storm(ctx: Ctx, target: 'maws' | 'floor', sockets: number, stream
     };
     const bad =
       status.gaps + status.dups + status.unavailable > 0 ||
+      status.onSecond !== sockets ||
       (auditResult && auditResult.matched !== auditResult.sessions);
     if (bad) {
       throw new Error(
-        `${target}: not gap-free: gaps ${status.gaps}, dups ${status.dups}, RESUME_UNAVAILABLE ${status.unavailable}; ` +
+        `${target}: not all resumed gap-free on B: gaps ${status.gaps}, dups ${status.dups}, ` +
+          `RESUME_UNAVAILABLE ${status.unavailable}, open on B ${status.onSecond} of ${sockets}; ` +
           `audit ${JSON.stringify(auditResult)}`,
       );
     }

@@ -310,8 +310,14 @@ export class EventLog {
     // most likely a run (see BeginHow.admitEarly) the admission goes out with the read.
     const reading = this.redis.hmget(k.state, SessionField.state, SessionField.lastRunId);
     const admittingEarly = how.admitEarly ? admit() : undefined;
-    // Both settle before anything is decided, so an early admission is always taken back or used.
-    const [[state, lastRunId], early] = await Promise.all([reading, admittingEarly]);
+    // Both settle before anything is decided, so an early admission is always used or taken back.
+    const [read, admittedEarly] = await Promise.allSettled([reading, admittingEarly]);
+    const early = admittedEarly.status === 'fulfilled' ? admittedEarly.value : undefined;
+    if (read.status === 'rejected' || admittedEarly.status === 'rejected') {
+      if (early) await takeBack(early).catch(() => undefined);
+      throw read.status === 'rejected' ? read.reason : (admittedEarly as PromiseRejectedResult).reason;
+    }
+    const [state, lastRunId] = read.value;
     const current = (state ?? 'IDLE') as SessionState;
     if (!allowed.includes(current)) {
       if (early) await takeBack(early);

@@ -75,6 +75,15 @@ const UPGRADES_PER_TURN = 32;
 const START_CONCURRENCY = 16;
 const RUN_STARTS = new Set<ClientCommandName>(['message', 'task.start', 'task.refine']);
 
+const NO_ROOM_MESSAGE = { message: 'this gateway is full; try again or another gateway' };
+
+/** Why a socket does not fit (SessionHub.roomFor), as the upgrade's answer. */
+const NO_ROOM: Record<'closing' | 'full' | 'user', [UpgradeRefusal['status'], string]> = {
+  closing: [503, 'this gateway is shutting down; try another gateway'],
+  full: [503, NO_ROOM_MESSAGE.message],
+  user: [429, 'too many open sockets for this user'],
+};
+
 /** An upgrade refused before any socket exists: an HTTP answer, and the connection closed. */
 function refuse(socket: Duplex, status: UpgradeRefusal['status'], message: string): void {
   const body = `${message}\n`;
@@ -121,9 +130,9 @@ export class MawsWsAdapter extends WsAdapter {
 
   /**
    * Answers an upgrade: refused with an HTTP status, or subscribed and read first (see
-   * SessionHub.prepare), then accepted with the 101 and the session's snapshot in one write.
-   * The socket's whole life is handled here: Nest's per-connection observables are not
-   * needed for one shared message listener and one close listener.
+   * SessionHub.reserve and prepare), then accepted with the 101 and the session's snapshot in
+   * one write. The socket's whole life is handled here: Nest's per-connection observables are
+   * not needed for one shared message listener and one close listener.
    */
   private async upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     await this.upgrades.next();
@@ -131,43 +140,54 @@ export class MawsWsAdapter extends WsAdapter {
     if (!decision.ok) return refuse(socket, decision.status, decision.message);
     const { context } = decision;
     const { hub } = this.options;
+    // Checked and counted in the same turn, so a batch of upgrades cannot pass a limit together.
+    const room = hub.roomFor(context.sessionKey, this.options.maxSockets, this.options.maxSocketsPerUser);
+    if (room !== 'ok') return refuse(socket, ...NO_ROOM[room]);
+    const member = hub.reserve(context.sessionKey);
+    // A peer that leaves while the session is read (Redis slow, or away) frees its place at once.
+    const letGo = (): void => hub.abandon(member);
+    socket.once('close', letGo);
     let prepared: PreparedSocket;
     try {
-      prepared = await hub.prepare(context.sessionKey, context.resumeAfter);
+      prepared = await hub.prepare(member, context.resumeAfter);
     } catch (err) {
+      socket.off('close', letGo);
+      hub.abandon(member);
       this.readErrors.report(err);
       return refuse(socket, 503, "the session's events could not be read; try again in a moment");
     }
     await this.upgrades.next();
+    socket.off('close', letGo);
     let accepted = false;
     // The 101 (written by ws) and the snapshot (sent in the callback) leave in one write.
     socket.cork();
-    // ws completes a valid handshake synchronously (no verifyClient, no async extension).
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      accepted = true;
-      contextOf.set(ws, context);
-      ws.on('error', ignore);
-      ws.on('message', this.onMessage);
-      ws.once('close', this.onClose);
-      hub.accept(prepared, ws, context.expiresAt);
-    });
-    socket.uncork();
+    try {
+      // ws completes a valid handshake synchronously (no verifyClient, no async extension).
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true;
+        contextOf.set(ws, context);
+        ws.on('error', ignore);
+        ws.on('message', this.onMessage);
+        ws.once('close', this.onClose);
+        hub.accept(prepared, ws, context.expiresAt);
+      });
+    } finally {
+      socket.uncork();
+    }
     // The peer left while the session was read, or ws refused the handshake (and answered it).
-    if (!accepted) hub.abandon(prepared);
+    if (!accepted) hub.abandon(member);
   }
 
-  /** The upgrade's answer: auth, then origin, then room for one more socket. */
+  /** The upgrade's answer as far as the request goes: room on the gateway, auth, then origin. */
   private async decide(req: IncomingMessage): Promise<UpgradeDecision> {
+    // A full gateway does not check tokens (SessionHub.roomFor decides, counting, after them).
     if (this.options.hub.socketCount >= this.options.maxSockets) {
-      return { ok: false, status: 503, message: 'this gateway is full; try again or another gateway' };
+      return { ok: false, status: 503, ...NO_ROOM_MESSAGE };
     }
     const decision = await authorizeUpgrade(req, this.options.tokens);
     if (!decision.ok) return decision;
     if (!originAllowed(req, this.options.allowedOrigins)) {
       return { ok: false, status: 403, message: 'this Origin may not open MAWS sockets (ALLOWED_ORIGINS)' };
-    }
-    if (this.options.hub.socketsOfUser(decision.context.sessionKey) >= this.options.maxSocketsPerUser) {
-      return { ok: false, status: 429, message: 'too many open sockets for this user' };
     }
     return decision;
   }

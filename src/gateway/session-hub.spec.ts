@@ -171,9 +171,12 @@ describe('SessionHub ordering on a real Redis', () => {
   /** The fill's reads (a batch), not resumeFrom's one-frame check of what the log still holds. */
   const fillRead = (...args: unknown[]) => args[2] !== 1;
 
-  /** Opens a socket as the upgrade does: prepared (subscribed, read), accepted, then filled. */
+  /** Reserved and read as the upgrade does it (subscribed, snapshot, first page). */
+  const prepare = (resumeAfter?: number) => hub.prepare(hub.reserve(session), resumeAfter);
+
+  /** Opens a socket as the upgrade does: prepared, accepted, then filled. */
   async function attach(ws: FakeSocket['ws'], resumeAfter?: number, expiresAt?: number): Promise<void> {
-    hub.accept(await hub.prepare(session, resumeAfter), ws, expiresAt);
+    hub.accept(await prepare(resumeAfter), ws, expiresAt);
     await hub.attached(ws);
   }
 
@@ -396,18 +399,48 @@ describe('SessionHub ordering on a real Redis', () => {
       (await redis.call('PUBSUB', 'SHARDCHANNELS', log.channel(session))) as string[];
 
     it('counts against the limits while pending; abandoned, it leaves no subscription and no count', async () => {
-      const prepared = await hub.prepare(session);
+      const prepared = await prepare();
       expect([hub.socketCount, hub.socketsOfUser(session)]).toEqual([1, 1]);
       expect(await subscribedTo()).toEqual([log.channel(session)]);
-      hub.abandon(prepared);
+      hub.abandon(prepared.member);
       expect([hub.socketCount, hub.socketsOfUser(session)]).toEqual([0, 0]);
       // The SUNSUBSCRIBE went out on the hub's subscriber; this PING on it comes back after it.
       await subscriber.ping();
       expect(await subscribedTo()).toEqual([]);
     });
 
+    it('is counted the moment it is reserved: a batch of upgrades cannot pass a limit together', () => {
+      const members = [hub.reserve(session), hub.reserve(session)];
+      expect(hub.roomFor(session, 100, 2)).toBe('user');
+      expect(hub.roomFor(session, 2, 100)).toBe('full');
+      hub.abandon(members[0]);
+      hub.abandon(members[0]); // once only
+      expect(hub.roomFor(session, 2, 2)).toBe('ok');
+      hub.abandon(members[1]);
+      expect([hub.socketCount, hub.socketsOfUser(session)]).toEqual([0, 0]);
+    });
+
+    it('let go of before it opens (its peer left): the socket that opens anyway is closed, counted nowhere', async () => {
+      const prepared = await prepare();
+      hub.abandon(prepared.member);
+      const socket = new FakeSocket();
+      hub.accept(prepared, socket.ws);
+      expect(socket.closedWith?.code).toBe(1011);
+      expect(socket.sent).toEqual([]);
+      expect([hub.socketCount, hub.socketsOfUser(session)]).toEqual([0, 0]);
+    });
+
+    it('while the gateway shuts down: new ones are refused, one still opening is closed with 1001 as it opens', async () => {
+      const prepared = await prepare();
+      await hub.closeAll(1001, 'server shutting down', 10);
+      expect(hub.roomFor(session, 100, 100)).toBe('closing');
+      const socket = new FakeSocket();
+      hub.accept(prepared, socket.ws);
+      expect(socket.closedWith?.code).toBe(1001);
+    });
+
     it('is closed with 4404 as it opens when its session was deleted meanwhile', async () => {
-      const prepared = await hub.prepare(session);
+      const prepared = await prepare();
       const channel = log.channel(session);
       const relayed = new Promise<void>((resolve) =>
         subscriber.on('smessageBuffer', (c: Buffer) => c.toString() === channel && resolve()),
@@ -435,7 +468,7 @@ describe('SessionHub ordering on a real Redis', () => {
       await append(2);
       const snap = gateLog('snapshot', 'after');
       const socket = new FakeSocket();
-      const prepared = hub.prepare(session);
+      const prepared = prepare();
       await snap.reached; // the snapshot says lastSeq 2
       await subscriber.sunsubscribe(log.channel(session));
       await append(); // 3: missed

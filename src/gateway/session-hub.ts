@@ -32,7 +32,7 @@ interface Connection extends HeartbeatState {
  * (subscribed, live frames held for it) before it exists, so nothing published between the
  * subscribe and the snapshot read is lost.
  */
-interface PendingSocket {
+export interface PendingSocket {
   readonly pending: true;
   readonly sessionKey: string;
   held: HeldFrame[];
@@ -88,6 +88,8 @@ export class SessionHub {
   private readonly userSockets = new Map<string, number>();
   /** Sockets whose upgrade waits for their snapshot (counted against the limits already). */
   private readonly pending = new Set<PendingSocket>();
+  /** Set by closeAll (shutdown): no socket opens any more. */
+  private closing = false;
   private readonly attaching = new WeakMap<WebSocket, Promise<void>>();
   private readonly unsubscribeErrors = new ThrottledErrorLog('SessionHub', 'unsubscribing from a session channel');
 
@@ -138,34 +140,44 @@ export class SessionHub {
   }
 
   /**
-   * The first half of opening a socket, before its upgrade is answered: joins the session
-   * (subscribing for the first socket), then reads its snapshot and, with `resumeAfter`, the
-   * first page after it. Live frames are held meanwhile. Throws when Redis cannot be read (the
-   * upgrade is refused then); then, or when the socket is gone before it opens, `abandon`.
+   * The first half of opening a socket, before its upgrade is answered, taken at once: the
+   * socket counts against the limits (`roomFor` was checked in the same turn) and joins its
+   * session (subscribing for the first socket), so live frames are held for it from now on.
    */
-  async prepare(sessionKey: string, resumeAfter?: number): Promise<PreparedSocket> {
+  reserve(sessionKey: string): PendingSocket {
     const member: PendingSocket = { pending: true, sessionKey, held: [], heldDropped: false, deleted: false };
     this.pending.add(member);
     this.countUser(sessionKey, 1);
-    const session = this.joinSession(member);
-    try {
-      await session.subscribed;
-      const snap = await this.log.snapshot(sessionKey);
-      // A client that has everything (the usual reconnect of an idle session) needs no read.
-      const page =
-        resumeAfter !== undefined && resumeAfter < snap.lastSeq
-          ? await this.log.readAfter(sessionKey, resumeAfter, READ_BATCH)
-          : undefined;
-      return { member, snap, resumeAfter, page };
-    } catch (err) {
-      this.abandon({ member });
-      throw err;
-    }
+    this.joinSession(member);
+    return member;
   }
 
-  /** A prepared socket that will not open (its peer left, the handshake was bad): let go of it. */
-  abandon(prepared: Pick<PreparedSocket, 'member'>): void {
-    const { member } = prepared;
+  /**
+   * Then its reads: once subscribed, the snapshot and, with `resumeAfter`, the first page
+   * after it. While Redis is away this waits (commands wait for a reconnect); a failed read
+   * throws. Either way, a socket that will not open is let go with `abandon`.
+   */
+  async prepare(member: PendingSocket, resumeAfter?: number): Promise<PreparedSocket> {
+    const { sessionKey } = member;
+    await this.sessions.get(this.log.channel(sessionKey))?.subscribed;
+    const snap = await this.log.snapshot(sessionKey);
+    // A client that has everything (the usual reconnect of an idle session) needs no read.
+    const page =
+      resumeAfter !== undefined && resumeAfter < snap.lastSeq
+        ? await this.log.readAfter(sessionKey, resumeAfter, READ_BATCH)
+        : undefined;
+    return { member, snap, resumeAfter, page };
+  }
+
+  /** Whether one more socket of this user fits (counting the ones still being opened), and why not. */
+  roomFor(sessionKey: string, maxSockets: number, maxSocketsPerUser: number): 'ok' | 'closing' | 'full' | 'user' {
+    if (this.closing) return 'closing';
+    if (this.socketCount >= maxSockets) return 'full';
+    return this.socketsOfUser(sessionKey) >= maxSocketsPerUser ? 'user' : 'ok';
+  }
+
+  /** A socket that will not open (its peer left, the read failed, the handshake was bad): let go of it. Idempotent. */
+  abandon(member: PendingSocket): void {
     if (!this.pending.delete(member)) return;
     this.countUser(member.sessionKey, -1);
     this.leaveSession(member);
@@ -179,7 +191,11 @@ export class SessionHub {
    */
   accept(prepared: PreparedSocket, ws: WebSocket, expiresAt?: number): void {
     const { member, snap, resumeAfter, page } = prepared;
-    if (!this.pending.delete(member)) return;
+    if (!this.pending.delete(member)) {
+      // Let go of meanwhile (its peer's connection closed first): nothing is set up for it.
+      ws.close(1011, 'the socket was let go while it opened');
+      return;
+    }
     const conn: Connection = {
       ws,
       sessionKey: member.sessionKey,
@@ -200,14 +216,20 @@ export class SessionHub {
       ws.close(SESSION_DELETED_CLOSE, 'session deleted');
       return;
     }
+    if (this.closing) {
+      ws.close(1001, 'server shutting down');
+      return;
+    }
     this.replyNow(ws, 'session.snapshot', snapshotData(snap));
+    // Held frames were dropped (or the subscriber came back) while it opened: the log is read again.
     let more = conn.heldDropped;
     if (resumeAfter !== undefined) {
       if (resumeAfter > snap.lastSeq || (page && !page.complete)) {
         this.unavailable(conn, snap, `events after seq ${resumeAfter} are not kept for this session`);
       } else {
         conn.lastSeq = resumeAfter;
-        more ||= !this.sendPage(conn, page?.frames ?? []);
+        // The page, unless the log is to be read again anyway; a full page (or a socket to wait for) leaves the rest to the fill.
+        if (!more && !this.sendPage(conn, page?.frames ?? [])) more = true;
       }
     }
     // A gap among the held frames (more arrived meanwhile than are held): the log fills it.
@@ -302,6 +324,8 @@ export class SessionHub {
    * `waitMs`, for the close handshakes, so clients see the code before the server stops.
    */
   async closeAll(code: number, reason: string, waitMs = 2000): Promise<void> {
+    // Sockets still being opened are closed as they open; new upgrades are refused (roomFor).
+    this.closing = true;
     const closing = [...this.connections.keys()].map((ws) => {
       const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
       try {

@@ -67,7 +67,8 @@ function openCluster(nodes: ClusterNode[], options: RedisOptions, subscriber: bo
  * lost for good (a gateway started during a Redis stall relayed nothing).
  */
 export function openSubscriber(target: RedisTarget, purpose: string): RedisClient {
-  // Its writes coalesce too: a reconnect storm's thousands of SSUBSCRIBEs left one write each.
+  // Its writes coalesce too (on a single Redis; a cluster's sharded subscribers are ioredis's
+  // own connections): a reconnect storm's thousands of SSUBSCRIBEs left one write each.
   return openRedis(target, purpose, { enableReadyCheck: false }, { coalesceWrites: true, subscriber: true });
 }
 

@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
 
 /** A sessionId as the contract allows it: 1 to 64 of A-Z a-z 0-9 _ -. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -25,7 +24,7 @@ const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encodi
 export function userKeyOfSub(sub: string): string {
   const digest = oneShotHash
     ? oneShotHash('sha256', sub, 'base64url')
-    : createHash('sha256').update(sub).digest('base64url');
+    : crypto.createHash('sha256').update(sub).digest('base64url');
   return digest.slice(0, 22);
 }
 

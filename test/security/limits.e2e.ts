@@ -271,6 +271,18 @@ describe('sockets', () => {
     await Promise.all([...open, again as TestClient].map((c) => c.close()));
   });
 
+  it(`MAX_SOCKETS_PER_USER=${MAX_SOCKETS_PER_USER}: of 12 upgrades of the user at once, exactly ${MAX_SOCKETS_PER_USER} open, the rest 429`, async () => {
+    // The gateway takes upgrades in batches: they must not pass the limit together.
+    const sub = user('sockets-burst');
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => upgradeStatus(gw, sub, `burst-${i}`)));
+    const opened = answers.filter((a): a is TestClient => a instanceof TestClient);
+    expect({ opened: opened.length, refused: answers.filter((a) => a === 429).length }).toEqual({
+      opened: MAX_SOCKETS_PER_USER,
+      refused: 12 - MAX_SOCKETS_PER_USER,
+    });
+    await Promise.all(opened.map((c) => c.close()));
+  });
+
   it(`MAX_SOCKETS=${MAX_SOCKETS}: one more socket on the gateway → 503 at the upgrade`, async () => {
     const open: TestClient[] = [];
     for (let i = 0; i < MAX_SOCKETS; i++) open.push(await connect(small, user(`full-${i}`), 'full'));

@@ -133,9 +133,9 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
   /**
    * The pings sent on this socket and not yet answered, oldest first: a `pong` names no ping
    * (its data is {}), and the gateway answers in order, so each pong answers the oldest.
-   * A request's id, or undefined for the client's own liveness ping.
+   * Each by its id (a request's, or the client's own liveness ping's, which nobody awaits).
    */
-  let pingsInFlight: (string | undefined)[] = [];
+  let pingsInFlight: string[] = [];
   const iterators = new Set<{ push: (f: AnyDurableFrame) => void; end: () => void }>();
   let ws: SocketLike | null = null;
   let status: ClientStatus = 'connecting';
@@ -351,8 +351,11 @@ export function createMawsClient(options: MawsClientOptions): MawsClient {
       drop(socket, SILENT_CLOSE, 'no answer to ping');
     } else if (!pingSentAt && now - lastFrameAt > pingAfterMs) {
       pingSentAt = now;
-      pingsInFlight.push(undefined);
-      socket.send(JSON.stringify({ event: 'ping', data: {} }));
+      // With an id, so that a refused one (RATE_LIMITED names it) leaves the line too.
+      idCounter += 1;
+      const id = `live-${idCounter.toString(36)}`;
+      pingsInFlight.push(id);
+      socket.send(JSON.stringify({ event: 'ping', data: {}, id }));
     }
   }
 
