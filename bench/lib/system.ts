@@ -57,6 +57,15 @@ export function openFilesLimit(kind: 'soft' | 'hard' = 'soft'): number | null {
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
+/** A process's write syscalls so far (/proc/PID/io), or 0 where that cannot be read. */
+export function writeSyscalls(pid: number | undefined): number {
+  try {
+    return Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc; null when gone. */
 export function cpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;

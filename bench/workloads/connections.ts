@@ -4,13 +4,12 @@
  * `ws` server holding the same number of sockets from the same client process.
  */
 import { getFreePort } from '../../test/support/redis-server';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { formatAllocations, formatProfile, summarizeProfile } from '../lib/cpu-profile';
 import { Ctx, probe } from '../lib/context';
 import { diffCensus, formatDiff, heapCensus, type CensusDiff } from '../lib/heap-snapshot';
 import type { ChildProc } from '../lib/ipc';
-import { CpuMeter } from '../lib/system';
+import { CpuMeter, writeSyscalls } from '../lib/system';
 import { makeRow, type Row } from '../lib/table';
 import { median, round, sleep } from '../lib/util';
 
@@ -45,14 +44,6 @@ interface Measured {
 
 const WARM_SOCKETS = 100;
 
-/** A process's write syscalls so far (/proc/PID/io), or 0 where that cannot be read. */
-function writeSyscalls(pid: number | undefined): number {
-  try {
-    return Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
 const OPEN_TRIALS = 3;
 
 async function measure(

@@ -153,6 +153,7 @@ function bindScripts(redis: RedisClient) {
 export class EventLog {
   private readonly scripts: ReturnType<typeof bindScripts>;
   private readonly bookkeepingErrors = new ThrottledErrorLog('EventLog', "counting a run's end");
+  private readonly takeBackErrors = new ThrottledErrorLog('EventLog', "taking back a run's admission");
 
   constructor(
     private readonly redis: RedisClient,
@@ -314,7 +315,8 @@ export class EventLog {
     const [read, admittedEarly] = await Promise.allSettled([reading, admittingEarly]);
     const early = admittedEarly.status === 'fulfilled' ? admittedEarly.value : undefined;
     if (read.status === 'rejected' || admittedEarly.status === 'rejected') {
-      if (early) await takeBack(early).catch(() => undefined);
+      // The read's failure is what the caller hears; a failed take-back is logged (the lost-run sweep heals it).
+      if (early) await takeBack(early).catch(this.takeBackErrors.report);
       throw read.status === 'rejected' ? read.reason : (admittedEarly as PromiseRejectedResult).reason;
     }
     const [state, lastRunId] = read.value;
